@@ -1,0 +1,65 @@
+# jobplane: plain Makefile with pkg-config.
+#   make            build/jobplane
+#   make SAN=1      build-asan/jobplane (AddressSanitizer + UndefinedBehaviorSanitizer)
+#   make test       install dependencies, build both, run every test
+#   make run        install dependencies, build, start a server on ./jobplane.db
+
+VERSION := 0.1.0
+PKGS := libmicrohttpd jansson sqlite3 libcrypto
+CC ?= cc
+
+ifeq ($(SAN),1)
+BUILD := build-asan
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+else
+BUILD := build
+OPT := -O2 -g
+endif
+
+CFLAGS := -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Isrc -pthread $(OPT) \
+          -DJOBPLANE_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS))
+LDLIBS := $(shell pkg-config --libs $(PKGS)) -pthread
+SAN_LDFLAGS := $(if $(filter 1,$(SAN)),-fsanitize=address$(,)undefined)
+, := ,
+
+SRC := $(filter-out src/main.c,$(wildcard src/*/*.c))
+OBJ := $(SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC := $(wildcard tests/unit/*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all test run deps clean format unit
+all: $(BUILD)/jobplane $(UNIT_BIN)
+
+$(BUILD)/%.o: %.c $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libjobplane.a: $(OBJ)
+	$(AR) rcs $@ $^
+
+$(BUILD)/jobplane: $(BUILD)/src/main.o $(BUILD)/libjobplane.a
+	$(CC) $(SAN_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libjobplane.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(shell pkg-config --cflags cmocka) $(SAN_LDFLAGS) -o $@ $< \
+	    $(BUILD)/libjobplane.a $(shell pkg-config --libs cmocka) $(LDLIBS)
+
+deps:
+	@scripts/install-deps.sh
+
+# The README's test command. Dependencies first, then both builds, then the suite.
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory SAN=1 all
+	@tests/run.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/run.sh
+
+format:
+	clang-format -i src/*.c src/*/*.c src/*/*.h tests/unit/*.c
+
+clean:
+	rm -rf build build-asan

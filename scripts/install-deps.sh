@@ -1,0 +1,19 @@
+#!/bin/sh
+# Installs every Debian 12 package jobplane needs to build and test.
+# Idempotent and quiet when everything is present.
+set -eu
+PKGS="gcc make pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev
+      libcmocka-dev curl jq sqlite3 openssl ca-certificates"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+        missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "installing:$missing"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,191 @@
+#include "api/serve.h"
+
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "api/api.h"
+#include "lib/log.h"
+#include "lib/opts.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: jobplane serve [options]\n"
+            "  --listen HOST:PORT      address to listen on (default 127.0.0.1:8080; [::1]:8080"
+            " for IPv6; port 0 picks a free one)\n"
+            "  --db PATH               SQLite database file (default ./jobplane.db)\n"
+            "  --secret S              operator JWT secret (or JOBPLANE_SECRET, or --secret-file)\n"
+            "  --secret-file PATH      read the secret from a file\n"
+            "  --base-url URL          public base URL, used in error doc_url (default"
+            " http://HOST:PORT)\n"
+            "  --threads N             HTTP worker threads (default 16)\n"
+            "  --max-connections N     concurrent connections (default 4096)\n"
+            "  --idle-timeout S        close idle connections after S seconds (default 30)\n"
+            "  --max-body BYTES        largest request body (default 65536)\n"
+            "  --poll-interval S       router poll interval, for has_pulse (default 30)\n"
+            "  --jwt-issuer ISS        require this iss claim\n"
+            "  --jwt-audience AUD      require this aud claim\n"
+            "  --jwt-leeway S          tolerated clock skew for exp/nbf (default 0)\n"
+            "  --relaxed-durability    commit without fsync (faster; a crash may lose the last"
+            " second of acknowledged writes)\n"
+            "  --port-file PATH        write the bound port to PATH once listening\n");
+}
+
+/* Splits HOST:PORT or [V6]:PORT. */
+static int parse_listen(const char *s, char *host, size_t cap, unsigned *port)
+{
+    const char *colon;
+    if (s[0] == '[') {
+        const char *end = strchr(s, ']');
+        if (!end || end[1] != ':' || (size_t)(end - s - 1) >= cap)
+            return -1;
+        memcpy(host, s + 1, (size_t)(end - s - 1));
+        host[end - s - 1] = '\0';
+        colon = end + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon || (size_t)(colon - s) >= cap)
+            return -1;
+        memcpy(host, s, (size_t)(colon - s));
+        host[colon - s] = '\0';
+    }
+    long p;
+    if (opt_long(colon + 1, 0, 65535, &p))
+        return -1;
+    *port = (unsigned)p;
+    return 0;
+}
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+int serve_main(int argc, char **argv)
+{
+    enum { O_LISTEN = 1, O_DB, O_SECRET, O_SECRET_FILE, O_BASE, O_THREADS, O_MAXCONN, O_IDLE,
+           O_MAXBODY, O_POLL, O_ISS, O_AUD, O_LEEWAY, O_RELAXED, O_PORTFILE, O_HELP };
+    static const struct option longopts[] = {
+        {"listen", 1, 0, O_LISTEN}, {"db", 1, 0, O_DB}, {"secret", 1, 0, O_SECRET},
+        {"secret-file", 1, 0, O_SECRET_FILE}, {"base-url", 1, 0, O_BASE},
+        {"threads", 1, 0, O_THREADS}, {"max-connections", 1, 0, O_MAXCONN},
+        {"idle-timeout", 1, 0, O_IDLE}, {"max-body", 1, 0, O_MAXBODY},
+        {"poll-interval", 1, 0, O_POLL}, {"jwt-issuer", 1, 0, O_ISS},
+        {"jwt-audience", 1, 0, O_AUD}, {"jwt-leeway", 1, 0, O_LEEWAY},
+        {"relaxed-durability", 0, 0, O_RELAXED}, {"port-file", 1, 0, O_PORTFILE},
+        {"help", 0, 0, O_HELP}, {0, 0, 0, 0},
+    };
+    const char *listen = "127.0.0.1:8080", *db = "./jobplane.db", *secret_flag = NULL,
+               *secret_file = NULL, *base_url = NULL, *port_file = NULL;
+    long threads = 16, maxconn = 4096, idle = 30, maxbody = 65536, poll = 30, leeway = 0;
+    struct app app = {0};
+    struct store_options sopt = {0};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        int bad = 0;
+        switch (c) {
+        case O_LISTEN: listen = optarg; break;
+        case O_DB: db = optarg; break;
+        case O_SECRET: secret_flag = optarg; break;
+        case O_SECRET_FILE: secret_file = optarg; break;
+        case O_BASE: base_url = optarg; break;
+        case O_THREADS: bad = opt_long(optarg, 1, 1024, &threads); break;
+        case O_MAXCONN: bad = opt_long(optarg, 16, 1000000, &maxconn); break;
+        case O_IDLE: bad = opt_long(optarg, 1, 3600, &idle); break;
+        case O_MAXBODY: bad = opt_long(optarg, 1024, 64 * 1024 * 1024, &maxbody); break;
+        case O_POLL: bad = opt_long(optarg, 1, 3600, &poll); break;
+        case O_ISS: app.jwt.issuer = optarg; break;
+        case O_AUD: app.jwt.audience = optarg; break;
+        case O_LEEWAY: bad = opt_long(optarg, 0, 3600, &leeway); break;
+        case O_RELAXED: sopt.relaxed = true; break;
+        case O_PORTFILE: port_file = optarg; break;
+        case O_HELP: usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+        if (bad) {
+            fprintf(stderr, "jobplane serve: invalid value '%s' for --%s\n", optarg,
+                    longopts[c - 1].name);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "jobplane serve: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    char host[128], err[256];
+    unsigned port;
+    if (parse_listen(listen, host, sizeof host, &port)) {
+        fprintf(stderr, "jobplane serve: --listen wants HOST:PORT or [IPv6]:PORT, not '%s'\n",
+                listen);
+        return 2;
+    }
+    char *secret = opt_secret(secret_flag, secret_file, err, sizeof err);
+    if (!secret) {
+        fprintf(stderr, "jobplane serve: %s\n", err);
+        return 2;
+    }
+    app.secret = (const unsigned char *)secret;
+    app.secret_len = strlen(secret);
+    app.jwt.leeway = leeway;
+    app.poll_interval = (unsigned)poll;
+
+    /* Signals are taken by sigwait below; every thread started from here on
+     * inherits the block. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
+
+    int status = 1;
+    sopt.url = db;
+    sopt.readers = (unsigned)(threads < 64 ? threads : 64);
+    app.store = store_open(&sopt, err, sizeof err);
+    if (!app.store) {
+        fprintf(stderr, "jobplane serve: %s\n", err);
+        goto out;
+    }
+    struct http_config hc = {
+        .host = host, .port = port, .threads = (unsigned)threads,
+        .max_connections = (unsigned)maxconn, .idle_timeout = (unsigned)idle,
+        .conn_memory_limit = 8192, .max_body = (size_t)maxbody, .base_url = base_url,
+        .routes = api_routes, .nroutes = api_nroutes, .app = &app,
+    };
+    struct http_server *srv = http_start(&hc, err, sizeof err);
+    if (!srv) {
+        fprintf(stderr, "jobplane serve: %s\n", err);
+        goto out;
+    }
+    log_info("jobplane listening on %s:%u (db %s, %s durability)", host, http_port(srv), db,
+             sopt.relaxed ? "relaxed" : "full");
+    if (port_file) {
+        FILE *f = fopen(port_file, "w");
+        if (f) {
+            fprintf(f, "%u\n", http_port(srv));
+            fclose(f);
+        }
+    }
+    int sig = 0;
+    sigwait(&stop, &sig);
+    log_info("signal %d: finishing requests in flight", sig);
+    http_stop(srv, 10);
+    status = 0;
+out:
+    store_close(app.store);
+    if (status == 0)
+        log_info("jobplane stopped");
+    free(secret);
+    return status;
+}

@@ -1,0 +1,5 @@
+#ifndef JP_CLI_CLI_H
+#define JP_CLI_CLI_H
+/* `jobplane token`: mints an operator JWT from the configured secret. */
+int token_main(int argc, char **argv);
+#endif

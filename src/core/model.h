@@ -1,0 +1,64 @@
+/* The concepts of jobplane, each defined once: a site (one router) and a job
+ * (one RouterOS script for one site). Timestamps are unix seconds; 0 = unset. */
+#ifndef JP_CORE_MODEL_H
+#define JP_CORE_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/ids.h"
+#include "core/jwt.h"
+
+#define JP_SCRIPT_MAX_CHARS 10000
+#define JP_DESCRIPTION_MIN_CHARS 3
+#define JP_DESCRIPTION_MAX_CHARS 100
+#define JP_SITE_NAME_MAX_CHARS 100
+#define JP_NOTIFY_URL_MAX 2048
+
+enum job_status {
+    JOB_PENDING = 0, /* queued, never handed to the router: the only cancellable state */
+    JOB_DELIVERED,   /* put in a poll answer, no report yet */
+    JOB_RUNNING,     /* the router reported busy */
+    JOB_COMPLETED,   /* the router reported done (or delivery, without acknowledgement) */
+    JOB_FAILED,      /* the router reported fail, or the run timeout passed */
+    JOB_STATUS_COUNT_
+};
+
+const char *job_status_name(enum job_status s);
+/* Returns the status for a name, or -1. */
+int job_status_parse(const char *name);
+
+struct site {
+    char id[JP_UUID_LEN + 1];
+    char team[JP_TEAM_MAX + 1]; /* owner; never shown to other teams */
+    char *name;                 /* operator's label, owned */
+    /* Device facts from the last heartbeat; NULL until the router reports them. */
+    char *identity, *serial_number, *model, *board_name, *architecture_name,
+        *software_version, *last_seen_from;
+    int64_t uptime;       /* seconds, -1 when unknown */
+    int64_t last_seen_at; /* last heartbeat */
+    int64_t created_at, updated_at, deleted_at;
+};
+
+struct job {
+    char id[JP_UUID_LEN + 1];
+    char token[JP_TOKEN_LEN + 1]; /* in every log line about the job */
+    char site_id[JP_UUID_LEN + 1];
+    char idempotency_key[JP_UUID_LEN + 1];
+    char *description;       /* owned */
+    char *script;            /* owned; the operator's RouterOS payload */
+    char *notify_url;        /* owned, NULL when none */
+    char *associated_backup; /* owned, "{site_id}/{unix}.rsc" once the backup arrived */
+    bool express_execute, needs_acknowledgement, should_backup;
+    int64_t created_at, delivered_at, started_at, completed_at, failed_at;
+};
+
+/* The state, read off the timestamps (there is no stored status column). */
+enum job_status job_status_of(const struct job *j);
+
+/* Free the owned strings (not the struct itself). Safe on zeroed structs. */
+void job_clear(struct job *j);
+void site_clear(struct site *s);
+
+#endif

@@ -1,0 +1,405 @@
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    struct http_config cfg;
+    char *base_url;          /* owned copy */
+    unsigned port;
+    atomic_int in_flight;    /* requests between first call and completion */
+};
+
+/* ---- routing ---------------------------------------------------------- */
+
+/* Matches path against pattern; on success fills params (pointing into the
+ * copy buf, which is modified) and returns 1. */
+static int match(const char *pattern, char *buf, char **params)
+{
+    int n = 0;
+    char *p = buf;
+    const char *q = pattern;
+    while (*q && *p) {
+        if (*q != '/' || *p != '/')
+            return 0;
+        q++;
+        p++;
+        const char *qend = strchr(q, '/');
+        size_t qlen = qend ? (size_t)(qend - q) : strlen(q);
+        char *pend = strchr(p, '/');
+        size_t plen = pend ? (size_t)(pend - p) : strlen(p);
+        if (qlen == 2 && q[0] == '{' && q[1] == '}') {
+            if (plen == 0 || n == HTTP_MAX_PARAMS)
+                return 0;
+            params[n++] = p;
+        } else if (qlen != plen || strncmp(q, p, plen)) {
+            return 0;
+        }
+        q += qlen;
+        p += plen;
+    }
+    if (*q || *p)
+        return 0;
+    /* Terminate the captured segments in place. */
+    for (int i = 0; i < n; i++) {
+        char *slash = strchr(params[i], '/');
+        if (slash)
+            *slash = '\0';
+    }
+    return 1;
+}
+
+static void route(struct http_server *srv, struct http_req *req)
+{
+    size_t len = strlen(req->path);
+    char *scratch = malloc(len + 1);
+    if (!scratch)
+        return;
+    for (size_t i = 0; i < srv->cfg.nroutes; i++) {
+        const struct http_route *r = &srv->cfg.routes[i];
+        memcpy(scratch, req->path, len + 1);
+        char *params[HTTP_MAX_PARAMS] = {0};
+        if (!match(r->pattern, scratch, params))
+            continue;
+        if (!strcmp(r->method, req->method) && !req->route) {
+            req->route = r;
+            memcpy(req->params, params, sizeof params);
+            req->segments = scratch; /* the params point into it */
+            scratch = malloc(len + 1);
+            if (!scratch)
+                return;
+        }
+        if (!strstr(req->allow, r->method)) {
+            size_t used = strlen(req->allow);
+            snprintf(req->allow + used, sizeof req->allow - used, "%s%s", used ? ", " : "",
+                     r->method);
+        }
+    }
+    free(scratch);
+}
+
+/* ---- responses -------------------------------------------------------- */
+
+static void resp_clear(struct http_resp *r)
+{
+    free(r->body);
+    for (int i = 0; i < r->nheaders; i++) {
+        free(r->headers[i][0]);
+        free(r->headers[i][1]);
+    }
+    memset(r, 0, sizeof *r);
+}
+
+void http_reply(struct http_req *req, int status, const char *content_type, char *body,
+                size_t len)
+{
+    free(req->resp.body);
+    req->resp.status = status;
+    req->resp.content_type = content_type;
+    req->resp.body = body;
+    req->resp.len = len;
+}
+
+void http_reply_json(struct http_req *req, int status, json_t *j)
+{
+    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(j);
+    if (!text) {
+        http_reply_error(req, JP_ERR_INTERNAL, NULL);
+        return;
+    }
+    http_reply(req, status, "application/json", text, strlen(text));
+}
+
+void http_reply_error(struct http_req *req, enum jp_err err, const char *message)
+{
+    const struct jp_err_info *e = jp_err_info(err);
+    char doc[512];
+    snprintf(doc, sizeof doc, "%s/errors/%s", req->srv->base_url, e->code);
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "type", e->type, "code", e->code, "message",
+                          message ? message : e->message, "doc_url", doc);
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!text) { /* out of memory: a fixed body still says what happened */
+        static const char fallback[] = "{\"type\":\"api_error\",\"code\":\"internal_error\"}";
+        text = strdup(fallback);
+    }
+    http_reply(req, e->status, "application/json", text, text ? strlen(text) : 0);
+}
+
+void http_add_header(struct http_req *req, const char *name, const char *value)
+{
+    struct http_resp *r = &req->resp;
+    if (r->nheaders == HTTP_MAX_RESP_HEADERS)
+        return;
+    r->headers[r->nheaders][0] = strdup(name);
+    r->headers[r->nheaders][1] = strdup(value);
+    r->nheaders++;
+}
+
+static enum MHD_Result send_resp(struct http_req *req)
+{
+    struct http_resp *r = &req->resp;
+    struct MHD_Response *m =
+        r->body ? MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE)
+                : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!m)
+        return MHD_NO;
+    r->body = NULL; /* now owned by the response */
+    if (r->content_type)
+        MHD_add_response_header(m, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+    for (int i = 0; i < r->nheaders; i++)
+        if (r->headers[i][0] && r->headers[i][1])
+            MHD_add_response_header(m, r->headers[i][0], r->headers[i][1]);
+    MHD_add_response_header(m, "Cache-Control", "no-store");
+    enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)r->status, m);
+    MHD_destroy_response(m);
+    req->answered = true;
+    return ret;
+}
+
+/* ---- request lifecycle ------------------------------------------------ */
+
+const char *http_header(struct http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_query(struct http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *http_client_ip(struct http_req *req, char *buf, size_t cap)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    buf[0] = '\0';
+    if (!ci || !ci->client_addr)
+        return buf;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, buf,
+                  (socklen_t)cap);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, buf,
+                  (socklen_t)cap);
+    return buf;
+}
+
+static void req_free(struct http_req *req)
+{
+    resp_clear(&req->resp);
+    free(req->path);
+    free(req->segments);
+    free(req->body);
+    free(req);
+}
+
+/* A route's own limit, capped by the configured maximum body size. */
+static size_t route_limit(const struct http_server *srv, const struct http_route *r)
+{
+    return srv->cfg.max_body && r->body_limit > srv->cfg.max_body ? srv->cfg.max_body
+                                                                  : r->body_limit;
+}
+
+static enum MHD_Result reply_now(struct http_req *req, enum jp_err err, const char *msg)
+{
+    http_reply_error(req, err, msg);
+    return send_resp(req);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    struct http_server *srv = cls;
+    struct http_req *req = *con_cls;
+
+    if (!req) {
+        req = calloc(1, sizeof *req);
+        if (!req)
+            return MHD_NO;
+        req->srv = srv;
+        req->conn = conn;
+        req->app = srv->cfg.app;
+        req->method = method;
+        req->path = strdup(url);
+        *con_cls = req;
+        atomic_fetch_add(&srv->in_flight, 1);
+        if (!req->path)
+            return MHD_NO;
+        route(srv, req);
+        /* An announced body over the limit is refused before it is sent. */
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (cl && req->route && strtoull(cl, NULL, 10) > route_limit(srv, req->route)) {
+            req->too_large = true;
+            return reply_now(req, JP_ERR_PAYLOAD_TOO_LARGE, NULL);
+        }
+        return MHD_YES;
+    }
+    if (req->answered) { /* discard what a refused client still sends */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        size_t limit = req->route ? route_limit(srv, req->route) : 0;
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (!req->route) /* the 404/405 answer follows; the body is not needed */
+            return MHD_YES;
+        if (req->body_len + n > limit) {
+            req->too_large = true;
+            return reply_now(req, JP_ERR_PAYLOAD_TOO_LARGE, NULL);
+        }
+        if (!req->body) {
+            req->body = malloc(limit + 1);
+            if (!req->body)
+                return MHD_NO;
+        }
+        memcpy(req->body + req->body_len, upload_data, n);
+        req->body_len += n;
+        return MHD_YES;
+    }
+    /* The whole request is here: answer it. */
+    if (!req->route) {
+        if (req->allow[0]) {
+            http_reply_error(req, JP_ERR_METHOD_NOT_ALLOWED, NULL);
+            http_add_header(req, "Allow", req->allow);
+        } else {
+            http_reply_error(req, JP_ERR_RESOURCE_MISSING, "No such endpoint.");
+        }
+        return send_resp(req);
+    }
+    if (req->body)
+        req->body[req->body_len] = '\0';
+    req->route->fn(req);
+    if (!req->resp.status)
+        http_reply_error(req, JP_ERR_INTERNAL, NULL);
+    return send_resp(req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    (void)toe;
+    struct http_server *srv = cls;
+    struct http_req *req = *con_cls;
+    if (!req)
+        return;
+    req_free(req);
+    *con_cls = NULL;
+    atomic_fetch_sub(&srv->in_flight, 1);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    log_warn("http: %s", line);
+}
+
+struct http_server *http_start(const struct http_config *cfg, char *err, size_t errlen)
+{
+    struct http_server *srv = calloc(1, sizeof *srv);
+    if (!srv) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    srv->cfg = *cfg;
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+    const char *host = cfg->host && *cfg->host ? cfg->host : "0.0.0.0";
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)cfg->port);
+    } else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)cfg->port);
+        flags |= MHD_USE_IPv6;
+    } else {
+        snprintf(err, errlen, "listen address '%s' is not a numeric IPv4 or IPv6 address", host);
+        goto fail;
+    }
+    srv->daemon = MHD_start_daemon(
+        flags, (uint16_t)cfg->port, NULL, NULL, on_request, srv,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->threads ? cfg->threads : 4),
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(cfg->max_connections ? cfg->max_connections : 1000),
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(cfg->conn_memory_limit ? cfg->conn_memory_limit : 8192),
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+        MHD_OPTION_END);
+    if (!srv->daemon) {
+        snprintf(err, errlen, "cannot listen on %s port %u (in use, or not allowed?)", host,
+                 cfg->port);
+        goto fail;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = di ? di->port : cfg->port;
+    if (cfg->base_url) {
+        srv->base_url = strdup(cfg->base_url);
+    } else { /* http://HOST:PORT with the port actually bound */
+        char base[160];
+        int v6 = strchr(host, ':') != NULL;
+        int any = !strcmp(host, "0.0.0.0") || !strcmp(host, "::");
+        snprintf(base, sizeof base, "http://%s%s%s:%u", v6 && !any ? "[" : "",
+                 any ? "127.0.0.1" : host, v6 && !any ? "]" : "", srv->port);
+        srv->base_url = strdup(base);
+    }
+    if (!srv->base_url) {
+        MHD_stop_daemon(srv->daemon);
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    return srv;
+fail:
+    free(srv->base_url);
+    free(srv);
+    return NULL;
+}
+
+unsigned http_port(const struct http_server *srv)
+{
+    return srv->port;
+}
+
+void http_stop(struct http_server *srv, unsigned grace)
+{
+    if (!srv)
+        return;
+    MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    /* Requests already being handled finish; idle keep-alive connections do not count. */
+    struct timespec step = {0, 20 * 1000 * 1000};
+    for (unsigned waited = 0; atomic_load(&srv->in_flight) > 0 && waited < grace * 50; waited++)
+        nanosleep(&step, NULL);
+    MHD_stop_daemon(srv->daemon);
+    free(srv->base_url);
+    free(srv);
+}

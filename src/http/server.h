@@ -1,0 +1,97 @@
+/* The HTTP server glue on libmicrohttpd: request lifecycle, route matching,
+ * body limits and JSON error responses. It knows nothing of jobs: handlers and
+ * the route table come from the caller.
+ *
+ * Lifecycle of a request: the first access-handler call only allocates the
+ * request and matches the route (answering here would make libmicrohttpd
+ * 0.9.75 close keep-alive connections); body chunks are copied into a buffer
+ * bounded by the route's body limit; the final call runs the handler, which
+ * fills req->resp; the completion callback frees everything. */
+#ifndef JP_HTTP_SERVER_H
+#define JP_HTTP_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "core/error.h"
+
+struct MHD_Connection;
+struct http_req;
+
+typedef void (*http_handler)(struct http_req *req);
+
+struct http_route {
+    const char *method;  /* "GET", "POST", "DELETE" */
+    const char *pattern; /* "/site/{}/job/{}": {} captures one path segment */
+    http_handler fn;
+    size_t body_limit;   /* bytes (capped by http_config.max_body); 0 = no body */
+    unsigned scope;      /* opaque to http/: what the handler's caller needs */
+};
+
+#define HTTP_MAX_PARAMS 4
+#define HTTP_MAX_RESP_HEADERS 4
+
+struct http_resp {
+    int status;
+    const char *content_type; /* static string */
+    char *body;               /* malloc'ed, owned */
+    size_t len;
+    char *headers[HTTP_MAX_RESP_HEADERS][2]; /* malloc'ed name/value pairs */
+    int nheaders;
+};
+
+struct http_server;
+
+struct http_req {
+    struct http_server *srv;
+    struct MHD_Connection *conn;
+    void *app;                       /* the caller's context, from http_config */
+    const char *method;
+    char *path;                      /* owned copy of the decoded path */
+    char *segments;                  /* owned; the params point into it */
+    const struct http_route *route;  /* NULL: no route for this path/method */
+    char *params[HTTP_MAX_PARAMS];   /* captured segments, NUL-terminated */
+    char *body;                      /* owned, NUL-terminated */
+    size_t body_len;
+    bool too_large;                  /* body exceeded the route's limit */
+    bool answered;                   /* a response was queued */
+    char allow[64];                  /* methods of the path, for 405 */
+    struct http_resp resp;
+};
+
+struct http_config {
+    const char *host; /* numeric address; NULL or "" = any */
+    unsigned port;
+    unsigned threads;
+    unsigned max_connections;
+    unsigned idle_timeout;       /* seconds */
+    size_t conn_memory_limit;    /* bytes per connection for headers and buffers */
+    size_t max_body;             /* caps every route's body limit; 0 = routes decide */
+    const char *base_url;        /* public base URL, for doc_url; NULL: http://HOST:PORT */
+    const struct http_route *routes;
+    size_t nroutes;
+    void *app;
+};
+
+struct http_server *http_start(const struct http_config *cfg, char *err, size_t errlen);
+/* Stops accepting, lets requests in flight finish (up to grace seconds), closes. */
+void http_stop(struct http_server *srv, unsigned grace);
+/* The port actually bound (useful with port 0). */
+unsigned http_port(const struct http_server *srv);
+
+/* Request accessors. Returned strings live as long as the request. */
+const char *http_header(struct http_req *req, const char *name);
+const char *http_query(struct http_req *req, const char *name);
+const char *http_client_ip(struct http_req *req, char *buf, size_t cap);
+
+/* Responses: each replaces what was set before. Body memory is taken over. */
+void http_reply(struct http_req *req, int status, const char *content_type, char *body,
+                size_t len);
+/* Serialises j compactly and takes over (decrefs) it. */
+void http_reply_json(struct http_req *req, int status, json_t *j);
+void http_reply_error(struct http_req *req, enum jp_err err, const char *message);
+void http_add_header(struct http_req *req, const char *name, const char *value);
+
+#endif

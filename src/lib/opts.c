@@ -1,0 +1,52 @@
+#include "lib/opts.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int opt_long(const char *s, long min, long max, long *out)
+{
+    if (!s || !*s)
+        return -1;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+char *opt_secret(const char *flag_value, const char *file, char *err, size_t errlen)
+{
+    char *secret = NULL;
+    const char *env = getenv("JOBPLANE_SECRET");
+    if (flag_value && *flag_value) {
+        secret = strdup(flag_value);
+    } else if (env && *env) {
+        secret = strdup(env);
+    } else if (file) {
+        FILE *f = fopen(file, "r");
+        if (!f) {
+            snprintf(err, errlen, "cannot read the secret file %s: %s", file, strerror(errno));
+            return NULL;
+        }
+        char buf[1024];
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+            n--;
+        buf[n] = '\0';
+        secret = strdup(buf);
+    } else {
+        snprintf(err, errlen, "no secret: pass --secret, set JOBPLANE_SECRET or use --secret-file");
+        return NULL;
+    }
+    if (secret && strlen(secret) < JP_SECRET_MIN) {
+        snprintf(err, errlen, "the secret must be at least %d characters long", JP_SECRET_MIN);
+        free(secret);
+        return NULL;
+    }
+    return secret;
+}

@@ -1,0 +1,16 @@
+/* Small helpers for command-line parsing shared by the subcommands. */
+#ifndef JP_LIB_OPTS_H
+#define JP_LIB_OPTS_H
+
+#include <stddef.h>
+
+/* Parses a decimal integer in [min, max]; returns 0 or -1. */
+int opt_long(const char *s, long min, long max, long *out);
+
+/* Reads the operator secret from --secret, else $JOBPLANE_SECRET, else the
+ * file given. Returns a malloc'ed string or NULL (with a message in err). */
+char *opt_secret(const char *flag_value, const char *file, char *err, size_t errlen);
+
+#define JP_SECRET_MIN 16
+
+#endif
