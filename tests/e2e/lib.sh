@@ -1,0 +1,142 @@
+# Shared helpers for the end-to-end tests. Each test file sources this, starts
+# the real server on a free loopback port with a fresh database, talks HTTP to
+# it with curl, and prints one "ok - ..." or "not ok - ..." line per check.
+# JP_BIN selects the binary (build/jobplane or build-asan/jobplane).
+set -u
+JP_BIN=${JP_BIN:-build/jobplane}
+JP_TMP=$(mktemp -d "${TMPDIR:-/tmp}/jobplane-e2e.XXXXXX")
+export JOBPLANE_SECRET="e2e-secret-0123456789abcdef-0123456789"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+PASSED=0
+FAILED=0
+JP_PID=
+JP_DB="$JP_TMP/jobplane.db"
+JP_ARGS=()
+
+ok() { PASSED=$((PASSED + 1)); echo "ok - $*"; }
+not_ok() { FAILED=$((FAILED + 1)); echo "not ok - $*"; }
+
+# check DESCRIPTION EXPECTED ACTUAL
+check() {
+    if [ "$2" == "$3" ]; then ok "$1"; else not_ok "$1 (expected '$2', got '$3')"; fi
+}
+
+# check_true DESCRIPTION COMMAND...: passes when the command succeeds
+check_true() {
+    local d=$1; shift
+    if "$@"; then ok "$d"; else not_ok "$d"; fi
+}
+
+# jp_start [serve options...]: starts the server on a free port with JP_DB
+jp_start() {
+    JP_ARGS=("$@")
+    rm -f "$JP_TMP/port"
+    "$JP_BIN" serve --listen 127.0.0.1:0 --db "$JP_DB" --port-file "$JP_TMP/port" "$@" \
+        >>"$JP_TMP/server.log" 2>&1 &
+    JP_PID=$!
+    for _ in $(seq 1 200); do
+        [ -s "$JP_TMP/port" ] && break
+        kill -0 "$JP_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    if [ ! -s "$JP_TMP/port" ]; then
+        not_ok "server started"; cat "$JP_TMP/server.log" >&2; jp_finish
+    fi
+    JP_PORT=$(cat "$JP_TMP/port")
+    BASE="http://127.0.0.1:$JP_PORT"
+}
+
+# jp_stop: SIGTERM, wait, and require a clean exit with no sanitizer report
+jp_stop() {
+    [ -n "$JP_PID" ] || return 0
+    kill -TERM "$JP_PID" 2>/dev/null
+    local status=0
+    wait "$JP_PID" || status=$?
+    JP_PID=
+    check "server exits 0 after SIGTERM" 0 "$status"
+    if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:|SUMMARY: (Address|UndefinedBehavior)' \
+        "$JP_TMP/server.log"; then
+        not_ok "no sanitizer report in the server log"
+        grep -A30 -E 'Sanitizer|runtime error' "$JP_TMP/server.log" | head -60 >&2
+    fi
+}
+
+jp_kill9() {
+    kill -KILL "$JP_PID" 2>/dev/null
+    wait "$JP_PID" 2>/dev/null
+    JP_PID=
+}
+
+jp_restart() { jp_stop; jp_start "${JP_ARGS[@]}"; }
+
+jp_finish() {
+    jp_stop
+    rm -rf "$JP_TMP"
+    echo "$PASSED passed, $FAILED failed"
+    [ "$FAILED" -eq 0 ]
+    exit $?
+}
+
+# token TEAM [SCOPE [TTL]]
+token() {
+    "$JP_BIN" token --team "$1" --scope "${2:-jobs:read jobs:write sites:read sites:write backups:read}" \
+        --ttl "${3:-3600}"
+}
+
+uuid() { cat /proc/sys/kernel/random/uuid; }
+
+# req METHOD PATH [curl options...]: sets STATUS, BODY and HEADERS (a file)
+HEADERS="$JP_TMP/headers"
+req() {
+    local method=$1 path=$2
+    shift 2
+    STATUS=$(curl -s -o "$JP_TMP/body" -D "$HEADERS" -w '%{http_code}' -X "$method" "$@" \
+        "$BASE$path")
+    BODY=$(cat "$JP_TMP/body")
+}
+
+# api METHOD PATH [curl options...]: req with the current operator token $TOK
+api() {
+    local method=$1 path=$2
+    shift 2
+    req "$method" "$path" -H "Authorization: Bearer $TOK" "$@"
+}
+
+# header NAME: the value of a response header of the last request
+header() { grep -i "^$1:" "$HEADERS" | head -1 | cut -d' ' -f2- | tr -d '\r'; }
+
+# body_lacks REGEX: succeeds when the last body does not match (case-insensitive)
+body_lacks() { ! grep -qiE "$1" <<<"$BODY"; }
+
+# jq on the last body
+jb() { jq -r "$@" <<<"$BODY"; }
+
+# check_error DESCRIPTION STATUS CODE: the last answer is that documented error
+check_error() {
+    local d=$1
+    check "$d: status" "$2" "$STATUS"
+    check "$d: code" "$3" "$(jb .code 2>/dev/null)"
+    local type doc
+    type=$(jb .type 2>/dev/null)
+    doc=$(jb .doc_url 2>/dev/null)
+    case "$type" in
+    invalid_request_error | authentication_error | permission_error | rate_limit_error | api_error)
+        ok "$d: type $type" ;;
+    *) not_ok "$d: error type '$type'" ;;
+    esac
+    check "$d: doc_url" "$BASE/errors/$3" "$doc"
+}
+
+# new_site NAME: creates a site with $TOK and prints its id
+new_site() {
+    curl -s -X POST -H "Authorization: Bearer $TOK" -H 'Content-Type: application/json' \
+        -d "{\"name\":\"$1\"}" "$BASE/sites" | jq -r .id
+}
+
+# new_job SITE [SCRIPT [KEY]]: creates a job with $TOK and prints its JSON
+new_job() {
+    curl -s -X POST -H "Authorization: Bearer $TOK" -H 'Content-Type: text/plain' \
+        -H "X-Idempotency-Key: ${3:-$(uuid)}" -H 'X-Description: e2e job' \
+        --data-binary "${2:-/log info \"hello\"}" "$BASE/site/$1/job"
+}

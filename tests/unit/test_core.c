@@ -1,0 +1,403 @@
+/* Unit tests for core/: ids, text rules, JWT, the error table, job states. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/error.h"
+#include "core/ids.h"
+#include "core/jwt.h"
+#include "core/model.h"
+#include "core/text.h"
+
+/* ---- ids -------------------------------------------------------------- */
+
+static void fill(unsigned char *b, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        b[i] = (unsigned char)(seed >> 16);
+    }
+}
+
+static void test_uuid7_monotonic_same_ms(void **state)
+{
+    (void)state;
+    struct uuid7_gen g = {0};
+    char prev[JP_UUID_LEN + 1] = "", cur[JP_UUID_LEN + 1];
+    unsigned char rnd[JP_UUID7_RANDOM_BYTES];
+    for (unsigned i = 0; i < 10000; i++) {
+        fill(rnd, sizeof rnd, i); /* random bytes that do not increase */
+        uuid7_next(&g, 1761739510000ull, rnd, cur);
+        assert_int_equal(strlen(cur), JP_UUID_LEN);
+        assert_int_equal(cur[14], '7');                   /* version */
+        assert_non_null(strchr("89ab", cur[19]));         /* variant */
+        if (i)
+            assert_true(strcmp(prev, cur) < 0);
+        memcpy(prev, cur, sizeof cur);
+    }
+}
+
+static void test_uuid7_clock_and_millis(void **state)
+{
+    (void)state;
+    struct uuid7_gen g = {0};
+    char a[JP_UUID_LEN + 1], b[JP_UUID_LEN + 1], c[JP_UUID_LEN + 1];
+    unsigned char hi[JP_UUID7_RANDOM_BYTES], lo[JP_UUID7_RANDOM_BYTES];
+    memset(hi, 0xff, sizeof hi);
+    memset(lo, 0x00, sizeof lo);
+    uuid7_next(&g, 1000, hi, a);
+    assert_int_equal(uuid7_millis(a), 1000);
+    /* The counter is all ones: the next id carries into the timestamp. */
+    uuid7_next(&g, 1000, lo, b);
+    assert_true(strcmp(a, b) < 0);
+    assert_int_equal(uuid7_millis(b), 1001);
+    /* A clock that goes backwards never produces a smaller id. */
+    uuid7_next(&g, 5, lo, c);
+    assert_true(strcmp(b, c) < 0);
+    uuid7_next(&g, 2000, lo, c);
+    assert_int_equal(uuid7_millis(c), 2000);
+}
+
+static void test_uuid_parse(void **state)
+{
+    (void)state;
+    char out[JP_UUID_LEN + 1];
+    assert_int_equal(uuid_parse("0192F1A0-8E3B-7C4D-9E5F-0A1B2C3D4E5F", out), 0);
+    assert_string_equal(out, "0192f1a0-8e3b-7c4d-9e5f-0a1b2c3d4e5f");
+    assert_int_equal(uuid_parse("0192f1a0-8e3b-7c4d-9e5f-0a1b2c3d4e5", out), -1);
+    assert_int_equal(uuid_parse("0192f1a0-8e3b-7c4d-9e5f-0a1b2c3d4e5f0", out), -1);
+    assert_int_equal(uuid_parse("0192f1a08e3b-7c4d-9e5f-0a1b2c3d4e5f-", out), -1);
+    assert_int_equal(uuid_parse("0192f1a0-8e3b-7c4d-9e5f-0a1b2c3d4e5g", out), -1);
+    assert_int_equal(uuid_parse("", out), -1);
+    assert_int_equal(uuid_parse(NULL, out), -1);
+    unsigned char rnd[16];
+    fill(rnd, sizeof rnd, 7);
+    uuid4_format(rnd, out);
+    assert_int_equal(out[14], '4');
+    char again[JP_UUID_LEN + 1];
+    assert_int_equal(uuid_parse(out, again), 0);
+    assert_string_equal(out, again);
+}
+
+static void test_token_base62(void **state)
+{
+    (void)state;
+    char tok[JP_TOKEN_LEN + 1];
+    unsigned char rnd[32];
+    for (unsigned i = 0; i < 1000; i++) {
+        fill(rnd, sizeof rnd, i);
+        assert_int_equal(token_base62(rnd, sizeof rnd, tok), 0);
+        assert_int_equal(strlen(tok), JP_TOKEN_LEN);
+        for (int k = 0; k < JP_TOKEN_LEN; k++)
+            assert_non_null(strchr("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                   "abcdefghijklmnopqrstuvwxyz", tok[k]));
+    }
+    /* Bytes 248..255 are rejected (they would bias the alphabet). */
+    memset(rnd, 250, sizeof rnd);
+    assert_int_equal(token_base62(rnd, sizeof rnd, tok), -1);
+    unsigned char known[10] = {0, 1, 61, 62, 123, 247, 10, 36, 35, 9};
+    assert_int_equal(token_base62(known, sizeof known, tok), 0);
+    assert_string_equal(tok, "01z0zzAaZ9");
+}
+
+/* ---- text ------------------------------------------------------------- */
+
+static void test_utf8_length(void **state)
+{
+    (void)state;
+    assert_int_equal(utf8_length("abc", 3), 3);
+    assert_int_equal(utf8_length("", 0), 0);
+    assert_int_equal(utf8_length("caf\xc3\xa9", 5), 4);
+    assert_int_equal(utf8_length("\xe6\x97\xa5\xe6\x9c\xac", 6), 2);
+    assert_int_equal(utf8_length("\xf0\x9f\x98\x80!", 5), 2);
+    assert_int_equal(utf8_length("\xc0\x80", 2), -1);         /* overlong NUL */
+    assert_int_equal(utf8_length("\xe0\x80\xaf", 3), -1);     /* overlong '/' */
+    assert_int_equal(utf8_length("\xed\xa0\x80", 3), -1);     /* surrogate */
+    assert_int_equal(utf8_length("\xf4\x90\x80\x80", 4), -1); /* > U+10FFFF */
+    assert_int_equal(utf8_length("\xf5\x80\x80\x80", 4), -1);
+    assert_int_equal(utf8_length("\xc3", 1), -1);             /* truncated */
+    assert_int_equal(utf8_length("\xe6\x97", 2), -1);
+    assert_int_equal(utf8_length("a\x80", 2), -1);            /* lone continuation */
+    assert_int_equal(utf8_length("a\0b", 3), -1);             /* NUL */
+    assert_int_equal(utf8_length("\xff", 1), -1);
+}
+
+static void test_parse_bool(void **state)
+{
+    (void)state;
+    assert_int_equal(parse_bool("true"), 1);
+    assert_int_equal(parse_bool("TRUE"), 1);
+    assert_int_equal(parse_bool("True"), 1);
+    assert_int_equal(parse_bool("1"), 1);
+    assert_int_equal(parse_bool("false"), 0);
+    assert_int_equal(parse_bool("FaLsE"), 0);
+    assert_int_equal(parse_bool("0"), 0);
+    assert_int_equal(parse_bool("yes"), -1);
+    assert_int_equal(parse_bool(""), -1);
+    assert_int_equal(parse_bool("01"), -1);
+    assert_int_equal(parse_bool("true "), -1);
+    assert_int_equal(parse_bool(NULL), -1);
+}
+
+static void test_rfc3339(void **state)
+{
+    (void)state;
+    char buf[JP_RFC3339_LEN + 1];
+    rfc3339_format(0, buf);
+    assert_string_equal(buf, "1970-01-01T00:00:00Z");
+    rfc3339_format(1761739510, buf);
+    assert_string_equal(buf, "2025-10-29T12:05:10Z");
+    int64_t t;
+    assert_int_equal(rfc3339_parse("2025-10-29T12:05:10Z", &t), 0);
+    assert_int_equal(t, 1761739510);
+    assert_int_equal(rfc3339_parse("2025-10-29T14:05:10+02:00", &t), 0);
+    assert_int_equal(t, 1761739510);
+    assert_int_equal(rfc3339_parse("2025-10-29T12:05:10.123456Z", &t), 0);
+    assert_int_equal(t, 1761739510);
+    assert_int_equal(rfc3339_parse("2024-02-29T00:00:00Z", &t), 0);
+    assert_int_equal(rfc3339_parse("2025-02-29T00:00:00Z", &t), -1);
+    assert_int_equal(rfc3339_parse("2025-13-01T00:00:00Z", &t), -1);
+    assert_int_equal(rfc3339_parse("2025-10-29 12:05:10Z", &t), -1);
+    assert_int_equal(rfc3339_parse("2025-10-29T12:05:10", &t), -1);
+    assert_int_equal(rfc3339_parse("2025-10-29T12:05:10Zx", &t), -1);
+    for (int64_t v = 0; v < 4000000000LL; v += 86399 * 37) {
+        rfc3339_format(v, buf);
+        assert_int_equal(rfc3339_parse(buf, &t), 0);
+        assert_int_equal(t, v);
+    }
+}
+
+static void test_url_encode(void **state)
+{
+    (void)state;
+    char out[64];
+    assert_int_equal(url_encode("{$.message=*Ab9*}", out, sizeof out), 29);
+    assert_string_equal(out, "%7B%24.message%3D%2AAb9%2A%7D");
+    assert_int_equal(url_encode("a-b_c.d~e", out, sizeof out), 9);
+    assert_string_equal(out, "a-b_c.d~e");
+    assert_int_equal(url_encode("2025-10-29T12:05:10Z", out, sizeof out), 24);
+    assert_int_equal(url_encode("abcdef", out, 4), -1);
+}
+
+/* ---- JWT -------------------------------------------------------------- */
+
+static const unsigned char SECRET[] = "0123456789abcdef0123456789abcdef";
+#define SLEN (sizeof SECRET - 1)
+#define NOW 1761739510
+
+static char *mint(const char *payload)
+{
+    return jwt_sign_hs256_alloc(payload, SECRET, SLEN);
+}
+
+static enum jwt_result verify(const char *tok, const struct jwt_expect *e, struct jwt_claims *c)
+{
+    return jwt_verify_hs256(tok, SECRET, SLEN, NOW, e, c);
+}
+
+static void test_jwt_valid(void **state)
+{
+    (void)state;
+    char *t = mint("{\"team\":\"t1\",\"scope\":\"jobs:read sites:write bogus\",\"exp\":1761743110}");
+    struct jwt_claims c;
+    assert_int_equal(verify(t, NULL, &c), JWT_OK);
+    assert_string_equal(c.team, "t1");
+    assert_int_equal(c.scopes, JP_SCOPE_JOBS_READ | JP_SCOPE_SITES_WRITE);
+    assert_int_equal(c.exp, 1761743110);
+    free(t);
+}
+
+static void test_jwt_time_claims(void **state)
+{
+    (void)state;
+    struct jwt_claims c;
+    char *t = mint("{\"team\":\"t1\",\"exp\":1761739509}");
+    assert_int_equal(verify(t, NULL, &c), JWT_EXPIRED);
+    struct jwt_expect lee = {.leeway = 5};
+    assert_int_equal(verify(t, &lee, &c), JWT_OK);
+    free(t);
+    t = mint("{\"team\":\"t1\",\"exp\":1761739510}"); /* exp == now: expired */
+    assert_int_equal(verify(t, NULL, &c), JWT_EXPIRED);
+    free(t);
+    t = mint("{\"team\":\"t1\"}");
+    assert_int_equal(verify(t, NULL, &c), JWT_EXPIRED);
+    free(t);
+    t = mint("{\"team\":\"t1\",\"exp\":\"tomorrow\"}");
+    assert_int_equal(verify(t, NULL, &c), JWT_EXPIRED);
+    free(t);
+    t = mint("{\"team\":\"t1\",\"exp\":1761743110,\"nbf\":1761739600}");
+    assert_int_equal(verify(t, NULL, &c), JWT_NOT_YET_VALID);
+    free(t);
+    t = mint("{\"team\":\"t1\",\"exp\":1761743110,\"nbf\":1761739510}");
+    assert_int_equal(verify(t, NULL, &c), JWT_OK);
+    free(t);
+}
+
+static void test_jwt_alg_none_and_others(void **state)
+{
+    (void)state;
+    struct jwt_claims c;
+    /* {"alg":"none","typ":"JWT"} . {"team":"t1","exp":1761743110} . (empty) */
+    const char *none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0."
+                       "eyJ0ZWFtIjoidDEiLCJleHAiOjE3NjE3NDMxMTB9.";
+    assert_int_equal(verify(none, NULL, &c), JWT_BAD_ALG);
+    /* {"alg":"RS256"} with an HMAC made from the secret (algorithm confusion) */
+    const char *rs = "eyJhbGciOiJSUzI1NiJ9.eyJ0ZWFtIjoidDEiLCJleHAiOjE3NjE3NDMxMTB9."
+                     "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    assert_int_equal(verify(rs, NULL, &c), JWT_BAD_ALG);
+    /* {"alg":"HS512"} */
+    const char *hs512 = "eyJhbGciOiJIUzUxMiJ9.eyJ0ZWFtIjoidDEiLCJleHAiOjE3NjE3NDMxMTB9.AAAA";
+    assert_int_equal(verify(hs512, NULL, &c), JWT_BAD_ALG);
+    /* {"alg":"hs256"}: case matters */
+    const char *lower = "eyJhbGciOiJoczI1NiJ9.eyJ0ZWFtIjoidDEiLCJleHAiOjE3NjE3NDMxMTB9.AAAA";
+    assert_int_equal(verify(lower, NULL, &c), JWT_BAD_ALG);
+}
+
+static void test_jwt_bad_signature_and_garbage(void **state)
+{
+    (void)state;
+    struct jwt_claims c;
+    char *t = mint("{\"team\":\"t1\",\"exp\":1761743110}");
+    size_t n = strlen(t);
+    /* flip one signature character */
+    char orig = t[n - 2];
+    t[n - 2] = orig == 'A' ? 'B' : 'A';
+    assert_int_equal(verify(t, NULL, &c), JWT_BAD_SIGNATURE);
+    t[n - 2] = orig;
+    assert_int_equal(verify(t, NULL, &c), JWT_OK);
+    /* another secret */
+    assert_int_equal(jwt_verify_hs256(t, (const unsigned char *)"another-secret-value", 20, NOW,
+                                      NULL, &c),
+                     JWT_BAD_SIGNATURE);
+    /* truncated: every prefix is refused */
+    for (size_t k = 0; k < n; k++) {
+        char *p = strndup(t, k);
+        assert_int_not_equal(verify(p, NULL, &c), JWT_OK);
+        free(p);
+    }
+    /* a changed payload with the old signature */
+    char *dot = strchr(t, '.');
+    dot[1] = dot[1] == 'e' ? 'f' : 'e';
+    assert_int_not_equal(verify(t, NULL, &c), JWT_OK);
+    free(t);
+    const char *garbage[] = {"", ".", "..", "...", "a.b.c", "abc", "eyJ.eyJ.eyJ",
+                             "e30.e30.", "\xff\xfe.\x01.\x02", "a.b.c.d"};
+    for (size_t i = 0; i < sizeof garbage / sizeof garbage[0]; i++)
+        assert_int_not_equal(verify(garbage[i], NULL, &c), JWT_OK);
+    assert_int_equal(verify(NULL, NULL, &c), JWT_MALFORMED);
+    char *huge = malloc(JWT_MAX_LEN + 10);
+    memset(huge, 'a', JWT_MAX_LEN + 9);
+    huge[JWT_MAX_LEN + 9] = '\0';
+    assert_int_equal(verify(huge, NULL, &c), JWT_MALFORMED);
+    free(huge);
+}
+
+static void test_jwt_claims_checked(void **state)
+{
+    (void)state;
+    struct jwt_claims c;
+    struct jwt_expect e = {.issuer = "jobplane", .audience = "ops"};
+    char *t = mint("{\"team\":\"t1\",\"exp\":1761743110,\"iss\":\"jobplane\",\"aud\":[\"x\",\"ops\"]}");
+    assert_int_equal(verify(t, &e, &c), JWT_OK);
+    free(t);
+    t = mint("{\"team\":\"t1\",\"exp\":1761743110,\"iss\":\"evil\",\"aud\":\"ops\"}");
+    assert_int_equal(verify(t, &e, &c), JWT_BAD_ISSUER);
+    free(t);
+    t = mint("{\"team\":\"t1\",\"exp\":1761743110,\"iss\":\"jobplane\",\"aud\":\"x\"}");
+    assert_int_equal(verify(t, &e, &c), JWT_BAD_AUDIENCE);
+    free(t);
+    t = mint("{\"exp\":1761743110}");
+    assert_int_equal(verify(t, NULL, &c), JWT_BAD_TEAM);
+    free(t);
+    t = mint("{\"team\":42,\"exp\":1761743110}");
+    assert_int_equal(verify(t, NULL, &c), JWT_BAD_TEAM);
+    free(t);
+    t = mint("{\"team\":\"\",\"exp\":1761743110}");
+    assert_int_equal(verify(t, NULL, &c), JWT_BAD_TEAM);
+    free(t);
+    t = mint("{\"team\":\"a\\u0000b\",\"exp\":1761743110}"); /* jansson refuses \u0000 */
+    assert_int_equal(verify(t, NULL, &c), JWT_MALFORMED);
+    free(t);
+    t = mint("{\"team\":\"t1\",\"team\":\"t2\",\"exp\":1761743110}"); /* duplicate keys */
+    assert_int_equal(verify(t, NULL, &c), JWT_MALFORMED);
+    free(t);
+    t = mint("[1,2,3]");
+    assert_int_equal(verify(t, NULL, &c), JWT_MALFORMED);
+    free(t);
+}
+
+static void test_scope_parse(void **state)
+{
+    (void)state;
+    assert_int_equal(jp_scope_parse(""), 0);
+    assert_int_equal(jp_scope_parse(NULL), 0);
+    assert_int_equal(jp_scope_parse("jobs:read"), JP_SCOPE_JOBS_READ);
+    assert_int_equal(jp_scope_parse("  jobs:write   sites:read "),
+                     JP_SCOPE_JOBS_WRITE | JP_SCOPE_SITES_READ);
+    assert_int_equal(jp_scope_parse("jobs:readx jobs: read"), 0);
+}
+
+/* ---- errors and states ------------------------------------------------ */
+
+static void test_error_table(void **state)
+{
+    (void)state;
+    for (int a = 1; a < JP_ERR_COUNT_; a++) {
+        const struct jp_err_info *i = jp_err_info((enum jp_err)a);
+        assert_true(i->status >= 400 && i->status <= 599);
+        assert_true(strlen(i->code) > 0 && strlen(i->type) > 0 && strlen(i->message) > 0);
+        for (int b = a + 1; b < JP_ERR_COUNT_; b++)
+            assert_string_not_equal(i->code, jp_err_info((enum jp_err)b)->code);
+    }
+    assert_int_equal(jp_err_info(JP_ERR_JOB_ALREADY_STARTED)->status, 409);
+    assert_string_equal(jp_err_info(JP_ERR_JOB_ALREADY_STARTED)->type, "invalid_request_error");
+    assert_int_equal(jp_err_info((enum jp_err)999)->status, 500);
+}
+
+static void test_job_status(void **state)
+{
+    (void)state;
+    struct job j = {0};
+    assert_int_equal(job_status_of(&j), JOB_PENDING);
+    j.delivered_at = 1;
+    assert_int_equal(job_status_of(&j), JOB_DELIVERED);
+    j.started_at = 2;
+    assert_int_equal(job_status_of(&j), JOB_RUNNING);
+    j.completed_at = 3;
+    assert_int_equal(job_status_of(&j), JOB_COMPLETED);
+    j.failed_at = 4;
+    assert_int_equal(job_status_of(&j), JOB_FAILED);
+    for (int s = 0; s < JOB_STATUS_COUNT_; s++)
+        assert_int_equal(job_status_parse(job_status_name((enum job_status)s)), s);
+    assert_int_equal(job_status_parse("cancelled"), -1);
+    assert_int_equal(job_status_parse(NULL), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_uuid7_monotonic_same_ms),
+        cmocka_unit_test(test_uuid7_clock_and_millis),
+        cmocka_unit_test(test_uuid_parse),
+        cmocka_unit_test(test_token_base62),
+        cmocka_unit_test(test_utf8_length),
+        cmocka_unit_test(test_parse_bool),
+        cmocka_unit_test(test_rfc3339),
+        cmocka_unit_test(test_url_encode),
+        cmocka_unit_test(test_jwt_valid),
+        cmocka_unit_test(test_jwt_time_claims),
+        cmocka_unit_test(test_jwt_alg_none_and_others),
+        cmocka_unit_test(test_jwt_bad_signature_and_garbage),
+        cmocka_unit_test(test_jwt_claims_checked),
+        cmocka_unit_test(test_scope_parse),
+        cmocka_unit_test(test_error_table),
+        cmocka_unit_test(test_job_status),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
