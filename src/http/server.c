@@ -261,9 +261,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         if (!req->route) /* the 404/405 answer follows; the body is not needed */
             return MHD_YES;
-        if (req->body_len + n > limit) {
+        if (req->too_large || req->body_len + n > limit) {
+            /* libmicrohttpd takes no answer in the middle of a body: drop the
+             * rest and answer 413 at its end, or close a client that keeps
+             * sending far past the limit. */
             req->too_large = true;
-            return reply_now(req, JP_ERR_PAYLOAD_TOO_LARGE, NULL);
+            req->discarded += n;
+            return req->discarded > 16 * (limit + 1024) ? MHD_NO : MHD_YES;
         }
         if (!req->body) {
             req->body = malloc(limit + 1);
@@ -282,6 +286,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         } else {
             http_reply_error(req, JP_ERR_RESOURCE_MISSING, "No such endpoint.");
         }
+        return send_resp(req);
+    }
+    if (req->too_large) {
+        http_reply_error(req, JP_ERR_PAYLOAD_TOO_LARGE, NULL);
         return send_resp(req);
     }
     if (req->body)

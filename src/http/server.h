@@ -56,6 +56,7 @@ struct http_req {
     char *body;                      /* owned, NUL-terminated */
     size_t body_len;
     bool too_large;                  /* body exceeded the route's limit */
+    size_t discarded;                /* bytes dropped after exceeding it */
     bool answered;                   /* a response was queued */
     char allow[64];                  /* methods of the path, for 405 */
     struct http_resp resp;
