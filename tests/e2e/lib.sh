@@ -62,6 +62,14 @@ jp_stop() {
     fi
 }
 
+# wait_bg: waits for the test's background jobs, not for the server
+wait_bg() {
+    local p
+    for p in $(jobs -p); do
+        [ "$p" = "$JP_PID" ] || wait "$p"
+    done
+}
+
 jp_kill9() {
     kill -KILL "$JP_PID" 2>/dev/null
     wait "$JP_PID" 2>/dev/null

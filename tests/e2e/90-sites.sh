@@ -1,0 +1,45 @@
+# Sites, operator side: create, list, retrieve, validation.
+. "$(dirname "$0")/lib.sh"
+jp_start --poll-interval 30
+TOK=$(token t1)
+
+api POST /sites -H 'Content-Type: application/json' -d '{"name":"Branch office — Zürich"}'
+check "create answers 201" 201 "$STATUS"
+SITE=$(jb .id)
+SITE_JSON=$BODY
+check "name (UTF-8 kept)" "Branch office — Zürich" "$(jb .name)"
+check "the documented fields" \
+    "architecture_name board_name created_at deleted_at has_pulse id identity last_seen_at last_seen_from model name serial_number software_version updated_at uptime" \
+    "$(jb 'keys | join(" ")')"
+check "has_pulse false before any poll" false "$(jb .has_pulse)"
+check "device fields are null" "null null null null" "$(jb '"\(.last_seen_at) \(.identity) \(.software_version) \(.uptime)"')"
+check "deleted_at null" null "$(jb .deleted_at)"
+
+api GET "/sites/$SITE"
+check "retrieve" "$(jq -S . <<<"$SITE_JSON")" "$(jq -S . <<<"$BODY")"
+api POST /sites -H 'Content-Type: application/json' -d '{"name":"second"}'
+api GET /sites
+check "list has both, oldest first" '["Branch office — Zürich","second"]' "$(jb -c '[.[].name]')"
+
+api POST /sites -H 'Content-Type: application/json' -d '{}'
+check_error "missing name" 400 parameter_missing
+api POST /sites -H 'Content-Type: application/json' -d '{"name":""}'
+check_error "empty name" 422 parameter_invalid
+api POST /sites -H 'Content-Type: application/json' -d "{\"name\":\"$(printf 'n%.0s' $(seq 101))\"}"
+check_error "101-character name" 422 parameter_invalid
+api POST /sites -H 'Content-Type: application/json' -d '{"name":7}'
+check_error "numeric name" 422 parameter_invalid
+api POST /sites -d '{"name":"x"}'
+check_error "form Content-Type" 415 unsupported_media_type
+api POST /sites -H 'Content-Type: application/json' -d '{"name":'
+check_error "truncated JSON" 422 parameter_invalid
+api POST /sites -H 'Content-Type: application/json' -d "{\"name\":\"$(head -c 5000 /dev/zero | tr '\0' x)\"}"
+check_error "a body over the sites limit" 413 payload_too_large
+api GET /sites/nope
+check_error "malformed site id" 422 parameter_invalid
+api GET "/sites/$(uuid)"
+check_error "unknown site" 404 resource_missing
+api GET /sites
+check "refused creates made nothing" 2 "$(jb length)"
+
+jp_finish
