@@ -10,17 +10,17 @@ CC ?= cc
 
 ifeq ($(SAN),1)
 BUILD := build-asan
-OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all
+OPT := -O1 -g -fno-omit-frame-pointer $(SAN_FLAGS)
 else
 BUILD := build
+SAN_FLAGS :=
 OPT := -O2 -g
 endif
 
 CFLAGS := -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Isrc -pthread $(OPT) \
           -DJOBPLANE_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS))
 LDLIBS := $(shell pkg-config --libs $(PKGS)) -pthread
-SAN_LDFLAGS := $(if $(filter 1,$(SAN)),-fsanitize=address$(,)undefined)
-, := ,
 
 SRC := $(filter-out src/main.c,$(wildcard src/*/*.c))
 OBJ := $(SRC:%.c=$(BUILD)/%.o)
@@ -32,17 +32,20 @@ all: $(BUILD)/jobplane $(UNIT_BIN)
 
 $(BUILD)/%.o: %.c $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	@echo "  CC      $@"
+	@$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libjobplane.a: $(OBJ)
-	$(AR) rcs $@ $^
+	@$(AR) rcs $@ $^
 
 $(BUILD)/jobplane: $(BUILD)/src/main.o $(BUILD)/libjobplane.a
-	$(CC) $(SAN_LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LD      $@"
+	@$(CC) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libjobplane.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(shell pkg-config --cflags cmocka) $(SAN_LDFLAGS) -o $@ $< \
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS) $(shell pkg-config --cflags cmocka) $(SAN_FLAGS) -o $@ $< \
 	    $(BUILD)/libjobplane.a $(shell pkg-config --libs cmocka) $(LDLIBS)
 
 deps:
