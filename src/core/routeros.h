@@ -1,0 +1,86 @@
+/* RouterOS text: string escaping, heartbeat bodies, durations, versions, and
+ * the scripts jobplane sends to routers (bootstrap line, adoption answer with
+ * the poll script, job wrapper, idle answer, teardown). docs/routeros.md
+ * explains every line that runs on the router. Pure functions: no I/O. */
+#ifndef JP_CORE_ROUTEROS_H
+#define JP_CORE_ROUTEROS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/sbuf.h"
+
+/* Appends s[0..n) as a RouterOS string literal with its quotes: " \ $ ? and
+ * control characters escaped (? as \3F, valid on v6 and v7); bytes >= 0x80
+ * stay raw. */
+void ros_quote(struct sbuf *b, const char *s, size_t n);
+
+/* Decodes the literal that starts at *s (a '"'). Returns a malloc'ed string
+ * (its length in *len) and moves *s past the closing quote; NULL when the
+ * literal is malformed. The inverse of ros_quote. */
+char *ros_unquote(const char **s, size_t *len);
+
+/* Seconds in a RouterOS duration: 1w2d3h4m5s, 1w2d03:04:05, 00:06:48.5.
+ * -1 when empty or malformed. */
+int64_t ros_duration(const char *s);
+
+/* A version such as "7.12.1 (stable)" as major*10000 + minor*100 + patch;
+ * 0 when unknown. */
+int ros_version(const char *s);
+
+#define ROS_V_IDLE_TIMEOUT 71500 /* fetch idle-timeout= exists (held polls) */
+#define ROS_V_FILE_READ 71300    /* /file read exists (chunked backup upload) */
+
+#define HB_MAX_KEYS 64
+#define HB_MAX_BYTES 8192
+
+/* Facts from a heartbeat body. Strings point into the parsed body; NULL when
+ * absent. Numbers are -1 when absent or malformed. */
+struct heartbeat {
+    const char *name, *version, *serial_number, *model, *board_name, *architecture_name;
+    int64_t uptime, cpu_load, free_memory, free_hdd;
+    unsigned nkeys;
+};
+
+enum hb_result { HB_OK = 0, HB_TOO_MANY_KEYS, HB_TOO_LARGE };
+
+/* Parses "key=value;key=value" in place (body[n] must be writable). Values
+ * may be empty or hold spaces, '/', ':' and '='; a segment that does not start
+ * with a known key continues the previous value (an identity with ';').
+ * Bytes that are not valid UTF-8 and control characters become '?'. */
+enum hb_result hb_parse(char *body, size_t n, struct heartbeat *hb);
+
+/* Every answer ends with this line; the poll script runs an answer only when
+ * it ends with it (a truncated fetch is never run). */
+#define ROS_END_MARK "#jobplane-end"
+
+struct ros_poll_params {
+    const char *base_url;     /* http(s)://host[:port], no trailing slash */
+    const char *device_token; /* base62, no comma */
+    const char *site_id;
+    unsigned interval;        /* seconds between polls */
+    unsigned wait;            /* held-poll seconds (0: none); rendered only on 7.15+ */
+    int version;              /* ros_version of the router, 0 unknown */
+};
+
+struct ros_job_params {
+    const char *base_url;
+    const char *job_id, *token, *site_id;
+    const char *payload;
+    const char *sig_busy, *sig_done, *sig_fail, *sig_backup;
+    int64_t expires;
+    long remaining;     /* jobs still pending after this one */
+    bool should_backup;
+    int version;
+};
+
+/* All return malloc'ed text (caller frees), NULL on allocation failure. */
+char *ros_render_bootstrap(const char *base_url, const char *adoption_token);
+char *ros_render_poll_script(const struct ros_poll_params *p);
+char *ros_render_adoption(const struct ros_poll_params *p);
+char *ros_render_wrapper(const struct ros_job_params *p);
+char *ros_render_idle(void);
+char *ros_render_teardown(const char *base_url, const char *device_token, const char *site_id);
+
+#endif

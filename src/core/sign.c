@@ -1,0 +1,53 @@
+#include "core/sign.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <string.h>
+
+void sign_key_derive(struct sign_key *key, const unsigned char *secret, size_t len)
+{
+    static const char label[] = "jobplane signed device URLs v1";
+    unsigned n = 0;
+    HMAC(EVP_sha256(), secret, (int)len, (const unsigned char *)label, sizeof label - 1, key->k,
+         &n);
+}
+
+static void mac(const struct sign_key *key, const char *job_id, const char *action,
+                int64_t expires, unsigned char out[32])
+{
+    char msg[160];
+    int n = snprintf(msg, sizeof msg, "%s\n%s\n%lld", job_id, action, (long long)expires);
+    unsigned len = 0;
+    HMAC(EVP_sha256(), key->k, sizeof key->k, (const unsigned char *)msg,
+         (size_t)(n < (int)sizeof msg ? n : (int)sizeof msg - 1), out, &len);
+}
+
+void sign_make(const struct sign_key *key, const char *job_id, const char *action,
+               int64_t expires, char out[JP_SIG_HEX + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char m[32];
+    mac(key, job_id, action, expires, m);
+    for (int i = 0; i < 32; i++) {
+        out[2 * i] = hex[m[i] >> 4];
+        out[2 * i + 1] = hex[m[i] & 15];
+    }
+    out[JP_SIG_HEX] = '\0';
+}
+
+enum sign_result sign_verify(const struct sign_key *key, const char *job_id, const char *action,
+                             int64_t expires, int64_t now, const char *sig)
+{
+    char want[JP_SIG_HEX + 1];
+    if (!sig || strlen(sig) != JP_SIG_HEX)
+        return SIGN_BAD;
+    sign_make(key, job_id, action, expires, want);
+    char lower[JP_SIG_HEX + 1];
+    for (int i = 0; i <= JP_SIG_HEX; i++)
+        lower[i] = (char)((sig[i] >= 'A' && sig[i] <= 'F') ? sig[i] + 32 : sig[i]);
+    if (CRYPTO_memcmp(want, lower, JP_SIG_HEX) != 0)
+        return SIGN_BAD;
+    return now > expires ? SIGN_EXPIRED : SIGN_OK;
+}

@@ -1,0 +1,25 @@
+/* Signed device URLs: HMAC-SHA256 over the job id, the action (busy, done,
+ * fail, backup) and the expiry, keyed with a key derived from the server
+ * secret (so a URL signature is never a valid JWT signature and vice versa). */
+#ifndef JP_CORE_SIGN_H
+#define JP_CORE_SIGN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define JP_SIG_HEX 64
+
+struct sign_key {
+    unsigned char k[32];
+};
+
+void sign_key_derive(struct sign_key *key, const unsigned char *secret, size_t len);
+void sign_make(const struct sign_key *key, const char *job_id, const char *action,
+               int64_t expires, char out[JP_SIG_HEX + 1]);
+
+enum sign_result { SIGN_OK = 0, SIGN_BAD, SIGN_EXPIRED };
+/* Checks sig (hex) in constant time, then the expiry against now. */
+enum sign_result sign_verify(const struct sign_key *key, const char *job_id, const char *action,
+                             int64_t expires, int64_t now, const char *sig);
+
+#endif

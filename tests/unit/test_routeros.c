@@ -1,0 +1,327 @@
+/* Unit tests for RouterOS text (core/routeros.c) and signed URLs (core/sign.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/routeros.h"
+#include "core/sign.h"
+
+static char *quote(const char *s, size_t n)
+{
+    struct sbuf b;
+    sbuf_init(&b, 1 << 20);
+    ros_quote(&b, s, n);
+    return sbuf_take(&b, NULL);
+}
+
+static void test_quote_examples(void **state)
+{
+    (void)state;
+    char *q = quote(":log info \"cost $5?\"", 20);
+    assert_string_equal(q, "\":log info \\\"cost \\$5\\3F\\\"\"");
+    free(q);
+    q = quote("a\\b\nc\rd\te\x01\x7f", 11);
+    assert_string_equal(q, "\"a\\\\b\\nc\\rd\\te\\01\\7F\"");
+    free(q);
+    q = quote("Zürich #1; {x} [y] =&", strlen("Zürich #1; {x} [y] =&"));
+    assert_string_equal(q, "\"Zürich #1; {x} [y] =&\"");
+    free(q);
+}
+
+static void test_quote_round_trip(void **state)
+{
+    (void)state;
+    unsigned seed = 42;
+    for (int round = 0; round < 2000; round++) {
+        char s[300];
+        size_t n = (size_t)(round % 300);
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            s[i] = (char)(1 + (seed >> 16) % 255); /* every byte but NUL */
+        }
+        s[n] = '\0';
+        char *q = quote(s, n);
+        assert_non_null(q);
+        for (char *p = q + 1; p[1]; p++) /* no raw quote, newline or $ inside */
+            if (*p == '"' || *p == '\n' || *p == '$' || *p == '\r')
+                assert_true(p[-1] == '\\');
+        const char *cur = q;
+        size_t len = 0;
+        char *back = ros_unquote(&cur, &len);
+        assert_non_null(back);
+        assert_int_equal(len, n);
+        assert_memory_equal(back, s, n);
+        assert_int_equal(*cur, '\0');
+        free(back);
+        free(q);
+    }
+    const char *bad[] = {"no quote", "\"unterminated", "\"bad \\zz\"", "\"\\4\""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *c = bad[i];
+        assert_null(ros_unquote(&c, NULL));
+    }
+}
+
+static void test_duration(void **state)
+{
+    (void)state;
+    assert_int_equal(ros_duration("1w2d3h4m5s"), 604800 + 2 * 86400 + 3 * 3600 + 4 * 60 + 5);
+    assert_int_equal(ros_duration("1w2d03:04:05"), 604800 + 2 * 86400 + 3 * 3600 + 4 * 60 + 5);
+    assert_int_equal(ros_duration("00:06:48"), 408);
+    assert_int_equal(ros_duration("2735w1d21:41:43.481891543"),
+                     2735LL * 604800 + 86400 + 21 * 3600 + 41 * 60 + 43);
+    assert_int_equal(ros_duration("2d0h5m10s"), 2 * 86400 + 310);
+    assert_int_equal(ros_duration("1d10h30m15s"), 86400 + 10 * 3600 + 30 * 60 + 15);
+    assert_int_equal(ros_duration("45s"), 45);
+    assert_int_equal(ros_duration("0s"), 0);
+    assert_int_equal(ros_duration(""), -1);
+    assert_int_equal(ros_duration(NULL), -1);
+    assert_int_equal(ros_duration("12"), -1);
+    assert_int_equal(ros_duration("1x"), -1);
+    assert_int_equal(ros_duration("h"), -1);
+    assert_int_equal(ros_duration("1:2:3"), -1);
+    assert_int_equal(ros_duration("00:61:00"), -1);
+    assert_int_equal(ros_duration("00:00:00junk"), -1);
+    assert_int_equal(ros_duration("99999999999999999999w"), -1);
+}
+
+static void test_version(void **state)
+{
+    (void)state;
+    assert_int_equal(ros_version("7.12 (stable)"), 71200);
+    assert_int_equal(ros_version("7.15.1"), 71501);
+    assert_int_equal(ros_version("6.49.10 (long-term)"), 64910);
+    assert_int_equal(ros_version("7.22rc2"), 72200);
+    assert_int_equal(ros_version("7"), 70000);
+    assert_int_equal(ros_version(""), 0);
+    assert_int_equal(ros_version(NULL), 0);
+    assert_int_equal(ros_version("stable"), 0);
+    assert_int_equal(ros_version("7.123"), 0);
+}
+
+static void test_heartbeat(void **state)
+{
+    (void)state;
+    char body[] = "name=core-1;serial-number=HG509A1B2C3;architecture-name=arm64;"
+                  "routerboard=true;platform=MikroTik;model=CCR2004-1G-12S+2XS;"
+                  "board-name=CCR2004;revision=;cpu=ARM 64-bit;cpu-load=10;"
+                  "free-memory=850000000;free-hdd-space=90000000;version=7.12 (stable);"
+                  "build-time=Dec/15/2023 10:00:00;uptime=1d10h30m15s\r\n";
+    struct heartbeat hb;
+    assert_int_equal(hb_parse(body, strlen(body), &hb), HB_OK);
+    assert_string_equal(hb.name, "core-1");
+    assert_string_equal(hb.serial_number, "HG509A1B2C3");
+    assert_string_equal(hb.architecture_name, "arm64");
+    assert_string_equal(hb.model, "CCR2004-1G-12S+2XS");
+    assert_string_equal(hb.board_name, "CCR2004");
+    assert_string_equal(hb.version, "7.12 (stable)");
+    assert_int_equal(hb.cpu_load, 10);
+    assert_int_equal(hb.free_memory, 850000000);
+    assert_int_equal(hb.free_hdd, 90000000);
+    assert_int_equal(hb.uptime, 86400 + 10 * 3600 + 30 * 60 + 15);
+    assert_int_equal(hb.nkeys, 15);
+
+    /* an identity holding ';' and '=' continues; an unknown key continues too */
+    char b2[] = "name=branch;office=2;x;version=;cpu-load=abc;uptime=03:00:01";
+    assert_int_equal(hb_parse(b2, strlen(b2), &hb), HB_OK);
+    assert_string_equal(hb.name, "branch;office=2;x");
+    assert_string_equal(hb.version, "");
+    assert_int_equal(hb.cpu_load, -1);
+    assert_int_equal(hb.uptime, 10801);
+    assert_null(hb.model);
+
+    char b3[] = "";
+    assert_int_equal(hb_parse(b3, 0, &hb), HB_OK);
+    assert_null(hb.name);
+    assert_int_equal(hb.uptime, -1);
+
+    char b4[] = "name=caf\xe9\x01 /:x;model=\xf0\x9f\x98\x80";
+    assert_int_equal(hb_parse(b4, strlen(b4), &hb), HB_OK);
+    assert_string_equal(hb.name, "caf?? /:x");
+    assert_string_equal(hb.model, "\xf0\x9f\x98\x80");
+
+    char many[4096] = "";
+    for (int i = 0; i < HB_MAX_KEYS + 1; i++)
+        strcat(many, "cpu=1;");
+    assert_int_equal(hb_parse(many, strlen(many), &hb), HB_TOO_MANY_KEYS);
+    char junk[8192] = "";
+    for (int i = 0; i < 4 * HB_MAX_KEYS + 2; i++)
+        strcat(junk, "x;");
+    assert_int_equal(hb_parse(junk, strlen(junk), &hb), HB_TOO_MANY_KEYS);
+    char *big = malloc(HB_MAX_BYTES + 2);
+    memset(big, 'a', HB_MAX_BYTES + 1);
+    big[HB_MAX_BYTES + 1] = '\0';
+    assert_int_equal(hb_parse(big, HB_MAX_BYTES + 1, &hb), HB_TOO_LARGE);
+    free(big);
+}
+
+/* The value of ":local NAME "..."" in script, decoded; NULL when absent. */
+static char *local_value(const char *script, const char *name)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, ":local %s \"", name);
+    const char *p = strstr(script, pat);
+    if (!p)
+        return NULL;
+    p += strlen(pat) - 1;
+    return ros_unquote(&p, NULL);
+}
+
+static const char *HOSTILE = "\"} /system reset-configuration; :do {\n$x \\ ? # [:put 1]\r\n"
+                             "# last line is a comment";
+
+static struct ros_job_params job_params(bool backup, int version)
+{
+    struct ros_job_params p = {
+        .base_url = "https://jp.example.net:8443", .job_id = "0192f1a0-8e3b-7c4d-9e5f-0a1b2c3d4e5f",
+        .token = "Ab3dE6gH9j", .site_id = "0192f1a0-0000-7000-8000-000000000001",
+        .payload = HOSTILE, .sig_busy = "b1", .sig_done = "d2", .sig_fail = "f3",
+        .sig_backup = "k4", .expires = 1761743110, .remaining = 3, .should_backup = backup,
+        .version = version,
+    };
+    return p;
+}
+
+static void test_wrapper(void **state)
+{
+    (void)state;
+    struct ros_job_params p = job_params(false, 71200);
+    char *w = ros_render_wrapper(&p);
+    assert_non_null(w);
+    char *src = local_value(w, "jpSrc");
+    assert_string_equal(src, HOSTILE); /* the payload is carried whole, as a string */
+    free(src);
+    char *busy = local_value(w, "jpBusy");
+    assert_string_equal(busy, "https://jp.example.net:8443/job/0192f1a0-8e3b-7c4d-9e5f-0a1b2c3d4e5f"
+                              "/update?status=busy&expires=1761743110&signature=b1");
+    free(busy);
+    assert_non_null(strstr(w, "\\3Fstatus=done&expires=1761743110&signature=d2\""));
+    assert_non_null(strstr(w, "\\3Fstatus=fail&"));
+    assert_non_null(strstr(w, "finished. Remaining: 3\")"));
+    assert_non_null(strstr(w, ":set jpCode [:parse $jpSrc]"));
+    assert_null(strstr(w, "jpBak"));
+    assert_null(strstr(w, "reset-configuration;\n")); /* never a raw payload line */
+    size_t n = strlen(w), m = strlen(ROS_END_MARK);
+    assert_string_equal(w + n - m, ROS_END_MARK);
+    /* busy is reported before the payload runs, done/fail after */
+    assert_true(strstr(w, "url=$jpBusy") < strstr(w, "$jpCode }"));
+    assert_true(strstr(w, "$jpCode }") < strstr(w, "url=$jpDone"));
+    free(w);
+
+    p = job_params(true, 71300);
+    w = ros_render_wrapper(&p);
+    char *bak = local_value(w, "jpBak");
+    assert_string_equal(bak, "https://jp.example.net:8443/backup/0192f1a0-0000-7000-8000-"
+                             "000000000001/upload?job=0192f1a0-8e3b-7c4d-9e5f-0a1b2c3d4e5f"
+                             "&expires=1761743110&signature=k4");
+    free(bak);
+    /* the backup runs before the payload is even parsed */
+    assert_true(strstr(w, "/export terse") < strstr(w, "[:parse $jpSrc]"));
+    assert_non_null(strstr(w, "/file read file=$fn"));
+    free(w);
+
+    p = job_params(true, 71200); /* too old for /file read */
+    w = ros_render_wrapper(&p);
+    assert_null(strstr(w, "/file read"));
+    assert_non_null(strstr(w, "needs RouterOS 7.13"));
+    free(w);
+}
+
+static void test_poll_and_adoption(void **state)
+{
+    (void)state;
+    struct ros_poll_params p = {
+        .base_url = "http://127.0.0.1:8080", .device_token = "tok62abc", .site_id = "S-1",
+        .interval = 30, .wait = 20, .version = 71500,
+    };
+    char *poll = ros_render_poll_script(&p);
+    char *url = local_value(poll, "jpUrl");
+    assert_string_equal(url, "http://127.0.0.1:8080/poll?wait=20");
+    free(url);
+    assert_non_null(strstr(poll, "idle-timeout=35s"));
+    assert_non_null(strstr(poll, "\"" ROS_END_MARK "\""));
+    free(poll);
+    p.version = 71400; /* no idle-timeout before 7.15: no held poll */
+    poll = ros_render_poll_script(&p);
+    url = local_value(poll, "jpUrl");
+    assert_string_equal(url, "http://127.0.0.1:8080/poll");
+    free(url);
+    assert_null(strstr(poll, "idle-timeout"));
+
+    char *adopt = ros_render_adoption(&p);
+    assert_non_null(adopt);
+    const char *src = strstr(adopt, "source=");
+    assert_non_null(src);
+    src += strlen("source=");
+    char *inner = ros_unquote(&src, NULL);
+    assert_string_equal(inner, poll); /* stored on the router exactly as rendered */
+    free(inner);
+    assert_non_null(strstr(adopt, "interval=30s start-time=startup"));
+    assert_non_null(strstr(adopt, "on-event=\"/system script run jobplane-poll\""));
+    assert_true(strstr(adopt, "/system scheduler remove") < strstr(adopt, "/system script add"));
+    free(adopt);
+    free(poll);
+
+    char *boot = ros_render_bootstrap("https://jp.example.net", "Tok22");
+    assert_non_null(strstr(boot, "url=\"https://jp.example.net/adopt/Tok22\""));
+    assert_int_equal(boot[0], '{');
+    assert_int_equal(boot[strlen(boot) - 1], '}');
+    assert_null(strchr(boot, '\n')); /* one line to paste */
+    free(boot);
+
+    char *down = ros_render_teardown("https://jp.example.net", "tok62abc", "S-1");
+    assert_true(strstr(down, "/system scheduler remove") < strstr(down, "/notify/delete"));
+    assert_true(strstr(down, "/notify/delete") < strstr(down, "/system script remove"));
+    assert_non_null(strstr(down, "\"Authorization:Bearer tok62abc\""));
+    free(down);
+    char *idle = ros_render_idle();
+    assert_non_null(strstr(idle, ROS_END_MARK));
+    free(idle);
+}
+
+static void test_sign(void **state)
+{
+    (void)state;
+    struct sign_key k, k2;
+    sign_key_derive(&k, (const unsigned char *)"0123456789abcdef", 16);
+    sign_key_derive(&k2, (const unsigned char *)"0123456789abcdeF", 16);
+    char sig[JP_SIG_HEX + 1];
+    const char *job = "0192f1a0-8e3b-7c4d-9e5f-0a1b2c3d4e5f";
+    sign_make(&k, job, "done", 2000, sig);
+    assert_int_equal(strlen(sig), 64);
+    assert_int_equal(sign_verify(&k, job, "done", 2000, 1999, sig), SIGN_OK);
+    assert_int_equal(sign_verify(&k, job, "done", 2000, 2000, sig), SIGN_OK);
+    assert_int_equal(sign_verify(&k, job, "done", 2000, 2001, sig), SIGN_EXPIRED);
+    assert_int_equal(sign_verify(&k, job, "fail", 2000, 1000, sig), SIGN_BAD);
+    assert_int_equal(sign_verify(&k, job, "done", 2001, 1000, sig), SIGN_BAD);
+    assert_int_equal(sign_verify(&k, "0192f1a0-8e3b-7c4d-9e5f-0a1b2c3d4e50", "done", 2000, 1000,
+                                 sig),
+                     SIGN_BAD);
+    assert_int_equal(sign_verify(&k2, job, "done", 2000, 1000, sig), SIGN_BAD);
+    char upper[JP_SIG_HEX + 1];
+    for (int i = 0; i <= JP_SIG_HEX; i++)
+        upper[i] = (char)(sig[i] >= 'a' && sig[i] <= 'f' ? sig[i] - 32 : sig[i]);
+    assert_int_equal(sign_verify(&k, job, "done", 2000, 1000, upper), SIGN_OK);
+    sig[63] = sig[63] == '0' ? '1' : '0';
+    assert_int_equal(sign_verify(&k, job, "done", 2000, 1000, sig), SIGN_BAD);
+    sig[10] = '\0';
+    assert_int_equal(sign_verify(&k, job, "done", 2000, 1000, sig), SIGN_BAD);
+    assert_int_equal(sign_verify(&k, job, "done", 2000, 1000, NULL), SIGN_BAD);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_quote_examples), cmocka_unit_test(test_quote_round_trip),
+        cmocka_unit_test(test_duration),       cmocka_unit_test(test_version),
+        cmocka_unit_test(test_heartbeat),      cmocka_unit_test(test_wrapper),
+        cmocka_unit_test(test_poll_and_adoption), cmocka_unit_test(test_sign),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
