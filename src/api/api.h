@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "core/jwt.h"
+#include "core/sign.h"
 #include "core/model.h"
 #include "http/server.h"
 #include "store/store.h"
@@ -17,7 +18,18 @@ struct app {
     size_t secret_len;
     struct jwt_expect jwt;       /* issuer/audience/leeway */
     unsigned poll_interval;      /* seconds between router polls; has_pulse uses it */
+    unsigned poll_wait;          /* held-poll seconds rendered into 7.15+ poll scripts */
+    int64_t run_timeout;         /* seconds a delivered job may run before it fails */
+    struct sign_key sign;        /* for signed device URLs */
 };
+
+#define JP_ADOPTION_TOKEN_LEN 22
+#define JP_DEVICE_TOKEN_LEN 32
+
+/* Fills out with len random base62 characters; -1 when the RNG fails. */
+int api_random_token(char *out, size_t len);
+/* The bootstrap line for an adoption token (malloc'ed). */
+char *api_bootstrap(struct http_req *req, const char *adoption_token);
 
 /* The caller of an operator request, once authenticated. */
 struct principal {
@@ -63,5 +75,18 @@ void api_jobs_list(struct http_req *req);
 void api_jobs_get(struct http_req *req);
 void api_jobs_cancel(struct http_req *req);
 void api_error_doc(struct http_req *req);
+void api_sites_delete(struct http_req *req);
+void api_sites_rotate(struct http_req *req);
+void api_sites_stats(struct http_req *req);
+void api_logs(struct http_req *req);
+void api_backups_list(struct http_req *req);
+void api_backups_get(struct http_req *req);
+void api_backups_request(struct http_req *req);
+void api_backups_diff(struct http_req *req);
+void api_device_adopt(struct http_req *req);
+void api_device_poll(struct http_req *req);
+void api_device_report(struct http_req *req);
+void api_device_backup(struct http_req *req);
+void api_device_notify_delete(struct http_req *req);
 
 #endif

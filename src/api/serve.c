@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include "api/api.h"
 #include "lib/log.h"
@@ -27,7 +28,12 @@ static void usage(FILE *f)
             "  --max-connections N     concurrent connections (default 4096)\n"
             "  --idle-timeout S        close idle connections after S seconds (default 30)\n"
             "  --max-body BYTES        largest request body (default 65536)\n"
-            "  --poll-interval S       router poll interval, for has_pulse (default 30)\n"
+            "  --poll-interval S       router poll interval (scheduler and has_pulse; default"
+            " 30)\n"
+            "  --poll-wait S           held-poll seconds rendered into RouterOS 7.15+ poll"
+            " scripts (0-60, default 20)\n"
+            "  --run-timeout S         a delivered job without a final report fails after S"
+            " seconds (default 600)\n"
             "  --jwt-issuer ISS        require this iss claim\n"
             "  --jwt-audience AUD      require this aud claim\n"
             "  --jwt-leeway S          tolerated clock skew for exp/nbf (default 0)\n"
@@ -61,6 +67,34 @@ static int parse_listen(const char *s, char *host, size_t cap, unsigned *port)
     return 0;
 }
 
+/* Once a second, fails delivered jobs that passed the run timeout (polls do it
+ * too for their own site; this catches sites that stopped polling). */
+struct sweeper {
+    struct app *app;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    bool stopping;
+};
+
+static void *sweeper_main(void *arg)
+{
+    struct sweeper *sw = arg;
+    pthread_mutex_lock(&sw->mu);
+    while (!sw->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        pthread_cond_timedwait(&sw->cond, &sw->mu, &until);
+        if (sw->stopping)
+            break;
+        pthread_mutex_unlock(&sw->mu);
+        store_sweep_timeouts(sw->app->store, (int64_t)time(NULL), sw->app->run_timeout);
+        pthread_mutex_lock(&sw->mu);
+    }
+    pthread_mutex_unlock(&sw->mu);
+    return NULL;
+}
+
 static void raise_fd_limit(void)
 {
     struct rlimit rl;
@@ -73,7 +107,8 @@ static void raise_fd_limit(void)
 int serve_main(int argc, char **argv)
 {
     enum { O_LISTEN = 1, O_DB, O_SECRET, O_SECRET_FILE, O_BASE, O_THREADS, O_MAXCONN, O_IDLE,
-           O_MAXBODY, O_POLL, O_ISS, O_AUD, O_LEEWAY, O_RELAXED, O_PORTFILE, O_HELP };
+           O_MAXBODY, O_POLL, O_ISS, O_AUD, O_LEEWAY, O_RELAXED, O_PORTFILE, O_HELP, O_WAIT,
+           O_RUNTIMEOUT };
     static const struct option longopts[] = {
         {"listen", 1, 0, O_LISTEN}, {"db", 1, 0, O_DB}, {"secret", 1, 0, O_SECRET},
         {"secret-file", 1, 0, O_SECRET_FILE}, {"base-url", 1, 0, O_BASE},
@@ -82,11 +117,13 @@ int serve_main(int argc, char **argv)
         {"poll-interval", 1, 0, O_POLL}, {"jwt-issuer", 1, 0, O_ISS},
         {"jwt-audience", 1, 0, O_AUD}, {"jwt-leeway", 1, 0, O_LEEWAY},
         {"relaxed-durability", 0, 0, O_RELAXED}, {"port-file", 1, 0, O_PORTFILE},
-        {"help", 0, 0, O_HELP}, {0, 0, 0, 0},
+        {"help", 0, 0, O_HELP}, {"poll-wait", 1, 0, O_WAIT},
+        {"run-timeout", 1, 0, O_RUNTIMEOUT}, {0, 0, 0, 0},
     };
     const char *listen = "127.0.0.1:8080", *db = "./jobplane.db", *secret_flag = NULL,
                *secret_file = NULL, *base_url = NULL, *port_file = NULL;
-    long threads = 16, maxconn = 4096, idle = 30, maxbody = 65536, poll = 30, leeway = 0;
+    long threads = 16, maxconn = 4096, idle = 30, maxbody = 65536, poll = 30, leeway = 0,
+         wait = 20, run_timeout = 600;
     struct app app = {0};
     struct store_options sopt = {0};
     int c;
@@ -109,6 +146,8 @@ int serve_main(int argc, char **argv)
         case O_LEEWAY: bad = opt_long(optarg, 0, 3600, &leeway); break;
         case O_RELAXED: sopt.relaxed = true; break;
         case O_PORTFILE: port_file = optarg; break;
+        case O_WAIT: bad = opt_long(optarg, 0, 60, &wait); break;
+        case O_RUNTIMEOUT: bad = opt_long(optarg, 1, 7 * 86400, &run_timeout); break;
         case O_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -138,6 +177,9 @@ int serve_main(int argc, char **argv)
     app.secret_len = strlen(secret);
     app.jwt.leeway = leeway;
     app.poll_interval = (unsigned)poll;
+    app.poll_wait = (unsigned)wait;
+    app.run_timeout = run_timeout;
+    sign_key_derive(&app.sign, app.secret, app.secret_len);
 
     /* Signals are taken by sigwait below; every thread started from here on
      * inherits the block. */
@@ -177,10 +219,26 @@ int serve_main(int argc, char **argv)
             fclose(f);
         }
     }
+    struct sweeper sw = {.app = &app};
+    pthread_mutex_init(&sw.mu, NULL);
+    pthread_cond_init(&sw.cond, NULL);
+    pthread_t sweeper_thread;
+    bool sweeping = pthread_create(&sweeper_thread, NULL, sweeper_main, &sw) == 0;
+    if (!sweeping)
+        log_error("cannot start the run-timeout sweeper");
     int sig = 0;
     sigwait(&stop, &sig);
     log_info("signal %d: finishing requests in flight", sig);
     http_stop(srv, 10);
+    if (sweeping) {
+        pthread_mutex_lock(&sw.mu);
+        sw.stopping = true;
+        pthread_cond_signal(&sw.cond);
+        pthread_mutex_unlock(&sw.mu);
+        pthread_join(sweeper_thread, NULL);
+    }
+    pthread_mutex_destroy(&sw.mu);
+    pthread_cond_destroy(&sw.cond);
     status = 0;
 out:
     store_close(app.store);

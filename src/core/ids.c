@@ -114,13 +114,18 @@ void uuid4_format(const unsigned char rnd[16], char out[JP_UUID_LEN + 1])
     uuid_format(b, out);
 }
 
-int token_base62(const unsigned char *rnd, size_t n, char out[JP_TOKEN_LEN + 1])
+int base62_random(const unsigned char *rnd, size_t n, char *out, size_t len)
 {
     size_t o = 0;
-    for (size_t i = 0; i < n && o < JP_TOKEN_LEN; i++) {
+    for (size_t i = 0; i < n && o < len; i++) {
         if (rnd[i] < 248) /* 248 = 4 * 62: keeps the choice uniform */
             out[o++] = b62[rnd[i] % 62];
     }
     out[o] = '\0';
-    return o == JP_TOKEN_LEN ? 0 : -1;
+    return o == len ? 0 : -1;
+}
+
+int token_base62(const unsigned char *rnd, size_t n, char out[JP_TOKEN_LEN + 1])
+{
+    return base62_random(rnd, n, out, JP_TOKEN_LEN);
 }

@@ -37,5 +37,7 @@ void uuid4_format(const unsigned char rnd[16], char out[JP_UUID_LEN + 1]);
  * rejection sampling (uniform). Returns 0, or -1 when rnd ran out (retry with
  * fresh bytes; with 32 bytes this happens with negligible probability). */
 int token_base62(const unsigned char *rnd, size_t n, char out[JP_TOKEN_LEN + 1]);
+/* The same for len characters (out has len + 1 bytes). */
+int base62_random(const unsigned char *rnd, size_t n, char *out, size_t len);
 
 #endif

@@ -51,3 +51,16 @@ enum sign_result sign_verify(const struct sign_key *key, const char *job_id, con
         return SIGN_BAD;
     return now > expires ? SIGN_EXPIRED : SIGN_OK;
 }
+
+void token_hash(const char *token, char out[JP_SIG_HEX + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char d[32];
+    unsigned len = 0;
+    EVP_Digest(token, strlen(token), d, &len, EVP_sha256(), NULL);
+    for (int i = 0; i < 32; i++) {
+        out[2 * i] = hex[d[i] >> 4];
+        out[2 * i + 1] = hex[d[i] & 15];
+    }
+    out[JP_SIG_HEX] = '\0';
+}

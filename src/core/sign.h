@@ -22,4 +22,7 @@ enum sign_result { SIGN_OK = 0, SIGN_BAD, SIGN_EXPIRED };
 enum sign_result sign_verify(const struct sign_key *key, const char *job_id, const char *action,
                              int64_t expires, int64_t now, const char *sig);
 
+/* Hex SHA-256 of a bearer token: what the store keeps instead of the token. */
+void token_hash(const char *token, char out[JP_SIG_HEX + 1]);
+
 #endif

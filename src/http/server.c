@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,12 +15,21 @@
 
 #include "lib/log.h"
 
+#define HOLD_BUCKETS 4096
+
 struct http_server {
     struct MHD_Daemon *daemon;
     struct http_config cfg;
     char *base_url;          /* owned copy */
     unsigned port;
     atomic_int in_flight;    /* requests between first call and completion */
+    /* held requests, hashed by key */
+    pthread_mutex_t hold_mu;
+    struct http_req *holds[HOLD_BUCKETS];
+    unsigned nheld;          /* suspended right now */
+    bool stopping;
+    pthread_t timer;         /* deadlines and gone clients */
+    pthread_cond_t timer_cond;
 };
 
 /* ---- routing ---------------------------------------------------------- */
@@ -169,6 +180,170 @@ static enum MHD_Result send_resp(struct http_req *req)
     return ret;
 }
 
+/* ---- held requests ---------------------------------------------------- */
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static unsigned bucket(const char *key)
+{
+    unsigned h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h % HOLD_BUCKETS;
+}
+
+/* Unlinks req from its bucket; hold_mu held. */
+static void hold_unlink(struct http_server *srv, struct http_req *req)
+{
+    if (!req->hold_registered)
+        return;
+    if (req->hold_prev)
+        req->hold_prev->hold_next = req->hold_next;
+    else
+        srv->holds[bucket(req->hold_key)] = req->hold_next;
+    if (req->hold_next)
+        req->hold_next->hold_prev = req->hold_prev;
+    req->hold_prev = req->hold_next = NULL;
+    req->hold_registered = false;
+}
+
+/* Resumes a suspended request with the given reason; hold_mu held. */
+static void hold_release(struct http_server *srv, struct http_req *req, enum http_hold_state why)
+{
+    hold_unlink(srv, req);
+    req->hold_state = why;
+    if (req->hold_suspended) {
+        req->hold_suspended = false;
+        srv->nheld--;
+        MHD_resume_connection(req->conn);
+    }
+}
+
+void http_hold_begin(struct http_req *req, const char *key)
+{
+    struct http_server *srv = req->srv;
+    pthread_mutex_lock(&srv->hold_mu);
+    hold_unlink(srv, req);
+    snprintf(req->hold_key, sizeof req->hold_key, "%s", key);
+    req->hold_woken = false;
+    unsigned b = bucket(req->hold_key);
+    req->hold_prev = NULL;
+    req->hold_next = srv->holds[b];
+    if (req->hold_next)
+        req->hold_next->hold_prev = req;
+    srv->holds[b] = req;
+    req->hold_registered = true;
+    pthread_mutex_unlock(&srv->hold_mu);
+}
+
+bool http_hold_commit(struct http_req *req, unsigned timeout_ms)
+{
+    struct http_server *srv = req->srv;
+    pthread_mutex_lock(&srv->hold_mu);
+    if (req->hold_woken || srv->stopping) {
+        hold_unlink(srv, req);
+        pthread_mutex_unlock(&srv->hold_mu);
+        return false;
+    }
+    req->hold_deadline_ms = mono_ms() + timeout_ms;
+    req->hold_suspended = true;
+    srv->nheld++;
+    MHD_suspend_connection(req->conn);
+    pthread_mutex_unlock(&srv->hold_mu);
+    return true;
+}
+
+void http_hold_end(struct http_req *req)
+{
+    pthread_mutex_lock(&req->srv->hold_mu);
+    hold_unlink(req->srv, req);
+    pthread_mutex_unlock(&req->srv->hold_mu);
+}
+
+unsigned http_wake(struct http_server *srv, const char *key)
+{
+    unsigned n = 0;
+    pthread_mutex_lock(&srv->hold_mu);
+    struct http_req *r = srv->holds[bucket(key)];
+    while (r) {
+        struct http_req *next = r->hold_next;
+        if (!strcmp(r->hold_key, key)) {
+            r->hold_woken = true;
+            if (r->hold_suspended)
+                hold_release(srv, r, HTTP_HOLD_WOKEN);
+            n++;
+        }
+        r = next;
+    }
+    pthread_mutex_unlock(&srv->hold_mu);
+    return n;
+}
+
+unsigned http_held(struct http_server *srv)
+{
+    pthread_mutex_lock(&srv->hold_mu);
+    unsigned n = srv->nheld;
+    pthread_mutex_unlock(&srv->hold_mu);
+    return n;
+}
+
+/* 1 when the peer closed its side (nothing is read: MSG_PEEK). */
+static int client_gone(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return 0;
+    char c;
+    ssize_t n = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+/* Every 100 ms: release held requests whose deadline passed; every second,
+ * also those whose client went away. */
+static void *timer_main(void *arg)
+{
+    struct http_server *srv = arg;
+    unsigned tick = 0;
+    pthread_mutex_lock(&srv->hold_mu);
+    while (!srv->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 100 * 1000 * 1000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&srv->timer_cond, &srv->hold_mu, &until);
+        if (srv->stopping || srv->nheld == 0)
+            continue;
+        long long now = mono_ms();
+        bool check_gone = ++tick % 10 == 0;
+        for (unsigned b = 0; b < HOLD_BUCKETS; b++) {
+            struct http_req *r = srv->holds[b];
+            while (r) {
+                struct http_req *next = r->hold_next;
+                if (r->hold_suspended && now >= r->hold_deadline_ms)
+                    hold_release(srv, r, HTTP_HOLD_TIMEOUT);
+                else if (r->hold_suspended && check_gone && client_gone(r->conn))
+                    hold_release(srv, r, HTTP_HOLD_GONE);
+                r = next;
+            }
+        }
+    }
+    /* stopping: every held request gets its answer now */
+    for (unsigned b = 0; b < HOLD_BUCKETS; b++)
+        while (srv->holds[b])
+            hold_release(srv, srv->holds[b], HTTP_HOLD_TIMEOUT);
+    pthread_mutex_unlock(&srv->hold_mu);
+    return NULL;
+}
+
 /* ---- request lifecycle ------------------------------------------------ */
 
 const char *http_header(struct http_req *req, const char *name)
@@ -295,6 +470,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (req->body)
         req->body[req->body_len] = '\0';
     req->route->fn(req);
+    if (req->hold_suspended)
+        return MHD_YES; /* answered when resumed */
     if (!req->resp.status)
         http_reply_error(req, JP_ERR_INTERNAL, NULL);
     return send_resp(req);
@@ -309,6 +486,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct http_req *req = *con_cls;
     if (!req)
         return;
+    if (req->hold_registered)
+        http_hold_end(req);
     req_free(req);
     *con_cls = NULL;
     atomic_fetch_sub(&srv->in_flight, 1);
@@ -333,6 +512,8 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
         return NULL;
     }
     srv->cfg = *cfg;
+    pthread_mutex_init(&srv->hold_mu, NULL);
+    pthread_cond_init(&srv->timer_cond, NULL);
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
@@ -379,7 +560,7 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
                  any ? "127.0.0.1" : host, v6 && !any ? "]" : "", srv->port);
         srv->base_url = strdup(base);
     }
-    if (!srv->base_url) {
+    if (!srv->base_url || pthread_create(&srv->timer, NULL, timer_main, srv)) {
         MHD_stop_daemon(srv->daemon);
         snprintf(err, errlen, "out of memory");
         goto fail;
@@ -387,6 +568,8 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
     return srv;
 fail:
     free(srv->base_url);
+    pthread_mutex_destroy(&srv->hold_mu);
+    pthread_cond_destroy(&srv->timer_cond);
     free(srv);
     return NULL;
 }
@@ -396,6 +579,11 @@ unsigned http_port(const struct http_server *srv)
     return srv->port;
 }
 
+const char *http_base_url(const struct http_server *srv)
+{
+    return srv->base_url;
+}
+
 void http_stop(struct http_server *srv, unsigned grace)
 {
     if (!srv)
@@ -403,11 +591,19 @@ void http_stop(struct http_server *srv, unsigned grace)
     MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
+    /* Held requests are answered now (their handlers see HTTP_HOLD_TIMEOUT). */
+    pthread_mutex_lock(&srv->hold_mu);
+    srv->stopping = true;
+    pthread_cond_signal(&srv->timer_cond);
+    pthread_mutex_unlock(&srv->hold_mu);
+    pthread_join(srv->timer, NULL);
     /* Requests already being handled finish; idle keep-alive connections do not count. */
     struct timespec step = {0, 20 * 1000 * 1000};
     for (unsigned waited = 0; atomic_load(&srv->in_flight) > 0 && waited < grace * 50; waited++)
         nanosleep(&step, NULL);
     MHD_stop_daemon(srv->daemon);
     free(srv->base_url);
+    pthread_mutex_destroy(&srv->hold_mu);
+    pthread_cond_destroy(&srv->timer_cond);
     free(srv);
 }

@@ -44,6 +44,14 @@ struct http_resp {
 
 struct http_server;
 
+/* Why a held request's handler runs again. */
+enum http_hold_state {
+    HTTP_HOLD_NONE = 0, /* first run */
+    HTTP_HOLD_WOKEN,    /* http_wake named its key */
+    HTTP_HOLD_TIMEOUT,  /* its deadline passed, or the server is stopping */
+    HTTP_HOLD_GONE,     /* the client went away; the answer will not be read */
+};
+
 struct http_req {
     struct http_server *srv;
     struct MHD_Connection *conn;
@@ -60,6 +68,12 @@ struct http_req {
     bool answered;                   /* a response was queued */
     char allow[64];                  /* methods of the path, for 405 */
     struct http_resp resp;
+    /* held requests (long polls): see http_hold_begin */
+    enum http_hold_state hold_state; /* why the handler runs (again) */
+    char hold_key[48];
+    bool hold_registered, hold_woken, hold_suspended;
+    long long hold_deadline_ms;
+    struct http_req *hold_prev, *hold_next; /* bucket list of the key */
 };
 
 struct http_config {
@@ -81,6 +95,25 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
 void http_stop(struct http_server *srv, unsigned grace);
 /* The port actually bound (useful with port 0). */
 unsigned http_port(const struct http_server *srv);
+/* The public base URL (from the config, or http://HOST:PORT). */
+const char *http_base_url(const struct http_server *srv);
+
+/* Held requests cost no thread: the connection is suspended until woken.
+ * 1. http_hold_begin(req, key): from now on http_wake(key) reaches req.
+ * 2. The handler looks once more for what it waits for (closing the race with
+ *    a wake that came just before step 1); if found: http_hold_end, answer.
+ * 3. http_hold_commit(req, ms): suspends, returning true; the handler returns
+ *    without answering. It returns false when a wake already came: look again.
+ * The handler then runs again with req->hold_state saying why (woken, the
+ * deadline passed or the server stops, the client went away), and must answer
+ * or hold again. */
+void http_hold_begin(struct http_req *req, const char *key);
+bool http_hold_commit(struct http_req *req, unsigned timeout_ms);
+void http_hold_end(struct http_req *req);
+/* Wakes every request held under key; returns how many. Any thread. */
+unsigned http_wake(struct http_server *srv, const char *key);
+/* Requests held right now. */
+unsigned http_held(struct http_server *srv);
 
 /* Request accessors. Returned strings live as long as the request. */
 const char *http_header(struct http_req *req, const char *name);

@@ -7,7 +7,8 @@
 
 struct store_ops {
     void (*close)(struct store *st);
-    enum store_result (*site_create)(struct store *, const char *, const char *, struct site *);
+    enum store_result (*site_create)(struct store *, const char *, const char *, const char *,
+                                     struct site *);
     enum store_result (*site_get)(struct store *, const char *, const char *, struct site *);
     enum store_result (*site_list)(struct store *, const char *, struct site_list *);
     enum store_result (*job_create)(struct store *, const char *, const struct job_request *,
@@ -18,6 +19,29 @@ struct store_ops {
                                   struct job_list *);
     enum store_result (*job_cancel)(struct store *, const char *, const char *, const char *,
                                     char *);
+    enum store_result (*site_adopt)(struct store *, const char *, const char *,
+                                    const struct device_facts *, struct site *);
+    enum store_result (*site_by_device)(struct store *, const char *, struct site *);
+    enum store_result (*site_rotate_device)(struct store *, const char *, const char *,
+                                            const char *);
+    enum store_result (*site_delete)(struct store *, const char *, const char *);
+    enum store_result (*site_teardown_done)(struct store *, const char *);
+    void (*heartbeat)(struct store *, const char *, const struct device_facts *, int64_t);
+    enum store_result (*dispatch)(struct store *, const char *, int64_t, int64_t, struct job *,
+                                  long *);
+    enum store_result (*job_report)(struct store *, const char *, enum job_report, int64_t,
+                                    struct job *);
+    long (*sweep_timeouts)(struct store *, int64_t, int64_t);
+    enum store_result (*backup_chunk)(struct store *, const char *, const char *, int64_t,
+                                      int64_t, const char *, size_t, int64_t, char *);
+    enum store_result (*backup_list)(struct store *, const char *, const char *,
+                                     struct backup_list *);
+    enum store_result (*backup_get)(struct store *, const char *, const char *, const char *,
+                                    struct backup_info *);
+    enum store_result (*stats)(struct store *, const char *, const char *, int64_t, int64_t,
+                               bool, struct stat_list *);
+    enum store_result (*logs)(struct store *, const char *, const char *, int64_t, int64_t,
+                              const char *, struct log_list *);
 };
 
 struct store {

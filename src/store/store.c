@@ -43,9 +43,9 @@ void job_list_clear(struct job_list *l)
 }
 
 enum store_result store_site_create(struct store *st, const char *team, const char *name,
-                                    struct site *out)
+                                    const char *adoption_hash, struct site *out)
 {
-    return st->ops->site_create(st, team, name, out);
+    return st->ops->site_create(st, team, name, adoption_hash, out);
 }
 
 enum store_result store_site_get(struct store *st, const char *team, const char *site_id,
@@ -81,4 +81,103 @@ enum store_result store_job_cancel(struct store *st, const char *team, const cha
                                    const char *job_id, char token[JP_TOKEN_LEN + 1])
 {
     return st->ops->job_cancel(st, team, site_id, job_id, token);
+}
+
+void backup_list_clear(struct backup_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->items[i].content);
+    free(l->items);
+    memset(l, 0, sizeof *l);
+}
+
+void log_list_clear(struct log_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->items[i].message);
+    free(l->items);
+    memset(l, 0, sizeof *l);
+}
+
+enum store_result store_site_adopt(struct store *st, const char *adoption_hash,
+                                   const char *device_hash, const struct device_facts *f,
+                                   struct site *out)
+{
+    return st->ops->site_adopt(st, adoption_hash, device_hash, f, out);
+}
+
+enum store_result store_site_by_device(struct store *st, const char *device_hash,
+                                       struct site *out)
+{
+    return st->ops->site_by_device(st, device_hash, out);
+}
+
+enum store_result store_site_rotate_device(struct store *st, const char *team,
+                                           const char *site_id, const char *adoption_hash)
+{
+    return st->ops->site_rotate_device(st, team, site_id, adoption_hash);
+}
+
+enum store_result store_site_delete(struct store *st, const char *team, const char *site_id)
+{
+    return st->ops->site_delete(st, team, site_id);
+}
+
+enum store_result store_site_teardown_done(struct store *st, const char *site_id)
+{
+    return st->ops->site_teardown_done(st, site_id);
+}
+
+void store_heartbeat(struct store *st, const char *site_id, const struct device_facts *f,
+                     int64_t now)
+{
+    st->ops->heartbeat(st, site_id, f, now);
+}
+
+enum store_result store_dispatch(struct store *st, const char *site_id, int64_t now,
+                                 int64_t run_timeout, struct job *out, long *remaining)
+{
+    return st->ops->dispatch(st, site_id, now, run_timeout, out, remaining);
+}
+
+enum store_result store_job_report(struct store *st, const char *job_id, enum job_report r,
+                                   int64_t now, struct job *out)
+{
+    return st->ops->job_report(st, job_id, r, now, out);
+}
+
+long store_sweep_timeouts(struct store *st, int64_t now, int64_t run_timeout)
+{
+    return st->ops->sweep_timeouts(st, now, run_timeout);
+}
+
+enum store_result store_backup_chunk(struct store *st, const char *site_id, const char *job_id,
+                                     int64_t offset, int64_t total, const char *data, size_t len,
+                                     int64_t now, char filename[64])
+{
+    return st->ops->backup_chunk(st, site_id, job_id, offset, total, data, len, now, filename);
+}
+
+enum store_result store_backup_list(struct store *st, const char *team, const char *site_id,
+                                    struct backup_list *out)
+{
+    return st->ops->backup_list(st, team, site_id, out);
+}
+
+enum store_result store_backup_get(struct store *st, const char *team, const char *site_id,
+                                   const char *filename, struct backup_info *out)
+{
+    return st->ops->backup_get(st, team, site_id, filename, out);
+}
+
+enum store_result store_stats(struct store *st, const char *team, const char *site_id,
+                              int64_t from, int64_t to, bool hourly, struct stat_list *out)
+{
+    return st->ops->stats(st, team, site_id, from, to, hourly, out);
+}
+
+enum store_result store_logs(struct store *st, const char *team, const char *site_id,
+                             int64_t from, int64_t to, const char *text, struct log_list *out)
+{
+    return st->ops->logs(st, team, site_id, from, to, text, out);
 }

@@ -46,11 +46,109 @@ struct site_list {
 };
 void site_list_clear(struct site_list *l);
 
+/* adoption_hash: hex SHA-256 of the one-time adoption token (the store never
+ * sees tokens, only their hashes). */
 enum store_result store_site_create(struct store *st, const char *team, const char *name,
-                                    struct site *out);
+                                    const char *adoption_hash, struct site *out);
 enum store_result store_site_get(struct store *st, const char *team, const char *site_id,
                                  struct site *out);
 enum store_result store_site_list(struct store *st, const char *team, struct site_list *out);
+
+/* ---- the device plane ------------------------------------------------ */
+
+/* Facts a router reports (adoption or poll). Strings may be NULL. */
+struct device_facts {
+    const char *identity, *software_version, *serial_number, *model, *board_name,
+        *architecture_name, *from; /* from: the client address */
+    int64_t uptime, cpu_load, memory_free, disk_free; /* -1 when unknown */
+};
+
+/* Consumes a one-time adoption token: stores device_hash as the site's device
+ * token and the facts. STORE_NOT_FOUND for an unknown, used or deleted token. */
+enum store_result store_site_adopt(struct store *st, const char *adoption_hash,
+                                   const char *device_hash, const struct device_facts *f,
+                                   struct site *out);
+/* The site a device token belongs to (also while its deletion is pending). */
+enum store_result store_site_by_device(struct store *st, const char *device_hash,
+                                       struct site *out);
+/* Revokes the device token at once and sets a new one-time adoption token:
+ * the router is adopted again with the new bootstrap line. */
+enum store_result store_site_rotate_device(struct store *st, const char *team,
+                                           const char *site_id, const char *adoption_hash);
+/* Marks the site deleted: its next poll gets the teardown script. */
+enum store_result store_site_delete(struct store *st, const char *team, const char *site_id);
+/* The router confirmed the teardown: the device token stops working. */
+enum store_result store_site_teardown_done(struct store *st, const char *site_id);
+
+/* Records a heartbeat. Buffered in memory and flushed at least once a second:
+ * losing up to a second of heartbeats on a crash is accepted, nothing else. */
+void store_heartbeat(struct store *st, const char *site_id, const struct device_facts *f,
+                     int64_t now);
+
+/* Hands out the oldest pending job of the site, unless one is delivered and
+ * unfinished (one that passed run_timeout is failed first). STORE_OK with the
+ * job, now delivered (and completed when it needs no acknowledgement), and the
+ * number still pending; STORE_NOT_FOUND when there is nothing to hand out.
+ * Costs no write when there is nothing to hand out. */
+enum store_result store_dispatch(struct store *st, const char *site_id, int64_t now,
+                                 int64_t run_timeout, struct job *out, long *remaining);
+
+enum job_report { REPORT_BUSY, REPORT_DONE, REPORT_FAIL };
+/* Applies a device report. STORE_OK when it changed the job, STORE_CONFLICT
+ * when the job had already finished (nothing changes; it is logged),
+ * STORE_NOT_FOUND for an unknown job. out gets the job as it is afterwards. */
+enum store_result store_job_report(struct store *st, const char *job_id, enum job_report r,
+                                   int64_t now, struct job *out);
+/* Fails every delivered or running job older than run_timeout; returns how many. */
+long store_sweep_timeouts(struct store *st, int64_t now, int64_t run_timeout);
+
+/* Backups arrive in chunks at increasing offsets. STORE_OK: chunk stored, more
+ * expected; STORE_CREATED: the backup is complete, stored as filename and set
+ * as the job's associated_backup; STORE_CONFLICT: offset or total do not fit
+ * what arrived before; STORE_NOT_FOUND: not a backup job of this site. */
+#define JP_BACKUP_MAX (16 * 1024 * 1024)
+enum store_result store_backup_chunk(struct store *st, const char *site_id, const char *job_id,
+                                     int64_t offset, int64_t total, const char *data, size_t len,
+                                     int64_t now, char filename[64]);
+
+struct backup_info {
+    char filename[64]; /* "{unix}.rsc" */
+    int64_t size, created_at;
+    char *content;     /* owned; only from store_backup_get */
+};
+struct backup_list {
+    struct backup_info *items; /* newest first */
+    size_t n;
+};
+void backup_list_clear(struct backup_list *l);
+enum store_result store_backup_list(struct store *st, const char *team, const char *site_id,
+                                    struct backup_list *out);
+enum store_result store_backup_get(struct store *st, const char *team, const char *site_id,
+                                   const char *filename, struct backup_info *out);
+
+struct stat_point {
+    int64_t created_at, cpu_load, memory_free, disk_free, uptime; /* -1 unknown */
+};
+struct stat_list {
+    struct stat_point *items;
+    size_t n;
+};
+/* Samples in [from, to), oldest first; hourly averages when hourly is set. */
+enum store_result store_stats(struct store *st, const char *team, const char *site_id,
+                              int64_t from, int64_t to, bool hourly, struct stat_list *out);
+
+struct log_entry {
+    int64_t timestamp;
+    char *message; /* owned */
+};
+struct log_list {
+    struct log_entry *items;
+    size_t n;
+};
+void log_list_clear(struct log_list *l);
+/* Events of a site in [from, to] whose message contains text (NULL: all). */
+enum store_result store_logs(struct store *st, const char *team, const char *site_id,
+                             int64_t from, int64_t to, const char *text, struct log_list *out);
 
 struct job_request {
     const char *site_id;         /* canonical UUID */

@@ -1,0 +1,194 @@
+/* Operator side of configuration backups, and the event log (GET /logs). */
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "core/diff.h"
+#include "core/text.h"
+#include "lib/log.h"
+
+/* Backup file names are "{unix}.rsc": anything else is not found. */
+static int backup_name_ok(const char *f)
+{
+    size_t n = f ? strlen(f) : 0;
+    return n > 4 && n < 24 && !strcmp(f + n - 4, ".rsc") && strspn(f, "0123456789") == n - 4;
+}
+
+static json_t *backup_json(const struct backup_info *b)
+{
+    char ts[JP_RFC3339_LEN + 1];
+    rfc3339_format(b->created_at, ts);
+    return json_pack("{s:s, s:I, s:s}", "filename", b->filename, "size", (json_int_t)b->size,
+                     "created_at", ts);
+}
+
+void api_backups_list(struct http_req *req)
+{
+    struct app *app = req->app;
+    struct principal who;
+    char id[JP_UUID_LEN + 1];
+    if (api_authenticate(req, &who) || api_uuid_param(req, 0, "site id", id))
+        return;
+    struct backup_list l;
+    enum store_result r = store_backup_list(app->store, who.team, id, &l);
+    if (r != STORE_OK) {
+        api_reply_store_error(req, r);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < l.n; i++)
+        json_array_append_new(arr, backup_json(&l.items[i]));
+    backup_list_clear(&l);
+    http_reply_json(req, 200, arr);
+}
+
+/* Loads backup `name` of site `id`; answers and returns -1 when it cannot. */
+static int load_backup(struct http_req *req, const struct principal *who, const char *id,
+                       const char *name, struct backup_info *b)
+{
+    struct app *app = req->app;
+    memset(b, 0, sizeof *b);
+    if (!backup_name_ok(name)) {
+        http_reply_error(req, JP_ERR_RESOURCE_MISSING, "No such backup.");
+        return -1;
+    }
+    enum store_result r = store_backup_get(app->store, who->team, id, name, b);
+    if (r != STORE_OK) {
+        api_reply_store_error(req, r);
+        return -1;
+    }
+    return 0;
+}
+
+void api_backups_get(struct http_req *req)
+{
+    struct principal who;
+    char id[JP_UUID_LEN + 1];
+    struct backup_info b;
+    if (api_authenticate(req, &who) || api_uuid_param(req, 0, "site id", id) ||
+        load_backup(req, &who, id, req->params[1], &b))
+        return;
+    const char *view = http_header(req, "X-View");
+    if (view && parse_bool(view) == 1) {
+        size_t len = (size_t)b.size;
+        http_reply(req, 200, "text/plain; charset=utf-8", b.content, len);
+        return;
+    }
+    json_t *j = backup_json(&b);
+    /* RouterOS exports are ASCII (it escapes other bytes); anything else is
+     * served raw only (X-View), never as invalid JSON. */
+    json_t *c = json_stringn(b.content, (size_t)b.size);
+    json_object_set_new(j, "content", c ? c : json_null());
+    free(b.content);
+    http_reply_json(req, 200, j);
+}
+
+void api_backups_request(struct http_req *req)
+{
+    struct app *app = req->app;
+    struct principal who;
+    char id[JP_UUID_LEN + 1], key[JP_UUID_LEN + 1];
+    if (api_authenticate(req, &who) || api_uuid_param(req, 0, "site id", id))
+        return;
+    unsigned char rnd[16];
+    if (RAND_bytes(rnd, sizeof rnd) != 1) {
+        http_reply_error(req, JP_ERR_INTERNAL, NULL);
+        return;
+    }
+    uuid4_format(rnd, key);
+    struct job_request jr = {
+        .site_id = id, .idempotency_key = key, .description = "Configuration backup",
+        .script = ":log info \"jobplane: configuration backup taken\"",
+        .needs_acknowledgement = true, .should_backup = true,
+    };
+    struct job j;
+    enum store_result r = store_job_create(app->store, who.team, &jr, &j);
+    if (r == STORE_CREATED) {
+        log_info("job %s created site=%s id=%s (backup requested)", j.token, id, j.id);
+        http_wake(req->srv, id);
+        http_reply_json(req, 202, json_pack("{s:s, s:s, s:s}", "message", "Backup requested",
+                                            "job_id", j.id, "token", j.token));
+    } else {
+        api_reply_store_error(req, r);
+    }
+    job_clear(&j);
+}
+
+void api_backups_diff(struct http_req *req)
+{
+    struct principal who;
+    char id[JP_UUID_LEN + 1];
+    struct backup_info a, b;
+    if (api_authenticate(req, &who) || api_uuid_param(req, 0, "site id", id) ||
+        load_backup(req, &who, id, req->params[1], &a))
+        return;
+    if (load_backup(req, &who, id, req->params[2], &b)) {
+        free(a.content);
+        return;
+    }
+    size_t len = 0;
+    char *d = diff_unified(a.content, (size_t)a.size, b.content, (size_t)b.size, a.filename,
+                           b.filename, 64u * 1024 * 1024);
+    free(a.content);
+    free(b.content);
+    if (!d) {
+        http_reply_error(req, JP_ERR_INTERNAL, "The diff is too large.");
+        return;
+    }
+    len = strlen(d);
+    http_reply(req, 200, "text/plain; charset=utf-8", d, len);
+}
+
+void api_logs(struct http_req *req)
+{
+    struct app *app = req->app;
+    struct principal who;
+    char id[JP_UUID_LEN + 1];
+    if (api_authenticate(req, &who))
+        return;
+    const char *group = http_query(req, "group"), *streams = http_query(req, "streams"),
+               *start = http_query(req, "start"), *end = http_query(req, "end"),
+               *filter = http_query(req, "filter");
+    if (!group || !streams || !start || !end) {
+        http_reply_error(req, JP_ERR_PARAMETER_MISSING,
+                         "group, streams, start and end are required.");
+        return;
+    }
+    int64_t from, to;
+    if (strcmp(group, "sites") || uuid_parse(streams, id) || rfc3339_parse(start, &from) ||
+        rfc3339_parse(end, &to)) {
+        http_reply_error(req, JP_ERR_PARAMETER_INVALID,
+                         "group must be sites, streams a site id, start and end RFC 3339 times.");
+        return;
+    }
+    /* filter: {$.message=*TEXT*} */
+    char text[128] = "";
+    if (filter) {
+        size_t n = strlen(filter);
+        const char *pre = "{$.message=*";
+        if (n < strlen(pre) + 2 || strncmp(filter, pre, strlen(pre)) || strcmp(filter + n - 2, "*}") ||
+            n - strlen(pre) - 2 >= sizeof text) {
+            http_reply_error(req, JP_ERR_PARAMETER_INVALID, "filter must be {$.message=*TEXT*}.");
+            return;
+        }
+        memcpy(text, filter + strlen(pre), n - strlen(pre) - 2);
+        text[n - strlen(pre) - 2] = '\0';
+    }
+    struct log_list l;
+    enum store_result r = store_logs(app->store, who.team, id, from, to, *text ? text : NULL, &l);
+    if (r != STORE_OK) {
+        api_reply_store_error(req, r);
+        return;
+    }
+    json_t *arr = json_array();
+    char ts[JP_RFC3339_LEN + 1];
+    for (size_t i = 0; i < l.n; i++) {
+        rfc3339_format(l.items[i].timestamp, ts);
+        json_array_append_new(arr, json_pack("{s:s, s:s}", "timestamp", ts, "message",
+                                             l.items[i].message));
+    }
+    log_list_clear(&l);
+    http_reply_json(req, 200, arr);
+}
