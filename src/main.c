@@ -10,6 +10,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: jobplane <command> [options]\n"
                "  serve    run the server (jobplane serve --help)\n"
                "  token    mint an operator token (jobplane token --help)\n"
+               "  sim      run a simulated fleet of routers (jobplane sim --help)\n"
                "  version  print the version\n");
 }
 
@@ -24,6 +25,8 @@ int main(int argc, char **argv)
         return serve_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "token"))
         return token_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "sim"))
+        return sim_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("jobplane %s\n", JOBPLANE_VERSION);
         return 0;

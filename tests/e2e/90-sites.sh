@@ -8,15 +8,17 @@ check "create answers 201" 201 "$STATUS"
 SITE=$(jb .id)
 SITE_JSON=$BODY
 check "name (UTF-8 kept)" "Branch office — Zürich" "$(jb .name)"
-check "the documented fields" \
-    "architecture_name board_name created_at deleted_at has_pulse id identity last_seen_at last_seen_from model name serial_number software_version updated_at uptime" \
+check "the documented fields, plus bootstrap on create" \
+    "architecture_name board_name bootstrap created_at deleted_at has_pulse id identity last_seen_at last_seen_from model name serial_number software_version updated_at uptime" \
     "$(jb 'keys | join(" ")')"
+check_true "bootstrap is one RouterOS line fetching /adopt/{token}" \
+    grep -qE "^\{:local r \[/tool fetch url=\"$BASE/adopt/[0-9A-Za-z]{22}\" .*\}\$" <<<"$(jb .bootstrap)"
 check "has_pulse false before any poll" false "$(jb .has_pulse)"
 check "device fields are null" "null null null null" "$(jb '"\(.last_seen_at) \(.identity) \(.software_version) \(.uptime)"')"
 check "deleted_at null" null "$(jb .deleted_at)"
 
 api GET "/sites/$SITE"
-check "retrieve" "$(jq -S . <<<"$SITE_JSON")" "$(jq -S . <<<"$BODY")"
+check "retrieve (without the one-time bootstrap)" "$(jq -S 'del(.bootstrap)' <<<"$SITE_JSON")" "$(jq -S . <<<"$BODY")"
 api POST /sites -H 'Content-Type: application/json' -d '{"name":"second"}'
 api GET /sites
 check "list has both, oldest first" '["Branch office — Zürich","second"]' "$(jb -c '[.[].name]')"

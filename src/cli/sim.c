@@ -1,0 +1,501 @@
+/* `jobplane sim`: a simulated fleet. Creates and adopts N sites through the
+ * real endpoints, then polls each at its interval (with jitter), reads every
+ * answer as a router would (the wrapper's signed URLs and payload are decoded
+ * from their RouterOS literals), reports busy, uploads a backup when asked,
+ * then done or fail, and prints what it saw. It talks only to --url: a URL in
+ * a script that points elsewhere is refused and counted. */
+#include <curl/curl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "core/routeros.h"
+#include "lib/opts.h"
+
+struct router {
+    char site_id[64];
+    char token[64];   /* device token */
+    char name[32];
+    double next;      /* monotonic seconds of the next poll */
+    bool gone;        /* torn down */
+    unsigned seq;     /* backups uploaded */
+};
+
+struct sim {
+    const char *url, *op_token, *record;
+    long routers, interval, wait, duration, threads;
+    double fail_rate;
+    struct router *r;
+    FILE *rec;
+    pthread_mutex_t rec_mu;
+    atomic_long polls, poll_errors, jobs, done, failed, backups, backup_errors, duplicates,
+        report_errors, foreign_urls, teardowns, setup_errors;
+    pthread_mutex_t lat_mu;
+    double *lat;   /* poll latencies, ms */
+    size_t nlat, caplat;
+    double t_end;
+};
+
+struct worker {
+    struct sim *s;
+    long first, step; /* routers first, first+step, ... */
+    unsigned seed;
+    CURL *c;
+    char **seen;      /* delivered job ids (for duplicate detection) */
+    size_t nseen, capseen;
+};
+
+static double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+struct buf {
+    char *p;
+    size_t n, cap;
+};
+
+static size_t on_data(char *d, size_t sz, size_t nm, void *u)
+{
+    struct buf *b = u;
+    size_t n = sz * nm;
+    if (b->n + n + 1 > 4u * 1024 * 1024)
+        return 0;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 4096;
+        while (cap < b->n + n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p)
+            return 0;
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, d, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+    return n;
+}
+
+/* One HTTP request; returns the status (0 on a transport error), body in out. */
+static long http(CURL *c, const char *method, const char *url, const char *auth,
+                 const char *ctype, const char *body, size_t len, long timeout, struct buf *out)
+{
+    struct curl_slist *h = NULL;
+    char line[600];
+    if (auth) {
+        snprintf(line, sizeof line, "Authorization: Bearer %s", auth);
+        h = curl_slist_append(h, line);
+    }
+    if (ctype) {
+        snprintf(line, sizeof line, "Content-Type: %s", ctype);
+        h = curl_slist_append(h, line);
+    }
+    out->n = 0;
+    if (out->p)
+        out->p[0] = '\0';
+    curl_easy_reset(c);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
+    }
+    long status = 0;
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(h);
+    return status;
+}
+
+/* The decoded value of ":local NAME "..."" in a script (malloc'ed) or NULL. */
+static char *script_local(const char *script, const char *name)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, ":local %s \"", name);
+    const char *p = strstr(script, pat);
+    if (!p)
+        return NULL;
+    p += strlen(pat) - 1;
+    return ros_unquote(&p, NULL);
+}
+
+static bool ours(struct sim *s, const char *url)
+{
+    return url && !strncmp(url, s->url, strlen(s->url));
+}
+
+static int setup_router(struct worker *w, long i)
+{
+    struct sim *s = w->s;
+    struct router *r = &s->r[i];
+    struct buf b = {0};
+    char url[512], body[256];
+    snprintf(r->name, sizeof r->name, "sim-%05ld", i);
+    snprintf(url, sizeof url, "%s/sites", s->url);
+    snprintf(body, sizeof body, "{\"name\":\"%s\"}", r->name);
+    int ok = -1;
+    char *adopt = NULL, *poll = NULL, *tok = NULL;
+    if (http(w->c, "POST", url, s->op_token, "application/json", body, strlen(body), 30, &b) !=
+        201)
+        goto out;
+    json_t *j = json_loads(b.p, 0, NULL);
+    const char *id = json_string_value(json_object_get(j, "id"));
+    const char *boot = json_string_value(json_object_get(j, "bootstrap"));
+    const char *at = boot ? strstr(boot, "/adopt/") : NULL;
+    if (!id || !at) {
+        json_decref(j);
+        goto out;
+    }
+    snprintf(r->site_id, sizeof r->site_id, "%s", id);
+    snprintf(url, sizeof url, "%s/adopt/%.22s", s->url, at + 7);
+    json_decref(j);
+    snprintf(body, sizeof body,
+             "name=%s;version=%s;board-name=CHR;architecture-name=x86_64;uptime=00:00:%02ld",
+             r->name, s->wait ? "7.16 (stable)" : "7.12 (stable)", i % 60);
+    if (http(w->c, "POST", url, NULL, "text/plain", body, strlen(body), 30, &b) != 200)
+        goto out;
+    /* the device token sits in the poll script, inside the adoption answer */
+    const char *src = strstr(b.p, " source=");
+    if (!src)
+        goto out;
+    src += 8;
+    poll = ros_unquote(&src, NULL);
+    tok = poll ? script_local(poll, "jpTok") : NULL;
+    if (!tok || strlen(tok) >= sizeof r->token)
+        goto out;
+    snprintf(r->token, sizeof r->token, "%s", tok);
+    ok = 0;
+out:
+    free(adopt);
+    free(poll);
+    free(tok);
+    free(b.p);
+    return ok;
+}
+
+static void record(struct sim *s, const char *site, const char *job, const char *what)
+{
+    if (!s->rec)
+        return;
+    pthread_mutex_lock(&s->rec_mu);
+    fprintf(s->rec, "%s %s %s\n", what, site, job);
+    fflush(s->rec);
+    pthread_mutex_unlock(&s->rec_mu);
+}
+
+/* Remembers a delivered job id; returns true when it was seen before. */
+static bool seen_before(struct worker *w, const char *job)
+{
+    for (size_t i = 0; i < w->nseen; i++)
+        if (!strcmp(w->seen[i], job))
+            return true;
+    if (w->nseen == w->capseen) {
+        w->capseen = w->capseen ? w->capseen * 2 : 64;
+        w->seen = realloc(w->seen, w->capseen * sizeof *w->seen);
+    }
+    w->seen[w->nseen++] = strdup(job);
+    return false;
+}
+
+static bool report(struct worker *w, const char *url)
+{
+    struct buf b = {0};
+    bool ok = ours(w->s, url) && http(w->c, "GET", url, NULL, NULL, NULL, 0, 30, &b) == 200;
+    if (!ours(w->s, url))
+        atomic_fetch_add(&w->s->foreign_urls, 1);
+    free(b.p);
+    return ok;
+}
+
+/* Uploads a made-up export in 32 KiB chunks, as the wrapper's backup block does. */
+static bool upload_backup(struct worker *w, struct router *r, const char *bak)
+{
+    struct sim *s = w->s;
+    if (!ours(s, bak)) {
+        atomic_fetch_add(&s->foreign_urls, 1);
+        return false;
+    }
+    struct sbuf e;
+    sbuf_init(&e, 1 << 20);
+    sbuf_printf(&e, "# %s by RouterOS 7.16\n# software id = SIM\n/system identity\nset name=%s\n",
+                r->name, r->name);
+    r->seq++;
+    for (int i = 0; i < 1200; i++)
+        sbuf_printf(&e, "/ip firewall address-list add address=10.%d.%d.%u list=sim-%u\n",
+                    i / 250, i % 250, r->seq % 250, i % 7);
+    size_t len;
+    char *text = sbuf_take(&e, &len);
+    bool ok = text != NULL;
+    struct buf b = {0};
+    for (size_t off = 0; ok && off < len; off += 32768) {
+        size_t n = len - off < 32768 ? len - off : 32768;
+        char url[1024];
+        snprintf(url, sizeof url, "%s&offset=%zu&total=%zu", bak, off, len);
+        long st = http(w->c, "POST", url, NULL, "text/plain", text + off, n, 30, &b);
+        ok = st == 200 || st == 201;
+    }
+    free(b.p);
+    free(text);
+    return ok;
+}
+
+static void run_job(struct worker *w, struct router *r, const char *script)
+{
+    struct sim *s = w->s;
+    char *id = NULL, *busy = script_local(script, "jpBusy"), *done = script_local(script, "jpDone"),
+         *fail = script_local(script, "jpFail"), *src = script_local(script, "jpSrc"),
+         *bak = script_local(script, "jpBak");
+    const char *p = busy ? strstr(busy, "/job/") : NULL;
+    if (p)
+        id = strndup(p + 5, 36);
+    if (!id || !done || !fail || !src) {
+        atomic_fetch_add(&s->report_errors, 1);
+        goto out;
+    }
+    atomic_fetch_add(&s->jobs, 1);
+    if (seen_before(w, id)) {
+        atomic_fetch_add(&s->duplicates, 1);
+        record(s, r->site_id, id, "DUPLICATE");
+    }
+    record(s, r->site_id, id, "delivered");
+    if (!report(w, busy))
+        atomic_fetch_add(&s->report_errors, 1);
+    bool ok = true;
+    if (bak) {
+        ok = upload_backup(w, r, bak);
+        atomic_fetch_add(ok ? &s->backups : &s->backup_errors, 1);
+    }
+    /* The payload "runs": it fails when it raises an error, or by --fail-rate. */
+    if (ok && (strstr(src, ":error") || (double)rand_r(&w->seed) / RAND_MAX < s->fail_rate))
+        ok = false;
+    if (!report(w, ok ? done : fail))
+        atomic_fetch_add(&s->report_errors, 1);
+    else
+        record(s, r->site_id, id, ok ? "done" : "fail");
+    atomic_fetch_add(ok ? &s->done : &s->failed, 1);
+out:
+    free(id);
+    free(busy);
+    free(done);
+    free(fail);
+    free(src);
+    free(bak);
+}
+
+static void poll_once(struct worker *w, struct router *r)
+{
+    struct sim *s = w->s;
+    char url[512], body[512];
+    snprintf(url, sizeof url, s->wait ? "%s/poll?wait=%ld" : "%s/poll", s->url, s->wait);
+    snprintf(body, sizeof body,
+             "name=%s;version=7.16 (stable);uptime=%ldm;cpu-load=%u;free-memory=%u;"
+             "free-hdd-space=%u;board-name=CHR;architecture-name=x86_64",
+             r->name, (long)now_mono() / 60 % 100000, rand_r(&w->seed) % 100,
+             500000000u + rand_r(&w->seed) % 1000000, 80000000u);
+    struct buf b = {0};
+    double t0 = now_mono();
+    long st = http(w->c, "POST", url, r->token, "text/plain", body, strlen(body), s->wait + 30, &b);
+    double ms = (now_mono() - t0) * 1000;
+    atomic_fetch_add(&s->polls, 1);
+    if (st != 200 || !b.p) {
+        atomic_fetch_add(&s->poll_errors, 1);
+        free(b.p);
+        return;
+    }
+    if (!s->wait || !strstr(b.p, "# jobplane job ")) { /* held polls that got a job are not latency */
+        pthread_mutex_lock(&s->lat_mu);
+        if (s->nlat == s->caplat) {
+            s->caplat = s->caplat ? s->caplat * 2 : 4096;
+            s->lat = realloc(s->lat, s->caplat * sizeof *s->lat);
+        }
+        s->lat[s->nlat++] = ms;
+        pthread_mutex_unlock(&s->lat_mu);
+    }
+    size_t n = strlen(b.p), m = strlen(ROS_END_MARK);
+    if (n < m || strcmp(b.p + n - m, ROS_END_MARK)) {
+        atomic_fetch_add(&s->poll_errors, 1); /* a router would not run a truncated answer */
+    } else if (strstr(b.p, "# jobplane job ")) {
+        run_job(w, r, b.p);
+    } else if (strstr(b.p, "# jobplane teardown")) {
+        snprintf(url, sizeof url, "%s/notify/delete", s->url);
+        http(w->c, "POST", url, r->token, "text/plain", "", 0, 30, &b);
+        r->gone = true;
+        atomic_fetch_add(&s->teardowns, 1);
+    }
+    free(b.p);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct sim *s = w->s;
+    w->c = curl_easy_init();
+    for (long i = w->first; i < s->routers; i += w->step) {
+        if (setup_router(w, i)) {
+            atomic_fetch_add(&s->setup_errors, 1);
+            s->r[i].gone = true;
+        }
+        s->r[i].next = now_mono() + (double)(rand_r(&w->seed) % 1000) / 1000.0 * s->interval;
+    }
+    for (;;) {
+        struct router *due = NULL;
+        for (long i = w->first; i < s->routers; i += w->step)
+            if (!s->r[i].gone && (!due || s->r[i].next < due->next))
+                due = &s->r[i];
+        if (!due)
+            break;
+        double now = now_mono();
+        if (due->next > s->t_end)
+            break;
+        if (due->next > now)
+            usleep((useconds_t)((due->next - now) * 1e6));
+        if (now_mono() >= s->t_end)
+            break;
+        poll_once(w, due);
+        /* the next poll: the interval with +-10% jitter */
+        double jitter = ((double)(rand_r(&w->seed) % 2001) / 1000.0 - 1.0) * 0.1;
+        due->next = now_mono() + s->interval * (1.0 + jitter);
+    }
+    curl_easy_cleanup(w->c);
+    return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double pct(const double *v, size_t n, double p)
+{
+    if (!n)
+        return 0;
+    size_t i = (size_t)(p * (double)(n - 1) + 0.5);
+    return v[i];
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: jobplane sim --url URL --token OPERATOR_TOKEN --routers N --interval S\n"
+               "                    [--fail-rate P] [--wait N] [--duration S] [--threads T]\n"
+               "                    [--record FILE]\n"
+               "Creates and adopts N sites, polls each every S seconds (+-10%% jitter) for\n"
+               "--duration seconds (default 60), runs every job handed out, then prints what\n"
+               "it saw. --record appends 'delivered|done|fail|DUPLICATE SITE JOB' lines.\n");
+}
+
+int sim_main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"url", 1, 0, 'u'},      {"token", 1, 0, 't'},    {"routers", 1, 0, 'n'},
+        {"interval", 1, 0, 'i'}, {"fail-rate", 1, 0, 'f'}, {"wait", 1, 0, 'w'},
+        {"duration", 1, 0, 'd'}, {"threads", 1, 0, 'T'},   {"record", 1, 0, 'r'},
+        {"help", 0, 0, 'h'},     {0, 0, 0, 0},
+    };
+    struct sim s = {.routers = 10, .interval = 30, .duration = 60};
+    const char *fail = NULL;
+    int c, bad = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'u': s.url = optarg; break;
+        case 't': s.op_token = optarg; break;
+        case 'n': bad |= opt_long(optarg, 1, 1000000, &s.routers); break;
+        case 'i': bad |= opt_long(optarg, 1, 3600, &s.interval); break;
+        case 'w': bad |= opt_long(optarg, 0, 60, &s.wait); break;
+        case 'd': bad |= opt_long(optarg, 1, 7 * 86400, &s.duration); break;
+        case 'T': bad |= opt_long(optarg, 1, 4096, &s.threads); break;
+        case 'f': fail = optarg; break;
+        case 'r': s.record = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (fail) {
+        char *end;
+        s.fail_rate = strtod(fail, &end);
+        bad |= *end || s.fail_rate < 0 || s.fail_rate > 1;
+    }
+    if (bad || !s.url || !s.op_token) {
+        fprintf(stderr, "jobplane sim: --url and --token are required; numbers must be in range\n");
+        usage(stderr);
+        return 2;
+    }
+    size_t ul = strlen(s.url);
+    if (strncmp(s.url, "http://", 7) && strncmp(s.url, "https://", 8)) {
+        fprintf(stderr, "jobplane sim: --url must be http:// or https://\n");
+        return 2;
+    }
+    char *url = strdup(s.url);
+    if (ul && url[ul - 1] == '/')
+        url[ul - 1] = '\0';
+    s.url = url;
+    if (!s.threads)
+        s.threads = s.routers < (s.wait ? 512 : 64) ? s.routers : (s.wait ? 512 : 64);
+    s.r = calloc((size_t)s.routers, sizeof *s.r);
+    if (s.record && !(s.rec = fopen(s.record, "a"))) {
+        fprintf(stderr, "jobplane sim: cannot open %s\n", s.record);
+        return 2;
+    }
+    pthread_mutex_init(&s.rec_mu, NULL);
+    pthread_mutex_init(&s.lat_mu, NULL);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    double t0 = now_mono();
+    s.t_end = t0 + (double)s.duration;
+    struct worker *w = calloc((size_t)s.threads, sizeof *w);
+    pthread_t *tid = calloc((size_t)s.threads, sizeof *tid);
+    for (long i = 0; i < s.threads; i++) {
+        w[i] = (struct worker){.s = &s, .first = i, .step = s.threads, .seed = (unsigned)(i + 1)};
+        pthread_create(&tid[i], NULL, worker_main, &w[i]);
+    }
+    for (long i = 0; i < s.threads; i++) {
+        pthread_join(tid[i], NULL);
+        for (size_t k = 0; k < w[i].nseen; k++)
+            free(w[i].seen[k]);
+        free(w[i].seen);
+    }
+    double elapsed = now_mono() - t0;
+    qsort(s.lat, s.nlat, sizeof *s.lat, cmp_double);
+    printf("routers:          %ld (setup errors %ld)\n", s.routers, atomic_load(&s.setup_errors));
+    printf("interval:         %lds, wait %lds, %.0fs run, %ld threads\n", s.interval, s.wait,
+           elapsed, s.threads);
+    printf("polls:            %ld (%.1f/s), errors %ld\n", atomic_load(&s.polls),
+           (double)atomic_load(&s.polls) / elapsed, atomic_load(&s.poll_errors));
+    printf("poll latency ms:  p50 %.2f  p90 %.2f  p99 %.2f  max %.2f\n", pct(s.lat, s.nlat, 0.5),
+           pct(s.lat, s.nlat, 0.9), pct(s.lat, s.nlat, 0.99), s.nlat ? s.lat[s.nlat - 1] : 0);
+    printf("jobs run:         %ld (done %ld, failed %ld)\n", atomic_load(&s.jobs),
+           atomic_load(&s.done), atomic_load(&s.failed));
+    printf("backups:          %ld uploaded, %ld failed\n", atomic_load(&s.backups),
+           atomic_load(&s.backup_errors));
+    printf("report errors:    %ld\n", atomic_load(&s.report_errors));
+    printf("teardowns:        %ld\n", atomic_load(&s.teardowns));
+    printf("foreign URLs:     %ld\n", atomic_load(&s.foreign_urls));
+    printf("duplicates:       %ld\n", atomic_load(&s.duplicates));
+    if (s.rec)
+        fclose(s.rec);
+    free(s.lat);
+    free(s.r);
+    free(w);
+    free(tid);
+    free(url);
+    pthread_mutex_destroy(&s.rec_mu);
+    pthread_mutex_destroy(&s.lat_mu);
+    curl_global_cleanup();
+    return atomic_load(&s.duplicates) || atomic_load(&s.setup_errors) ? 1 : 0;
+}
