@@ -21,6 +21,7 @@ struct app {
     unsigned poll_wait;          /* held-poll seconds rendered into 7.15+ poll scripts */
     int64_t run_timeout;         /* seconds a delivered job may run before it fails */
     struct sign_key sign;        /* for signed device URLs */
+    int64_t url_ttl;             /* seconds a signed device URL stays valid */
 };
 
 #define JP_ADOPTION_TOKEN_LEN 22

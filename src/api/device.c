@@ -149,7 +149,7 @@ void api_device_adopt(struct http_req *req)
 static char *render_job(struct http_req *req, const struct job *j, long remaining, int version)
 {
     struct app *app = req->app;
-    int64_t expires = now_s() + app->run_timeout + 3600;
+    int64_t expires = now_s() + app->url_ttl;
     char busy[JP_SIG_HEX + 1], done[JP_SIG_HEX + 1], fail[JP_SIG_HEX + 1], bak[JP_SIG_HEX + 1];
     sign_make(&app->sign, j->id, "busy", expires, busy);
     sign_make(&app->sign, j->id, "done", expires, done);
@@ -248,6 +248,11 @@ static int check_signature(struct http_req *req, const char *job_id, const char 
         expires = strtoll(e, NULL, 10);
     enum sign_result r = e ? sign_verify(&app->sign, job_id, action, expires, now_s(), sig)
                            : SIGN_BAD;
+    char site[JP_UUID_LEN + 1];
+    if (r != SIGN_OK && store_job_site(app->store, job_id, site) == STORE_NOT_FOUND) {
+        http_reply_error(req, JP_ERR_RESOURCE_MISSING, "No such job.");
+        return -1;
+    }
     if (r != SIGN_OK) {
         http_reply_error(req, JP_ERR_FORBIDDEN, r == SIGN_EXPIRED
                                                     ? "This signed URL has expired."

@@ -34,6 +34,8 @@ static void usage(FILE *f)
             " scripts (0-60, default 20)\n"
             "  --run-timeout S         a delivered job without a final report fails after S"
             " seconds (default 600)\n"
+            "  --url-ttl S             lifetime of signed report and backup URLs (default:"
+            " run timeout + 3600)\n"
             "  --jwt-issuer ISS        require this iss claim\n"
             "  --jwt-audience AUD      require this aud claim\n"
             "  --jwt-leeway S          tolerated clock skew for exp/nbf (default 0)\n"
@@ -108,7 +110,7 @@ int serve_main(int argc, char **argv)
 {
     enum { O_LISTEN = 1, O_DB, O_SECRET, O_SECRET_FILE, O_BASE, O_THREADS, O_MAXCONN, O_IDLE,
            O_MAXBODY, O_POLL, O_ISS, O_AUD, O_LEEWAY, O_RELAXED, O_PORTFILE, O_HELP, O_WAIT,
-           O_RUNTIMEOUT };
+           O_RUNTIMEOUT, O_URLTTL };
     static const struct option longopts[] = {
         {"listen", 1, 0, O_LISTEN}, {"db", 1, 0, O_DB}, {"secret", 1, 0, O_SECRET},
         {"secret-file", 1, 0, O_SECRET_FILE}, {"base-url", 1, 0, O_BASE},
@@ -118,12 +120,12 @@ int serve_main(int argc, char **argv)
         {"jwt-audience", 1, 0, O_AUD}, {"jwt-leeway", 1, 0, O_LEEWAY},
         {"relaxed-durability", 0, 0, O_RELAXED}, {"port-file", 1, 0, O_PORTFILE},
         {"help", 0, 0, O_HELP}, {"poll-wait", 1, 0, O_WAIT},
-        {"run-timeout", 1, 0, O_RUNTIMEOUT}, {0, 0, 0, 0},
+        {"run-timeout", 1, 0, O_RUNTIMEOUT}, {"url-ttl", 1, 0, O_URLTTL}, {0, 0, 0, 0},
     };
     const char *listen = "127.0.0.1:8080", *db = "./jobplane.db", *secret_flag = NULL,
                *secret_file = NULL, *base_url = NULL, *port_file = NULL;
     long threads = 16, maxconn = 4096, idle = 30, maxbody = 65536, poll = 30, leeway = 0,
-         wait = 20, run_timeout = 600;
+         wait = 20, run_timeout = 600, url_ttl = -1;
     struct app app = {0};
     struct store_options sopt = {0};
     int c;
@@ -148,6 +150,7 @@ int serve_main(int argc, char **argv)
         case O_PORTFILE: port_file = optarg; break;
         case O_WAIT: bad = opt_long(optarg, 0, 60, &wait); break;
         case O_RUNTIMEOUT: bad = opt_long(optarg, 1, 7 * 86400, &run_timeout); break;
+        case O_URLTTL: bad = opt_long(optarg, 1, 30 * 86400, &url_ttl); break;
         case O_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -179,6 +182,7 @@ int serve_main(int argc, char **argv)
     app.poll_interval = (unsigned)poll;
     app.poll_wait = (unsigned)wait;
     app.run_timeout = run_timeout;
+    app.url_ttl = url_ttl > 0 ? url_ttl : run_timeout + 3600;
     sign_key_derive(&app.sign, app.secret, app.secret_len);
 
     /* Signals are taken by sigwait below; every thread started from here on

@@ -19,6 +19,7 @@ struct store_ops {
                                   struct job_list *);
     enum store_result (*job_cancel)(struct store *, const char *, const char *, const char *,
                                     char *);
+    enum store_result (*job_site)(struct store *, const char *, char *);
     enum store_result (*site_adopt)(struct store *, const char *, const char *,
                                     const struct device_facts *, struct site *);
     enum store_result (*site_by_device)(struct store *, const char *, struct site *);

@@ -46,11 +46,11 @@ struct sq {
     bool stopping;
     sqlite3 **readers;       /* idle read connections (a stack) */
     size_t nreaders, nfree;
-    /* heartbeats waiting for the flusher (newest first) */
+    /* heartbeats waiting for the flusher, oldest first */
     pthread_t flusher;
     pthread_mutex_t hb_mu;
     pthread_cond_t hb_cond;
-    struct hb_rec *hb_head;
+    struct hb_rec *hb_head, *hb_tail;
     size_t hb_count;
     unsigned long hb_dropped;
     bool hb_stopping;
@@ -785,6 +785,24 @@ static enum store_result read_site(struct sq *q, const char *sql, const char *pa
     return r;
 }
 
+static enum store_result sq_job_site(struct store *st, const char *job_id, char *site_id)
+{
+    struct sq *q = (struct sq *)st;
+    sqlite3 *db = reader_get(q);
+    enum store_result r = STORE_UNAVAILABLE;
+    sqlite3_stmt *s = prep(db, "SELECT site_id FROM jobs WHERE id=?1 AND cancelled_at IS NULL");
+    if (s) {
+        bind_text(s, 1, job_id);
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW)
+            col_copy(s, 0, site_id, JP_UUID_LEN + 1);
+        r = rc == SQLITE_ROW ? STORE_OK : rc == SQLITE_DONE ? STORE_NOT_FOUND : STORE_UNAVAILABLE;
+        sqlite3_finalize(s);
+    }
+    reader_put(q, db);
+    return r;
+}
+
 static enum store_result sq_site_by_device(struct store *st, const char *device_hash,
                                            struct site *out)
 {
@@ -910,8 +928,12 @@ static void sq_heartbeat(struct store *st, const char *site_id, const struct dev
         hb_free(h);
         return;
     }
-    h->next = q->hb_head;
-    q->hb_head = h;
+    /* arrival order: a later heartbeat's facts are applied after an earlier one's */
+    if (q->hb_tail)
+        q->hb_tail->next = h;
+    else
+        q->hb_head = h;
+    q->hb_tail = h;
     q->hb_count++;
     pthread_mutex_unlock(&q->hb_mu);
 }
@@ -969,7 +991,7 @@ static void hb_flush(struct sq *q)
     pthread_mutex_lock(&q->hb_mu);
     struct hb_rec *batch = q->hb_head;
     unsigned long dropped = q->hb_dropped;
-    q->hb_head = NULL;
+    q->hb_head = q->hb_tail = NULL;
     q->hb_count = 0;
     q->hb_dropped = 0;
     pthread_mutex_unlock(&q->hb_mu);
@@ -1645,6 +1667,7 @@ static const struct store_ops sqlite_ops = {
     .job_get = sq_job_get,
     .job_list = sq_job_list,
     .job_cancel = sq_job_cancel,
+    .job_site = sq_job_site,
     .site_adopt = sq_site_adopt,
     .site_by_device = sq_site_by_device,
     .site_rotate_device = sq_site_rotate_device,

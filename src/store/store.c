@@ -181,3 +181,9 @@ enum store_result store_logs(struct store *st, const char *team, const char *sit
 {
     return st->ops->logs(st, team, site_id, from, to, text, out);
 }
+
+enum store_result store_job_site(struct store *st, const char *job_id,
+                                 char site_id[JP_UUID_LEN + 1])
+{
+    return st->ops->job_site(st, job_id, site_id);
+}

@@ -166,6 +166,9 @@ enum store_result store_job_create(struct store *st, const char *team,
                                    const struct job_request *req, struct job *out);
 enum store_result store_job_get(struct store *st, const char *team, const char *site_id,
                                 const char *job_id, struct job *out);
+/* Device side, no team: STORE_OK when the job exists (site_id set). */
+enum store_result store_job_site(struct store *st, const char *job_id,
+                                 char site_id[JP_UUID_LEN + 1]);
 
 struct job_query {
     const char *site_id;

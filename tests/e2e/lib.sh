@@ -148,3 +148,35 @@ new_job() {
         -H "X-Idempotency-Key: ${3:-$(uuid)}" -H 'X-Description: e2e job' \
         --data-binary "${2:-/log info \"hello\"}" "$BASE/site/$1/job"
 }
+
+# ---- the device side -----------------------------------------------------
+
+# adopt NAME [VERSION]: creates a site with $TOK and adopts it as a router
+# would; sets SITE, DTOK (device token) and ADOPTION (the adoption answer)
+adopt() {
+    local s boot at
+    s=$(curl -s -X POST -H "Authorization: Bearer $TOK" -H 'Content-Type: application/json' \
+        -d "{\"name\":\"$1\"}" "$BASE/sites")
+    SITE=$(jq -r .id <<<"$s")
+    boot=$(jq -r .bootstrap <<<"$s")
+    at=$(grep -oE '/adopt/[0-9A-Za-z]{22}' <<<"$boot" | cut -d/ -f3)
+    ADOPTION=$(curl -s -X POST --data-binary "name=$1;version=${2:-7.16 (stable)};board-name=CHR;uptime=00:01:00" \
+        "$BASE/adopt/$at")
+    DTOK=$(grep -oE 'jpTok \\"[0-9A-Za-z]{32}\\"' <<<"$ADOPTION" | grep -oE '[0-9A-Za-z]{32}')
+}
+
+# poll [QUERY] [BODY]: a router's poll with $DTOK; the answer is in BODY
+poll() {
+    req POST "/poll${1:-}" -H "Authorization: Bearer $DTOK" -H 'Content-Type: text/plain' \
+        --data-binary "${2:-name=router;version=7.16 (stable);cpu-load=3;free-memory=1000;uptime=1h}"
+}
+
+# ros_local NAME: the decoded value of ':local NAME "..."' in $BODY
+ros_local() {
+    perl -ne 'if (/^:local '"$1"' "((?:[^"\\]|\\.)*)"$/) { $v = $1;
+        $v =~ s/\\([0-9A-F]{2}|.)/length($1) == 2 ? chr(hex($1)) :
+            ($1 eq "n" ? "\n" : $1 eq "r" ? "\r" : $1 eq "t" ? "\t" : $1)/ge; print $v }' <<<"$BODY"
+}
+
+# url_path URL: the part of a URL after http://host:port
+url_path() { sed -E 's#^https?://[^/]+##' <<<"$1"; }
