@@ -171,11 +171,12 @@ poll() {
         --data-binary "${2:-name=router;version=7.16 (stable);cpu-load=3;free-memory=1000;uptime=1h}"
 }
 
-# ros_local NAME: the decoded value of ':local NAME "..."' in $BODY
+# ros_local NAME [TEXT]: the decoded value of ':local NAME "..."' in TEXT
+# (default: $BODY)
 ros_local() {
     perl -ne 'if (/^:local '"$1"' "((?:[^"\\]|\\.)*)"$/) { $v = $1;
         $v =~ s/\\([0-9A-F]{2}|.)/length($1) == 2 ? chr(hex($1)) :
-            ($1 eq "n" ? "\n" : $1 eq "r" ? "\r" : $1 eq "t" ? "\t" : $1)/ge; print $v }' <<<"$BODY"
+            ($1 eq "n" ? "\n" : $1 eq "r" ? "\r" : $1 eq "t" ? "\t" : $1)/ge; print $v }' <<<"${2:-$BODY}"
 }
 
 # url_path URL: the part of a URL after http://host:port
