@@ -307,7 +307,7 @@ void api_device_backup(struct http_req *req)
     if (check_signature(req, job, "backup"))
         return;
     const char *o = http_query(req, "offset"), *t = http_query(req, "total");
-    if (!o || !t || !*o || !*t || strlen(o) > 10 || strlen(t) > 10 ||
+    if (!o || !t || !*o || !*t || strlen(o) > 15 || strlen(t) > 15 ||
         strspn(o, "0123456789") != strlen(o) || strspn(t, "0123456789") != strlen(t)) {
         http_reply_error(req, JP_ERR_PARAMETER_INVALID, "offset and total must be byte counts.");
         return;

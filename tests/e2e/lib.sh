@@ -19,7 +19,7 @@ not_ok() { FAILED=$((FAILED + 1)); echo "not ok - $*"; }
 
 # check DESCRIPTION EXPECTED ACTUAL
 check() {
-    if [ "$2" == "$3" ]; then ok "$1"; else not_ok "$1 (expected '$2', got '$3')"; fi
+    if [ "$2" == "$3" ]; then ok "$1"; else not_ok "$1 (expected '${2:0:300}', got '${3:0:300}')"; fi
 }
 
 # check_true DESCRIPTION COMMAND...: passes when the command succeeds

@@ -1,0 +1,46 @@
+# Held polls: ?wait=N returns at once when a job is queued, at N seconds when
+# none comes; an express job wakes a held poll; the server stops cleanly with
+# polls held.
+. "$(dirname "$0")/lib.sh"
+jp_start
+TOK=$(token t1)
+adopt "holder"
+
+ms() { date +%s%3N; }
+t0=$(ms)
+poll "?wait=2"
+t1=$(ms)
+check "no job: the held poll answers idle" "# jobplane: nothing to do" "$(head -1 <<<"$BODY")"
+check_true "after about 2 s ($((t1 - t0)) ms)" test $((t1 - t0)) -ge 1900 -a $((t1 - t0)) -lt 4000
+
+# An express job created while the poll is held is delivered at once.
+( t0=$(ms); poll "?wait=20"; t1=$(ms); echo "$((t1 - t0)) $(head -1 <<<"$BODY")" >"$JP_TMP/held" ) &
+HELD=$!
+sleep 1
+curl -s -o /dev/null -X POST -H "Authorization: Bearer $TOK" -H 'Content-Type: text/plain' \
+    -H "X-Idempotency-Key: $(uuid)" -H 'X-Description: express' -H 'X-Express-Execute: true' \
+    --data-binary ':put now' "$BASE/site/$SITE/job"
+wait "$HELD"
+read -r took first <"$JP_TMP/held"
+check "the held poll got the express job" "# jobplane job" "$(cut -c1-14 <<<"$first")"
+check_true "within 1 s of the create (held ${took} ms, created after ~1000)" test "$took" -lt 2500
+grep -q "express execution requested: 1 held poll(s) woken" "$JP_TMP/server.log"
+check "the wake is logged" 0 $?
+
+# A client that goes away while held is released (the server keeps serving).
+curl -s -o /dev/null --max-time 1 -X POST -H "Authorization: Bearer $DTOK" --data-binary 'name=h' "$BASE/poll?wait=30"
+adopt "holder-2"
+for i in $(seq 20); do
+    curl -s -o /dev/null --max-time 30 -X POST -H "Authorization: Bearer $DTOK" --data-binary 'name=h' "$BASE/poll?wait=30" &
+done
+sleep 1
+req GET /healthz
+check "the server answers while 20 polls are held" 200 "$STATUS"
+# Stopping with polls held: they are answered, and the server exits cleanly.
+t0=$(ms)
+jp_stop
+t1=$(ms)
+check_true "stop with held polls takes less than 5 s ($((t1 - t0)) ms)" test $((t1 - t0)) -lt 5000
+wait_bg
+jp_start
+jp_finish
