@@ -1,0 +1,52 @@
+# The fleet simulator against the real server: every queued job is run exactly
+# once, every report lands, the API agrees with what the routers saw.
+. "$(dirname "$0")/lib.sh"
+jp_start --poll-interval 1
+TOK=$(token t1)
+"$JP_BIN" sim --url "$BASE" --token "$TOK" --routers 25 --interval 1 --duration 14 \
+    --fail-rate 0.3 --record "$JP_TMP/rec" >"$JP_TMP/sim.out" 2>&1 &
+SIM=$!
+sleep 3
+api GET /sites
+SITES=$(jb -r '.[].id')
+check "the simulator adopted 25 sites" 25 "$(wc -w <<<"$SITES")"
+N=0
+for s in $SITES; do
+    for k in 1 2 3; do
+        backup=false; [ $k = 2 ] && backup=true
+        ack=true; [ $k = 3 ] && ack=false
+        curl -s -o /dev/null -X POST -H "Authorization: Bearer $TOK" -H 'Content-Type: text/plain' \
+            -H "X-Idempotency-Key: $(uuid)" -H 'X-Description: fleet job' -H "X-Backup: $backup" \
+            -H "X-Needs-Ack: $ack" --data-binary ":put $k" "$BASE/site/$s/job" && N=$((N + 1))
+    done
+done
+wait "$SIM"
+check "the simulator exits 0 (no duplicates, no setup errors)" 0 $?
+cat "$JP_TMP/sim.out"
+sim() { grep "^$1" "$JP_TMP/sim.out" | sed -E 's/^[^:]*: *//'; }
+check "jobs run = jobs queued" "$N" "$(sim 'jobs run' | cut -d' ' -f1)"
+check "duplicates" 0 "$(sim duplicates)"
+check "poll errors" 0 "$(sim polls | sed -E 's/.*errors //')"
+check "report errors" 0 "$(sim 'report errors')"
+check "backups uploaded (one per site)" "25 uploaded, 0 failed" "$(sim backups)"
+check "delivered lines = jobs" "$N" "$(grep -c '^delivered ' "$JP_TMP/rec")"
+check "each job delivered once" "$N" "$(grep '^delivered ' "$JP_TMP/rec" | cut -d' ' -f3 | sort -u | wc -l)"
+
+# The API's view matches the routers' records.
+mismatch=0
+for s in $SITES; do
+    api GET "/site/$s/job"
+    while read -r id status backup ack; do
+        rec=$(grep " $s $id$" "$JP_TMP/rec" | grep -E '^(done|fail) ' | cut -d' ' -f1)
+        if [ "$ack" = false ]; then want=completed
+        elif [ "$rec" = done ]; then want=completed
+        elif [ "$rec" = fail ]; then want=failed
+        else want="?"; fi
+        [ "$status" = "$want" ] || { mismatch=$((mismatch + 1)); echo "# $id: api $status, routers $rec"; }
+    done < <(jb -r '.[] | "\(.id) \(.status) \(.should_backup) \(.needs_acknowledgement)"')
+done
+check "every job's state matches the routers' reports" 0 "$mismatch"
+api GET "/backup/$(head -1 <<<"$SITES")"
+check "the site has its backup" 1 "$(jb length)"
+
+jp_finish
