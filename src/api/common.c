@@ -133,7 +133,8 @@ json_t *api_site_json(const struct app *app, const struct site *s)
 
 void api_healthz(struct http_req *req)
 {
-    http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
+    http_reply_json(req, 200, json_pack("{s:s, s:i}", "status", "ok", "held_polls",
+                                        (int)http_held(req->srv)));
 }
 
 void api_error_doc(struct http_req *req)

@@ -4,7 +4,7 @@ jp_start
 
 req GET /healthz
 check "healthz answers 200 without auth" 200 "$STATUS"
-check "healthz body" ok "$(jb .status)"
+check "healthz body" "ok 0" "$(jb '"\(.status) \(.held_polls)"')"
 
 req GET /no/such/path
 check_error "unknown path" 404 resource_missing

@@ -27,15 +27,23 @@ check_true "within 1 s of the create (held ${took} ms, created after ~1000)" tes
 grep -q "express execution requested: 1 held poll(s) woken" "$JP_TMP/server.log"
 check "the wake is logged" 0 $?
 
-# A client that goes away while held is released (the server keeps serving).
-curl -s -o /dev/null --max-time 1 -X POST -H "Authorization: Bearer $DTOK" --data-binary 'name=h' "$BASE/poll?wait=30"
+# A client that goes away while held is released.
+curl -s -o /dev/null --max-time 30 -X POST -H "Authorization: Bearer $DTOK" --data-binary 'name=h' "$BASE/poll?wait=30" &
+GONE=$!
+sleep 0.5
+req GET /healthz
+check "one poll held" 1 "$(jb .held_polls)"
+kill "$GONE"; wait "$GONE" 2>/dev/null
+sleep 1.5
+req GET /healthz
+check "released within about a second after its client left" 0 "$(jb .held_polls)"
 adopt "holder-2"
 for i in $(seq 20); do
     curl -s -o /dev/null --max-time 30 -X POST -H "Authorization: Bearer $DTOK" --data-binary 'name=h' "$BASE/poll?wait=30" &
 done
 sleep 1
 req GET /healthz
-check "the server answers while 20 polls are held" 200 "$STATUS"
+check "the server answers while 20 polls are held" "200 20" "$STATUS $(jb .held_polls)"
 # Stopping with polls held: they are answered, and the server exits cleanly.
 t0=$(ms)
 jp_stop

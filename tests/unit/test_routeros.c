@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "core/diff.h"
 #include "core/routeros.h"
 #include "core/sign.h"
 
@@ -315,6 +316,44 @@ static void test_sign(void **state)
     assert_int_equal(sign_verify(&k, job, "done", 2000, 1000, NULL), SIGN_BAD);
 }
 
+static void check_diff(const char *a, const char *b, const char *want)
+{
+    char *d = diff_unified(a, strlen(a), b, strlen(b), "a", "b", 1 << 20);
+    assert_non_null(d);
+    assert_string_equal(d, want);
+    free(d);
+}
+
+static void test_diff(void **state)
+{
+    (void)state;
+    check_diff("x\ny\n", "x\ny\n", "--- a\n+++ b\n");
+    check_diff("", "", "--- a\n+++ b\n");
+    check_diff("", "new\n", "--- a\n+++ b\n@@ -0,0 +1,1 @@\n+new\n");
+    check_diff("old\n", "", "--- a\n+++ b\n@@ -1,1 +0,0 @@\n-old\n");
+    check_diff("1\n2\n3\n4\n5\n6\n7\n8\n9\n", "1\n2\n3\n4\nX\n6\n7\n8\n9\n",
+               "--- a\n+++ b\n@@ -2,7 +2,7 @@\n 2\n 3\n 4\n-5\n+X\n 6\n 7\n 8\n");
+    check_diff("a\nb\n", "z\na\nb\n", "--- a\n+++ b\n@@ -1,2 +1,3 @@\n+z\n a\n b\n");
+    /* two changes far apart make two hunks */
+    struct sbuf x, y;
+    sbuf_init(&x, 1 << 16);
+    sbuf_init(&y, 1 << 16);
+    for (int i = 0; i < 40; i++) {
+        sbuf_printf(&x, "l%d\n", i);
+        sbuf_printf(&y, "l%d\n", i == 5 ? 500 : i == 30 ? 3000 : i);
+    }
+    char *d = diff_unified(x.p, x.len, y.p, y.len, "a", "b", 1 << 20);
+    int hunks = 0;
+    for (char *p = d; (p = strstr(p, "@@ -")); p++)
+        hunks++;
+    assert_int_equal(hunks, 2);
+    free(d);
+    /* over max_out: NULL rather than a cut diff */
+    assert_null(diff_unified(x.p, x.len, y.p, y.len, "a", "b", 40));
+    sbuf_free(&x);
+    sbuf_free(&y);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -322,6 +361,7 @@ int main(void)
         cmocka_unit_test(test_duration),       cmocka_unit_test(test_version),
         cmocka_unit_test(test_heartbeat),      cmocka_unit_test(test_wrapper),
         cmocka_unit_test(test_poll_and_adoption), cmocka_unit_test(test_sign),
+        cmocka_unit_test(test_diff),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
