@@ -7,8 +7,8 @@
 #include <stddef.h>
 
 #include "core/jwt.h"
-#include "core/sign.h"
 #include "core/model.h"
+#include "core/sign.h"
 #include "http/server.h"
 #include "store/store.h"
 
@@ -16,12 +16,12 @@ struct app {
     struct store *store;
     const unsigned char *secret; /* operator JWT secret */
     size_t secret_len;
-    struct jwt_expect jwt;       /* issuer/audience/leeway */
-    unsigned poll_interval;      /* seconds between router polls; has_pulse uses it */
-    unsigned poll_wait;          /* held-poll seconds rendered into 7.15+ poll scripts */
-    int64_t run_timeout;         /* seconds a delivered job may run before it fails */
-    struct sign_key sign;        /* for signed device URLs */
-    int64_t url_ttl;             /* seconds a signed device URL stays valid */
+    struct jwt_expect jwt;  /* issuer/audience/leeway */
+    unsigned poll_interval; /* seconds between router polls; has_pulse uses it */
+    unsigned poll_wait;     /* held-poll seconds rendered into 7.15+ poll scripts */
+    int64_t run_timeout;    /* seconds a delivered job may run before it fails */
+    struct sign_key sign;   /* for signed device URLs */
+    int64_t url_ttl;        /* seconds a signed device URL stays valid */
 };
 
 #define JP_ADOPTION_TOKEN_LEN 22
@@ -58,8 +58,8 @@ int api_content_type_is(struct http_req *req, const char *want);
 json_t *api_json_body(struct http_req *req);
 /* String field with a length in characters in [min, max]; NULL after answering
  * (400 when absent, 422 when invalid, too_long when over max). */
-const char *api_json_string(struct http_req *req, json_t *j, const char *name, long min,
-                            long max, enum jp_err too_long);
+const char *api_json_string(struct http_req *req, json_t *j, const char *name, long min, long max,
+                            enum jp_err too_long);
 
 /* JSON shapes (new references). */
 json_t *api_job_json(const struct job *j);

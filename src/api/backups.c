@@ -99,17 +99,21 @@ void api_backups_request(struct http_req *req)
     }
     uuid4_format(rnd, key);
     struct job_request jr = {
-        .site_id = id, .idempotency_key = key, .description = "Configuration backup",
+        .site_id = id,
+        .idempotency_key = key,
+        .description = "Configuration backup",
         .script = ":log info \"jobplane: configuration backup taken\"",
-        .needs_acknowledgement = true, .should_backup = true,
+        .needs_acknowledgement = true,
+        .should_backup = true,
     };
     struct job j;
     enum store_result r = store_job_create(app->store, who.team, &jr, &j);
     if (r == STORE_CREATED) {
         log_info("job %s created site=%s id=%s (backup requested)", j.token, id, j.id);
         http_wake(req->srv, id);
-        http_reply_json(req, 202, json_pack("{s:s, s:s, s:s}", "message", "Backup requested",
-                                            "job_id", j.id, "token", j.token));
+        http_reply_json(req, 202,
+                        json_pack("{s:s, s:s, s:s}", "message", "Backup requested", "job_id", j.id,
+                                  "token", j.token));
     } else {
         api_reply_store_error(req, r);
     }
@@ -168,8 +172,8 @@ void api_logs(struct http_req *req)
     if (filter) {
         size_t n = strlen(filter);
         const char *pre = "{$.message=*";
-        if (n < strlen(pre) + 2 || strncmp(filter, pre, strlen(pre)) || strcmp(filter + n - 2, "*}") ||
-            n - strlen(pre) - 2 >= sizeof text) {
+        if (n < strlen(pre) + 2 || strncmp(filter, pre, strlen(pre)) ||
+            strcmp(filter + n - 2, "*}") || n - strlen(pre) - 2 >= sizeof text) {
             http_reply_error(req, JP_ERR_PARAMETER_INVALID, "filter must be {$.message=*TEXT*}.");
             return;
         }
@@ -186,8 +190,8 @@ void api_logs(struct http_req *req)
     char ts[JP_RFC3339_LEN + 1];
     for (size_t i = 0; i < l.n; i++) {
         rfc3339_format(l.items[i].timestamp, ts);
-        json_array_append_new(arr, json_pack("{s:s, s:s}", "timestamp", ts, "message",
-                                             l.items[i].message));
+        json_array_append_new(
+            arr, json_pack("{s:s, s:s}", "timestamp", ts, "message", l.items[i].message));
     }
     log_list_clear(&l);
     http_reply_json(req, 200, arr);

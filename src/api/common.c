@@ -17,8 +17,8 @@ int api_authenticate(struct http_req *req, struct principal *who)
         return -1;
     }
     struct jwt_claims claims;
-    enum jwt_result r = jwt_verify_hs256(h + 7, app->secret, app->secret_len,
-                                         (int64_t)time(NULL), &app->jwt, &claims);
+    enum jwt_result r = jwt_verify_hs256(h + 7, app->secret, app->secret_len, (int64_t)time(NULL),
+                                         &app->jwt, &claims);
     if (r != JWT_OK) {
         char msg[128];
         snprintf(msg, sizeof msg, "Invalid bearer token: %s.", jwt_result_str(r));
@@ -39,27 +39,19 @@ int api_authenticate(struct http_req *req, struct principal *who)
 void api_reply_store_error(struct http_req *req, enum store_result r)
 {
     switch (r) {
-    case STORE_NOT_FOUND:
-        http_reply_error(req, JP_ERR_RESOURCE_MISSING, NULL);
-        break;
-    case STORE_CONFLICT:
-        http_reply_error(req, JP_ERR_IDEMPOTENCY_KEY_REUSED, NULL);
-        break;
+    case STORE_NOT_FOUND: http_reply_error(req, JP_ERR_RESOURCE_MISSING, NULL); break;
+    case STORE_CONFLICT: http_reply_error(req, JP_ERR_IDEMPOTENCY_KEY_REUSED, NULL); break;
     case STORE_KEY_CANCELLED:
         http_reply_error(req, JP_ERR_IDEMPOTENCY_KEY_REUSED,
                          "This idempotency key belonged to a job that was cancelled.");
         break;
-    case STORE_STARTED:
-        http_reply_error(req, JP_ERR_JOB_ALREADY_STARTED, NULL);
-        break;
+    case STORE_STARTED: http_reply_error(req, JP_ERR_JOB_ALREADY_STARTED, NULL); break;
     case STORE_UNAVAILABLE:
         http_reply_error(req, JP_ERR_STORE_UNAVAILABLE, NULL);
         http_add_header(req, "Retry-After", "1");
         break;
     case STORE_OK:
-    case STORE_CREATED:
-        http_reply_error(req, JP_ERR_INTERNAL, NULL);
-        break;
+    case STORE_CREATED: http_reply_error(req, JP_ERR_INTERNAL, NULL); break;
     }
 }
 
@@ -121,20 +113,19 @@ json_t *api_site_json(const struct app *app, const struct site *s)
                      " s:o}",
                      "id", s->id, "name", s->name, "has_pulse", has_pulse, "last_seen_at",
                      time_json(s->last_seen_at), "last_seen_from", str_json(s->last_seen_from),
-                     "identity", str_json(s->identity), "serial_number",
-                     str_json(s->serial_number), "model", str_json(s->model), "board_name",
-                     str_json(s->board_name), "architecture_name",
-                     str_json(s->architecture_name), "software_version",
+                     "identity", str_json(s->identity), "serial_number", str_json(s->serial_number),
+                     "model", str_json(s->model), "board_name", str_json(s->board_name),
+                     "architecture_name", str_json(s->architecture_name), "software_version",
                      str_json(s->software_version), "uptime",
                      s->uptime >= 0 ? json_integer(s->uptime) : json_null(), "created_at",
-                     time_json(s->created_at), "updated_at", time_json(s->updated_at),
-                     "deleted_at", time_json(s->deleted_at));
+                     time_json(s->created_at), "updated_at", time_json(s->updated_at), "deleted_at",
+                     time_json(s->deleted_at));
 }
 
 void api_healthz(struct http_req *req)
 {
-    http_reply_json(req, 200, json_pack("{s:s, s:i}", "status", "ok", "held_polls",
-                                        (int)http_held(req->srv)));
+    http_reply_json(
+        req, 200, json_pack("{s:s, s:i}", "status", "ok", "held_polls", (int)http_held(req->srv)));
 }
 
 void api_error_doc(struct http_req *req)
@@ -142,9 +133,9 @@ void api_error_doc(struct http_req *req)
     for (int e = 1; e < JP_ERR_COUNT_; e++) {
         const struct jp_err_info *i = jp_err_info((enum jp_err)e);
         if (req->params[0] && !strcmp(req->params[0], i->code)) {
-            http_reply_json(req, 200, json_pack("{s:s, s:s, s:i, s:s}", "code", i->code, "type",
-                                                i->type, "status", i->status, "message",
-                                                i->message));
+            http_reply_json(req, 200,
+                            json_pack("{s:s, s:s, s:i, s:s}", "code", i->code, "type", i->type,
+                                      "status", i->status, "message", i->message));
             return;
         }
     }

@@ -55,11 +55,17 @@ static long long mono_ms(void)
 static void facts_of(const struct heartbeat *hb, const char *from, struct device_facts *f)
 {
     *f = (struct device_facts){
-        .identity = hb->name, .software_version = hb->version,
+        .identity = hb->name,
+        .software_version = hb->version,
         .serial_number = hb->serial_number && *hb->serial_number ? hb->serial_number : NULL,
-        .model = hb->model && *hb->model ? hb->model : NULL, .board_name = hb->board_name,
-        .architecture_name = hb->architecture_name, .from = from, .uptime = hb->uptime,
-        .cpu_load = hb->cpu_load, .memory_free = hb->free_memory, .disk_free = hb->free_hdd,
+        .model = hb->model && *hb->model ? hb->model : NULL,
+        .board_name = hb->board_name,
+        .architecture_name = hb->architecture_name,
+        .from = from,
+        .uptime = hb->uptime,
+        .cpu_load = hb->cpu_load,
+        .memory_free = hb->free_memory,
+        .disk_free = hb->free_hdd,
     };
 }
 
@@ -139,8 +145,12 @@ void api_device_adopt(struct http_req *req)
     log_info("site %s adopted from %s (RouterOS %s)", site.id, ip,
              hb.version ? hb.version : "unknown");
     struct ros_poll_params p = {
-        .base_url = http_base_url(req->srv), .device_token = device, .site_id = site.id,
-        .interval = app->poll_interval, .wait = app->poll_wait, .version = ros_version(hb.version),
+        .base_url = http_base_url(req->srv),
+        .device_token = device,
+        .site_id = site.id,
+        .interval = app->poll_interval,
+        .wait = app->poll_wait,
+        .version = ros_version(hb.version),
     };
     reply_script(req, ros_render_adoption(&p));
     site_clear(&site);
@@ -156,10 +166,19 @@ static char *render_job(struct http_req *req, const struct job *j, long remainin
     sign_make(&app->sign, j->id, "fail", expires, fail);
     sign_make(&app->sign, j->id, "backup", expires, bak);
     struct ros_job_params p = {
-        .base_url = http_base_url(req->srv), .job_id = j->id, .token = j->token,
-        .site_id = j->site_id, .payload = j->script, .sig_busy = busy, .sig_done = done,
-        .sig_fail = fail, .sig_backup = bak, .expires = expires, .remaining = remaining,
-        .should_backup = j->should_backup, .version = version,
+        .base_url = http_base_url(req->srv),
+        .job_id = j->id,
+        .token = j->token,
+        .site_id = j->site_id,
+        .payload = j->script,
+        .sig_busy = busy,
+        .sig_done = done,
+        .sig_fail = fail,
+        .sig_backup = bak,
+        .expires = expires,
+        .remaining = remaining,
+        .should_backup = j->should_backup,
+        .version = version,
     };
     return ros_render_wrapper(&p);
 }
@@ -199,10 +218,10 @@ void api_device_poll(struct http_req *req)
     for (;;) {
         struct job j;
         long remaining = 0;
-        enum store_result r = req->hold_state == HTTP_HOLD_GONE
-                                  ? STORE_NOT_FOUND /* nobody reads the answer: hand out nothing */
-                                  : store_dispatch(app->store, site.id, now_s(), app->run_timeout,
-                                                   &j, &remaining);
+        enum store_result r =
+            req->hold_state == HTTP_HOLD_GONE
+                ? STORE_NOT_FOUND /* nobody reads the answer: hand out nothing */
+                : store_dispatch(app->store, site.id, now_s(), app->run_timeout, &j, &remaining);
         if (r == STORE_OK) {
             if (registered)
                 http_hold_end(req);
@@ -229,7 +248,7 @@ void api_device_poll(struct http_req *req)
             continue;
         }
         if (http_hold_commit(req, (unsigned)left))
-            break; /* suspended: this handler runs again when woken or at the deadline */
+            break;          /* suspended: this handler runs again when woken or at the deadline */
         registered = false; /* a wake came in between: look again */
     }
 out:
@@ -246,17 +265,17 @@ static int check_signature(struct http_req *req, const char *job_id, const char 
     long long expires = 0;
     if (e && *e && strlen(e) <= 12 && strspn(e, "0123456789") == strlen(e))
         expires = strtoll(e, NULL, 10);
-    enum sign_result r = e ? sign_verify(&app->sign, job_id, action, expires, now_s(), sig)
-                           : SIGN_BAD;
+    enum sign_result r =
+        e ? sign_verify(&app->sign, job_id, action, expires, now_s(), sig) : SIGN_BAD;
     char site[JP_UUID_LEN + 1];
     if (r != SIGN_OK && store_job_site(app->store, job_id, site) == STORE_NOT_FOUND) {
         http_reply_error(req, JP_ERR_RESOURCE_MISSING, "No such job.");
         return -1;
     }
     if (r != SIGN_OK) {
-        http_reply_error(req, JP_ERR_FORBIDDEN, r == SIGN_EXPIRED
-                                                    ? "This signed URL has expired."
-                                                    : "Bad signature for this URL.");
+        http_reply_error(req, JP_ERR_FORBIDDEN,
+                         r == SIGN_EXPIRED ? "This signed URL has expired."
+                                           : "Bad signature for this URL.");
         return -1;
     }
     return 0;

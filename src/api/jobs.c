@@ -124,8 +124,13 @@ void api_jobs_create(struct http_req *req)
         return;
     }
     struct job_request jr = {
-        .site_id = site, .idempotency_key = key, .description = desc, .script = req->body,
-        .express_execute = express, .needs_acknowledgement = ack, .should_backup = backup,
+        .site_id = site,
+        .idempotency_key = key,
+        .description = desc,
+        .script = req->body,
+        .express_execute = express,
+        .needs_acknowledgement = ack,
+        .should_backup = backup,
     };
     struct job j;
     enum store_result r = store_job_create(app->store, who.team, &jr, &j);
@@ -161,7 +166,8 @@ static int notify_url(struct http_req *req, json_t *body, const char **out)
     if (!v || json_is_null(v))
         return 0;
     const char *u = json_is_string(v) ? json_string_value(v) : NULL;
-    int ok = u && json_string_length(v) <= JP_NOTIFY_URL_MAX && strlen(u) == json_string_length(v) &&
+    int ok = u && json_string_length(v) <= JP_NOTIFY_URL_MAX &&
+             strlen(u) == json_string_length(v) &&
              (!strncmp(u, "https://", 8) || !strncmp(u, "http://", 7));
     for (const unsigned char *p = (const unsigned char *)u; ok && *p; p++)
         ok = *p > 0x20 && *p != 0x7f;
@@ -195,8 +201,13 @@ void api_jobs_create_json(struct http_req *req)
         (ack = json_flag(req, body, "needs_acknowledgement", 0)) >= 0 &&
         notify_url(req, body, &url) == 0 && idempotency_key(req, true, key) == 0) {
         struct job_request jr = {
-            .site_id = site, .idempotency_key = key, .description = desc, .script = script,
-            .notify_url = url, .express_execute = express, .needs_acknowledgement = ack,
+            .site_id = site,
+            .idempotency_key = key,
+            .description = desc,
+            .script = script,
+            .notify_url = url,
+            .express_execute = express,
+            .needs_acknowledgement = ack,
             .should_backup = backup,
         };
         struct job j;
@@ -206,11 +217,10 @@ void api_jobs_create_json(struct http_req *req)
                 created(req, &j);
             char date[JP_RFC3339_LEN + 1];
             rfc3339_format((int64_t)time(NULL), date);
-            json_t *data = json_pack("{s:s, s:s, s:s, s:o, s:s}", "idempotency_key",
-                                     j.idempotency_key, "request_id", j.id, "target", j.site_id,
-                                     "notify_url", j.notify_url ? json_string(j.notify_url)
-                                                                : json_null(),
-                                     "date", date);
+            json_t *data =
+                json_pack("{s:s, s:s, s:s, s:o, s:s}", "idempotency_key", j.idempotency_key,
+                          "request_id", j.id, "target", j.site_id, "notify_url",
+                          j.notify_url ? json_string(j.notify_url) : json_null(), "date", date);
             http_reply_json(req, 200, json_pack("{s:s, s:o}", "status", "success", "data", data));
         } else {
             api_reply_store_error(req, r);
@@ -271,8 +281,8 @@ void api_jobs_list(struct http_req *req)
         json_array_append_new(arr, api_job_json(&l.items[i]));
     if (l.more && l.n) {
         char link[512];
-        snprintf(link, sizeof link, "<%s?limit=%u&before=%s%s%s>; rel=\"next\"", req->path,
-                 q.limit, l.items[l.n - 1].id, status ? "&status=" : "", status ? status : "");
+        snprintf(link, sizeof link, "<%s?limit=%u&before=%s%s%s>; rel=\"next\"", req->path, q.limit,
+                 l.items[l.n - 1].id, status ? "&status=" : "", status ? status : "");
         http_add_header(req, "Link", link);
     }
     job_list_clear(&l);

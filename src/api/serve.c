@@ -108,24 +108,43 @@ static void raise_fd_limit(void)
 
 int serve_main(int argc, char **argv)
 {
-    enum { O_LISTEN = 1, O_DB, O_SECRET, O_SECRET_FILE, O_BASE, O_THREADS, O_MAXCONN, O_IDLE,
-           O_MAXBODY, O_POLL, O_ISS, O_AUD, O_LEEWAY, O_RELAXED, O_PORTFILE, O_HELP, O_WAIT,
-           O_RUNTIMEOUT, O_URLTTL };
+    enum {
+        O_LISTEN = 1,
+        O_DB,
+        O_SECRET,
+        O_SECRET_FILE,
+        O_BASE,
+        O_THREADS,
+        O_MAXCONN,
+        O_IDLE,
+        O_MAXBODY,
+        O_POLL,
+        O_ISS,
+        O_AUD,
+        O_LEEWAY,
+        O_RELAXED,
+        O_PORTFILE,
+        O_HELP,
+        O_WAIT,
+        O_RUNTIMEOUT,
+        O_URLTTL
+    };
     static const struct option longopts[] = {
-        {"listen", 1, 0, O_LISTEN}, {"db", 1, 0, O_DB}, {"secret", 1, 0, O_SECRET},
-        {"secret-file", 1, 0, O_SECRET_FILE}, {"base-url", 1, 0, O_BASE},
-        {"threads", 1, 0, O_THREADS}, {"max-connections", 1, 0, O_MAXCONN},
-        {"idle-timeout", 1, 0, O_IDLE}, {"max-body", 1, 0, O_MAXBODY},
-        {"poll-interval", 1, 0, O_POLL}, {"jwt-issuer", 1, 0, O_ISS},
-        {"jwt-audience", 1, 0, O_AUD}, {"jwt-leeway", 1, 0, O_LEEWAY},
-        {"relaxed-durability", 0, 0, O_RELAXED}, {"port-file", 1, 0, O_PORTFILE},
-        {"help", 0, 0, O_HELP}, {"poll-wait", 1, 0, O_WAIT},
-        {"run-timeout", 1, 0, O_RUNTIMEOUT}, {"url-ttl", 1, 0, O_URLTTL}, {0, 0, 0, 0},
+        {"listen", 1, 0, O_LISTEN},           {"db", 1, 0, O_DB},
+        {"secret", 1, 0, O_SECRET},           {"secret-file", 1, 0, O_SECRET_FILE},
+        {"base-url", 1, 0, O_BASE},           {"threads", 1, 0, O_THREADS},
+        {"max-connections", 1, 0, O_MAXCONN}, {"idle-timeout", 1, 0, O_IDLE},
+        {"max-body", 1, 0, O_MAXBODY},        {"poll-interval", 1, 0, O_POLL},
+        {"jwt-issuer", 1, 0, O_ISS},          {"jwt-audience", 1, 0, O_AUD},
+        {"jwt-leeway", 1, 0, O_LEEWAY},       {"relaxed-durability", 0, 0, O_RELAXED},
+        {"port-file", 1, 0, O_PORTFILE},      {"help", 0, 0, O_HELP},
+        {"poll-wait", 1, 0, O_WAIT},          {"run-timeout", 1, 0, O_RUNTIMEOUT},
+        {"url-ttl", 1, 0, O_URLTTL},          {0, 0, 0, 0},
     };
     const char *listen = "127.0.0.1:8080", *db = "./jobplane.db", *secret_flag = NULL,
                *secret_file = NULL, *base_url = NULL, *port_file = NULL;
-    long threads = 16, maxconn = 4096, idle = 30, maxbody = 65536, poll = 30, leeway = 0,
-         wait = 20, run_timeout = 600, url_ttl = -1;
+    long threads = 16, maxconn = 4096, idle = 30, maxbody = 65536, poll = 30, leeway = 0, wait = 20,
+         run_timeout = 600, url_ttl = -1;
     struct app app = {0};
     struct store_options sopt = {0};
     int c;
@@ -204,10 +223,17 @@ int serve_main(int argc, char **argv)
         goto out;
     }
     struct http_config hc = {
-        .host = host, .port = port, .threads = (unsigned)threads,
-        .max_connections = (unsigned)maxconn, .idle_timeout = (unsigned)idle,
-        .conn_memory_limit = 8192, .max_body = (size_t)maxbody, .base_url = base_url,
-        .routes = api_routes, .nroutes = api_nroutes, .app = &app,
+        .host = host,
+        .port = port,
+        .threads = (unsigned)threads,
+        .max_connections = (unsigned)maxconn,
+        .idle_timeout = (unsigned)idle,
+        .conn_memory_limit = 8192,
+        .max_body = (size_t)maxbody,
+        .base_url = base_url,
+        .routes = api_routes,
+        .nroutes = api_nroutes,
+        .app = &app,
     };
     struct http_server *srv = http_start(&hc, err, sizeof err);
     if (!srv) {

@@ -37,8 +37,8 @@ json_t *api_json_body(struct http_req *req)
         if (j)
             snprintf(msg, sizeof msg, "The request body must be a JSON object.");
         else
-            snprintf(msg, sizeof msg, "The request body is not valid JSON: %s (line %d).",
-                     e.text, e.line);
+            snprintf(msg, sizeof msg, "The request body is not valid JSON: %s (line %d).", e.text,
+                     e.line);
         json_decref(j);
         http_reply_error(req, JP_ERR_PARAMETER_INVALID, msg);
         return NULL;
@@ -48,8 +48,8 @@ json_t *api_json_body(struct http_req *req)
 
 /* Reads the string field `name` of JSON object j with a length in characters
  * within [min, max]. Answers and returns NULL when it is absent or invalid. */
-const char *api_json_string(struct http_req *req, json_t *j, const char *name, long min,
-                            long max, enum jp_err too_long)
+const char *api_json_string(struct http_req *req, json_t *j, const char *name, long min, long max,
+                            enum jp_err too_long)
 {
     char msg[160];
     json_t *v = json_object_get(j, name);
@@ -87,8 +87,8 @@ void api_sites_create(struct http_req *req)
     json_t *body = api_json_body(req);
     if (!body)
         return;
-    const char *name = api_json_string(req, body, "name", 1, JP_SITE_NAME_MAX_CHARS,
-                                       JP_ERR_PARAMETER_INVALID);
+    const char *name =
+        api_json_string(req, body, "name", 1, JP_SITE_NAME_MAX_CHARS, JP_ERR_PARAMETER_INVALID);
     char adoption[JP_ADOPTION_TOKEN_LEN + 1], hash[JP_SIG_HEX + 1];
     if (name && api_random_token(adoption, JP_ADOPTION_TOKEN_LEN)) {
         http_reply_error(req, JP_ERR_INTERNAL, NULL);
@@ -183,8 +183,9 @@ void api_sites_rotate(struct http_req *req)
     }
     log_info("site %s: device token revoked, new bootstrap issued", id);
     char *boot = api_bootstrap(req, adoption);
-    http_reply_json(req, 200, json_pack("{s:s, s:o}", "site_id", id, "bootstrap",
-                                        boot ? json_string(boot) : json_null()));
+    http_reply_json(req, 200,
+                    json_pack("{s:s, s:o}", "site_id", id, "bootstrap",
+                              boot ? json_string(boot) : json_null()));
     free(boot);
 }
 
@@ -224,7 +225,8 @@ void api_sites_stats(struct http_req *req)
     }
     to += 86400; /* inclusive end date */
     struct stat_list l;
-    enum store_result r = store_stats(app->store, who.team, id, from, to, to - from > 48 * 3600, &l);
+    enum store_result r =
+        store_stats(app->store, who.team, id, from, to, to - from > 48 * 3600, &l);
     if (r != STORE_OK) {
         api_reply_store_error(req, r);
         return;
@@ -236,8 +238,8 @@ void api_sites_stats(struct http_req *req)
         json_array_append_new(arr, json_pack("{s:s, s:o, s:o, s:o, s:o}", "created_at", ts,
                                              "cpu_load", num_json(l.items[i].cpu_load),
                                              "memory_free", num_json(l.items[i].memory_free),
-                                             "disk_free", num_json(l.items[i].disk_free),
-                                             "uptime", num_json(l.items[i].uptime)));
+                                             "disk_free", num_json(l.items[i].disk_free), "uptime",
+                                             num_json(l.items[i].uptime)));
     }
     free(l.items);
     http_reply_json(req, 200, arr);

@@ -21,11 +21,11 @@
 
 struct router {
     char site_id[64];
-    char token[64];   /* device token */
+    char token[64]; /* device token */
     char name[32];
-    double next;      /* monotonic seconds of the next poll */
-    bool gone;        /* torn down */
-    unsigned seq;     /* backups uploaded */
+    double next;  /* monotonic seconds of the next poll */
+    bool gone;    /* torn down */
+    unsigned seq; /* backups uploaded */
 };
 
 struct sim {
@@ -38,7 +38,7 @@ struct sim {
     atomic_long polls, poll_errors, jobs, done, failed, backups, backup_errors, duplicates,
         report_errors, foreign_urls, teardowns, setup_errors;
     pthread_mutex_t lat_mu;
-    double *lat;   /* poll latencies, ms */
+    double *lat; /* poll latencies, ms */
     size_t nlat, caplat;
     double t_end;
 };
@@ -48,7 +48,7 @@ struct worker {
     long first, step; /* routers first, first+step, ... */
     unsigned seed;
     CURL *c;
-    char **seen;      /* delivered job ids (for duplicate detection) */
+    char **seen; /* delivered job ids (for duplicate detection) */
     size_t nseen, capseen;
 };
 
@@ -87,8 +87,8 @@ static size_t on_data(char *d, size_t sz, size_t nm, void *u)
 }
 
 /* One HTTP request; returns the status (0 on a transport error), body in out. */
-static long http(CURL *c, const char *method, const char *url, const char *auth,
-                 const char *ctype, const char *body, size_t len, long timeout, struct buf *out)
+static long http(CURL *c, const char *method, const char *url, const char *auth, const char *ctype,
+                 const char *body, size_t len, long timeout, struct buf *out)
 {
     struct curl_slist *h = NULL;
     char line[600];
@@ -151,8 +151,7 @@ static int setup_router(struct worker *w, long i)
     snprintf(body, sizeof body, "{\"name\":\"%s\"}", r->name);
     int ok = -1;
     char *adopt = NULL, *poll = NULL, *tok = NULL;
-    if (http(w->c, "POST", url, s->op_token, "application/json", body, strlen(body), 30, &b) !=
-        201)
+    if (http(w->c, "POST", url, s->op_token, "application/json", body, strlen(body), 30, &b) != 201)
         goto out;
     json_t *j = json_loads(b.p, 0, NULL);
     const char *id = json_string_value(json_object_get(j, "id"));
@@ -237,8 +236,8 @@ static bool upload_backup(struct worker *w, struct router *r, const char *bak)
                 r->name, r->name);
     r->seq++;
     for (int i = 0; i < 1200; i++)
-        sbuf_printf(&e, "/ip firewall address-list add address=10.%d.%d.%u list=sim-%u\n",
-                    i / 250, i % 250, r->seq % 250, i % 7);
+        sbuf_printf(&e, "/ip firewall address-list add address=10.%d.%d.%u list=sim-%u\n", i / 250,
+                    i % 250, r->seq % 250, i % 7);
     size_t len;
     char *text = sbuf_take(&e, &len);
     bool ok = text != NULL;
@@ -318,7 +317,8 @@ static void poll_once(struct worker *w, struct router *r)
         free(b.p);
         return;
     }
-    if (!s->wait || !strstr(b.p, "# jobplane job ")) { /* held polls that got a job are not latency */
+    if (!s->wait ||
+        !strstr(b.p, "# jobplane job ")) { /* held polls that got a job are not latency */
         pthread_mutex_lock(&s->lat_mu);
         if (s->nlat == s->caplat) {
             s->caplat = s->caplat ? s->caplat * 2 : 4096;
@@ -403,10 +403,17 @@ static void usage(FILE *f)
 int sim_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"url", 1, 0, 'u'},      {"token", 1, 0, 't'},    {"routers", 1, 0, 'n'},
-        {"interval", 1, 0, 'i'}, {"fail-rate", 1, 0, 'f'}, {"wait", 1, 0, 'w'},
-        {"duration", 1, 0, 'd'}, {"threads", 1, 0, 'T'},   {"record", 1, 0, 'r'},
-        {"help", 0, 0, 'h'},     {0, 0, 0, 0},
+        {"url", 1, 0, 'u'},
+        {"token", 1, 0, 't'},
+        {"routers", 1, 0, 'n'},
+        {"interval", 1, 0, 'i'},
+        {"fail-rate", 1, 0, 'f'},
+        {"wait", 1, 0, 'w'},
+        {"duration", 1, 0, 'd'},
+        {"threads", 1, 0, 'T'},
+        {"record", 1, 0, 'r'},
+        {"help", 0, 0, 'h'},
+        {0, 0, 0, 0},
     };
     struct sim s = {.routers = 10, .interval = 30, .duration = 60};
     const char *fail = NULL;

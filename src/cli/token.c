@@ -13,19 +13,20 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: jobplane token --team TEAM [--scope \"%s\"] [--ttl SECONDS]\n"
-               "                      [--secret S | --secret-file PATH] [--issuer ISS]"
-               " [--audience AUD]\n"
-               "The secret may also come from JOBPLANE_SECRET. Prints the token.\n",
+    fprintf(f,
+            "usage: jobplane token --team TEAM [--scope \"%s\"] [--ttl SECONDS]\n"
+            "                      [--secret S | --secret-file PATH] [--issuer ISS]"
+            " [--audience AUD]\n"
+            "The secret may also come from JOBPLANE_SECRET. Prints the token.\n",
             ALL_SCOPES);
 }
 
 int token_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"secret", 1, 0, 's'}, {"secret-file", 1, 0, 'f'}, {"team", 1, 0, 't'},
-        {"scope", 1, 0, 'c'},  {"ttl", 1, 0, 'l'},         {"issuer", 1, 0, 'i'},
-        {"audience", 1, 0, 'a'}, {"help", 0, 0, 'h'},      {0, 0, 0, 0},
+        {"secret", 1, 0, 's'},   {"secret-file", 1, 0, 'f'}, {"team", 1, 0, 't'},
+        {"scope", 1, 0, 'c'},    {"ttl", 1, 0, 'l'},         {"issuer", 1, 0, 'i'},
+        {"audience", 1, 0, 'a'}, {"help", 0, 0, 'h'},        {0, 0, 0, 0},
     };
     const char *secret_flag = NULL, *secret_file = NULL, *team = NULL, *scope = ALL_SCOPES,
                *iss = NULL, *aud = NULL;
@@ -68,9 +69,9 @@ int token_main(int argc, char **argv)
     if (aud)
         json_object_set_new(claims, "aud", json_string(aud));
     char *payload = json_dumps(claims, JSON_COMPACT);
-    char *tok = payload ? jwt_sign_hs256_alloc(payload, (const unsigned char *)secret,
-                                               strlen(secret))
-                        : NULL;
+    char *tok = payload
+                    ? jwt_sign_hs256_alloc(payload, (const unsigned char *)secret, strlen(secret))
+                    : NULL;
     int status = tok ? 0 : 1;
     if (tok)
         printf("%s\n", tok);

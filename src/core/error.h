@@ -22,10 +22,10 @@ enum jp_err {
 };
 
 struct jp_err_info {
-    int status;             /* HTTP status */
-    const char *type;       /* error "type" field */
-    const char *code;       /* error "code" field, also the doc_url leaf */
-    const char *message;    /* default message when the caller has no better one */
+    int status;          /* HTTP status */
+    const char *type;    /* error "type" field */
+    const char *code;    /* error "code" field, also the doc_url leaf */
+    const char *message; /* default message when the caller has no better one */
 };
 
 /* Never NULL; unknown values map to internal_error. */

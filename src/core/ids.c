@@ -29,8 +29,14 @@ static int increment_counter(unsigned char b[16])
 {
     for (int i = 15; i >= 6; i--) {
         unsigned mask = 0xff, fixed = 0;
-        if (i == 6) { mask = 0x0f; fixed = 0x70; }
-        if (i == 8) { mask = 0x3f; fixed = 0x80; }
+        if (i == 6) {
+            mask = 0x0f;
+            fixed = 0x70;
+        }
+        if (i == 8) {
+            mask = 0x3f;
+            fixed = 0x80;
+        }
         unsigned v = (b[i] & mask) + 1;
         if (v <= mask) {
             b[i] = (unsigned char)(fixed | v);
@@ -64,9 +70,12 @@ void uuid7_next(struct uuid7_gen *gen, uint64_t now_ms,
 
 static int hexval(char c)
 {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
     return -1;
 }
 

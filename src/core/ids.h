@@ -7,8 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define JP_UUID_LEN 36   /* canonical text form, without NUL */
-#define JP_TOKEN_LEN 10  /* base62 job token, without NUL */
+#define JP_UUID_LEN 36  /* canonical text form, without NUL */
+#define JP_TOKEN_LEN 10 /* base62 job token, without NUL */
 #define JP_UUID7_RANDOM_BYTES 10
 
 /* State of a UUIDv7 generator. Callers serialise access. */

@@ -13,8 +13,8 @@ unsigned jp_scope_parse(const char *s)
         const char *name;
         unsigned bit;
     } names[] = {
-        {"jobs:read", JP_SCOPE_JOBS_READ},     {"jobs:write", JP_SCOPE_JOBS_WRITE},
-        {"sites:read", JP_SCOPE_SITES_READ},   {"sites:write", JP_SCOPE_SITES_WRITE},
+        {"jobs:read", JP_SCOPE_JOBS_READ},       {"jobs:write", JP_SCOPE_JOBS_WRITE},
+        {"sites:read", JP_SCOPE_SITES_READ},     {"sites:write", JP_SCOPE_SITES_WRITE},
         {"backups:read", JP_SCOPE_BACKUPS_READ},
     };
     unsigned bits = 0;
@@ -30,8 +30,7 @@ unsigned jp_scope_parse(const char *s)
     return bits;
 }
 
-static const char b64url[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 static int b64url_val(unsigned char c)
 {
@@ -123,13 +122,14 @@ static int audience_has(json_t *aud, const char *want)
     if (json_is_array(aud)) {
         size_t i;
         json_t *v;
-        json_array_foreach(aud, i, v) if (json_is_string(v) && !strcmp(json_string_value(v), want)) return 1;
+        json_array_foreach(aud, i, v) if (json_is_string(v) &&
+                                          !strcmp(json_string_value(v), want)) return 1;
     }
     return 0;
 }
 
-enum jwt_result jwt_verify_hs256(const char *token, const unsigned char *secret,
-                                 size_t secret_len, int64_t now, const struct jwt_expect *expect,
+enum jwt_result jwt_verify_hs256(const char *token, const unsigned char *secret, size_t secret_len,
+                                 int64_t now, const struct jwt_expect *expect,
                                  struct jwt_claims *out)
 {
     enum jwt_result result = JWT_MALFORMED;
@@ -208,8 +208,7 @@ done:
     return result;
 }
 
-char *jwt_sign_hs256_alloc(const char *payload_json, const unsigned char *secret,
-                           size_t secret_len)
+char *jwt_sign_hs256_alloc(const char *payload_json, const unsigned char *secret, size_t secret_len)
 {
     static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
     size_t plen = strlen(payload_json);
@@ -222,7 +221,8 @@ char *jwt_sign_hs256_alloc(const char *payload_json, const unsigned char *secret
     o += b64url_encode((const unsigned char *)payload_json, plen, out + o);
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned mac_len = 0;
-    if (!HMAC(EVP_sha256(), secret, (int)secret_len, (const unsigned char *)out, o, mac, &mac_len)) {
+    if (!HMAC(EVP_sha256(), secret, (int)secret_len, (const unsigned char *)out, o, mac,
+              &mac_len)) {
         free(out);
         return NULL;
     }

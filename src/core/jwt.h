@@ -46,8 +46,8 @@ struct jwt_claims {
 
 #define JWT_MAX_LEN 8192
 
-enum jwt_result jwt_verify_hs256(const char *token, const unsigned char *secret,
-                                 size_t secret_len, int64_t now, const struct jwt_expect *expect,
+enum jwt_result jwt_verify_hs256(const char *token, const unsigned char *secret, size_t secret_len,
+                                 int64_t now, const struct jwt_expect *expect,
                                  struct jwt_claims *out);
 
 /* Signs payload (a JSON object text) with HS256. Returns a malloc'ed token

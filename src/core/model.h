@@ -34,8 +34,8 @@ struct site {
     char team[JP_TEAM_MAX + 1]; /* owner; never shown to other teams */
     char *name;                 /* operator's label, owned */
     /* Device facts from the last heartbeat; NULL until the router reports them. */
-    char *identity, *serial_number, *model, *board_name, *architecture_name,
-        *software_version, *last_seen_from;
+    char *identity, *serial_number, *model, *board_name, *architecture_name, *software_version,
+        *last_seen_from;
     int64_t uptime;       /* seconds, -1 when unknown */
     int64_t last_seen_at; /* last heartbeat */
     int64_t created_at, updated_at, deleted_at;

@@ -193,11 +193,35 @@ int ros_version(const char *s)
 /* ---- heartbeat -------------------------------------------------------- */
 
 static const char *const known_keys[] = {
-    "name", "serial-number", "architecture-name", "routerboard", "platform", "model",
-    "board-name", "revision", "cpu", "cpu-count", "cpu-frequency", "cpu-load", "total-memory",
-    "free-memory", "total-hdd-space", "free-hdd-space", "software-id", "build-time", "level",
-    "nlevel", "version", "factory-software", "factory-firmware", "current-firmware",
-    "upgrade-firmware", "firmware-type", "uptime", "identity", "bad-blocks",
+    "name",
+    "serial-number",
+    "architecture-name",
+    "routerboard",
+    "platform",
+    "model",
+    "board-name",
+    "revision",
+    "cpu",
+    "cpu-count",
+    "cpu-frequency",
+    "cpu-load",
+    "total-memory",
+    "free-memory",
+    "total-hdd-space",
+    "free-hdd-space",
+    "software-id",
+    "build-time",
+    "level",
+    "nlevel",
+    "version",
+    "factory-software",
+    "factory-firmware",
+    "current-firmware",
+    "upgrade-firmware",
+    "firmware-type",
+    "uptime",
+    "identity",
+    "bad-blocks",
 };
 
 static int known_key(const char *seg, size_t keylen)
@@ -347,40 +371,40 @@ char *ros_render_poll_script(const struct ros_poll_params *p)
     local_str(&b, "jpUrl", url.p ? url.p : "");
     sbuf_free(&url);
     local_str(&b, "jpTok", p->device_token);
-    sbuf_puts(&b,
-              ":local jpGo true\n"
-              ":if ([:len [/system script job find where script=\"jobplane-poll\"]] > 1) do={ :set"
-              " jpGo false }\n"
-              ":if ([:typeof [:find [/system clock get date] \"1970\"]] = \"num\") do={ :set jpGo"
-              " false }\n"
-              ":if ($jpGo) do={\n"
-              "  :local jpClean do={\n"
-              "    :local s [:tostr $1]\n"
-              "    :local o \"\"\n"
-              "    :for i from=0 to=([:len $s] - 1) do={\n"
-              "      :local c [:pick $s $i]\n"
-              "      :if ($c = \";\" || $c = \"\\r\" || $c = \"\\n\") do={ :set c \",\" }\n"
-              "      :set o ($o . $c)\n"
-              "    }\n"
-              "    :return $o\n"
-              "  }\n"
-              "  :local res [/system resource get]\n"
-              "  :local lic [/system license get]\n"
-              "  :local rb [:toarray \"\"]\n"
-              "  :do { :set rb [[:parse \"/system routerboard get\"]] } on-error={}\n"
-              "  :local lvl [:tostr ($lic->\"nlevel\")]\n"
-              "  :if ($lvl = \"\") do={ :set lvl [:tostr ($lic->\"level\")] }\n"
-              "  :local body (\"name=\" . [$jpClean [/system identity get name]] . \";version=\" ."
-              " ($res->\"version\") . \";uptime=\" . [:tostr ($res->\"uptime\")] . \";cpu-load=\" ."
-              " ($res->\"cpu-load\") . \";free-memory=\" . ($res->\"free-memory\") ."
-              " \";free-hdd-space=\" . ($res->\"free-hdd-space\") . \";board-name=\" . [$jpClean"
-              " ($res->\"board-name\")] . \";architecture-name=\" . ($res->\"architecture-name\") ."
-              " \";serial-number=\" . ($rb->\"serial-number\") . \";model=\" . [$jpClean"
-              " ($rb->\"model\")] . \";level=\" . $lvl)\n"
-              "  :do {\n"
-              "    :local r [/tool fetch url=$jpUrl http-method=post http-data=$body"
-              " http-header-field=(\"Authorization:Bearer \" . $jpTok . \",Content-Type:text/plain\")"
-              " check-certificate=yes-without-crl output=user as-value");
+    sbuf_puts(
+        &b, ":local jpGo true\n"
+            ":if ([:len [/system script job find where script=\"jobplane-poll\"]] > 1) do={ :set"
+            " jpGo false }\n"
+            ":if ([:typeof [:find [/system clock get date] \"1970\"]] = \"num\") do={ :set jpGo"
+            " false }\n"
+            ":if ($jpGo) do={\n"
+            "  :local jpClean do={\n"
+            "    :local s [:tostr $1]\n"
+            "    :local o \"\"\n"
+            "    :for i from=0 to=([:len $s] - 1) do={\n"
+            "      :local c [:pick $s $i]\n"
+            "      :if ($c = \";\" || $c = \"\\r\" || $c = \"\\n\") do={ :set c \",\" }\n"
+            "      :set o ($o . $c)\n"
+            "    }\n"
+            "    :return $o\n"
+            "  }\n"
+            "  :local res [/system resource get]\n"
+            "  :local lic [/system license get]\n"
+            "  :local rb [:toarray \"\"]\n"
+            "  :do { :set rb [[:parse \"/system routerboard get\"]] } on-error={}\n"
+            "  :local lvl [:tostr ($lic->\"nlevel\")]\n"
+            "  :if ($lvl = \"\") do={ :set lvl [:tostr ($lic->\"level\")] }\n"
+            "  :local body (\"name=\" . [$jpClean [/system identity get name]] . \";version=\" ."
+            " ($res->\"version\") . \";uptime=\" . [:tostr ($res->\"uptime\")] . \";cpu-load=\" ."
+            " ($res->\"cpu-load\") . \";free-memory=\" . ($res->\"free-memory\") ."
+            " \";free-hdd-space=\" . ($res->\"free-hdd-space\") . \";board-name=\" . [$jpClean"
+            " ($res->\"board-name\")] . \";architecture-name=\" . ($res->\"architecture-name\") ."
+            " \";serial-number=\" . ($rb->\"serial-number\") . \";model=\" . [$jpClean"
+            " ($rb->\"model\")] . \";level=\" . $lvl)\n"
+            "  :do {\n"
+            "    :local r [/tool fetch url=$jpUrl http-method=post http-data=$body"
+            " http-header-field=(\"Authorization:Bearer \" . $jpTok . \",Content-Type:text/plain\")"
+            " check-certificate=yes-without-crl output=user as-value");
     if (hold)
         sbuf_printf(&b, " idle-timeout=%us", p->wait + 15);
     sbuf_puts(&b, "]\n"
@@ -423,8 +447,8 @@ static void signed_url(struct sbuf *b, const char *name, const struct ros_job_pa
 {
     struct sbuf u;
     sbuf_init(&u, 1024);
-    sbuf_printf(&u, "%s/job/%s/update?status=%s&expires=%lld&signature=%s", p->base_url,
-                p->job_id, status, (long long)p->expires, sig);
+    sbuf_printf(&u, "%s/job/%s/update?status=%s&expires=%lld&signature=%s", p->base_url, p->job_id,
+                status, (long long)p->expires, sig);
     local_str(b, name, u.p ? u.p : "");
     sbuf_free(&u);
 }
@@ -445,8 +469,9 @@ char *ros_render_wrapper(const struct ros_job_params *p)
                   ":local jpCode\n"
                   ":do { /tool fetch url=$jpBusy " FETCH_OPTS " } on-error={}\n");
     if (p->should_backup && p->version && p->version < ROS_V_FILE_READ) {
-        sbuf_puts(&b, ":set jpOk false\n"
-                      ":log error (\"Job \" . $jpTok . \": a backup needs RouterOS 7.13 or later\")\n");
+        sbuf_puts(&b,
+                  ":set jpOk false\n"
+                  ":log error (\"Job \" . $jpTok . \": a backup needs RouterOS 7.13 or later\")\n");
     } else if (p->should_backup) {
         struct sbuf u;
         sbuf_init(&u, 1024);
@@ -471,8 +496,8 @@ char *ros_render_wrapper(const struct ros_job_params *p)
                   " as-value]->\"data\")\n"
                   "    :if ([:len $chunk] = 0) do={ :error \"short read\" }\n"
                   "    /tool fetch url=($jpBak . \"&offset=\" . $off . \"&total=\" . $sz)"
-                  " http-method=post http-data=$chunk http-header-field=\"Content-Type:text/plain\" "
-                  FETCH_OPTS "\n"
+                  " http-method=post http-data=$chunk "
+                  "http-header-field=\"Content-Type:text/plain\" " FETCH_OPTS "\n"
                   "    :set off ($off + [:len $chunk])\n"
                   "  }\n"
                   "  /file remove $fn\n"

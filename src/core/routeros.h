@@ -59,9 +59,9 @@ struct ros_poll_params {
     const char *base_url;     /* http(s)://host[:port], no trailing slash */
     const char *device_token; /* base62, no comma */
     const char *site_id;
-    unsigned interval;        /* seconds between polls */
-    unsigned wait;            /* held-poll seconds (0: none); rendered only on 7.15+ */
-    int version;              /* ros_version of the router, 0 unknown */
+    unsigned interval; /* seconds between polls */
+    unsigned wait;     /* held-poll seconds (0: none); rendered only on 7.15+ */
+    int version;       /* ros_version of the router, 0 unknown */
 };
 
 struct ros_job_params {
@@ -70,7 +70,7 @@ struct ros_job_params {
     const char *payload;
     const char *sig_busy, *sig_done, *sig_fail, *sig_backup;
     int64_t expires;
-    long remaining;     /* jobs still pending after this one */
+    long remaining; /* jobs still pending after this one */
     bool should_backup;
     int version;
 };

@@ -7,10 +7,10 @@
 #include <stddef.h>
 
 struct sbuf {
-    char *p;     /* NUL-terminated when not failed */
+    char *p; /* NUL-terminated when not failed */
     size_t len;
     size_t cap;
-    size_t max;  /* longest content allowed, in bytes */
+    size_t max; /* longest content allowed, in bytes */
     bool failed;
 };
 

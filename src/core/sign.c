@@ -14,8 +14,8 @@ void sign_key_derive(struct sign_key *key, const unsigned char *secret, size_t l
          &n);
 }
 
-static void mac(const struct sign_key *key, const char *job_id, const char *action,
-                int64_t expires, unsigned char out[32])
+static void mac(const struct sign_key *key, const char *job_id, const char *action, int64_t expires,
+                unsigned char out[32])
 {
     char msg[160];
     int n = snprintf(msg, sizeof msg, "%s\n%s\n%lld", job_id, action, (long long)expires);
@@ -24,8 +24,8 @@ static void mac(const struct sign_key *key, const char *job_id, const char *acti
          (size_t)(n < (int)sizeof msg ? n : (int)sizeof msg - 1), out, &len);
 }
 
-void sign_make(const struct sign_key *key, const char *job_id, const char *action,
-               int64_t expires, char out[JP_SIG_HEX + 1])
+void sign_make(const struct sign_key *key, const char *job_id, const char *action, int64_t expires,
+               char out[JP_SIG_HEX + 1])
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char m[32];

@@ -14,8 +14,8 @@ struct sign_key {
 };
 
 void sign_key_derive(struct sign_key *key, const unsigned char *secret, size_t len);
-void sign_make(const struct sign_key *key, const char *job_id, const char *action,
-               int64_t expires, char out[JP_SIG_HEX + 1]);
+void sign_make(const struct sign_key *key, const char *job_id, const char *action, int64_t expires,
+               char out[JP_SIG_HEX + 1]);
 
 enum sign_result { SIGN_OK = 0, SIGN_BAD, SIGN_EXPIRED };
 /* Checks sig (hex) in constant time, then the expiry against now. */

@@ -1,9 +1,9 @@
 #include "http/server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
-#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -20,15 +20,15 @@
 struct http_server {
     struct MHD_Daemon *daemon;
     struct http_config cfg;
-    char *base_url;          /* owned copy */
+    char *base_url; /* owned copy */
     unsigned port;
-    atomic_int in_flight;    /* requests between first call and completion */
+    atomic_int in_flight; /* requests between first call and completion */
     /* held requests, hashed by key */
     pthread_mutex_t hold_mu;
     struct http_req *holds[HOLD_BUCKETS];
-    unsigned nheld;          /* suspended right now */
+    unsigned nheld; /* suspended right now */
     bool stopping;
-    pthread_t timer;         /* deadlines and gone clients */
+    pthread_t timer; /* deadlines and gone clients */
     pthread_cond_t timer_cond;
 };
 
@@ -112,8 +112,7 @@ static void resp_clear(struct http_resp *r)
     memset(r, 0, sizeof *r);
 }
 
-void http_reply(struct http_req *req, int status, const char *content_type, char *body,
-                size_t len)
+void http_reply(struct http_req *req, int status, const char *content_type, char *body, size_t len)
 {
     free(req->resp.body);
     req->resp.status = status;
@@ -396,9 +395,8 @@ static enum MHD_Result reply_now(struct http_req *req, enum jp_err err, const ch
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)version;
     struct http_server *srv = cls;
@@ -532,16 +530,14 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
         goto fail;
     }
     srv->daemon = MHD_start_daemon(
-        flags, (uint16_t)cfg->port, NULL, NULL, on_request, srv,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->threads ? cfg->threads : 4),
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(cfg->max_connections ? cfg->max_connections : 1000),
+        flags, (uint16_t)cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
+        on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)(cfg->threads ? cfg->threads : 4), MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)(cfg->max_connections ? cfg->max_connections : 1000),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)(cfg->conn_memory_limit ? cfg->conn_memory_limit : 8192),
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
         MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, errlen, "cannot listen on %s port %u (in use, or not allowed?)", host,

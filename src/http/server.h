@@ -26,8 +26,8 @@ struct http_route {
     const char *method;  /* "GET", "POST", "DELETE" */
     const char *pattern; /* "/site/{}/job/{}": {} captures one path segment */
     http_handler fn;
-    size_t body_limit;   /* bytes (capped by http_config.max_body); 0 = no body */
-    unsigned scope;      /* opaque to http/: what the handler's caller needs */
+    size_t body_limit; /* bytes (capped by http_config.max_body); 0 = no body */
+    unsigned scope;    /* opaque to http/: what the handler's caller needs */
 };
 
 #define HTTP_MAX_PARAMS 4
@@ -55,18 +55,18 @@ enum http_hold_state {
 struct http_req {
     struct http_server *srv;
     struct MHD_Connection *conn;
-    void *app;                       /* the caller's context, from http_config */
+    void *app; /* the caller's context, from http_config */
     const char *method;
-    char *path;                      /* owned copy of the decoded path */
-    char *segments;                  /* owned; the params point into it */
-    const struct http_route *route;  /* NULL: no route for this path/method */
-    char *params[HTTP_MAX_PARAMS];   /* captured segments, NUL-terminated */
-    char *body;                      /* owned, NUL-terminated */
+    char *path;                     /* owned copy of the decoded path */
+    char *segments;                 /* owned; the params point into it */
+    const struct http_route *route; /* NULL: no route for this path/method */
+    char *params[HTTP_MAX_PARAMS];  /* captured segments, NUL-terminated */
+    char *body;                     /* owned, NUL-terminated */
     size_t body_len;
-    bool too_large;                  /* body exceeded the route's limit */
-    size_t discarded;                /* bytes dropped after exceeding it */
-    bool answered;                   /* a response was queued */
-    char allow[64];                  /* methods of the path, for 405 */
+    bool too_large;   /* body exceeded the route's limit */
+    size_t discarded; /* bytes dropped after exceeding it */
+    bool answered;    /* a response was queued */
+    char allow[64];   /* methods of the path, for 405 */
     struct http_resp resp;
     /* held requests (long polls): see http_hold_begin */
     enum http_hold_state hold_state; /* why the handler runs (again) */
@@ -81,10 +81,10 @@ struct http_config {
     unsigned port;
     unsigned threads;
     unsigned max_connections;
-    unsigned idle_timeout;       /* seconds */
-    size_t conn_memory_limit;    /* bytes per connection for headers and buffers */
-    size_t max_body;             /* caps every route's body limit; 0 = routes decide */
-    const char *base_url;        /* public base URL, for doc_url; NULL: http://HOST:PORT */
+    unsigned idle_timeout;    /* seconds */
+    size_t conn_memory_limit; /* bytes per connection for headers and buffers */
+    size_t max_body;          /* caps every route's body limit; 0 = routes decide */
+    const char *base_url;     /* public base URL, for doc_url; NULL: http://HOST:PORT */
     const struct http_route *routes;
     size_t nroutes;
     void *app;
@@ -121,8 +121,7 @@ const char *http_query(struct http_req *req, const char *name);
 const char *http_client_ip(struct http_req *req, char *buf, size_t cap);
 
 /* Responses: each replaces what was set before. Body memory is taken over. */
-void http_reply(struct http_req *req, int status, const char *content_type, char *body,
-                size_t len);
+void http_reply(struct http_req *req, int status, const char *content_type, char *body, size_t len);
 /* Serialises j compactly and takes over (decrefs) it. */
 void http_reply_json(struct http_req *req, int status, json_t *j);
 void http_reply_error(struct http_req *req, enum jp_err err, const char *message);

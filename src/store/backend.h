@@ -33,14 +33,14 @@ struct store_ops {
     enum store_result (*job_report)(struct store *, const char *, enum job_report, int64_t,
                                     struct job *);
     long (*sweep_timeouts)(struct store *, int64_t, int64_t);
-    enum store_result (*backup_chunk)(struct store *, const char *, const char *, int64_t,
-                                      int64_t, const char *, size_t, int64_t, char *);
+    enum store_result (*backup_chunk)(struct store *, const char *, const char *, int64_t, int64_t,
+                                      const char *, size_t, int64_t, char *);
     enum store_result (*backup_list)(struct store *, const char *, const char *,
                                      struct backup_list *);
     enum store_result (*backup_get)(struct store *, const char *, const char *, const char *,
                                     struct backup_info *);
-    enum store_result (*stats)(struct store *, const char *, const char *, int64_t, int64_t,
-                               bool, struct stat_list *);
+    enum store_result (*stats)(struct store *, const char *, const char *, int64_t, int64_t, bool,
+                               struct stat_list *);
     enum store_result (*logs)(struct store *, const char *, const char *, int64_t, int64_t,
                               const char *, struct log_list *);
 };

@@ -11,9 +11,9 @@
  * Reads use a small pool of connections; WAL lets them run beside the writer
  * and see only committed data. */
 #include <openssl/rand.h>
-#include <stdarg.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,16 +35,16 @@ struct wop {
 
 struct sq {
     struct store base;
-    sqlite3 *wdb;            /* the writer's connection; writer thread only */
-    struct uuid7_gen idgen;  /* writer thread only: ids increase in commit order */
+    sqlite3 *wdb;           /* the writer's connection; writer thread only */
+    struct uuid7_gen idgen; /* writer thread only: ids increase in commit order */
     pthread_t writer;
-    pthread_mutex_t mu;      /* guards the queue, stopping and the reader stack */
-    pthread_cond_t work;     /* writer waits for operations */
-    pthread_cond_t done;     /* submitters wait for their batch */
+    pthread_mutex_t mu;  /* guards the queue, stopping and the reader stack */
+    pthread_cond_t work; /* writer waits for operations */
+    pthread_cond_t done; /* submitters wait for their batch */
     pthread_cond_t reader_free;
     struct wop *head, *tail; /* queued, not yet taken by the writer */
     bool stopping;
-    sqlite3 **readers;       /* idle read connections (a stack) */
+    sqlite3 **readers; /* idle read connections (a stack) */
     size_t nreaders, nfree;
     /* heartbeats waiting for the flusher, oldest first */
     pthread_t flusher;
@@ -99,14 +99,14 @@ static const char *const migrations[] = {
     " PRIMARY KEY (job_id, offset));",
 };
 
-#define JOB_COLS                                                                             \
-    "id, token, site_id, idempotency_key, description, script, notify_url,"                  \
-    " associated_backup, express_execute, needs_ack, should_backup, created_at,"             \
+#define JOB_COLS                                                                                   \
+    "id, token, site_id, idempotency_key, description, script, notify_url,"                        \
+    " associated_backup, express_execute, needs_ack, should_backup, created_at,"                   \
     " delivered_at, started_at, completed_at, failed_at"
 
-#define SITE_COLS                                                                            \
-    "id, team, name, identity, serial_number, model, board_name, architecture_name,"         \
-    " software_version, uptime, last_seen_at, last_seen_from, created_at, updated_at,"       \
+#define SITE_COLS                                                                                  \
+    "id, team, name, identity, serial_number, model, board_name, architecture_name,"               \
+    " software_version, uptime, last_seen_at, last_seen_from, created_at, updated_at,"             \
     " deleted_at"
 
 /* Status filters, by enum job_status. */
@@ -199,8 +199,8 @@ static void bind_text(sqlite3_stmt *s, int i, const char *v)
 }
 
 /* Runs sql with ?1..?3 bound to texts and ?4 to an integer. 0 or -1. */
-static int exec_bound(sqlite3 *db, const char *sql, const char *t1, const char *t2,
-                      const char *t3, int64_t n4)
+static int exec_bound(sqlite3 *db, const char *sql, const char *t1, const char *t2, const char *t3,
+                      int64_t n4)
 {
     sqlite3_stmt *s = prep(db, sql);
     if (!s)
@@ -375,9 +375,9 @@ static enum store_result op_site_create(struct sq *q, void *p)
     uint64_t ms = now_ms();
     uuid7_next(&q->idgen, ms, rnd, id);
     int64_t now = (int64_t)(uuid7_millis(id) / 1000);
-    sqlite3_stmt *s = prep(q->wdb, "INSERT INTO sites (id, team, name, created_at, updated_at,"
-                                   " adoption_hash) VALUES (?1, ?2, ?3, ?4, ?4, ?5) RETURNING "
-                                   SITE_COLS);
+    sqlite3_stmt *s =
+        prep(q->wdb, "INSERT INTO sites (id, team, name, created_at, updated_at,"
+                     " adoption_hash) VALUES (?1, ?2, ?3, ?4, ?4, ?5) RETURNING " SITE_COLS);
     if (!s)
         return STORE_UNAVAILABLE;
     bind_text(s, 1, id);
@@ -486,8 +486,7 @@ static enum store_result job_replay(struct sq *q, const struct job_request *req,
         row_to_job(s, out);
         if (sqlite3_column_type(s, 16) != SQLITE_NULL)
             r = STORE_KEY_CANCELLED;
-        else if (strcmp(out->script, req->script) ||
-                 out->express_execute != req->express_execute ||
+        else if (strcmp(out->script, req->script) || out->express_execute != req->express_execute ||
                  out->needs_acknowledgement != req->needs_acknowledgement ||
                  out->should_backup != req->should_backup)
             r = STORE_CONFLICT;
@@ -517,11 +516,11 @@ static enum store_result op_job_create(struct sq *q, void *p)
         return STORE_UNAVAILABLE;
     uuid7_next(&q->idgen, now_ms(), rnd_id, id);
     int64_t created = (int64_t)(uuid7_millis(id) / 1000);
-    sqlite3_stmt *s = prep(q->wdb,
-                           "INSERT INTO jobs (id, site_id, token, idempotency_key, description,"
-                           " script, notify_url, express_execute, needs_ack, should_backup,"
-                           " created_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"
-                           " RETURNING " JOB_COLS);
+    sqlite3_stmt *s =
+        prep(q->wdb, "INSERT INTO jobs (id, site_id, token, idempotency_key, description,"
+                     " script, notify_url, express_execute, needs_ack, should_backup,"
+                     " created_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"
+                     " RETURNING " JOB_COLS);
     if (!s)
         return STORE_UNAVAILABLE;
     r = STORE_UNAVAILABLE;
@@ -675,9 +674,10 @@ static enum store_result op_job_cancel(struct sq *q, void *p)
     bind_text(s, 1, a->job_id);
     bind_text(s, 2, a->site_id);
     int rc = sqlite3_step(s);
-    enum store_result r = rc == SQLITE_DONE ? STORE_NOT_FOUND
-                          : rc != SQLITE_ROW ? STORE_UNAVAILABLE
-                          : sqlite3_column_int(s, 0) ? STORE_OK : STORE_STARTED;
+    enum store_result r = rc == SQLITE_DONE          ? STORE_NOT_FOUND
+                          : rc != SQLITE_ROW         ? STORE_UNAVAILABLE
+                          : sqlite3_column_int(s, 0) ? STORE_OK
+                                                     : STORE_STARTED;
     if (r == STORE_OK)
         col_copy(s, 1, a->token, JP_TOKEN_LEN + 1);
     sqlite3_finalize(s);
@@ -715,11 +715,11 @@ static enum store_result op_site_adopt(struct sq *q, void *p)
     struct adopt_arg *a = p;
     const struct device_facts *f = a->f;
     int64_t now = now_s();
-    sqlite3_stmt *s = prep(
-        q->wdb, "UPDATE sites SET adoption_hash=NULL, device_hash=?2, adopted_at=?3,"
-                " last_seen_at=?3, last_seen_from=?4, identity=?5, software_version=?6,"
-                " serial_number=?7, model=?8, board_name=?9, architecture_name=?10, uptime=?11"
-                " WHERE adoption_hash=?1 AND deleted_at IS NULL RETURNING " SITE_COLS);
+    sqlite3_stmt *s =
+        prep(q->wdb, "UPDATE sites SET adoption_hash=NULL, device_hash=?2, adopted_at=?3,"
+                     " last_seen_at=?3, last_seen_from=?4, identity=?5, software_version=?6,"
+                     " serial_number=?7, model=?8, board_name=?9, architecture_name=?10, uptime=?11"
+                     " WHERE adoption_hash=?1 AND deleted_at IS NULL RETURNING " SITE_COLS);
     if (!s)
         return STORE_UNAVAILABLE;
     bind_text(s, 1, a->adoption_hash);
@@ -737,8 +737,9 @@ static enum store_result op_site_adopt(struct sq *q, void *p)
     else
         sqlite3_bind_null(s, 11);
     int rc = sqlite3_step(s);
-    enum store_result r = rc == SQLITE_ROW ? STORE_OK : rc == SQLITE_DONE ? STORE_NOT_FOUND
-                                                                         : STORE_UNAVAILABLE;
+    enum store_result r = rc == SQLITE_ROW    ? STORE_OK
+                          : rc == SQLITE_DONE ? STORE_NOT_FOUND
+                                              : STORE_UNAVAILABLE;
     if (r == STORE_OK)
         row_to_site(s, a->out);
     sqlite3_finalize(s);
@@ -1034,11 +1035,11 @@ struct dispatch_arg {
 static int fail_timed_out(struct sq *q, const char *site_id, int64_t now, int64_t run_timeout,
                           long *count)
 {
-    sqlite3_stmt *s = prep(q->wdb,
-                           "UPDATE jobs SET failed_at=?2 WHERE delivered_at IS NOT NULL"
-                           " AND completed_at IS NULL AND failed_at IS NULL AND cancelled_at IS NULL"
-                           " AND delivered_at <= ?2 - ?3 AND (?1 IS NULL OR site_id=?1)"
-                           " RETURNING site_id, token");
+    sqlite3_stmt *s =
+        prep(q->wdb, "UPDATE jobs SET failed_at=?2 WHERE delivered_at IS NOT NULL"
+                     " AND completed_at IS NULL AND failed_at IS NULL AND cancelled_at IS NULL"
+                     " AND delivered_at <= ?2 - ?3 AND (?1 IS NULL OR site_id=?1)"
+                     " RETURNING site_id, token");
     if (!s)
         return -1;
     bind_text(s, 1, site_id);
@@ -1063,9 +1064,9 @@ static int fail_timed_out(struct sq *q, const char *site_id, int64_t now, int64_
         log_warn("sqlite: %d jobs timed out at once; %d without an event line", n, n - 64);
     }
     for (int i = 0; i < n && i < 64 && !err; i++) {
-        err = event(q, done[i].site, now,
-                    "Job %s failed: no report within the run timeout of %llds", done[i].token,
-                    (long long)run_timeout);
+        err =
+            event(q, done[i].site, now, "Job %s failed: no report within the run timeout of %llds",
+                  done[i].token, (long long)run_timeout);
         log_warn("job %s failed: no report within the run timeout of %llds", done[i].token,
                  (long long)run_timeout);
     }
@@ -1212,8 +1213,7 @@ static enum store_result op_job_report(struct sq *q, void *p)
     sqlite3_bind_int64(s, 2, a->now);
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
-    if (rc != SQLITE_DONE ||
-        event(q, j->site_id, a->now, "Job %s %s", j->token, what[a->report]))
+    if (rc != SQLITE_DONE || event(q, j->site_id, a->now, "Job %s %s", j->token, what[a->report]))
         return STORE_UNAVAILABLE;
     job_clear(j);
     return load_job(q, a->job_id, j);
@@ -1239,7 +1239,7 @@ static enum store_result op_sweep(struct sq *q, void *p)
 {
     struct sweep_arg *a = p;
     return fail_timed_out(q, NULL, a->now, a->run_timeout, &a->count) ? STORE_UNAVAILABLE
-                                                                       : STORE_OK;
+                                                                      : STORE_OK;
 }
 
 static long sq_sweep_timeouts(struct store *st, int64_t now, int64_t run_timeout)
@@ -1339,11 +1339,13 @@ static enum store_result op_backup_chunk(struct sq *q, void *p)
                    " SELECT ?1, ?2, ?3, sum(length(data)), ?4, CAST(group_concat(data, '') AS BLOB)"
                    " FROM (SELECT data FROM backup_chunks WHERE job_id=?3 ORDER BY offset)",
                    a->site_id, a->filename, a->job_id, ts) ||
-        exec_bound(q->wdb, "DELETE FROM backup_chunks WHERE job_id=?3 AND ?1 IS NOT NULL AND ?2"
-                           " IS NOT NULL AND ?4 IS NOT NULL",
+        exec_bound(q->wdb,
+                   "DELETE FROM backup_chunks WHERE job_id=?3 AND ?1 IS NOT NULL AND ?2"
+                   " IS NOT NULL AND ?4 IS NOT NULL",
                    a->site_id, a->filename, a->job_id, ts) ||
-        exec_bound(q->wdb, "UPDATE jobs SET associated_backup=?2 WHERE id=?3 AND ?1 IS NOT NULL"
-                           " AND ?4 IS NOT NULL",
+        exec_bound(q->wdb,
+                   "UPDATE jobs SET associated_backup=?2 WHERE id=?3 AND ?1 IS NOT NULL"
+                   " AND ?4 IS NOT NULL",
                    a->site_id, assoc, a->job_id, ts) ||
         event(q, a->site_id, a->now, "Job %s backup stored as %s (%lld bytes)", token, assoc,
               (long long)a->total))
@@ -1351,10 +1353,9 @@ static enum store_result op_backup_chunk(struct sq *q, void *p)
     return STORE_CREATED;
 }
 
-static enum store_result sq_backup_chunk(struct store *st, const char *site_id,
-                                         const char *job_id, int64_t offset, int64_t total,
-                                         const char *data, size_t len, int64_t now,
-                                         char filename[64])
+static enum store_result sq_backup_chunk(struct store *st, const char *site_id, const char *job_id,
+                                         int64_t offset, int64_t total, const char *data,
+                                         size_t len, int64_t now, char filename[64])
 {
     struct chunk_arg a = {site_id, job_id, data, offset, total, now, len, filename};
     filename[0] = '\0';
@@ -1413,11 +1414,11 @@ struct backup_query {
 static sqlite3_stmt *build_backups(sqlite3 *db, void *ctx)
 {
     struct backup_query *bq = ctx;
-    sqlite3_stmt *s = prep(db, bq->filename
-                                   ? "SELECT filename, size, created_at, content FROM backups"
-                                     " WHERE site_id=?1 AND filename=?2"
-                                   : "SELECT filename, size, created_at, NULL FROM backups"
-                                     " WHERE site_id=?1 ORDER BY created_at DESC, filename DESC");
+    sqlite3_stmt *s =
+        prep(db, bq->filename ? "SELECT filename, size, created_at, content FROM backups"
+                                " WHERE site_id=?1 AND filename=?2"
+                              : "SELECT filename, size, created_at, NULL FROM backups"
+                                " WHERE site_id=?1 ORDER BY created_at DESC, filename DESC");
     if (s) {
         bind_text(s, 1, bq->site_id);
         if (bq->filename)
@@ -1486,14 +1487,13 @@ struct stats_query {
 static sqlite3_stmt *build_stats(sqlite3 *db, void *ctx)
 {
     struct stats_query *sq = ctx;
-    sqlite3_stmt *s = prep(
-        db, sq->hourly
-                ? "SELECT (ts/3600)*3600 AS h, CAST(avg(cpu_load) AS INTEGER),"
-                  " CAST(avg(memory_free) AS INTEGER), CAST(avg(disk_free) AS INTEGER),"
-                  " max(uptime) FROM stats WHERE site_id=?1 AND ts>=?2 AND ts<?3"
-                  " GROUP BY h ORDER BY h"
-                : "SELECT ts, cpu_load, memory_free, disk_free, uptime FROM stats"
-                  " WHERE site_id=?1 AND ts>=?2 AND ts<?3 ORDER BY ts LIMIT 100000");
+    sqlite3_stmt *s =
+        prep(db, sq->hourly ? "SELECT (ts/3600)*3600 AS h, CAST(avg(cpu_load) AS INTEGER),"
+                              " CAST(avg(memory_free) AS INTEGER), CAST(avg(disk_free) AS INTEGER),"
+                              " max(uptime) FROM stats WHERE site_id=?1 AND ts>=?2 AND ts<?3"
+                              " GROUP BY h ORDER BY h"
+                            : "SELECT ts, cpu_load, memory_free, disk_free, uptime FROM stats"
+                              " WHERE site_id=?1 AND ts>=?2 AND ts<?3 ORDER BY ts LIMIT 100000");
     if (s) {
         bind_text(s, 1, sq->site_id);
         sqlite3_bind_int64(s, 2, sq->from);
@@ -1615,7 +1615,8 @@ static sqlite3 *open_conn(const char *path, bool writer, bool relaxed, char *err
     sqlite3 *db = NULL;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_CREATE : 0);
     if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "cannot open %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
+        snprintf(err, errlen, "cannot open %s: %s", path,
+                 db ? sqlite3_errmsg(db) : "out of memory");
         sqlite3_close(db);
         return NULL;
     }

@@ -1,5 +1,5 @@
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/backend.h"
@@ -106,14 +106,13 @@ enum store_result store_site_adopt(struct store *st, const char *adoption_hash,
     return st->ops->site_adopt(st, adoption_hash, device_hash, f, out);
 }
 
-enum store_result store_site_by_device(struct store *st, const char *device_hash,
-                                       struct site *out)
+enum store_result store_site_by_device(struct store *st, const char *device_hash, struct site *out)
 {
     return st->ops->site_by_device(st, device_hash, out);
 }
 
-enum store_result store_site_rotate_device(struct store *st, const char *team,
-                                           const char *site_id, const char *adoption_hash)
+enum store_result store_site_rotate_device(struct store *st, const char *team, const char *site_id,
+                                           const char *adoption_hash)
 {
     return st->ops->site_rotate_device(st, team, site_id, adoption_hash);
 }
@@ -170,14 +169,14 @@ enum store_result store_backup_get(struct store *st, const char *team, const cha
     return st->ops->backup_get(st, team, site_id, filename, out);
 }
 
-enum store_result store_stats(struct store *st, const char *team, const char *site_id,
-                              int64_t from, int64_t to, bool hourly, struct stat_list *out)
+enum store_result store_stats(struct store *st, const char *team, const char *site_id, int64_t from,
+                              int64_t to, bool hourly, struct stat_list *out)
 {
     return st->ops->stats(st, team, site_id, from, to, hourly, out);
 }
 
-enum store_result store_logs(struct store *st, const char *team, const char *site_id,
-                             int64_t from, int64_t to, const char *text, struct log_list *out)
+enum store_result store_logs(struct store *st, const char *team, const char *site_id, int64_t from,
+                             int64_t to, const char *text, struct log_list *out)
 {
     return st->ops->logs(st, team, site_id, from, to, text, out);
 }

@@ -17,21 +17,21 @@
 #include "core/model.h"
 
 enum store_result {
-    STORE_OK = 0,      /* done; for job_create: an idempotent replay */
-    STORE_CREATED,     /* job_create/site_create made a new object */
-    STORE_NOT_FOUND,   /* no such object for this team */
-    STORE_CONFLICT,    /* job_create: the key was used with another script or flags */
+    STORE_OK = 0,        /* done; for job_create: an idempotent replay */
+    STORE_CREATED,       /* job_create/site_create made a new object */
+    STORE_NOT_FOUND,     /* no such object for this team */
+    STORE_CONFLICT,      /* job_create: the key was used with another script or flags */
     STORE_KEY_CANCELLED, /* job_create: the key belongs to a job that was cancelled */
-    STORE_STARTED,     /* job_cancel: the job was already delivered */
-    STORE_UNAVAILABLE, /* the database failed; nothing was changed */
+    STORE_STARTED,       /* job_cancel: the job was already delivered */
+    STORE_UNAVAILABLE,   /* the database failed; nothing was changed */
 };
 
 struct store;
 
 struct store_options {
-    const char *url;      /* file path, sqlite:PATH */
-    unsigned readers;     /* read connections (default 4) */
-    bool relaxed;         /* commit without fsync (documented fast mode) */
+    const char *url;  /* file path, sqlite:PATH */
+    unsigned readers; /* read connections (default 4) */
+    bool relaxed;     /* commit without fsync (documented fast mode) */
 };
 
 /* Opens the store and applies migrations. Returns NULL and writes a message
@@ -59,7 +59,7 @@ enum store_result store_site_list(struct store *st, const char *team, struct sit
 /* Facts a router reports (adoption or poll). Strings may be NULL. */
 struct device_facts {
     const char *identity, *software_version, *serial_number, *model, *board_name,
-        *architecture_name, *from; /* from: the client address */
+        *architecture_name, *from;                    /* from: the client address */
     int64_t uptime, cpu_load, memory_free, disk_free; /* -1 when unknown */
 };
 
@@ -69,12 +69,11 @@ enum store_result store_site_adopt(struct store *st, const char *adoption_hash,
                                    const char *device_hash, const struct device_facts *f,
                                    struct site *out);
 /* The site a device token belongs to (also while its deletion is pending). */
-enum store_result store_site_by_device(struct store *st, const char *device_hash,
-                                       struct site *out);
+enum store_result store_site_by_device(struct store *st, const char *device_hash, struct site *out);
 /* Revokes the device token at once and sets a new one-time adoption token:
  * the router is adopted again with the new bootstrap line. */
-enum store_result store_site_rotate_device(struct store *st, const char *team,
-                                           const char *site_id, const char *adoption_hash);
+enum store_result store_site_rotate_device(struct store *st, const char *team, const char *site_id,
+                                           const char *adoption_hash);
 /* Marks the site deleted: its next poll gets the teardown script. */
 enum store_result store_site_delete(struct store *st, const char *team, const char *site_id);
 /* The router confirmed the teardown: the device token stops working. */
@@ -114,7 +113,7 @@ enum store_result store_backup_chunk(struct store *st, const char *site_id, cons
 struct backup_info {
     char filename[64]; /* "{unix}.rsc" */
     int64_t size, created_at;
-    char *content;     /* owned; only from store_backup_get */
+    char *content; /* owned; only from store_backup_get */
 };
 struct backup_list {
     struct backup_info *items; /* newest first */
@@ -134,8 +133,8 @@ struct stat_list {
     size_t n;
 };
 /* Samples in [from, to), oldest first; hourly averages when hourly is set. */
-enum store_result store_stats(struct store *st, const char *team, const char *site_id,
-                              int64_t from, int64_t to, bool hourly, struct stat_list *out);
+enum store_result store_stats(struct store *st, const char *team, const char *site_id, int64_t from,
+                              int64_t to, bool hourly, struct stat_list *out);
 
 struct log_entry {
     int64_t timestamp;
@@ -147,8 +146,8 @@ struct log_list {
 };
 void log_list_clear(struct log_list *l);
 /* Events of a site in [from, to] whose message contains text (NULL: all). */
-enum store_result store_logs(struct store *st, const char *team, const char *site_id,
-                             int64_t from, int64_t to, const char *text, struct log_list *out);
+enum store_result store_logs(struct store *st, const char *team, const char *site_id, int64_t from,
+                             int64_t to, const char *text, struct log_list *out);
 
 struct job_request {
     const char *site_id;         /* canonical UUID */

@@ -35,8 +35,8 @@ static void test_uuid7_monotonic_same_ms(void **state)
         fill(rnd, sizeof rnd, i); /* random bytes that do not increase */
         uuid7_next(&g, 1761739510000ull, rnd, cur);
         assert_int_equal(strlen(cur), JP_UUID_LEN);
-        assert_int_equal(cur[14], '7');                   /* version */
-        assert_non_null(strchr("89ab", cur[19]));         /* variant */
+        assert_int_equal(cur[14], '7');           /* version */
+        assert_non_null(strchr("89ab", cur[19])); /* variant */
         if (i)
             assert_true(strcmp(prev, cur) < 0);
         memcpy(prev, cur, sizeof cur);
@@ -96,7 +96,8 @@ static void test_token_base62(void **state)
         assert_int_equal(strlen(tok), JP_TOKEN_LEN);
         for (int k = 0; k < JP_TOKEN_LEN; k++)
             assert_non_null(strchr("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                   "abcdefghijklmnopqrstuvwxyz", tok[k]));
+                                   "abcdefghijklmnopqrstuvwxyz",
+                                   tok[k]));
     }
     /* Bytes 248..255 are rejected (they would bias the alphabet). */
     memset(rnd, 250, sizeof rnd);
@@ -121,10 +122,10 @@ static void test_utf8_length(void **state)
     assert_int_equal(utf8_length("\xed\xa0\x80", 3), -1);     /* surrogate */
     assert_int_equal(utf8_length("\xf4\x90\x80\x80", 4), -1); /* > U+10FFFF */
     assert_int_equal(utf8_length("\xf5\x80\x80\x80", 4), -1);
-    assert_int_equal(utf8_length("\xc3", 1), -1);             /* truncated */
+    assert_int_equal(utf8_length("\xc3", 1), -1); /* truncated */
     assert_int_equal(utf8_length("\xe6\x97", 2), -1);
-    assert_int_equal(utf8_length("a\x80", 2), -1);            /* lone continuation */
-    assert_int_equal(utf8_length("a\0b", 3), -1);             /* NUL */
+    assert_int_equal(utf8_length("a\x80", 2), -1); /* lone continuation */
+    assert_int_equal(utf8_length("a\0b", 3), -1);  /* NUL */
     assert_int_equal(utf8_length("\xff", 1), -1);
 }
 
@@ -204,7 +205,8 @@ static enum jwt_result verify(const char *tok, const struct jwt_expect *e, struc
 static void test_jwt_valid(void **state)
 {
     (void)state;
-    char *t = mint("{\"team\":\"t1\",\"scope\":\"jobs:read sites:write bogus\",\"exp\":1761743110}");
+    char *t =
+        mint("{\"team\":\"t1\",\"scope\":\"jobs:read sites:write bogus\",\"exp\":1761743110}");
     struct jwt_claims c;
     assert_int_equal(verify(t, NULL, &c), JWT_OK);
     assert_string_equal(c.team, "t1");
@@ -272,9 +274,9 @@ static void test_jwt_bad_signature_and_garbage(void **state)
     t[n - 2] = orig;
     assert_int_equal(verify(t, NULL, &c), JWT_OK);
     /* another secret */
-    assert_int_equal(jwt_verify_hs256(t, (const unsigned char *)"another-secret-value", 20, NOW,
-                                      NULL, &c),
-                     JWT_BAD_SIGNATURE);
+    assert_int_equal(
+        jwt_verify_hs256(t, (const unsigned char *)"another-secret-value", 20, NOW, NULL, &c),
+        JWT_BAD_SIGNATURE);
     /* truncated: every prefix is refused */
     for (size_t k = 0; k < n; k++) {
         char *p = strndup(t, k);
@@ -286,8 +288,9 @@ static void test_jwt_bad_signature_and_garbage(void **state)
     dot[1] = dot[1] == 'e' ? 'f' : 'e';
     assert_int_not_equal(verify(t, NULL, &c), JWT_OK);
     free(t);
-    const char *garbage[] = {"", ".", "..", "...", "a.b.c", "abc", "eyJ.eyJ.eyJ",
-                             "e30.e30.", "\xff\xfe.\x01.\x02", "a.b.c.d"};
+    const char *garbage[] = {
+        "",       ".", "..", "...", "a.b.c", "abc", "eyJ.eyJ.eyJ", "e30.e30.", "\xff\xfe.\x01.\x02",
+        "a.b.c.d"};
     for (size_t i = 0; i < sizeof garbage / sizeof garbage[0]; i++)
         assert_int_not_equal(verify(garbage[i], NULL, &c), JWT_OK);
     assert_int_equal(verify(NULL, NULL, &c), JWT_MALFORMED);
@@ -303,7 +306,8 @@ static void test_jwt_claims_checked(void **state)
     (void)state;
     struct jwt_claims c;
     struct jwt_expect e = {.issuer = "jobplane", .audience = "ops"};
-    char *t = mint("{\"team\":\"t1\",\"exp\":1761743110,\"iss\":\"jobplane\",\"aud\":[\"x\",\"ops\"]}");
+    char *t =
+        mint("{\"team\":\"t1\",\"exp\":1761743110,\"iss\":\"jobplane\",\"aud\":[\"x\",\"ops\"]}");
     assert_int_equal(verify(t, &e, &c), JWT_OK);
     free(t);
     t = mint("{\"team\":\"t1\",\"exp\":1761743110,\"iss\":\"evil\",\"aud\":\"ops\"}");

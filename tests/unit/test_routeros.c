@@ -180,10 +180,18 @@ static const char *HOSTILE = "\"} /system reset-configuration; :do {\n$x \\ ? # 
 static struct ros_job_params job_params(bool backup, int version)
 {
     struct ros_job_params p = {
-        .base_url = "https://jp.example.net:8443", .job_id = "0192f1a0-8e3b-7c4d-9e5f-0a1b2c3d4e5f",
-        .token = "Ab3dE6gH9j", .site_id = "0192f1a0-0000-7000-8000-000000000001",
-        .payload = HOSTILE, .sig_busy = "b1", .sig_done = "d2", .sig_fail = "f3",
-        .sig_backup = "k4", .expires = 1761743110, .remaining = 3, .should_backup = backup,
+        .base_url = "https://jp.example.net:8443",
+        .job_id = "0192f1a0-8e3b-7c4d-9e5f-0a1b2c3d4e5f",
+        .token = "Ab3dE6gH9j",
+        .site_id = "0192f1a0-0000-7000-8000-000000000001",
+        .payload = HOSTILE,
+        .sig_busy = "b1",
+        .sig_done = "d2",
+        .sig_fail = "f3",
+        .sig_backup = "k4",
+        .expires = 1761743110,
+        .remaining = 3,
+        .should_backup = backup,
         .version = version,
     };
     return p;
@@ -238,8 +246,12 @@ static void test_poll_and_adoption(void **state)
 {
     (void)state;
     struct ros_poll_params p = {
-        .base_url = "http://127.0.0.1:8080", .device_token = "tok62abc", .site_id = "S-1",
-        .interval = 30, .wait = 20, .version = 71500,
+        .base_url = "http://127.0.0.1:8080",
+        .device_token = "tok62abc",
+        .site_id = "S-1",
+        .interval = 30,
+        .wait = 20,
+        .version = 71500,
     };
     char *poll = ros_render_poll_script(&p);
     char *url = local_value(poll, "jpUrl");
@@ -301,9 +313,8 @@ static void test_sign(void **state)
     assert_int_equal(sign_verify(&k, job, "done", 2000, 2001, sig), SIGN_EXPIRED);
     assert_int_equal(sign_verify(&k, job, "fail", 2000, 1000, sig), SIGN_BAD);
     assert_int_equal(sign_verify(&k, job, "done", 2001, 1000, sig), SIGN_BAD);
-    assert_int_equal(sign_verify(&k, "0192f1a0-8e3b-7c4d-9e5f-0a1b2c3d4e50", "done", 2000, 1000,
-                                 sig),
-                     SIGN_BAD);
+    assert_int_equal(
+        sign_verify(&k, "0192f1a0-8e3b-7c4d-9e5f-0a1b2c3d4e50", "done", 2000, 1000, sig), SIGN_BAD);
     assert_int_equal(sign_verify(&k2, job, "done", 2000, 1000, sig), SIGN_BAD);
     char upper[JP_SIG_HEX + 1];
     for (int i = 0; i <= JP_SIG_HEX; i++)
@@ -357,10 +368,14 @@ static void test_diff(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_quote_examples), cmocka_unit_test(test_quote_round_trip),
-        cmocka_unit_test(test_duration),       cmocka_unit_test(test_version),
-        cmocka_unit_test(test_heartbeat),      cmocka_unit_test(test_wrapper),
-        cmocka_unit_test(test_poll_and_adoption), cmocka_unit_test(test_sign),
+        cmocka_unit_test(test_quote_examples),
+        cmocka_unit_test(test_quote_round_trip),
+        cmocka_unit_test(test_duration),
+        cmocka_unit_test(test_version),
+        cmocka_unit_test(test_heartbeat),
+        cmocka_unit_test(test_wrapper),
+        cmocka_unit_test(test_poll_and_adoption),
+        cmocka_unit_test(test_sign),
         cmocka_unit_test(test_diff),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
