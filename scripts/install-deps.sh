@@ -3,7 +3,8 @@
 # Idempotent and quiet when everything is present.
 set -eu
 PKGS="gcc make pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev
-      libcmocka-dev libcurl4-openssl-dev curl jq sqlite3 ca-certificates"
+      libcmocka-dev libcurl4-openssl-dev libpq-dev curl jq sqlite3 ca-certificates
+      postgresql-15"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

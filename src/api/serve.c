@@ -97,6 +97,12 @@ static void *sweeper_main(void *arg)
     return NULL;
 }
 
+/* A job was queued by some node: wake this node's held polls of the site. */
+static void wake_site(void *srv, const char *site_id)
+{
+    http_wake(srv, site_id);
+}
+
 static void raise_fd_limit(void)
 {
     struct rlimit rl;
@@ -240,7 +246,9 @@ int serve_main(int argc, char **argv)
         fprintf(stderr, "jobplane serve: %s\n", err);
         goto out;
     }
-    log_info("jobplane listening on %s:%u (db %s, %s durability)", host, http_port(srv), db,
+    store_watch_jobs(app.store, wake_site, srv);
+    log_info("jobplane listening on %s:%u (%s store, %s durability)", host, http_port(srv),
+             strncmp(db, "postgres", 8) ? "SQLite" : "PostgreSQL",
              sopt.relaxed ? "relaxed" : "full");
     if (port_file) {
         FILE *f = fopen(port_file, "w");

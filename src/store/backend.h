@@ -27,6 +27,7 @@ struct store_ops {
                                             const char *);
     enum store_result (*site_delete)(struct store *, const char *, const char *);
     enum store_result (*site_teardown_done)(struct store *, const char *);
+    void (*watch_jobs)(struct store *, void (*)(void *, const char *), void *);
     void (*heartbeat)(struct store *, const char *, const struct device_facts *, int64_t);
     enum store_result (*dispatch)(struct store *, const char *, int64_t, int64_t, struct job *,
                                   long *);
@@ -49,7 +50,9 @@ struct store {
     const struct store_ops *ops;
 };
 
-struct store *store_sqlite_open(const struct store_options *opt, const char *path, char *err,
-                                size_t errlen);
+struct db_driver;
+/* The store of store/sql.c over a driver. */
+struct store *store_sql_open(const struct db_driver *drv, const struct store_options *opt,
+                             const char *url, char *err, size_t errlen);
 
 #endif

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "store/backend.h"
+#include "store/db.h"
 
 struct store *store_open(const struct store_options *opt, char *err, size_t errlen)
 {
@@ -13,11 +14,9 @@ struct store *store_open(const struct store_options *opt, char *err, size_t errl
     }
     if (!strncmp(url, "sqlite:", 7))
         url += 7;
-    if (!strncmp(url, "postgres://", 11) || !strncmp(url, "postgresql://", 13)) {
-        snprintf(err, errlen, "the PostgreSQL store is not built into this version");
-        return NULL;
-    }
-    return store_sqlite_open(opt, url, err, errlen);
+    if (!strncmp(url, "postgres://", 11) || !strncmp(url, "postgresql://", 13))
+        return store_sql_open(&db_postgres, opt, url, err, errlen);
+    return store_sql_open(&db_sqlite, opt, url, err, errlen);
 }
 
 void store_close(struct store *st)
@@ -185,4 +184,9 @@ enum store_result store_job_site(struct store *st, const char *job_id,
                                  char site_id[JP_UUID_LEN + 1])
 {
     return st->ops->job_site(st, job_id, site_id);
+}
+
+void store_watch_jobs(struct store *st, void (*fn)(void *ctx, const char *site_id), void *ctx)
+{
+    st->ops->watch_jobs(st, fn, ctx);
 }

@@ -79,6 +79,11 @@ enum store_result store_site_delete(struct store *st, const char *team, const ch
 /* The router confirmed the teardown: the device token stops working. */
 enum store_result store_site_teardown_done(struct store *st, const char *site_id);
 
+/* Calls fn(ctx, site id), from a thread of the store, whenever any process
+ * sharing the database queues a job (PostgreSQL: LISTEN/NOTIFY, reconnecting
+ * after a database restart). A no-op where one process owns the database. */
+void store_watch_jobs(struct store *st, void (*fn)(void *ctx, const char *site_id), void *ctx);
+
 /* Records a heartbeat. Buffered in memory and flushed at least once a second:
  * losing up to a second of heartbeats on a crash is accepted, nothing else. */
 void store_heartbeat(struct store *st, const char *site_id, const struct device_facts *f,

@@ -1,0 +1,365 @@
+/* The PostgreSQL driver (libpq). Several jobplane processes share one
+ * database: migrations run under an advisory lock, ids compare byte-wise
+ * (COLLATE "C", so keyset paging and UUIDv7 order agree), a job queued by any
+ * process is announced with NOTIFY, and a listener thread per process turns
+ * those into wakes of its held polls. A broken connection is re-established
+ * on its next use; until then requests answer 503. */
+#include <libpq-fe.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "store/db.h"
+
+#define OID_BYTEA 17
+#define OID_INT8 20
+#define OID_TEXT 25
+#define MAX_ARGS 16
+#define NOTIFY_CHANNEL "jobplane_jobs"
+
+struct db {
+    PGconn *c;
+    bool relaxed, writer;
+    long changes;
+};
+
+static const char *const migrations[] = {
+    /* 1: sites and jobs */
+    "CREATE TABLE sites ("
+    " id TEXT COLLATE \"C\" PRIMARY KEY, team TEXT NOT NULL, name TEXT NOT NULL,"
+    " identity TEXT, serial_number TEXT, model TEXT, board_name TEXT,"
+    " architecture_name TEXT, software_version TEXT, uptime BIGINT,"
+    " last_seen_at BIGINT, last_seen_from TEXT,"
+    " created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, deleted_at BIGINT);"
+    "CREATE INDEX sites_team ON sites(team, id);"
+    "CREATE TABLE jobs ("
+    " id TEXT COLLATE \"C\" PRIMARY KEY, site_id TEXT COLLATE \"C\" NOT NULL REFERENCES sites(id),"
+    " token TEXT NOT NULL UNIQUE, idempotency_key TEXT NOT NULL,"
+    " description TEXT NOT NULL, script TEXT NOT NULL, notify_url TEXT,"
+    " associated_backup TEXT, express_execute INTEGER NOT NULL,"
+    " needs_ack INTEGER NOT NULL, should_backup INTEGER NOT NULL,"
+    " created_at BIGINT NOT NULL, delivered_at BIGINT, started_at BIGINT,"
+    " completed_at BIGINT, failed_at BIGINT, cancelled_at BIGINT,"
+    " UNIQUE (site_id, idempotency_key));"
+    "CREATE INDEX jobs_site ON jobs(site_id, id);",
+    /* 2: the device plane */
+    "ALTER TABLE sites ADD COLUMN adoption_hash TEXT;"
+    "ALTER TABLE sites ADD COLUMN device_hash TEXT;"
+    "ALTER TABLE sites ADD COLUMN adopted_at BIGINT;"
+    "CREATE UNIQUE INDEX sites_adoption ON sites(adoption_hash) WHERE adoption_hash IS NOT NULL;"
+    "CREATE UNIQUE INDEX sites_device ON sites(device_hash) WHERE device_hash IS NOT NULL;"
+    "CREATE INDEX jobs_pending ON jobs(site_id, id)"
+    " WHERE delivered_at IS NULL AND cancelled_at IS NULL;"
+    "CREATE INDEX jobs_inflight ON jobs(site_id, delivered_at) WHERE delivered_at IS NOT NULL"
+    " AND completed_at IS NULL AND failed_at IS NULL AND cancelled_at IS NULL;"
+    "CREATE TABLE events (id BIGSERIAL PRIMARY KEY, site_id TEXT NOT NULL, ts BIGINT NOT NULL,"
+    " message TEXT NOT NULL);"
+    "CREATE INDEX events_site_ts ON events(site_id, ts);"
+    "CREATE TABLE stats (site_id TEXT NOT NULL, ts BIGINT NOT NULL, cpu_load BIGINT,"
+    " memory_free BIGINT, disk_free BIGINT, uptime BIGINT);"
+    "CREATE INDEX stats_site_ts ON stats(site_id, ts);"
+    "CREATE TABLE backups (site_id TEXT NOT NULL, filename TEXT NOT NULL, job_id TEXT,"
+    " size BIGINT NOT NULL, created_at BIGINT NOT NULL, content BYTEA NOT NULL,"
+    " PRIMARY KEY (site_id, filename));"
+    "CREATE TABLE backup_chunks (job_id TEXT NOT NULL, site_id TEXT NOT NULL,"
+    " chunk_offset BIGINT NOT NULL, total BIGINT NOT NULL, data BYTEA NOT NULL,"
+    " PRIMARY KEY (job_id, chunk_offset));",
+};
+
+static void quiet(void *arg, const PGresult *res)
+{
+    (void)arg;
+    (void)res; /* NOTICEs (e.g. "relation exists") are not errors */
+}
+
+static int session_setup(struct db *d)
+{
+    PGresult *r = PQexec(d->c, d->relaxed && d->writer ? "SET synchronous_commit = off" : "SELECT 1");
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
+static struct db *pg_connect(const char *url, bool writer, bool relaxed, char *err, size_t errlen)
+{
+    struct db *d = calloc(1, sizeof *d);
+    if (!d) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    d->writer = writer;
+    d->relaxed = relaxed;
+    d->c = PQconnectdb(url);
+    if (PQstatus(d->c) != CONNECTION_OK || session_setup(d)) {
+        /* libpq's message may name host and user, never the password */
+        snprintf(err, errlen, "cannot connect to PostgreSQL: %s",
+                 d->c ? PQerrorMessage(d->c) : "out of memory");
+        size_t n = strlen(err);
+        while (n && (err[n - 1] == '\n'))
+            err[--n] = '\0';
+        PQfinish(d->c);
+        free(d);
+        return NULL;
+    }
+    PQsetNoticeReceiver(d->c, quiet, NULL);
+    return d;
+}
+
+static void pg_close(struct db *d)
+{
+    PQfinish(d->c);
+    free(d);
+}
+
+static int pg_check(struct db *d)
+{
+    if (PQstatus(d->c) == CONNECTION_OK)
+        return 0;
+    PQreset(d->c);
+    if (PQstatus(d->c) != CONNECTION_OK || session_setup(d))
+        return -1;
+    log_info("postgres: reconnected");
+    return 0;
+}
+
+/* ?N placeholders become $N. Returns a malloc'ed string. */
+static char *translate(const char *sql)
+{
+    char *out = strdup(sql);
+    for (char *p = out; p && *p; p++)
+        if (*p == '?' && p[1] >= '1' && p[1] <= '9')
+            *p = '$';
+    return out;
+}
+
+static enum db_status pg_run(struct db *d, const char *sql, const struct db_arg *args, int n,
+                             struct db_res **res)
+{
+    if (res)
+        *res = NULL;
+    if (n > MAX_ARGS)
+        return DB_ERROR;
+    Oid types[MAX_ARGS];
+    const char *values[MAX_ARGS];
+    int lengths[MAX_ARGS], formats[MAX_ARGS];
+    char nums[MAX_ARGS][24];
+    for (int i = 0; i < n; i++) {
+        const struct db_arg *a = &args[i];
+        lengths[i] = 0;
+        formats[i] = 0;
+        values[i] = NULL;
+        switch (a->kind) {
+        case DB_ARG_TEXT:
+            types[i] = OID_TEXT;
+            values[i] = a->p;
+            break;
+        case DB_ARG_INT:
+            types[i] = OID_INT8;
+            snprintf(nums[i], sizeof nums[i], "%lld", (long long)a->i);
+            values[i] = nums[i];
+            break;
+        case DB_ARG_BLOB:
+            types[i] = OID_BYTEA;
+            values[i] = a->p;
+            lengths[i] = (int)a->len;
+            formats[i] = 1;
+            break;
+        case DB_ARG_NULL_INT: types[i] = OID_INT8; break;
+        default: types[i] = OID_TEXT;
+        }
+    }
+    char *q = translate(sql);
+    if (!q)
+        return DB_ERROR;
+    PGresult *r = PQexecParams(d->c, q, n, types, values, lengths, formats, 0);
+    free(q);
+    ExecStatusType st = PQresultStatus(r);
+    enum db_status status = DB_OK;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        status = state && !strcmp(state, "23505") ? DB_UNIQUE : DB_ERROR;
+        if (status == DB_ERROR) {
+            const char *msg = PQresultErrorMessage(r);
+            log_error("postgres: %.*s", (int)strcspn(msg, "\n"), msg);
+        }
+    }
+    d->changes = status == DB_OK ? atol(PQcmdTuples(r)) : 0;
+    if (status == DB_OK && res) {
+        int rows = PQntuples(r), cols = PQnfields(r);
+        struct db_res *out = db_res_new((size_t)cols);
+        for (int i = 0; out && i < rows; i++)
+            for (int c = 0; c < cols; c++) {
+                bool null = PQgetisnull(r, i, c);
+                const char *v = PQgetvalue(r, i, c);
+                size_t len = (size_t)PQgetlength(r, i, c);
+                unsigned char *raw = NULL;
+                if (!null && PQftype(r, c) == OID_BYTEA) { /* text form is hex: decode */
+                    raw = PQunescapeBytea((const unsigned char *)v, &len);
+                    v = (const char *)raw;
+                }
+                if (db_res_add(out, v, len, null))
+                    status = DB_ERROR;
+                PQfreemem(raw);
+            }
+        if (!out)
+            status = DB_ERROR;
+        if (status == DB_OK)
+            *res = out;
+        else
+            db_res_free(out);
+    }
+    PQclear(r);
+    return status;
+}
+
+static long pg_changes(struct db *d)
+{
+    return d->changes;
+}
+
+static int simple(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (!ok) {
+        const char *msg = PQresultErrorMessage(r);
+        log_error("postgres: %.*s", (int)strcspn(msg, "\n"), msg);
+    }
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
+static int pg_migrate(struct db *d, char *err, size_t errlen)
+{
+    const int latest = (int)(sizeof migrations / sizeof migrations[0]);
+    /* One node migrates at a time; the others wait and then find it done. */
+    if (simple(d->c, "SELECT pg_advisory_lock(7277001)") ||
+        simple(d->c, "CREATE TABLE IF NOT EXISTS jobplane_schema (version INTEGER NOT NULL)")) {
+        snprintf(err, errlen, "cannot prepare migrations: %s", PQerrorMessage(d->c));
+        return -1;
+    }
+    int rc = 0;
+    PGresult *r = PQexec(d->c, "SELECT coalesce(max(version), 0) FROM jobplane_schema");
+    int version = PQresultStatus(r) == PGRES_TUPLES_OK ? atoi(PQgetvalue(r, 0, 0)) : -1;
+    PQclear(r);
+    if (version < 0 || version > latest) {
+        snprintf(err, errlen, "database schema version %d is unknown to this jobplane (latest %d)",
+                 version, latest);
+        rc = -1;
+    }
+    for (int v = version; rc == 0 && v < latest; v++) {
+        char record[96];
+        snprintf(record, sizeof record, "INSERT INTO jobplane_schema VALUES (%d)", v + 1);
+        if (simple(d->c, "BEGIN") || simple(d->c, migrations[v]) || simple(d->c, record) ||
+            simple(d->c, "COMMIT")) {
+            simple(d->c, "ROLLBACK");
+            snprintf(err, errlen, "migration %d failed", v + 1);
+            rc = -1;
+        } else {
+            log_info("postgres: applied migration %d", v + 1);
+        }
+    }
+    simple(d->c, "SELECT pg_advisory_unlock(7277001)");
+    return rc;
+}
+
+/* ---- the listener ----------------------------------------------------- */
+
+struct listener {
+    char *url;
+    void (*fn)(void *, const char *);
+    void *ctx;
+    pthread_t thread;
+    int stop_pipe[2]; /* a byte here stops the thread */
+};
+
+static void *listener_main(void *arg)
+{
+    struct listener *l = arg;
+    PGconn *c = NULL;
+    bool warned = false;
+    for (;;) {
+        if (!c || PQstatus(c) != CONNECTION_OK) {
+            PQfinish(c);
+            c = PQconnectdb(l->url);
+            if (PQstatus(c) != CONNECTION_OK || simple(c, "LISTEN " NOTIFY_CHANNEL)) {
+                if (!warned)
+                    log_warn("postgres: listener cannot connect; retrying every second");
+                warned = true;
+                PQfinish(c);
+                c = NULL;
+            } else if (warned) {
+                log_info("postgres: listener connected again");
+                warned = false;
+            }
+        }
+        struct pollfd p[2] = {{l->stop_pipe[0], POLLIN, 0}, {c ? PQsocket(c) : -1, POLLIN, 0}};
+        int n = poll(p, c ? 2 : 1, 1000);
+        if (n > 0 && p[0].revents)
+            break;
+        if (!c || n <= 0)
+            continue;
+        if (!PQconsumeInput(c))
+            continue; /* broken: reconnect on the next turn */
+        PGnotify *note;
+        while ((note = PQnotifies(c)) != NULL) {
+            l->fn(l->ctx, note->extra);
+            PQfreemem(note);
+        }
+    }
+    PQfinish(c);
+    return NULL;
+}
+
+static void *pg_listen_start(const char *url, void (*fn)(void *, const char *), void *ctx)
+{
+    struct listener *l = calloc(1, sizeof *l);
+    if (!l || !(l->url = strdup(url)) || pipe(l->stop_pipe)) {
+        if (l)
+            free(l->url);
+        free(l);
+        return NULL;
+    }
+    l->fn = fn;
+    l->ctx = ctx;
+    if (pthread_create(&l->thread, NULL, listener_main, l)) {
+        close(l->stop_pipe[0]);
+        close(l->stop_pipe[1]);
+        free(l->url);
+        free(l);
+        return NULL;
+    }
+    return l;
+}
+
+static void pg_listen_stop(void *arg)
+{
+    struct listener *l = arg;
+    if (!l)
+        return;
+    if (write(l->stop_pipe[1], "x", 1) != 1)
+        log_warn("postgres: cannot signal the listener");
+    pthread_join(l->thread, NULL);
+    close(l->stop_pipe[0]);
+    close(l->stop_pipe[1]);
+    free(l->url);
+    free(l);
+}
+
+const struct db_driver db_postgres = {
+    .dialect = DB_POSTGRES,
+    .connect = pg_connect,
+    .close = pg_close,
+    .check = pg_check,
+    .run = pg_run,
+    .changes = pg_changes,
+    .migrate = pg_migrate,
+    .begin_write = "BEGIN",
+    .notify_sql = "SELECT pg_notify('" NOTIFY_CHANNEL "', ?1)",
+    .listen_start = pg_listen_start,
+    .listen_stop = pg_listen_stop,
+};
