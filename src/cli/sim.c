@@ -28,8 +28,13 @@ struct router {
     unsigned seq; /* backups uploaded */
 };
 
+#define SIM_MAX_URLS 8
+
 struct sim {
-    const char *url, *op_token, *record;
+    const char *url; /* the first --url: sites are created there */
+    const char *urls[SIM_MAX_URLS]; /* every --url (nodes of one fleet); polls pick one at random */
+    int nurls;
+    const char *op_token, *record;
     long routers, interval, wait, duration, threads;
     double fail_rate;
     struct router *r;
@@ -137,7 +142,10 @@ static char *script_local(const char *script, const char *name)
 
 static bool ours(struct sim *s, const char *url)
 {
-    return url && !strncmp(url, s->url, strlen(s->url));
+    for (int i = 0; url && i < s->nurls; i++)
+        if (!strncmp(url, s->urls[i], strlen(s->urls[i])))
+            return true;
+    return false;
 }
 
 static int setup_router(struct worker *w, long i)
@@ -301,7 +309,8 @@ static void poll_once(struct worker *w, struct router *r)
 {
     struct sim *s = w->s;
     char url[512], body[512];
-    snprintf(url, sizeof url, s->wait ? "%s/poll?wait=%ld" : "%s/poll", s->url, s->wait);
+    const char *base = s->urls[s->nurls > 1 ? rand_r(&w->seed) % (unsigned)s->nurls : 0];
+    snprintf(url, sizeof url, s->wait ? "%s/poll?wait=%ld" : "%s/poll", base, s->wait);
     snprintf(body, sizeof body,
              "name=%s;version=7.16 (stable);uptime=%ldm;cpu-load=%u;free-memory=%u;"
              "free-hdd-space=%u;board-name=CHR;architecture-name=x86_64",
@@ -333,7 +342,7 @@ static void poll_once(struct worker *w, struct router *r)
     } else if (strstr(b.p, "# jobplane job ")) {
         run_job(w, r, b.p);
     } else if (strstr(b.p, "# jobplane teardown")) {
-        snprintf(url, sizeof url, "%s/notify/delete", s->url);
+        snprintf(url, sizeof url, "%s/notify/delete", base);
         http(w->c, "POST", url, r->token, "text/plain", "", 0, 30, &b);
         r->gone = true;
         atomic_fetch_add(&s->teardowns, 1);
@@ -392,12 +401,14 @@ static double pct(const double *v, size_t n, double p)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: jobplane sim --url URL --token OPERATOR_TOKEN --routers N --interval S\n"
+    fprintf(f, "usage: jobplane sim --url URL [--url URL2 ...] --token OPERATOR_TOKEN --routers N\n"
+               "                    --interval S\n"
                "                    [--fail-rate P] [--wait N] [--duration S] [--threads T]\n"
                "                    [--record FILE]\n"
                "Creates and adopts N sites, polls each every S seconds (+-10%% jitter) for\n"
                "--duration seconds (default 60), runs every job handed out, then prints what\n"
-               "it saw. --record appends 'delivered|done|fail|DUPLICATE SITE JOB' lines.\n");
+               "it saw. --record appends 'delivered|done|fail|DUPLICATE SITE JOB' lines.\n"
+               "Several --url (nodes on one database): each poll goes to one at random.\n");
 }
 
 int sim_main(int argc, char **argv)
@@ -421,7 +432,13 @@ int sim_main(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
-        case 'u': s.url = optarg; break;
+        case 'u':
+            if (s.nurls == SIM_MAX_URLS) {
+                fprintf(stderr, "jobplane sim: at most %d --url\n", SIM_MAX_URLS);
+                return 2;
+            }
+            s.urls[s.nurls++] = optarg;
+            break;
         case 't': s.op_token = optarg; break;
         case 'n': bad |= opt_long(optarg, 1, 1000000, &s.routers); break;
         case 'i': bad |= opt_long(optarg, 1, 3600, &s.interval); break;
@@ -439,20 +456,24 @@ int sim_main(int argc, char **argv)
         s.fail_rate = strtod(fail, &end);
         bad |= *end || s.fail_rate < 0 || s.fail_rate > 1;
     }
-    if (bad || !s.url || !s.op_token) {
+    if (bad || !s.nurls || !s.op_token) {
         fprintf(stderr, "jobplane sim: --url and --token are required; numbers must be in range\n");
         usage(stderr);
         return 2;
     }
-    size_t ul = strlen(s.url);
-    if (strncmp(s.url, "http://", 7) && strncmp(s.url, "https://", 8)) {
-        fprintf(stderr, "jobplane sim: --url must be http:// or https://\n");
-        return 2;
+    char *owned[SIM_MAX_URLS] = {0};
+    for (int i = 0; i < s.nurls; i++) {
+        if (strncmp(s.urls[i], "http://", 7) && strncmp(s.urls[i], "https://", 8)) {
+            fprintf(stderr, "jobplane sim: --url must be http:// or https://\n");
+            return 2;
+        }
+        owned[i] = strdup(s.urls[i]);
+        size_t ul = strlen(owned[i]);
+        if (ul && owned[i][ul - 1] == '/')
+            owned[i][ul - 1] = '\0';
+        s.urls[i] = owned[i];
     }
-    char *url = strdup(s.url);
-    if (ul && url[ul - 1] == '/')
-        url[ul - 1] = '\0';
-    s.url = url;
+    s.url = s.urls[0];
     if (!s.threads)
         s.threads = s.routers < (s.wait ? 512 : 64) ? s.routers : (s.wait ? 512 : 64);
     s.r = calloc((size_t)s.routers, sizeof *s.r);
@@ -500,7 +521,8 @@ int sim_main(int argc, char **argv)
     free(s.r);
     free(w);
     free(tid);
-    free(url);
+    for (int i = 0; i < s.nurls; i++)
+        free(owned[i]);
     pthread_mutex_destroy(&s.rec_mu);
     pthread_mutex_destroy(&s.lat_mu);
     curl_global_cleanup();

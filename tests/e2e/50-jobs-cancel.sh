@@ -34,7 +34,7 @@ check "cancel through the plural alias" 204 "$STATUS"
 # plane sets these timestamps; here the test sets them in the database.
 for col in delivered_at started_at completed_at failed_at; do
     J=$(new_job "$SITE" ":put \"$col\"" | jq -r .id)
-    sqlite3 "$JP_DB" ".timeout 5000" "UPDATE jobs SET $col = strftime('%s','now') WHERE id = '$J'"
+    db_exec "UPDATE jobs SET $col = $(date +%s) WHERE id = '$J'"
     api DELETE "/site/$SITE/job/$J"
     check_error "cancel after $col" 409 job_already_started
     check "its message" "Cannot delete a job that has already started." "$(jb .message)"

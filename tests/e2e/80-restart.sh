@@ -31,6 +31,8 @@ api GET "/site/$SITE/job?limit=1000"
 HAVE=$(jb -r '.[].id' | sort)
 check "every acknowledged create survives SIGKILL" "" "$(comm -23 <(echo "$ACKED") <(echo "$HAVE"))"
 check "50 jobs in all" 50 "$(jb length)"
-check "integrity_check" ok "$(sqlite3 "$JP_DB" 'PRAGMA integrity_check')"
+if [ -z "${JP_PG_ADMIN:-}" ]; then
+    check "integrity_check" ok "$(sqlite3 "$JP_DB" 'PRAGMA integrity_check')"
+fi
 
 jp_finish

@@ -11,7 +11,15 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 PASSED=0
 FAILED=0
 JP_PID=
-JP_DB="$JP_TMP/jobplane.db"
+# With JP_PG_ADMIN (an admin URL of a test cluster) each test file gets a
+# fresh PostgreSQL database; otherwise a fresh SQLite file.
+if [ -n "${JP_PG_ADMIN:-}" ]; then
+    JP_PGNAME="jp_$$_$RANDOM"
+    psql -q "$JP_PG_ADMIN/postgres" -c "CREATE DATABASE $JP_PGNAME" >/dev/null
+    JP_DB="$JP_PG_ADMIN/$JP_PGNAME"
+else
+    JP_DB="$JP_TMP/jobplane.db"
+fi
 JP_ARGS=()
 
 ok() { PASSED=$((PASSED + 1)); echo "ok - $*"; }
@@ -78,8 +86,19 @@ jp_kill9() {
 
 jp_restart() { jp_stop; jp_start "${JP_ARGS[@]}"; }
 
+# db_exec SQL: runs SQL on the test's database (either store)
+db_exec() {
+    if [ -n "${JP_PG_ADMIN:-}" ]; then
+        psql -qtA "$JP_DB" -c "$1"
+    else
+        sqlite3 "$JP_DB" ".timeout 5000" "$1"
+    fi
+}
+
 jp_finish() {
     jp_stop
+    [ -n "${JP_PG_ADMIN:-}" ] &&
+        psql -q "$JP_PG_ADMIN/postgres" -c "DROP DATABASE IF EXISTS $JP_PGNAME" >/dev/null 2>&1
     rm -rf "$JP_TMP"
     echo "$PASSED passed, $FAILED failed"
     [ "$FAILED" -eq 0 ]
