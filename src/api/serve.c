@@ -44,7 +44,9 @@ static void usage(FILE *f)
             "  --jwt-leeway S          tolerated clock skew for exp/nbf (default 0)\n"
             "  --relaxed-durability    commit without fsync (faster; a crash may lose the last"
             " second of acknowledged writes)\n"
-            "  --port-file PATH        write the bound port to PATH once listening\n");
+            "  --port-file PATH        write the bound port to PATH once listening\n"
+            "  --trusted-proxy IP      take the client address from X-Forwarded-For when the\n"
+            "                          peer is this address (a load balancer in front)\n");
 }
 
 /* Splits HOST:PORT or [V6]:PORT. */
@@ -136,7 +138,9 @@ int serve_main(int argc, char **argv)
         O_HELP,
         O_WAIT,
         O_RUNTIMEOUT,
-        O_URLTTL
+        O_URLTTL,
+        O_POOL,
+        O_PROXY
     };
     static const struct option longopts[] = {
         {"listen", 1, 0, O_LISTEN},           {"db", 1, 0, O_DB},
@@ -148,12 +152,13 @@ int serve_main(int argc, char **argv)
         {"jwt-leeway", 1, 0, O_LEEWAY},       {"relaxed-durability", 0, 0, O_RELAXED},
         {"port-file", 1, 0, O_PORTFILE},      {"help", 0, 0, O_HELP},
         {"poll-wait", 1, 0, O_WAIT},          {"run-timeout", 1, 0, O_RUNTIMEOUT},
-        {"url-ttl", 1, 0, O_URLTTL},          {0, 0, 0, 0},
+        {"url-ttl", 1, 0, O_URLTTL},          {"db-pool", 1, 0, O_POOL},
+        {"trusted-proxy", 1, 0, O_PROXY},     {0, 0, 0, 0},
     };
     const char *listen = "127.0.0.1:8080", *db = "./jobplane.db", *secret_flag = NULL,
-               *secret_file = NULL, *base_url = NULL, *port_file = NULL;
+               *secret_file = NULL, *base_url = NULL, *port_file = NULL, *proxy = NULL;
     long threads = 16, maxconn = 4096, idle = 30, maxbody = 65536, poll = 30, leeway = 0, wait = 20,
-         run_timeout = 600, url_ttl = -1;
+         run_timeout = 600, url_ttl = -1, pool = 0;
     struct app app = {0};
     struct store_options sopt = {0};
     int c;
@@ -179,6 +184,8 @@ int serve_main(int argc, char **argv)
         case O_WAIT: bad = opt_long(optarg, 0, 60, &wait); break;
         case O_RUNTIMEOUT: bad = opt_long(optarg, 1, 7 * 86400, &run_timeout); break;
         case O_URLTTL: bad = opt_long(optarg, 1, 30 * 86400, &url_ttl); break;
+        case O_POOL: bad = opt_long(optarg, 1, 256, &pool); break;
+        case O_PROXY: proxy = optarg; break;
         case O_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -225,7 +232,7 @@ int serve_main(int argc, char **argv)
 
     int status = 1;
     sopt.url = db;
-    sopt.readers = (unsigned)(threads < 64 ? threads : 64);
+    sopt.readers = (unsigned)(pool ? pool : threads < 64 ? threads : 64);
     app.store = store_open(&sopt, err, sizeof err);
     if (!app.store) {
         fprintf(stderr, "jobplane serve: %s\n", err);
@@ -240,6 +247,7 @@ int serve_main(int argc, char **argv)
         .conn_memory_limit = 8192,
         .max_body = (size_t)maxbody,
         .base_url = base_url,
+        .trusted_proxy = proxy,
         .routes = api_routes,
         .nroutes = api_nroutes,
         .app = &app,

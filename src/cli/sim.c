@@ -31,7 +31,7 @@ struct router {
 #define SIM_MAX_URLS 8
 
 struct sim {
-    const char *url; /* the first --url: sites are created there */
+    const char *url;                /* the first --url: sites are created there */
     const char *urls[SIM_MAX_URLS]; /* every --url (nodes of one fleet); polls pick one at random */
     int nurls;
     const char *op_token, *record;

@@ -369,6 +369,17 @@ const char *http_client_ip(struct http_req *req, char *buf, size_t cap)
     else if (sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, buf,
                   (socklen_t)cap);
+    const char *proxy = req->srv->cfg.trusted_proxy;
+    const char *xff = proxy && !strcmp(buf, proxy) ? http_header(req, "X-Forwarded-For") : NULL;
+    if (xff) { /* the last hop is the one the trusted proxy saw */
+        const char *last = strrchr(xff, ',');
+        last = last ? last + 1 : xff;
+        while (*last == ' ')
+            last++;
+        unsigned char tmp[sizeof(struct in6_addr)];
+        if (inet_pton(AF_INET, last, tmp) == 1 || inet_pton(AF_INET6, last, tmp) == 1)
+            snprintf(buf, cap, "%s", last);
+    }
     return buf;
 }
 

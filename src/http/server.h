@@ -81,10 +81,11 @@ struct http_config {
     unsigned port;
     unsigned threads;
     unsigned max_connections;
-    unsigned idle_timeout;    /* seconds */
-    size_t conn_memory_limit; /* bytes per connection for headers and buffers */
-    size_t max_body;          /* caps every route's body limit; 0 = routes decide */
-    const char *base_url;     /* public base URL, for doc_url; NULL: http://HOST:PORT */
+    unsigned idle_timeout;     /* seconds */
+    size_t conn_memory_limit;  /* bytes per connection for headers and buffers */
+    size_t max_body;           /* caps every route's body limit; 0 = routes decide */
+    const char *trusted_proxy; /* a peer whose X-Forwarded-For names the client; NULL: none */
+    const char *base_url;      /* public base URL, for doc_url; NULL: http://HOST:PORT */
     const struct http_route *routes;
     size_t nroutes;
     void *app;
@@ -118,6 +119,8 @@ unsigned http_held(struct http_server *srv);
 /* Request accessors. Returned strings live as long as the request. */
 const char *http_header(struct http_req *req, const char *name);
 const char *http_query(struct http_req *req, const char *name);
+/* The client's address: the peer, or, when the peer is the trusted proxy, the
+ * last address of its X-Forwarded-For. */
 const char *http_client_ip(struct http_req *req, char *buf, size_t cap);
 
 /* Responses: each replaces what was set before. Body memory is taken over. */

@@ -25,7 +25,8 @@ static inline struct db_arg db_text_arg(const char *s)
 }
 #define DB_TEXT(s) db_text_arg(s)
 #define DB_INT(v) ((struct db_arg){DB_ARG_INT, NULL, 0, (v)})
-#define DB_NUM(v) ((v) >= 0 ? DB_INT(v) : (struct db_arg){DB_ARG_NULL_INT, NULL, 0, 0}) /* -1: NULL */
+#define DB_NUM(v)                                                                                  \
+    ((v) >= 0 ? DB_INT(v) : (struct db_arg){DB_ARG_NULL_INT, NULL, 0, 0}) /* -1: NULL */
 #define DB_BLOB(p, n) ((struct db_arg){DB_ARG_BLOB, (p), (n), 0})
 #define DB_NULLV ((struct db_arg){DB_ARG_NULL, NULL, 0, 0})
 
@@ -36,8 +37,8 @@ enum db_dialect { DB_SQLITE, DB_POSTGRES };
 
 enum db_status {
     DB_OK = 0,
-    DB_ERROR,   /* the statement failed (logged) */
-    DB_UNIQUE,  /* a unique constraint was violated */
+    DB_ERROR,  /* the statement failed (logged) */
+    DB_UNIQUE, /* a unique constraint was violated */
 };
 
 struct db_driver {
@@ -60,8 +61,7 @@ struct db_driver {
     const char *notify_sql;
     /* Calls fn(ctx, site id) for every job queued by any process, from a
      * thread of its own, until listen_stop (NULL: not supported). */
-    void *(*listen_start)(const char *url, void (*fn)(void *ctx, const char *site_id),
-                          void *ctx);
+    void *(*listen_start)(const char *url, void (*fn)(void *ctx, const char *site_id), void *ctx);
     void (*listen_stop)(void *listener);
 };
 
@@ -72,8 +72,8 @@ extern const struct db_driver db_postgres;
  * decimal, booleans as 0/1 or t/f), or NULL. */
 struct db_res {
     size_t rows, cols;
-    char **cell;  /* row-major, rows * cols; NULL for SQL NULL */
-    size_t *len;  /* byte length of each cell */
+    char **cell; /* row-major, rows * cols; NULL for SQL NULL */
+    size_t *len; /* byte length of each cell */
     size_t ncell, cap;
 };
 

@@ -78,7 +78,8 @@ static void quiet(void *arg, const PGresult *res)
 
 static int session_setup(struct db *d)
 {
-    PGresult *r = PQexec(d->c, d->relaxed && d->writer ? "SET synchronous_commit = off" : "SELECT 1");
+    PGresult *r =
+        PQexec(d->c, d->relaxed && d->writer ? "SET synchronous_commit = off" : "SELECT 1");
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
     PQclear(r);
     return ok ? 0 : -1;

@@ -296,9 +296,8 @@ static int event(struct ss *s, const char *site_id, int64_t ts, const char *fmt,
 }
 
 /* One row read by a reader: fills out through fn; NOT_FOUND when no row. */
-static enum store_result read_one(struct ss *s, const char *sql, const struct db_arg *args,
-                                  int n, void (*fn)(const struct db_res *, size_t, void *),
-                                  void *out)
+static enum store_result read_one(struct ss *s, const char *sql, const struct db_arg *args, int n,
+                                  void (*fn)(const struct db_res *, size_t, void *), void *out)
 {
     struct db *c = reader_get(s);
     if (!c)
@@ -385,8 +384,8 @@ static enum store_result ss_site_list(struct store *st, const char *team, struct
         return STORE_UNAVAILABLE;
     struct db_res *r = NULL;
     enum store_result res = STORE_UNAVAILABLE;
-    if (RUN(s, c, "SELECT " SITE_COLS " FROM sites WHERE team=?1 ORDER BY id", &r,
-            DB_TEXT(team)) == DB_OK) {
+    if (RUN(s, c, "SELECT " SITE_COLS " FROM sites WHERE team=?1 ORDER BY id", &r, DB_TEXT(team)) ==
+        DB_OK) {
         out->items = calloc(r->rows ? r->rows : 1, sizeof *out->items);
         if (out->items) {
             for (; out->n < r->rows; out->n++)
@@ -420,8 +419,7 @@ static enum store_result job_replay(struct ss *s, const struct job_request *req,
         row_to_job(r, 0, out);
         if (!db_null(r, 0, 16))
             res = STORE_KEY_CANCELLED;
-        else if (strcmp(out->script, req->script) ||
-                 out->express_execute != req->express_execute ||
+        else if (strcmp(out->script, req->script) || out->express_execute != req->express_execute ||
                  out->needs_acknowledgement != req->needs_acknowledgement ||
                  out->should_backup != req->should_backup)
             res = STORE_CONFLICT;
@@ -461,15 +459,15 @@ static enum store_result op_job_create(struct ss *s, void *p)
         struct db_res *r = NULL;
         if (exec0(s, s->w, "SAVEPOINT ins"))
             break;
-        enum db_status st = RUN(
-            s, s->w,
-            "INSERT INTO jobs (id, site_id, token, idempotency_key, description, script,"
-            " notify_url, express_execute, needs_ack, should_backup, created_at)"
-            " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11) RETURNING " JOB_COLS,
-            &r, DB_TEXT(id), DB_TEXT(req->site_id), DB_TEXT(token), DB_TEXT(req->idempotency_key),
-            DB_TEXT(req->description), DB_TEXT(req->script), DB_TEXT(req->notify_url),
-            DB_INT(req->express_execute), DB_INT(req->needs_acknowledgement),
-            DB_INT(req->should_backup), DB_INT(created));
+        enum db_status st =
+            RUN(s, s->w,
+                "INSERT INTO jobs (id, site_id, token, idempotency_key, description, script,"
+                " notify_url, express_execute, needs_ack, should_backup, created_at)"
+                " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11) RETURNING " JOB_COLS,
+                &r, DB_TEXT(id), DB_TEXT(req->site_id), DB_TEXT(token),
+                DB_TEXT(req->idempotency_key), DB_TEXT(req->description), DB_TEXT(req->script),
+                DB_TEXT(req->notify_url), DB_INT(req->express_execute),
+                DB_INT(req->needs_acknowledgement), DB_INT(req->should_backup), DB_INT(created));
         if (st == DB_OK && r->rows) {
             exec0(s, s->w, "RELEASE SAVEPOINT ins");
             row_to_job(r, 0, a->out);
@@ -584,7 +582,7 @@ static enum store_result op_job_cancel(struct ss *s, void *p)
             " WHERE id=?1 AND site_id=?2 AND cancelled_at IS NULL",
             &r, DB_TEXT(a->job_id), DB_TEXT(a->site_id)) != DB_OK)
         return STORE_UNAVAILABLE;
-    enum store_result res = !r->rows ? STORE_NOT_FOUND
+    enum store_result res = !r->rows             ? STORE_NOT_FOUND
                             : db_int(r, 0, 0, 0) ? STORE_OK
                                                  : STORE_STARTED;
     if (res == STORE_OK)
@@ -615,8 +613,9 @@ static void fill_site_id(const struct db_res *r, size_t i, void *out)
 static enum store_result ss_job_site(struct store *st, const char *job_id, char *site_id)
 {
     struct db_arg args[] = {DB_TEXT(job_id)};
-    return read_one((struct ss *)st, "SELECT site_id FROM jobs WHERE id=?1 AND cancelled_at IS NULL",
-                    args, 1, fill_site_id, site_id);
+    return read_one((struct ss *)st,
+                    "SELECT site_id FROM jobs WHERE id=?1 AND cancelled_at IS NULL", args, 1,
+                    fill_site_id, site_id);
 }
 
 /* ---- the device plane ------------------------------------------------- */
@@ -639,10 +638,10 @@ static enum store_result op_site_adopt(struct ss *s, void *p)
             " last_seen_at=?3, last_seen_from=?4, identity=?5, software_version=?6,"
             " serial_number=?7, model=?8, board_name=?9, architecture_name=?10, uptime=?11"
             " WHERE adoption_hash=?1 AND deleted_at IS NULL RETURNING " SITE_COLS,
-            &r, DB_TEXT(a->adoption_hash), DB_TEXT(a->device_hash), DB_INT(now),
-            DB_TEXT(f->from), DB_TEXT(f->identity), DB_TEXT(f->software_version),
-            DB_TEXT(f->serial_number), DB_TEXT(f->model), DB_TEXT(f->board_name),
-            DB_TEXT(f->architecture_name), DB_NUM(f->uptime)) != DB_OK)
+            &r, DB_TEXT(a->adoption_hash), DB_TEXT(a->device_hash), DB_INT(now), DB_TEXT(f->from),
+            DB_TEXT(f->identity), DB_TEXT(f->software_version), DB_TEXT(f->serial_number),
+            DB_TEXT(f->model), DB_TEXT(f->board_name), DB_TEXT(f->architecture_name),
+            DB_NUM(f->uptime)) != DB_OK)
         return STORE_UNAVAILABLE;
     enum store_result res = r->rows ? STORE_OK : STORE_NOT_FOUND;
     if (r->rows)
@@ -962,8 +961,8 @@ static enum store_result ss_dispatch(struct store *st, const char *site_id, int6
     enum db_status st_ =
         RUN(s, c,
             "SELECT CASE WHEN EXISTS (SELECT 1 FROM jobs WHERE site_id=?1 AND delivered_at IS NULL"
-            " AND cancelled_at IS NULL) AND NOT EXISTS (SELECT 1 FROM jobs WHERE site_id=?1 AND "
-            IN_FLIGHT " AND delivered_at > ?2 - ?3) THEN 1 ELSE 0 END",
+            " AND cancelled_at IS NULL) AND NOT EXISTS (SELECT 1 FROM jobs WHERE site_id=?1 "
+            "AND " IN_FLIGHT " AND delivered_at > ?2 - ?3) THEN 1 ELSE 0 END",
             &r, DB_TEXT(site_id), DB_INT(now), DB_INT(run_timeout));
     bool work = st_ == DB_OK && r->rows && db_int(r, 0, 0, 0);
     db_res_free(r);
@@ -1063,7 +1062,7 @@ static enum store_result op_sweep(struct ss *s, void *p)
 {
     struct sweep_arg *a = p;
     return fail_timed_out(s, NULL, a->now, a->run_timeout, &a->count) ? STORE_UNAVAILABLE
-                                                                       : STORE_OK;
+                                                                      : STORE_OK;
 }
 
 static long ss_sweep_timeouts(struct store *st, int64_t now, int64_t run_timeout)
@@ -1133,12 +1132,12 @@ static enum store_result store_backup(struct ss *s, struct chunk_arg *a, const c
     if (RUN(s, s->w,
             "INSERT INTO backups (site_id, filename, job_id, size, created_at, content)"
             " VALUES (?1,?2,?3,?4,?5,?6)",
-            NULL, DB_TEXT(a->site_id), DB_TEXT(a->filename), DB_TEXT(a->job_id),
-            DB_INT(a->total), DB_INT(a->now), DB_BLOB(content, (size_t)a->total)) != DB_OK ||
+            NULL, DB_TEXT(a->site_id), DB_TEXT(a->filename), DB_TEXT(a->job_id), DB_INT(a->total),
+            DB_INT(a->now), DB_BLOB(content, (size_t)a->total)) != DB_OK ||
         RUN(s, s->w, "DELETE FROM backup_chunks WHERE job_id=?1", NULL, DB_TEXT(a->job_id)) !=
             DB_OK ||
-        RUN(s, s->w, "UPDATE jobs SET associated_backup=?2 WHERE id=?1", NULL,
-            DB_TEXT(a->job_id), DB_TEXT(assoc)) != DB_OK ||
+        RUN(s, s->w, "UPDATE jobs SET associated_backup=?2 WHERE id=?1", NULL, DB_TEXT(a->job_id),
+            DB_TEXT(assoc)) != DB_OK ||
         event(s, a->site_id, a->now, "Job %s backup stored as %s (%lld bytes)", token, assoc,
               (long long)a->total))
         goto out;

@@ -75,8 +75,7 @@ static int exec_script(sqlite3 *h, const char *sql)
     return rc;
 }
 
-static struct db *sq_connect(const char *path, bool writer, bool relaxed, char *err,
-                             size_t errlen)
+static struct db *sq_connect(const char *path, bool writer, bool relaxed, char *err, size_t errlen)
 {
     struct db *c = calloc(1, sizeof *c);
     if (!c) {

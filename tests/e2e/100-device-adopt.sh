@@ -1,6 +1,6 @@
 # Adoption, device tokens, heartbeats, stats, liveness, rotation.
 . "$(dirname "$0")/lib.sh"
-jp_start --poll-interval 1
+jp_start --poll-interval 1 --trusted-proxy 127.0.0.1
 TOK=$(token t1)
 
 adopt "core-1"
@@ -66,6 +66,16 @@ api GET "/sites/$SITE/mikrotik-stats?start_date=$TODAY&end_date=2020-01-01"
 check_error "stats with end before start" 422 parameter_invalid
 api GET "/sites/$SITE/mikrotik-stats?start_date=yesterday&end_date=$TODAY"
 check_error "stats with a bad date" 422 parameter_invalid
+
+# Behind the trusted proxy, the client address comes from X-Forwarded-For.
+req POST /poll -H "Authorization: Bearer $DTOK" -H 'X-Forwarded-For: 198.51.100.9, 203.0.113.7' --data-binary 'name=core;1 renamed'
+sleep 1.3
+api GET "/sites/$SITE"
+check "last_seen_from from the trusted proxy's X-Forwarded-For" 203.0.113.7 "$(jb .last_seen_from)"
+req POST /poll -H "Authorization: Bearer $DTOK" -H 'X-Forwarded-For: not-an-ip' --data-binary 'name=core;1 renamed'
+sleep 1.3
+api GET "/sites/$SITE"
+check "a malformed X-Forwarded-For is ignored" 127.0.0.1 "$(jb .last_seen_from)"
 
 # Offline after 10 missed intervals (1 s here).
 sleep 11

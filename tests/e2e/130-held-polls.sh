@@ -24,8 +24,10 @@ wait "$HELD"
 read -r took first <"$JP_TMP/held"
 check "the held poll got the express job" "# jobplane job" "$(cut -c1-14 <<<"$first")"
 check_true "within 1 s of the create (held ${took} ms, created after ~1000)" test "$took" -lt 2500
-grep -q "express execution requested: 1 held poll(s) woken" "$JP_TMP/server.log"
-check "the wake is logged" 0 $?
+# (with PostgreSQL the NOTIFY listener may wake the poll before the creating
+# request does, so the count in this line can be 0 or 1)
+grep -qE "job [0-9A-Za-z]{10} express execution requested: [01] held poll\(s\) woken" "$JP_TMP/server.log"
+check "the express request is logged with its token" 0 $?
 
 # A client that goes away while held is released.
 curl -s -o /dev/null --max-time 30 -X POST -H "Authorization: Bearer $DTOK" --data-binary 'name=h' "$BASE/poll?wait=30" &
