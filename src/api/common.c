@@ -26,6 +26,18 @@ int api_authenticate(struct http_req *req, struct principal *who)
         http_add_header(req, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
         return -1;
     }
+    if (app->rate) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        unsigned wait = ratelimit_take(app->rate, claims.team, ts.tv_sec + ts.tv_nsec / 1e9);
+        if (wait) {
+            char after[16];
+            snprintf(after, sizeof after, "%u", wait);
+            http_reply_error(req, JP_ERR_RATE_LIMITED, NULL);
+            http_add_header(req, "Retry-After", after);
+            return -1;
+        }
+    }
     unsigned need = req->route->scope;
     if ((claims.scopes & need) != need) {
         http_reply_error(req, JP_ERR_FORBIDDEN, "The token lacks the scope this request needs.");

@@ -242,6 +242,11 @@ void api_device_poll(struct http_req *req)
                 api_reply_store_error(req, r);
             break;
         }
+        if (!registered && http_hold_full(req->srv)) {
+            http_reply_error(req, JP_ERR_OVERLOADED, "Too many polls are held; retry later.");
+            http_add_header(req, "Retry-After", "5");
+            break;
+        }
         if (!registered) { /* register, then look once more before sleeping */
             http_hold_begin(req, site.id);
             registered = true;

@@ -58,6 +58,8 @@ static int check_description(struct http_req *req, const char *d)
 static int idempotency_key(struct http_req *req, bool generate, char key[JP_UUID_LEN + 1])
 {
     const char *k = http_header(req, "X-Idempotency-Key");
+    if (k && !*k)
+        k = NULL; /* an empty header is a missing one */
     if (!k) {
         unsigned char rnd[16];
         if (generate && RAND_bytes(rnd, sizeof rnd) == 1) {

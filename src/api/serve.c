@@ -28,7 +28,8 @@ static void usage(FILE *f)
             "  --base-url URL          public base URL, used in error doc_url (default"
             " http://HOST:PORT)\n"
             "  --threads N             HTTP worker threads (default 16)\n"
-            "  --max-connections N     concurrent connections (default 4096)\n"
+            "  --max-connections N     concurrent connections; beyond, requests answer 503 with\n"
+            "                          Retry-After (default 4096)\n"
             "  --idle-timeout S        close idle connections after S seconds (default 30)\n"
             "  --max-body BYTES        largest request body (default 65536)\n"
             "  --poll-interval S       router poll interval (scheduler and has_pulse; default"
@@ -46,7 +47,11 @@ static void usage(FILE *f)
             " second of acknowledged writes)\n"
             "  --port-file PATH        write the bound port to PATH once listening\n"
             "  --trusted-proxy IP      take the client address from X-Forwarded-For when the\n"
-            "                          peer is this address (a load balancer in front)\n");
+            "                          peer is this address (a load balancer in front)\n"
+            "  --max-held N            polls held at once at most; more answer 503 (default"
+            " 20000)\n"
+            "  --rate-limit N          operator requests per minute per team; beyond: 429\n"
+            "                          with Retry-After (default 0: off)\n");
 }
 
 /* Splits HOST:PORT or [V6]:PORT. */
@@ -140,7 +145,9 @@ int serve_main(int argc, char **argv)
         O_RUNTIMEOUT,
         O_URLTTL,
         O_POOL,
-        O_PROXY
+        O_PROXY,
+        O_MAXHELD,
+        O_RATE
     };
     static const struct option longopts[] = {
         {"listen", 1, 0, O_LISTEN},           {"db", 1, 0, O_DB},
@@ -153,12 +160,13 @@ int serve_main(int argc, char **argv)
         {"port-file", 1, 0, O_PORTFILE},      {"help", 0, 0, O_HELP},
         {"poll-wait", 1, 0, O_WAIT},          {"run-timeout", 1, 0, O_RUNTIMEOUT},
         {"url-ttl", 1, 0, O_URLTTL},          {"db-pool", 1, 0, O_POOL},
-        {"trusted-proxy", 1, 0, O_PROXY},     {0, 0, 0, 0},
+        {"trusted-proxy", 1, 0, O_PROXY},     {"max-held", 1, 0, O_MAXHELD},
+        {"rate-limit", 1, 0, O_RATE},         {0, 0, 0, 0},
     };
     const char *listen = "127.0.0.1:8080", *db = "./jobplane.db", *secret_flag = NULL,
                *secret_file = NULL, *base_url = NULL, *port_file = NULL, *proxy = NULL;
     long threads = 16, maxconn = 4096, idle = 30, maxbody = 65536, poll = 30, leeway = 0, wait = 20,
-         run_timeout = 600, url_ttl = -1, pool = 0;
+         run_timeout = 600, url_ttl = -1, pool = 0, max_held = 20000, rate = 0;
     struct app app = {0};
     struct store_options sopt = {0};
     int c;
@@ -186,6 +194,8 @@ int serve_main(int argc, char **argv)
         case O_URLTTL: bad = opt_long(optarg, 1, 30 * 86400, &url_ttl); break;
         case O_POOL: bad = opt_long(optarg, 1, 256, &pool); break;
         case O_PROXY: proxy = optarg; break;
+        case O_MAXHELD: bad = opt_long(optarg, 1, 1000000, &max_held); break;
+        case O_RATE: bad = opt_long(optarg, 0, 1000000, &rate); break;
         case O_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -218,6 +228,7 @@ int serve_main(int argc, char **argv)
     app.poll_wait = (unsigned)wait;
     app.run_timeout = run_timeout;
     app.url_ttl = url_ttl > 0 ? url_ttl : run_timeout + 3600;
+    app.rate = rate ? ratelimit_new((unsigned)rate) : NULL;
     sign_key_derive(&app.sign, app.secret, app.secret_len);
 
     /* Signals are taken by sigwait below; every thread started from here on
@@ -247,7 +258,7 @@ int serve_main(int argc, char **argv)
         .conn_memory_limit = 8192,
         .max_body = (size_t)maxbody,
         .base_url = base_url,
-        .trusted_proxy = proxy,
+        .trusted_proxy = proxy, .max_held = (unsigned)max_held,
         .routes = api_routes,
         .nroutes = api_nroutes,
         .app = &app,
@@ -293,6 +304,7 @@ out:
     store_close(app.store);
     if (status == 0)
         log_info("jobplane stopped");
+    ratelimit_free(app.rate);
     free(secret);
     return status;
 }

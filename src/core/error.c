@@ -25,6 +25,8 @@ static const struct jp_err_info table[JP_ERR_COUNT_] = {
     [JP_ERR_RATE_LIMITED] = {429, "rate_limit_error", "rate_limited", "Too many requests."},
     [JP_ERR_INTERNAL] = {500, "api_error", "internal_error",
                          "An internal server error occurred. Please try again later."},
+    [JP_ERR_OVERLOADED] = {503, "api_error", "overloaded",
+                           "The server is at its connection or held-poll limit. Retry later."},
     [JP_ERR_STORE_UNAVAILABLE] = {503, "api_error", "store_unavailable",
                                   "The job store is unavailable. Please try again later."},
 };

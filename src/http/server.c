@@ -23,6 +23,7 @@ struct http_server {
     char *base_url; /* owned copy */
     unsigned port;
     atomic_int in_flight; /* requests between first call and completion */
+    atomic_int connections; /* open connections (our soft limit; MHD's is above it) */
     /* held requests, hashed by key */
     pthread_mutex_t hold_mu;
     struct http_req *holds[HOLD_BUCKETS];
@@ -283,6 +284,11 @@ unsigned http_wake(struct http_server *srv, const char *key)
     return n;
 }
 
+bool http_hold_full(struct http_server *srv)
+{
+    return srv->cfg.max_held && http_held(srv) >= srv->cfg.max_held;
+}
+
 unsigned http_held(struct http_server *srv)
 {
     pthread_mutex_lock(&srv->hold_mu);
@@ -427,6 +433,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!req->path)
             return MHD_NO;
         route(srv, req);
+        /* Past the soft connection limit: a clear 503 rather than a silent close. */
+        if (srv->cfg.max_connections &&
+            (unsigned)atomic_load(&srv->connections) > srv->cfg.max_connections) {
+            http_reply_error(req, JP_ERR_OVERLOADED, NULL);
+            http_add_header(req, "Retry-After", "5");
+            http_add_header(req, "Connection", "close");
+            return send_resp(req);
+        }
         /* An announced body over the limit is refused before it is sent. */
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl && req->route && strtoull(cl, NULL, 10) > route_limit(srv, req->route)) {
@@ -502,6 +516,15 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     atomic_fetch_sub(&srv->in_flight, 1);
 }
 
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void)conn;
+    (void)socket_ctx;
+    struct http_server *srv = cls;
+    atomic_fetch_add(&srv->connections, code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+}
+
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
@@ -543,12 +566,16 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
     srv->daemon = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
         on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)(cfg->threads ? cfg->threads : 4), MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)(cfg->max_connections ? cfg->max_connections : 1000),
+        (unsigned)(cfg->threads ? cfg->threads : 4), MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        srv, MHD_OPTION_CONNECTION_LIMIT,
+        /* the hard limit sits above ours, so the excess hears a 503 first */
+        (unsigned)(cfg->max_connections ? cfg->max_connections + 64 + cfg->max_connections / 8
+                                        : 1000),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)(cfg->conn_memory_limit ? cfg->conn_memory_limit : 8192),
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+        MHD_OPTION_STRICT_FOR_CLIENT, 1, /* e.g. HTTP/1.1 without Host is refused */
         MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, errlen, "cannot listen on %s port %u (in use, or not allowed?)", host,

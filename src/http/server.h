@@ -80,7 +80,8 @@ struct http_config {
     const char *host; /* numeric address; NULL or "" = any */
     unsigned port;
     unsigned threads;
-    unsigned max_connections;
+    unsigned max_connections;    /* beyond this, requests answer 503 overloaded (Retry-After) */
+    unsigned max_held;           /* held requests at most; http_hold_commit refuses beyond */
     unsigned idle_timeout;     /* seconds */
     size_t conn_memory_limit;  /* bytes per connection for headers and buffers */
     size_t max_body;           /* caps every route's body limit; 0 = routes decide */
@@ -110,6 +111,8 @@ const char *http_base_url(const struct http_server *srv);
  * or hold again. */
 void http_hold_begin(struct http_req *req, const char *key);
 bool http_hold_commit(struct http_req *req, unsigned timeout_ms);
+/* True when max_held requests are held: a caller should answer 503 instead. */
+bool http_hold_full(struct http_server *srv);
 void http_hold_end(struct http_req *req);
 /* Wakes every request held under key; returns how many. Any thread. */
 unsigned http_wake(struct http_server *srv, const char *key);

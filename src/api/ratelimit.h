@@ -1,0 +1,14 @@
+/* Per-credential rate limits: a token bucket per team, refilled at `per_minute`
+ * requests a minute, holding at most `per_minute`. Off unless configured. */
+#ifndef JP_API_RATELIMIT_H
+#define JP_API_RATELIMIT_H
+
+struct ratelimit;
+
+struct ratelimit *ratelimit_new(unsigned per_minute);
+void ratelimit_free(struct ratelimit *rl);
+/* Takes one request for key at time now (seconds). Returns 0, or the seconds
+ * to wait before the next request is allowed. */
+unsigned ratelimit_take(struct ratelimit *rl, const char *key, double now);
+
+#endif
