@@ -55,6 +55,7 @@ deps:
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory SAN=1 all
+	@$(MAKE) --no-print-directory fuzz-build
 	@tests/run.sh
 
 run: deps
@@ -66,3 +67,24 @@ format:
 
 clean:
 	rm -rf build build-asan
+
+# Fuzzing (clang/libFuzzer): build-fuzz/fuzz_*; `make fuzz FUZZ_SECONDS=600`
+# runs each target that long on a copy of its corpus in tests/fuzz/corpus.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := heartbeat routeros jwt sign jobreq text
+FUZZ_CORE := $(wildcard src/core/*.c)
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+              -D_GNU_SOURCE -Isrc -Itests/fuzz $(shell pkg-config --cflags jansson libcrypto)
+FUZZ_LIBS := $(shell pkg-config --libs jansson libcrypto)
+
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_CORE) $(wildcard src/core/*.h) tests/fuzz/fuzz.h
+	@mkdir -p build-fuzz
+	@echo "  FUZZ    $@"
+	@clang $(FUZZ_FLAGS) -o $@ $< $(FUZZ_CORE) $(FUZZ_LIBS)
+
+fuzz-build: $(FUZZ_TARGETS:%=build-fuzz/fuzz_%)
+
+.PHONY: fuzz fuzz-build
+fuzz: deps
+	@$(MAKE) --no-print-directory fuzz-build
+	@tests/fuzz/run.sh $(FUZZ_SECONDS)

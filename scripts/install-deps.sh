@@ -2,7 +2,7 @@
 # Installs every Debian 12 package jobplane needs to build and test.
 # Idempotent and quiet when everything is present.
 set -eu
-PKGS="gcc make pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev
+PKGS="gcc make clang libclang-rt-14-dev pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev
       libcmocka-dev libcurl4-openssl-dev libpq-dev curl jq sqlite3 ca-certificates
       postgresql-15"
 missing=""

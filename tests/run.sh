@@ -38,6 +38,9 @@ if ! pg_admin=$(tests/pg.sh start "$pgdir"); then
     pg_admin=
 fi
 
+# Each fuzz target briefly on its corpus (make fuzz runs them longer).
+run_one "fuzz: every target for ${FUZZ_SECONDS:-5}s" tests/fuzz/run.sh "${FUZZ_SECONDS:-5}"
+
 for build in build build-asan; do
     for t in "$build"/tests/*; do
         [ -x "$t" ] && run_one "unit: $t" env CMOCKA_MESSAGE_OUTPUT=TAP "$t"

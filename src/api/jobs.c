@@ -5,10 +5,10 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "core/jobreq.h"
 #include "core/text.h"
 #include "lib/log.h"
 
-#define MSG_MAX 192
 
 /* Logs a new job and wakes the site's held polls: a queued job ends a held
  * poll at once (for express jobs that is the point; for others it costs
@@ -22,66 +22,47 @@ static void created(struct http_req *req, const struct job *j)
         log_info("job %s express execution requested: %u held poll(s) woken", j->token, woken);
 }
 
-/* Reads boolean header `name` (default def). Returns 0/1, or -1 after answering 422. */
-static int bool_header(struct http_req *req, const char *name, int def)
+/* Creates the job the validated fields describe, and answers through done. */
+static void create(struct http_req *req, const struct principal *who, const char *site,
+                   const struct job_fields *f,
+                   void (*done)(struct http_req *, enum store_result, const struct job *))
 {
-    const char *v = http_header(req, name);
-    if (!v)
-        return def;
-    int b = parse_bool(v);
-    if (b < 0) {
-        char msg[MSG_MAX];
-        snprintf(msg, sizeof msg, "The %s header must be true, false, 1 or 0.", name);
-        http_reply_error(req, JP_ERR_PARAMETER_INVALID, msg);
+    struct app *app = req->app;
+    char key[JP_UUID_LEN + 1];
+    unsigned char rnd[16];
+    if (f->idempotency_key[0]) {
+        memcpy(key, f->idempotency_key, sizeof key);
+    } else if (RAND_bytes(rnd, sizeof rnd) == 1) { /* the JSON form without a client key */
+        uuid4_format(rnd, key);
+    } else {
+        http_reply_error(req, JP_ERR_INTERNAL, NULL);
+        return;
     }
-    return b;
+    struct job_request jr = {
+        .site_id = site, .idempotency_key = key, .description = f->description,
+        .script = f->script, .notify_url = f->notify_url, .express_execute = f->express_execute,
+        .needs_acknowledgement = f->needs_acknowledgement, .should_backup = f->should_backup,
+    };
+    struct job j;
+    enum store_result r = store_job_create(app->store, who->team, &jr, &j);
+    if (r == STORE_CREATED)
+        created(req, &j);
+    if (r == STORE_CREATED || r == STORE_OK)
+        done(req, r, &j);
+    else
+        api_reply_store_error(req, r);
+    job_clear(&j);
 }
 
-/* The description rule, shared by both create forms: 3..100 characters of UTF-8. */
-static int check_description(struct http_req *req, const char *d)
+static void answer_job(struct http_req *req, enum store_result r, const struct job *j)
 {
-    long chars = utf8_length(d, strlen(d));
-    if (chars < 0) {
-        http_reply_error(req, JP_ERR_PARAMETER_INVALID, "X-Description must be valid UTF-8.");
-        return -1;
-    }
-    if (chars < JP_DESCRIPTION_MIN_CHARS || chars > JP_DESCRIPTION_MAX_CHARS) {
-        http_reply_error(req, JP_ERR_PARAMETER_INVALID,
-                         "The description must be 3 to 100 characters long.");
-        return -1;
-    }
-    return 0;
-}
-
-/* Reads an optional X-Idempotency-Key into key; when absent and generate is
- * set, makes a random one. Returns -1 after answering. */
-static int idempotency_key(struct http_req *req, bool generate, char key[JP_UUID_LEN + 1])
-{
-    const char *k = http_header(req, "X-Idempotency-Key");
-    if (k && !*k)
-        k = NULL; /* an empty header is a missing one */
-    if (!k) {
-        unsigned char rnd[16];
-        if (generate && RAND_bytes(rnd, sizeof rnd) == 1) {
-            uuid4_format(rnd, key);
-            return 0;
-        }
-        http_reply_error(req, generate ? JP_ERR_INTERNAL : JP_ERR_PARAMETER_MISSING,
-                         generate ? NULL : "The X-Idempotency-Key header is required.");
-        return -1;
-    }
-    if (uuid_parse(k, key)) {
-        http_reply_error(req, JP_ERR_PARAMETER_INVALID, "X-Idempotency-Key must be a UUID.");
-        return -1;
-    }
-    return 0;
+    http_reply_json(req, r == STORE_CREATED ? 201 : 200, api_job_json(j));
 }
 
 void api_jobs_create(struct http_req *req)
 {
-    struct app *app = req->app;
     struct principal who;
-    char site[JP_UUID_LEN + 1], key[JP_UUID_LEN + 1];
+    char site[JP_UUID_LEN + 1], msg[192];
     if (api_authenticate(req, &who) || api_uuid_param(req, 0, "site id", site))
         return;
     const char *ct = http_header(req, "Content-Type");
@@ -95,141 +76,49 @@ void api_jobs_create(struct http_req *req)
         http_reply_error(req, JP_ERR_UNSUPPORTED_MEDIA_TYPE, "The script must be UTF-8.");
         return;
     }
-    if (idempotency_key(req, false, key))
-        return;
-    const char *desc = http_header(req, "X-Description");
-    if (!desc) {
-        http_reply_error(req, JP_ERR_PARAMETER_MISSING, "The X-Description header is required.");
-        return;
-    }
-    if (check_description(req, desc))
-        return;
-    int ack = bool_header(req, "X-Needs-Ack", 1);
-    int backup = ack < 0 ? -1 : bool_header(req, "X-Backup", 0);
-    int express = backup < 0 ? -1 : bool_header(req, "X-Express-Execute", 0);
-    if (express < 0)
-        return;
-    if (!req->body_len) {
-        http_reply_error(req, JP_ERR_PARAMETER_MISSING,
-                         "The request body (the RouterOS script) is required.");
-        return;
-    }
-    long chars = utf8_length(req->body, req->body_len);
-    if (chars < 0) {
-        http_reply_error(req, JP_ERR_PARAMETER_INVALID,
-                         "The script must be UTF-8 text without NUL characters.");
-        return;
-    }
-    if (chars > JP_SCRIPT_MAX_CHARS) {
-        http_reply_error(req, JP_ERR_PAYLOAD_TOO_LARGE,
-                         "The script must be at most 10000 characters long.");
-        return;
-    }
-    struct job_request jr = {
-        .site_id = site,
-        .idempotency_key = key,
-        .description = desc,
-        .script = req->body,
-        .express_execute = express,
-        .needs_acknowledgement = ack,
-        .should_backup = backup,
-    };
-    struct job j;
-    enum store_result r = store_job_create(app->store, who.team, &jr, &j);
-    if (r == STORE_CREATED || r == STORE_OK) {
-        if (r == STORE_CREATED)
-            created(req, &j);
-        http_reply_json(req, r == STORE_CREATED ? 201 : 200, api_job_json(&j));
-    } else {
-        api_reply_store_error(req, r);
-    }
-    job_clear(&j);
+    struct job_fields f;
+    enum jp_err e = jobreq_from_headers(
+        http_header(req, "X-Idempotency-Key"), http_header(req, "X-Description"),
+        http_header(req, "X-Needs-Ack"), http_header(req, "X-Backup"),
+        http_header(req, "X-Express-Execute"), req->body, req->body_len, &f, msg, sizeof msg);
+    if (e)
+        http_reply_error(req, e, msg);
+    else
+        create(req, &who, site, &f, answer_job);
 }
 
-/* A JSON boolean field: absent or null gives def; -1 after answering 422. */
-static int json_flag(struct http_req *req, json_t *body, const char *name, int def)
+static void answer_async(struct http_req *req, enum store_result r, const struct job *j)
 {
-    json_t *v = json_object_get(body, name);
-    if (!v || json_is_null(v))
-        return def;
-    if (json_is_boolean(v))
-        return json_is_true(v);
-    char msg[MSG_MAX];
-    snprintf(msg, sizeof msg, "The '%s' parameter must be a boolean.", name);
-    http_reply_error(req, JP_ERR_PARAMETER_INVALID, msg);
-    return -1;
-}
-
-/* notify_url: absent/null, or an http(s) URL without spaces or controls. */
-static int notify_url(struct http_req *req, json_t *body, const char **out)
-{
-    json_t *v = json_object_get(body, "notify_url");
-    *out = NULL;
-    if (!v || json_is_null(v))
-        return 0;
-    const char *u = json_is_string(v) ? json_string_value(v) : NULL;
-    int ok = u && json_string_length(v) <= JP_NOTIFY_URL_MAX &&
-             strlen(u) == json_string_length(v) &&
-             (!strncmp(u, "https://", 8) || !strncmp(u, "http://", 7));
-    for (const unsigned char *p = (const unsigned char *)u; ok && *p; p++)
-        ok = *p > 0x20 && *p != 0x7f;
-    if (!ok) {
-        http_reply_error(req, JP_ERR_PARAMETER_INVALID,
-                         "notify_url must be an http:// or https:// URL of at most 2048 bytes.");
-        return -1;
-    }
-    *out = u;
-    return 0;
+    (void)r; /* a replay answers the same as the first time */
+    char date[JP_RFC3339_LEN + 1];
+    rfc3339_format((int64_t)time(NULL), date);
+    json_t *data = json_pack("{s:s, s:s, s:s, s:o, s:s}", "idempotency_key", j->idempotency_key,
+                             "request_id", j->id, "target", j->site_id, "notify_url",
+                             j->notify_url ? json_string(j->notify_url) : json_null(), "date",
+                             date);
+    http_reply_json(req, 200, json_pack("{s:s, s:o}", "status", "success", "data", data));
 }
 
 void api_jobs_create_json(struct http_req *req)
 {
-    struct app *app = req->app;
     struct principal who;
-    char site[JP_UUID_LEN + 1], key[JP_UUID_LEN + 1];
+    char site[JP_UUID_LEN + 1], msg[192];
     if (api_authenticate(req, &who) || api_uuid_param(req, 0, "site id", site))
         return;
-    json_t *body = api_json_body(req);
-    if (!body)
+    if (!api_content_type_is(req, "application/json")) {
+        http_reply_error(req, JP_ERR_UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json.");
         return;
-    const char *desc, *script, *url = NULL;
-    int backup = -1, express = -1, ack = -1;
-    if ((desc = api_json_string(req, body, "description", JP_DESCRIPTION_MIN_CHARS,
-                                JP_DESCRIPTION_MAX_CHARS, JP_ERR_PARAMETER_INVALID)) &&
-        (script = api_json_string(req, body, "script", 1, JP_SCRIPT_MAX_CHARS,
-                                  JP_ERR_PAYLOAD_TOO_LARGE)) &&
-        (backup = json_flag(req, body, "make_backup", 0)) >= 0 &&
-        (express = json_flag(req, body, "express_execute", 0)) >= 0 &&
-        (ack = json_flag(req, body, "needs_acknowledgement", 0)) >= 0 &&
-        notify_url(req, body, &url) == 0 && idempotency_key(req, true, key) == 0) {
-        struct job_request jr = {
-            .site_id = site,
-            .idempotency_key = key,
-            .description = desc,
-            .script = script,
-            .notify_url = url,
-            .express_execute = express,
-            .needs_acknowledgement = ack,
-            .should_backup = backup,
-        };
-        struct job j;
-        enum store_result r = store_job_create(app->store, who.team, &jr, &j);
-        if (r == STORE_CREATED || r == STORE_OK) {
-            if (r == STORE_CREATED)
-                created(req, &j);
-            char date[JP_RFC3339_LEN + 1];
-            rfc3339_format((int64_t)time(NULL), date);
-            json_t *data =
-                json_pack("{s:s, s:s, s:s, s:o, s:s}", "idempotency_key", j.idempotency_key,
-                          "request_id", j.id, "target", j.site_id, "notify_url",
-                          j.notify_url ? json_string(j.notify_url) : json_null(), "date", date);
-            http_reply_json(req, 200, json_pack("{s:s, s:o}", "status", "success", "data", data));
-        } else {
-            api_reply_store_error(req, r);
-        }
-        job_clear(&j);
     }
-    json_decref(body);
+    json_t *doc;
+    struct job_fields f;
+    enum jp_err e = jobreq_from_json(req->body, req->body_len, http_header(req, "X-Idempotency-Key"),
+                                     &doc, &f, msg, sizeof msg);
+    if (e) {
+        http_reply_error(req, e, msg);
+        return;
+    }
+    create(req, &who, site, &f, answer_async);
+    json_decref(doc);
 }
 
 /* Parses limit: digits only, 1..1000. Returns 0 (absent), the value, or -1. */

@@ -108,8 +108,8 @@ static int claim_time(json_t *payload, const char *name, int64_t *out)
         return 0;
     if (json_is_integer(v))
         *out = (int64_t)json_integer_value(v);
-    else if (json_is_real(v))
-        *out = (int64_t)json_real_value(v);
+    else if (json_is_real(v) && json_real_value(v) > -9.2e18 && json_real_value(v) < 9.2e18)
+        *out = (int64_t)json_real_value(v); /* in range: the conversion is defined */
     else
         return -1;
     return 1;

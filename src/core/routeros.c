@@ -76,6 +76,8 @@ char *ros_unquote(const char **sp, size_t *len)
             continue;
         }
         c = *s++;
+        if (c == '\0') /* a backslash ends the text: nothing follows to decode */
+            goto bad;
         switch (c) {
         case '"': out[o++] = '"'; break;
         case '\\': out[o++] = '\\'; break;
@@ -110,6 +112,8 @@ bad:
 
 /* ---- durations and versions ------------------------------------------- */
 
+#define ROS_DURATION_MAX (1000LL * 365 * 86400) /* a thousand years */
+
 int64_t ros_duration(const char *s)
 {
     if (!s || !*s)
@@ -137,6 +141,8 @@ int64_t ros_duration(const char *s)
         case 's': unit = 1; break;
         case ':': {
             /* HH:MM:SS[.frac] closes the value */
+            if (num > 1000000)
+                return -1;
             int hh = (int)num, mm, ss;
             if (strlen(p) < 6 || p[0] != ':' || p[3] != ':' || p[1] < '0' || p[1] > '5' ||
                 p[2] < '0' || p[2] > '9' || p[4] < '0' || p[4] > '5' || p[5] < '0' || p[5] > '9')
@@ -159,13 +165,15 @@ int64_t ros_duration(const char *s)
         default: return -1;
         }
         total += num * unit;
+        if (total > ROS_DURATION_MAX) /* found by fuzzing: sums of huge units overflowed */
+            return -1;
         num = 0;
         have = false;
         p++;
     }
     if (have && !clock)
         return -1; /* a number without a unit */
-    return total;
+    return total > ROS_DURATION_MAX ? -1 : total;
 }
 
 int ros_version(const char *s)

@@ -22,8 +22,9 @@ else
 fi
 JP_ARGS=()
 
-ok() { PASSED=$((PASSED + 1)); echo "ok - $*"; }
-not_ok() { FAILED=$((FAILED + 1)); echo "not ok - $*"; }
+# one line per check, whatever the description holds
+ok() { local d="$*"; PASSED=$((PASSED + 1)); echo "ok - ${d//$'\n'/\\n}"; }
+not_ok() { local d="$*"; FAILED=$((FAILED + 1)); echo "not ok - ${d//$'\n'/\\n}"; }
 
 # check DESCRIPTION EXPECTED ACTUAL
 check() {

@@ -233,6 +233,16 @@ static void test_jwt_time_claims(void **state)
     t = mint("{\"team\":\"t1\",\"exp\":\"tomorrow\"}");
     assert_int_equal(verify(t, NULL, &c), JWT_EXPIRED);
     free(t);
+    /* found by fuzzing: a huge real exp was converted to int64 (undefined) */
+    t = mint("{\"team\":\"t1\",\"exp\":1e300}");
+    assert_int_equal(verify(t, NULL, &c), JWT_EXPIRED);
+    free(t);
+    t = mint("{\"team\":\"t1\",\"exp\":1761743110,\"nbf\":-1e300}");
+    assert_int_equal(verify(t, NULL, &c), JWT_NOT_YET_VALID);
+    free(t);
+    t = mint("{\"team\":\"t1\",\"exp\":1761743110.5}");
+    assert_int_equal(verify(t, NULL, &c), JWT_OK);
+    free(t);
     t = mint("{\"team\":\"t1\",\"exp\":1761743110,\"nbf\":1761739600}");
     assert_int_equal(verify(t, NULL, &c), JWT_NOT_YET_VALID);
     free(t);

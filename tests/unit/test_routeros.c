@@ -62,10 +62,15 @@ static void test_quote_round_trip(void **state)
         free(back);
         free(q);
     }
-    const char *bad[] = {"no quote", "\"unterminated", "\"bad \\zz\"", "\"\\4\""};
+    /* the last two were found by fuzzing: a literal ending in a backslash used
+     * to read past the end of the text */
+    const char *bad[] = {"no quote", "\"unterminated", "\"bad \\zz\"", "\"\\4\"", "\"abc\\",
+                         "\"$v#$0:\x7f\n\\"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        const char *c = bad[i];
+        char *h = strdup(bad[i]); /* on the heap, where AddressSanitizer sees overruns */
+        const char *c = h;
         assert_null(ros_unquote(&c, NULL));
+        free(h);
     }
 }
 
@@ -90,6 +95,14 @@ static void test_duration(void **state)
     assert_int_equal(ros_duration("00:61:00"), -1);
     assert_int_equal(ros_duration("00:00:00junk"), -1);
     assert_int_equal(ros_duration("99999999999999999999w"), -1);
+    /* found by fuzzing: many huge units summed past INT64_MAX */
+    char big[512] = "";
+    for (int i = 0; i < 20; i++)
+        strcat(big, "999999999999w");
+    assert_int_equal(ros_duration(big), -1);
+    assert_int_equal(ros_duration("99999999999:00:00"), -1);
+    assert_int_equal(ros_duration("2888888888:00:00.288880020"), -1); /* the fuzzer's input */
+    assert_int_equal(ros_duration("52000w"), 52000LL * 604800);
 }
 
 static void test_version(void **state)

@@ -1,0 +1,34 @@
+/* What makes a job request valid, for both create forms: the header form
+ * (script as body, metadata in headers) and the JSON form. Pure functions:
+ * the handlers feed them what arrived and answer with what they return. */
+#ifndef JP_CORE_JOBREQ_H
+#define JP_CORE_JOBREQ_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/error.h"
+#include "core/ids.h"
+
+struct job_fields {
+    const char *description, *script, *notify_url; /* borrowed; notify_url may be NULL */
+    bool should_backup, express_execute, needs_acknowledgement;
+    char idempotency_key[JP_UUID_LEN + 1]; /* canonical; "" when none was given */
+};
+
+/* The header form. Each header value is NULL when absent; body[0..len) is the
+ * script and must stay alive while out is used. Returns JP_OK or the error,
+ * with a message in msg. */
+enum jp_err jobreq_from_headers(const char *key, const char *description, const char *needs_ack,
+                                const char *backup, const char *express, const char *body,
+                                size_t len, struct job_fields *out, char *msg, size_t msglen);
+
+/* The JSON form {description, script, make_backup?, express_execute?,
+ * needs_acknowledgement?, notify_url?} (needs_acknowledgement defaults to
+ * false here). key is the optional X-Idempotency-Key. On JP_OK *doc owns the
+ * strings of out (json_decref it); on an error *doc is NULL. */
+enum jp_err jobreq_from_json(const char *body, size_t len, const char *key, json_t **doc,
+                             struct job_fields *out, char *msg, size_t msglen);
+
+#endif
