@@ -27,7 +27,7 @@ OBJ := $(SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test run deps clean format unit
+.PHONY: all test run deps clean format
 all: $(BUILD)/jobplane $(UNIT_BIN)
 
 $(BUILD)/%.o: %.c $(wildcard src/*/*.h)
@@ -88,3 +88,9 @@ fuzz-build: $(FUZZ_TARGETS:%=build-fuzz/fuzz_%)
 fuzz: deps
 	@$(MAKE) --no-print-directory fuzz-build
 	@tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+# The long robustness run: 20 crash rounds per store and 60 s of 2x overload.
+.PHONY: soak
+soak: deps
+	@$(MAKE) --no-print-directory all
+	@tests/soak.sh

@@ -41,7 +41,7 @@ check_true() {
 jp_start() {
     JP_ARGS=("$@")
     rm -f "$JP_TMP/port"
-    "$JP_BIN" serve --listen 127.0.0.1:0 --db "$JP_DB" --port-file "$JP_TMP/port" "$@" \
+    "$JP_BIN" serve --listen "${JP_LISTEN:-127.0.0.1:0}" --db "$JP_DB" --port-file "$JP_TMP/port" "$@" \
         >>"$JP_TMP/server.log" 2>&1 &
     JP_PID=$!
     for _ in $(seq 1 200); do
