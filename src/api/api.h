@@ -6,9 +6,9 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "api/ratelimit.h"
 #include "core/jwt.h"
 #include "core/model.h"
-#include "api/ratelimit.h"
 #include "core/sign.h"
 #include "http/server.h"
 #include "store/store.h"
@@ -22,8 +22,8 @@ struct app {
     unsigned poll_wait;     /* held-poll seconds rendered into 7.15+ poll scripts */
     int64_t run_timeout;    /* seconds a delivered job may run before it fails */
     struct sign_key sign;   /* for signed device URLs */
-    int64_t url_ttl;             /* seconds a signed device URL stays valid */
-    struct ratelimit *rate;      /* per-credential limits; NULL: off */
+    int64_t url_ttl;        /* seconds a signed device URL stays valid */
+    struct ratelimit *rate; /* per-credential limits; NULL: off */
 };
 
 #define JP_ADOPTION_TOKEN_LEN 22

@@ -9,7 +9,6 @@
 #include "core/text.h"
 #include "lib/log.h"
 
-
 /* Logs a new job and wakes the site's held polls: a queued job ends a held
  * poll at once (for express jobs that is the point; for others it costs
  * nothing and delivers sooner). */
@@ -39,9 +38,14 @@ static void create(struct http_req *req, const struct principal *who, const char
         return;
     }
     struct job_request jr = {
-        .site_id = site, .idempotency_key = key, .description = f->description,
-        .script = f->script, .notify_url = f->notify_url, .express_execute = f->express_execute,
-        .needs_acknowledgement = f->needs_acknowledgement, .should_backup = f->should_backup,
+        .site_id = site,
+        .idempotency_key = key,
+        .description = f->description,
+        .script = f->script,
+        .notify_url = f->notify_url,
+        .express_execute = f->express_execute,
+        .needs_acknowledgement = f->needs_acknowledgement,
+        .should_backup = f->should_backup,
     };
     struct job j;
     enum store_result r = store_job_create(app->store, who->team, &jr, &j);
@@ -92,10 +96,10 @@ static void answer_async(struct http_req *req, enum store_result r, const struct
     (void)r; /* a replay answers the same as the first time */
     char date[JP_RFC3339_LEN + 1];
     rfc3339_format((int64_t)time(NULL), date);
-    json_t *data = json_pack("{s:s, s:s, s:s, s:o, s:s}", "idempotency_key", j->idempotency_key,
-                             "request_id", j->id, "target", j->site_id, "notify_url",
-                             j->notify_url ? json_string(j->notify_url) : json_null(), "date",
-                             date);
+    json_t *data =
+        json_pack("{s:s, s:s, s:s, s:o, s:s}", "idempotency_key", j->idempotency_key, "request_id",
+                  j->id, "target", j->site_id, "notify_url",
+                  j->notify_url ? json_string(j->notify_url) : json_null(), "date", date);
     http_reply_json(req, 200, json_pack("{s:s, s:o}", "status", "success", "data", data));
 }
 
@@ -106,13 +110,14 @@ void api_jobs_create_json(struct http_req *req)
     if (api_authenticate(req, &who) || api_uuid_param(req, 0, "site id", site))
         return;
     if (!api_content_type_is(req, "application/json")) {
-        http_reply_error(req, JP_ERR_UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json.");
+        http_reply_error(req, JP_ERR_UNSUPPORTED_MEDIA_TYPE,
+                         "Content-Type must be application/json.");
         return;
     }
     json_t *doc;
     struct job_fields f;
-    enum jp_err e = jobreq_from_json(req->body, req->body_len, http_header(req, "X-Idempotency-Key"),
-                                     &doc, &f, msg, sizeof msg);
+    enum jp_err e = jobreq_from_json(
+        req->body, req->body_len, http_header(req, "X-Idempotency-Key"), &doc, &f, msg, sizeof msg);
     if (e) {
         http_reply_error(req, e, msg);
         return;

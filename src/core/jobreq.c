@@ -81,8 +81,7 @@ enum jp_err jobreq_from_headers(const char *key, const char *description, const 
         (e = header_flag("X-Needs-Ack", needs_ack, true, &out->needs_acknowledgement, msg,
                          msglen)) ||
         (e = header_flag("X-Backup", backup, false, &out->should_backup, msg, msglen)) ||
-        (e = header_flag("X-Express-Execute", express, false, &out->express_execute, msg,
-                         msglen)))
+        (e = header_flag("X-Express-Execute", express, false, &out->express_execute, msg, msglen)))
         return e;
     if (!body || !len)
         return fail(JP_ERR_PARAMETER_MISSING, msg, msglen,
@@ -167,8 +166,8 @@ enum jp_err jobreq_from_json(const char *body, size_t len, const char *key, json
         goto out;
     }
     const char *d = json_text(j, "description", &e, msg, msglen);
-    if (!d || (e = check_description(d, json_string_length(json_object_get(j, "description")),
-                                     msg, msglen)))
+    if (!d || (e = check_description(d, json_string_length(json_object_get(j, "description")), msg,
+                                     msglen)))
         goto out;
     const char *s = json_text(j, "script", &e, msg, msglen);
     if (!s || (e = check_script(s, json_string_length(json_object_get(j, "script")), msg, msglen)))

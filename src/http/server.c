@@ -17,19 +17,31 @@
 
 #define HOLD_BUCKETS 4096
 
+/* Every open connection, for the header deadline: a client must complete each
+ * request's headers within the idle timeout of the connection's start or of
+ * its previous request, or it is cut off (a slow client that trickles a byte
+ * a second never trips libmicrohttpd's inactivity timeout). */
+struct conn_track {
+    int fd;
+    long long deadline_ms; /* 0 while a request is being handled */
+    struct conn_track *prev, *next;
+};
+
 struct http_server {
     struct MHD_Daemon *daemon;
     struct http_config cfg;
     char *base_url; /* owned copy */
     unsigned port;
-    atomic_int in_flight; /* requests between first call and completion */
+    atomic_int in_flight;   /* requests between first call and completion */
     atomic_int connections; /* open connections (our soft limit; MHD's is above it) */
     /* held requests, hashed by key */
     pthread_mutex_t hold_mu;
     struct http_req *holds[HOLD_BUCKETS];
     unsigned nheld; /* suspended right now */
     bool stopping;
-    pthread_t timer; /* deadlines and gone clients */
+    pthread_t timer;          /* deadlines and gone clients */
+    struct conn_track *conns; /* open connections */
+    pthread_mutex_t conn_mu;  /* guards conns; never held with hold_mu or by MHD calls */
     pthread_cond_t timer_cond;
 };
 
@@ -325,10 +337,25 @@ static void *timer_main(void *arg)
             until.tv_nsec -= 1000000000;
         }
         pthread_cond_timedwait(&srv->timer_cond, &srv->hold_mu, &until);
-        if (srv->stopping || srv->nheld == 0)
+        if (srv->stopping)
             continue;
         long long now = mono_ms();
         bool check_gone = ++tick % 10 == 0;
+        if (check_gone && srv->cfg.idle_timeout) {
+            pthread_mutex_unlock(&srv->hold_mu); /* the two locks are never nested */
+            pthread_mutex_lock(&srv->conn_mu);
+            for (struct conn_track *t = srv->conns; t; t = t->next)
+                if (t->deadline_ms && now > t->deadline_ms) {
+                    shutdown(t->fd, SHUT_RDWR); /* libmicrohttpd then closes it */
+                    t->deadline_ms = 0;
+                }
+            pthread_mutex_unlock(&srv->conn_mu);
+            pthread_mutex_lock(&srv->hold_mu);
+            if (srv->stopping)
+                continue;
+        }
+        if (srv->nheld == 0)
+            continue;
         for (unsigned b = 0; b < HOLD_BUCKETS; b++) {
             struct http_req *r = srv->holds[b];
             while (r) {
@@ -411,6 +438,20 @@ static enum MHD_Result reply_now(struct http_req *req, enum jp_err err, const ch
     return send_resp(req);
 }
 
+/* A request arrived whole (deadline off) or was answered (deadline on: the
+ * next one must arrive, headers and body, within the idle timeout). */
+static void conn_deadline(struct http_server *srv, struct MHD_Connection *conn, bool on)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct conn_track *t = ci ? ci->socket_context : NULL;
+    if (!t)
+        return;
+    pthread_mutex_lock(&srv->conn_mu);
+    t->deadline_ms = on ? mono_ms() + 1000LL * srv->cfg.idle_timeout : 0;
+    pthread_mutex_unlock(&srv->conn_mu);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -476,7 +517,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req->body_len += n;
         return MHD_YES;
     }
-    /* The whole request is here: answer it. */
+    /* The whole request is here (within its deadline): answer it. */
+    conn_deadline(srv, conn, false);
     if (!req->route) {
         if (req->allow[0]) {
             http_reply_error(req, JP_ERR_METHOD_NOT_ALLOWED, NULL);
@@ -503,7 +545,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
     (void)toe;
     struct http_server *srv = cls;
     struct http_req *req = *con_cls;
@@ -511,6 +552,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     if (req->hold_registered)
         http_hold_end(req);
+    conn_deadline(srv, conn, true); /* the next request's headers have a deadline too */
     req_free(req);
     *con_cls = NULL;
     atomic_fetch_sub(&srv->in_flight, 1);
@@ -519,10 +561,41 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
                           enum MHD_ConnectionNotificationCode code)
 {
-    (void)conn;
-    (void)socket_ctx;
     struct http_server *srv = cls;
-    atomic_fetch_add(&srv->connections, code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        atomic_fetch_add(&srv->connections, 1);
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        struct conn_track *t = calloc(1, sizeof *t);
+        if (!t || !ci) {
+            free(t);
+            return;
+        }
+        t->fd = ci->connect_fd;
+        pthread_mutex_lock(&srv->conn_mu);
+        t->deadline_ms = mono_ms() + 1000LL * srv->cfg.idle_timeout;
+        t->next = srv->conns;
+        if (srv->conns)
+            srv->conns->prev = t;
+        srv->conns = t;
+        pthread_mutex_unlock(&srv->conn_mu);
+        *socket_ctx = t;
+    } else {
+        atomic_fetch_sub(&srv->connections, 1);
+        struct conn_track *t = *socket_ctx;
+        if (!t)
+            return;
+        pthread_mutex_lock(&srv->conn_mu);
+        if (t->prev)
+            t->prev->next = t->next;
+        else
+            srv->conns = t->next;
+        if (t->next)
+            t->next->prev = t->prev;
+        pthread_mutex_unlock(&srv->conn_mu);
+        free(t);
+        *socket_ctx = NULL;
+    }
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -545,6 +618,7 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
     }
     srv->cfg = *cfg;
     pthread_mutex_init(&srv->hold_mu, NULL);
+    pthread_mutex_init(&srv->conn_mu, NULL);
     pthread_cond_init(&srv->timer_cond, NULL);
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
@@ -603,6 +677,7 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
 fail:
     free(srv->base_url);
     pthread_mutex_destroy(&srv->hold_mu);
+    pthread_mutex_destroy(&srv->conn_mu);
     pthread_cond_destroy(&srv->timer_cond);
     free(srv);
     return NULL;
@@ -638,6 +713,7 @@ void http_stop(struct http_server *srv, unsigned grace)
     MHD_stop_daemon(srv->daemon);
     free(srv->base_url);
     pthread_mutex_destroy(&srv->hold_mu);
+    pthread_mutex_destroy(&srv->conn_mu);
     pthread_cond_destroy(&srv->timer_cond);
     free(srv);
 }

@@ -80,8 +80,8 @@ struct http_config {
     const char *host; /* numeric address; NULL or "" = any */
     unsigned port;
     unsigned threads;
-    unsigned max_connections;    /* beyond this, requests answer 503 overloaded (Retry-After) */
-    unsigned max_held;           /* held requests at most; http_hold_commit refuses beyond */
+    unsigned max_connections;  /* beyond this, requests answer 503 overloaded (Retry-After) */
+    unsigned max_held;         /* held requests at most; http_hold_commit refuses beyond */
     unsigned idle_timeout;     /* seconds */
     size_t conn_memory_limit;  /* bytes per connection for headers and buffers */
     size_t max_body;           /* caps every route's body limit; 0 = routes decide */

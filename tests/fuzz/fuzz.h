@@ -10,7 +10,7 @@
 #define MUST(c)                                                                                    \
     do {                                                                                           \
         if (!(c)) {                                                                                \
-            fprintf(stderr, "property failed: %s (%s:%d)\n", #c, __FILE__, __LINE__);             \
+            fprintf(stderr, "property failed: %s (%s:%d)\n", #c, __FILE__, __LINE__);              \
             abort();                                                                               \
         }                                                                                          \
     } while (0)

@@ -64,8 +64,8 @@ static void test_quote_round_trip(void **state)
     }
     /* the last two were found by fuzzing: a literal ending in a backslash used
      * to read past the end of the text */
-    const char *bad[] = {"no quote", "\"unterminated", "\"bad \\zz\"", "\"\\4\"", "\"abc\\",
-                         "\"$v#$0:\x7f\n\\"};
+    const char *bad[] = {"no quote", "\"unterminated", "\"bad \\zz\"",
+                         "\"\\4\"",  "\"abc\\",        "\"$v#$0:\x7f\n\\"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char *h = strdup(bad[i]); /* on the heap, where AddressSanitizer sees overruns */
         const char *c = h;
