@@ -128,18 +128,6 @@ static long http(CURL *c, const char *method, const char *url, const char *auth,
     return status;
 }
 
-/* The decoded value of ":local NAME "..."" in a script (malloc'ed) or NULL. */
-static char *script_local(const char *script, const char *name)
-{
-    char pat[64];
-    snprintf(pat, sizeof pat, ":local %s \"", name);
-    const char *p = strstr(script, pat);
-    if (!p)
-        return NULL;
-    p += strlen(pat) - 1;
-    return ros_unquote(&p, NULL);
-}
-
 static bool ours(struct sim *s, const char *url)
 {
     for (int i = 0; url && i < s->nurls; i++)
@@ -183,7 +171,7 @@ static int setup_router(struct worker *w, long i)
         goto out;
     src += 8;
     poll = ros_unquote(&src, NULL);
-    tok = poll ? script_local(poll, "jpTok") : NULL;
+    tok = poll ? ros_find_local(poll, "jpTok") : NULL;
     if (!tok || strlen(tok) >= sizeof r->token)
         goto out;
     snprintf(r->token, sizeof r->token, "%s", tok);
@@ -265,9 +253,9 @@ static bool upload_backup(struct worker *w, struct router *r, const char *bak)
 static void run_job(struct worker *w, struct router *r, const char *script)
 {
     struct sim *s = w->s;
-    char *id = NULL, *busy = script_local(script, "jpBusy"), *done = script_local(script, "jpDone"),
-         *fail = script_local(script, "jpFail"), *src = script_local(script, "jpSrc"),
-         *bak = script_local(script, "jpBak");
+    char *id = NULL, *busy = ros_find_local(script, "jpBusy"), *done = ros_find_local(script, "jpDone"),
+         *fail = ros_find_local(script, "jpFail"), *src = ros_find_local(script, "jpSrc"),
+         *bak = ros_find_local(script, "jpBak");
     const char *p = busy ? strstr(busy, "/job/") : NULL;
     if (p)
         id = strndup(p + 5, 36);

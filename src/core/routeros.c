@@ -1,5 +1,6 @@
 #include "core/routeros.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,6 +109,17 @@ char *ros_unquote(const char **sp, size_t *len)
 bad:
     free(out);
     return NULL;
+}
+
+char *ros_find_local(const char *script, const char *name)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, ":local %s \"", name);
+    const char *p = strstr(script, pat);
+    if (!p)
+        return NULL;
+    p += strlen(pat) - 1;
+    return ros_unquote(&p, NULL);
 }
 
 /* ---- durations and versions ------------------------------------------- */

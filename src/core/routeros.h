@@ -21,6 +21,11 @@ void ros_quote(struct sbuf *b, const char *s, size_t n);
  * literal is malformed. The inverse of ros_quote. */
 char *ros_unquote(const char **s, size_t *len);
 
+/* The decoded value of the first `:local NAME "..."` in script (malloc'ed),
+ * or NULL. How a reader of our scripts (the simulator, the tests) finds a
+ * wrapper's URLs and payload. */
+char *ros_find_local(const char *script, const char *name);
+
 /* Seconds in a RouterOS duration: 1w2d3h4m5s, 1w2d03:04:05, 00:06:48.5.
  * -1 when empty or malformed. */
 int64_t ros_duration(const char *s);

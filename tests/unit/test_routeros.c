@@ -175,18 +175,6 @@ static void test_heartbeat(void **state)
     free(big);
 }
 
-/* The value of ":local NAME "..."" in script, decoded; NULL when absent. */
-static char *local_value(const char *script, const char *name)
-{
-    char pat[64];
-    snprintf(pat, sizeof pat, ":local %s \"", name);
-    const char *p = strstr(script, pat);
-    if (!p)
-        return NULL;
-    p += strlen(pat) - 1;
-    return ros_unquote(&p, NULL);
-}
-
 static const char *HOSTILE = "\"} /system reset-configuration; :do {\n$x \\ ? # [:put 1]\r\n"
                              "# last line is a comment";
 
@@ -216,10 +204,10 @@ static void test_wrapper(void **state)
     struct ros_job_params p = job_params(false, 71200);
     char *w = ros_render_wrapper(&p);
     assert_non_null(w);
-    char *src = local_value(w, "jpSrc");
+    char *src = ros_find_local(w, "jpSrc");
     assert_string_equal(src, HOSTILE); /* the payload is carried whole, as a string */
     free(src);
-    char *busy = local_value(w, "jpBusy");
+    char *busy = ros_find_local(w, "jpBusy");
     assert_string_equal(busy, "https://jp.example.net:8443/job/0192f1a0-8e3b-7c4d-9e5f-0a1b2c3d4e5f"
                               "/update?status=busy&expires=1761743110&signature=b1");
     free(busy);
@@ -238,7 +226,7 @@ static void test_wrapper(void **state)
 
     p = job_params(true, 71300);
     w = ros_render_wrapper(&p);
-    char *bak = local_value(w, "jpBak");
+    char *bak = ros_find_local(w, "jpBak");
     assert_string_equal(bak, "https://jp.example.net:8443/backup/0192f1a0-0000-7000-8000-"
                              "000000000001/upload?job=0192f1a0-8e3b-7c4d-9e5f-0a1b2c3d4e5f"
                              "&expires=1761743110&signature=k4");
@@ -267,7 +255,7 @@ static void test_poll_and_adoption(void **state)
         .version = 71500,
     };
     char *poll = ros_render_poll_script(&p);
-    char *url = local_value(poll, "jpUrl");
+    char *url = ros_find_local(poll, "jpUrl");
     assert_string_equal(url, "http://127.0.0.1:8080/poll?wait=20");
     free(url);
     assert_non_null(strstr(poll, "idle-timeout=35s"));
@@ -275,7 +263,7 @@ static void test_poll_and_adoption(void **state)
     free(poll);
     p.version = 71400; /* no idle-timeout before 7.15: no held poll */
     poll = ros_render_poll_script(&p);
-    url = local_value(poll, "jpUrl");
+    url = ros_find_local(poll, "jpUrl");
     assert_string_equal(url, "http://127.0.0.1:8080/poll");
     free(url);
     assert_null(strstr(poll, "idle-timeout"));
