@@ -48,6 +48,76 @@ int api_authenticate(struct http_req *req, struct principal *who)
     return 0;
 }
 
+/* 1 when the Content-Type header names media type `want` (parameters allowed). */
+int api_content_type_is(struct http_req *req, const char *want)
+{
+    const char *ct = http_header(req, "Content-Type");
+    size_t n = strlen(want);
+    if (!ct || strncasecmp(ct, want, n))
+        return 0;
+    return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+/* Parses the body as a JSON object; answers and returns NULL when it is not. */
+json_t *api_json_body(struct http_req *req)
+{
+    if (!api_content_type_is(req, "application/json")) {
+        http_reply_error(req, JP_ERR_UNSUPPORTED_MEDIA_TYPE,
+                         "Content-Type must be application/json.");
+        return NULL;
+    }
+    if (!req->body_len) {
+        http_reply_error(req, JP_ERR_PARAMETER_MISSING, "A JSON request body is required.");
+        return NULL;
+    }
+    json_error_t e;
+    json_t *j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &e);
+    if (!j || !json_is_object(j)) {
+        char msg[256];
+        if (j)
+            snprintf(msg, sizeof msg, "The request body must be a JSON object.");
+        else
+            snprintf(msg, sizeof msg, "The request body is not valid JSON: %s (line %d).", e.text,
+                     e.line);
+        json_decref(j);
+        http_reply_error(req, JP_ERR_PARAMETER_INVALID, msg);
+        return NULL;
+    }
+    return j;
+}
+
+/* Reads the string field `name` of JSON object j with a length in characters
+ * within [min, max]. Answers and returns NULL when it is absent or invalid. */
+const char *api_json_string(struct http_req *req, json_t *j, const char *name, long min, long max,
+                            enum jp_err too_long)
+{
+    char msg[160];
+    json_t *v = json_object_get(j, name);
+    if (!v || json_is_null(v)) {
+        snprintf(msg, sizeof msg, "The '%s' parameter is required for this request.", name);
+        http_reply_error(req, JP_ERR_PARAMETER_MISSING, msg);
+        return NULL;
+    }
+    if (!json_is_string(v)) {
+        snprintf(msg, sizeof msg, "The '%s' parameter must be a string.", name);
+        http_reply_error(req, JP_ERR_PARAMETER_INVALID, msg);
+        return NULL;
+    }
+    long chars = utf8_length(json_string_value(v), json_string_length(v));
+    if (chars < 0) {
+        snprintf(msg, sizeof msg, "The '%s' parameter must not contain NUL characters.", name);
+        http_reply_error(req, JP_ERR_PARAMETER_INVALID, msg);
+        return NULL;
+    }
+    if (chars < min || chars > max) {
+        snprintf(msg, sizeof msg, "The '%s' parameter must be %ld to %ld characters long.", name,
+                 min, max);
+        http_reply_error(req, chars > max ? too_long : JP_ERR_PARAMETER_INVALID, msg);
+        return NULL;
+    }
+    return json_string_value(v);
+}
+
 void api_reply_store_error(struct http_req *req, enum store_result r)
 {
     switch (r) {
