@@ -94,3 +94,20 @@ fuzz: deps
 soak: deps
 	@$(MAKE) --no-print-directory all
 	@tests/soak.sh
+
+# Benchmarks: `make bench` (BENCH_SECONDS=10 by default per measurement).
+BENCH_FLAGS := -std=c17 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -Isrc -pthread
+build-bench/hello: bench/hello.c
+	@mkdir -p build-bench
+	@$(CC) $(BENCH_FLAGS) -o $@ $< $(shell pkg-config --cflags --libs libmicrohttpd)
+build-bench/lifecycle: bench/lifecycle.c $(BUILD)/libjobplane.a
+	@mkdir -p build-bench
+	@$(CC) $(BENCH_FLAGS) -o $@ $< $(BUILD)/libjobplane.a $(LDLIBS)
+build-bench/beanstalk: bench/beanstalk.c
+	@mkdir -p build-bench
+	@$(CC) $(BENCH_FLAGS) -o $@ $<
+
+.PHONY: bench
+bench: deps
+	@$(MAKE) --no-print-directory all build-bench/hello build-bench/lifecycle build-bench/beanstalk
+	@bench/run.sh

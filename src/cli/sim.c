@@ -34,7 +34,7 @@ struct sim {
     const char *url;                /* the first --url: sites are created there */
     const char *urls[SIM_MAX_URLS]; /* every --url (nodes of one fleet); polls pick one at random */
     int nurls;
-    const char *op_token, *record;
+    const char *op_token, *record, *tokens_out;
     long routers, interval, wait, duration, threads;
     double fail_rate;
     struct router *r;
@@ -396,7 +396,8 @@ static void usage(FILE *f)
                "Creates and adopts N sites, polls each every S seconds (+-10%% jitter) for\n"
                "--duration seconds (default 60), runs every job handed out, then prints what\n"
                "it saw. --record appends 'delivered|done|fail|DUPLICATE SITE JOB' lines.\n"
-               "Several --url (nodes on one database): each poll goes to one at random.\n");
+               "Several --url (nodes on one database): each poll goes to one at random.\n"
+               "--tokens FILE writes 'SITE_ID DEVICE_TOKEN' per adopted router at the end.\n");
 }
 
 int sim_main(int argc, char **argv)
@@ -411,8 +412,7 @@ int sim_main(int argc, char **argv)
         {"duration", 1, 0, 'd'},
         {"threads", 1, 0, 'T'},
         {"record", 1, 0, 'r'},
-        {"help", 0, 0, 'h'},
-        {0, 0, 0, 0},
+        {"tokens", 1, 0, 'k'},   {"help", 0, 0, 'h'},     {0, 0, 0, 0},
     };
     struct sim s = {.routers = 10, .interval = 30, .duration = 60};
     const char *fail = NULL;
@@ -435,6 +435,7 @@ int sim_main(int argc, char **argv)
         case 'T': bad |= opt_long(optarg, 1, 4096, &s.threads); break;
         case 'f': fail = optarg; break;
         case 'r': s.record = optarg; break;
+        case 'k': s.tokens_out = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -487,6 +488,14 @@ int sim_main(int argc, char **argv)
         free(w[i].seen);
     }
     double elapsed = now_mono() - t0;
+    if (s.tokens_out) { /* "site_id device_token" per adopted router (for load tools) */
+        FILE *f = fopen(s.tokens_out, "w");
+        for (long i = 0; f && i < s.routers; i++)
+            if (s.r[i].token[0])
+                fprintf(f, "%s %s\n", s.r[i].site_id, s.r[i].token);
+        if (f)
+            fclose(f);
+    }
     qsort(s.lat, s.nlat, sizeof *s.lat, cmp_double);
     printf("routers:          %ld (setup errors %ld)\n", s.routers, atomic_load(&s.setup_errors));
     printf("interval:         %lds, wait %lds, %.0fs run, %ld threads\n", s.interval, s.wait,
