@@ -103,11 +103,15 @@ build-bench/hello: bench/hello.c
 build-bench/lifecycle: bench/lifecycle.c $(BUILD)/libjobplane.a
 	@mkdir -p build-bench
 	@$(CC) $(BENCH_FLAGS) -o $@ $< $(BUILD)/libjobplane.a $(LDLIBS)
+build-bench/listing: bench/listing.c
+	@mkdir -p build-bench
+	@$(CC) $(BENCH_FLAGS) -o $@ $< $(shell pkg-config --cflags --libs libcurl)
 build-bench/beanstalk: bench/beanstalk.c
 	@mkdir -p build-bench
 	@$(CC) $(BENCH_FLAGS) -o $@ $<
 
 .PHONY: bench
 bench: deps
-	@$(MAKE) --no-print-directory all build-bench/hello build-bench/lifecycle build-bench/beanstalk
+	@$(MAKE) --no-print-directory all build-bench/hello build-bench/lifecycle build-bench/beanstalk \
+	    build-bench/listing
 	@bench/run.sh
