@@ -98,8 +98,8 @@ static void *run(void *arg)
         curl_slist_free_all(h);
         snprintf(url, sizeof url, "%s/poll", base);
         if (code != 201 || req(c, "POST", url, dev, "name=bench", &b) != 200 || !b.p) {
-            if (getenv("BENCH_DEBUG"))
-                fprintf(stderr, "create %ld: %s\n", code, b.p ? b.p : "");
+            if (atomic_fetch_add(&errors, 0) == 0) /* say why, once */
+                fprintf(stderr, "lifecycle: create answered %ld: %.200s\n", code, b.p ? b.p : "");
             atomic_fetch_add(&errors, 1);
             continue;
         }
