@@ -176,7 +176,16 @@ static enum db_status pg_run(struct db *d, const char *sql, const struct db_arg 
     char *q = translate(sql);
     if (!q)
         return DB_ERROR;
+    /* libpq notices a dead connection (a database restart) only when a
+     * statement fails on it. Outside a transaction nothing was lost: reconnect
+     * and run the statement once more, so a restart costs no failed request. */
+    bool idle = PQtransactionStatus(d->c) == PQTRANS_IDLE;
     PGresult *r = PQexecParams(d->c, q, n, types, values, lengths, formats, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK && idle &&
+        PQstatus(d->c) != CONNECTION_OK && pg_check(d) == 0) {
+        PQclear(r);
+        r = PQexecParams(d->c, q, n, types, values, lengths, formats, 0);
+    }
     free(q);
     ExecStatusType st = PQresultStatus(r);
     enum db_status status = DB_OK;

@@ -75,6 +75,18 @@ check "with Retry-After" 1 "$(header Retry-After)"
 req GET /healthz
 check "the node itself keeps answering" 200 "$STATUS"
 wait "$RESTART"
+# Right after the restart, 32 concurrent reads on each node use most pooled
+# connections, every one of them dead since the restart: all must succeed.
+READS=()
+for node in "$A" "$B"; do
+    for i in $(seq 32); do
+        curl -s -o /dev/null -w '%{http_code}\n' -H "Authorization: Bearer $TOK" "$node/sites/$SITE" \
+            >>"$JP_TMP/after-restart" &
+        READS+=($!)
+    done
+done
+wait "${READS[@]}"
+check "64 concurrent reads right after the restart all succeed" 64 "$(grep -c '^200$' "$JP_TMP/after-restart")"
 sleep 2
 api GET "/site/$SITE/job?limit=1"
 check "node A reads again after the restart" 200 "$STATUS"
