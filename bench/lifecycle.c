@@ -1,28 +1,45 @@
-/* Durable job lifecycles against a running jobplane: THREADS clients, each
- * with its own adopted site, loop create -> poll -> busy -> done for SECONDS
- * and count complete lifecycles. Each step is an HTTP request that waits for
- * its commit. Usage: lifecycle URL OPERATOR_TOKEN TOKENS_FILE THREADS SECONDS
+/* Durable job lifecycles against a running jobplane: CONNS keep-alive
+ * connections, each with its own adopted site, loop create -> poll -> busy ->
+ * done for SECONDS and count complete lifecycles. Each step is an HTTP request
+ * that waits for its commit; the next step is sent when the previous answer
+ * has arrived. One thread drives every connection with epoll (as wrk does),
+ * so the client takes as little of the machine as it can.
+ * Usage: lifecycle URL OPERATOR_TOKEN TOKENS_FILE CONNS SECONDS
  * (TOKENS_FILE: "site_id device_token" lines, e.g. from jobplane sim --tokens) */
-#include <curl/curl.h>
-#include <pthread.h>
-#include <stdatomic.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/routeros.h"
 
-struct buf {
-    char *p;
-    size_t n;
+enum step { CREATE, POLL, BUSY, DONE };
+
+struct conn {
+    int fd;
+    enum step step;
+    char site[64], token[64];
+    char busy[512], done[512]; /* paths of the signed report URLs */
+    char in[65536];
+    size_t got;
+    double t0; /* start of this lifecycle */
+    unsigned long n;
 };
-static const char *base, *optoken;
-static double deadline;
-static atomic_long done_count, errors;
-static double *lat; /* per-lifecycle latency, ms */
+
+static const char *optoken;
+static char host[128];
+static struct sockaddr_in addr;
+static long cycles, errors;
+static double *lat;
 static size_t nlat, caplat;
-static pthread_mutex_t lat_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static double now(void)
 {
@@ -31,102 +48,112 @@ static double now(void)
     return t.tv_sec + t.tv_nsec / 1e9;
 }
 
-static size_t take(char *d, size_t s, size_t n, void *u)
+static int dial(void)
 {
-    struct buf *b = u;
-    char *p = realloc(b->p, b->n + s * n + 1);
-    if (!p)
-        return 0;
-    b->p = p;
-    memcpy(b->p + b->n, d, s * n);
-    b->n += s * n;
-    b->p[b->n] = '\0';
-    return s * n;
-}
-
-static long req(CURL *c, const char *method, const char *url, struct curl_slist *h,
-                const char *body, struct buf *out)
-{
-    out->n = 0;
-    if (out->p)
-        out->p[0] = '\0';
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    if (body)
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    else
-        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, take);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
-    long code = 0;
-    if (curl_easy_perform(c) == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    return code;
-}
-
-struct worker {
-    char site[64], token[64];
-};
-
-static void *run(void *arg)
-{
-    struct worker *w = arg;
-    CURL *c = curl_easy_init();
-    struct buf b = {0};
-    char url[512], line[1024];
-    struct curl_slist *op = NULL, *dev = NULL;
-    snprintf(line, sizeof line, "Authorization: Bearer %s", optoken);
-    op = curl_slist_append(op, line);
-    op = curl_slist_append(op, "Content-Type: text/plain");
-    op = curl_slist_append(op, "X-Description: bench lifecycle");
-    snprintf(line, sizeof line, "Authorization: Bearer %s", w->token);
-    dev = curl_slist_append(dev, line);
-    dev = curl_slist_append(dev, "Content-Type: text/plain");
-    unsigned long n = 0;
-    while (now() < deadline) {
-        double t0 = now();
-        char key[80];
-        snprintf(key, sizeof key, "X-Idempotency-Key: %08lx-0000-4000-8000-%012lx",
-                 (unsigned long)rand(), n++);
-        struct curl_slist *h = curl_slist_append(NULL, key);
-        for (struct curl_slist *i = op; i; i = i->next)
-            h = curl_slist_append(h, i->data);
-        snprintf(url, sizeof url, "%s/site/%s/job", base, w->site);
-        long code = req(c, "POST", url, h, "/system identity print", &b);
-        curl_slist_free_all(h);
-        snprintf(url, sizeof url, "%s/poll", base);
-        if (code != 201 || req(c, "POST", url, dev, "name=bench", &b) != 200 || !b.p) {
-            if (atomic_fetch_add(&errors, 0) == 0) /* say why, once */
-                fprintf(stderr, "lifecycle: create answered %ld: %.200s\n", code, b.p ? b.p : "");
-            atomic_fetch_add(&errors, 1);
-            continue;
-        }
-        char *busy = ros_find_local(b.p, "jpBusy"), *fin = ros_find_local(b.p, "jpDone");
-        bool ok = busy && fin && req(c, "GET", busy, NULL, NULL, &b) == 200 &&
-                  req(c, "GET", fin, NULL, NULL, &b) == 200;
-        free(busy);
-        free(fin);
-        if (!ok) {
-            atomic_fetch_add(&errors, 1);
-            continue;
-        }
-        atomic_fetch_add(&done_count, 1);
-        double ms = (now() - t0) * 1000;
-        pthread_mutex_lock(&lat_mu);
-        if (nlat == caplat) {
-            caplat = caplat ? caplat * 2 : 4096;
-            lat = realloc(lat, caplat * sizeof *lat);
-        }
-        lat[nlat++] = ms;
-        pthread_mutex_unlock(&lat_mu);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr)) {
+        close(fd);
+        return -1;
     }
-    curl_slist_free_all(op);
-    curl_slist_free_all(dev);
-    free(b.p);
-    curl_easy_cleanup(c);
-    return NULL;
+    return fd;
+}
+
+/* Sends the request for c's current step. */
+static int send_step(struct conn *c)
+{
+    char req[2048];
+    int n = 0;
+    switch (c->step) {
+    case CREATE:
+        n = snprintf(req, sizeof req,
+                     "POST /site/%s/job HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"
+                     "Content-Type: text/plain\r\nX-Description: bench lifecycle\r\n"
+                     "X-Idempotency-Key: %08lx-0000-4000-8000-%012lx\r\n"
+                     "Content-Length: 22\r\n\r\n/system identity print",
+                     c->site, host, optoken, (unsigned long)c->fd, c->n++);
+        break;
+    case POLL:
+        n = snprintf(req, sizeof req,
+                     "POST /poll HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"
+                     "Content-Type: text/plain\r\nContent-Length: 10\r\n\r\nname=bench",
+                     host, c->token);
+        break;
+    case BUSY:
+    case DONE:
+        n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n",
+                     c->step == BUSY ? c->busy : c->done, host);
+        break;
+    }
+    return write(c->fd, req, (size_t)n) == n ? 0 : -1;
+}
+
+/* The path of a local's URL in a wrapper script. */
+static bool url_path(const char *script, const char *name, char *dst, size_t cap)
+{
+    char *url = ros_find_local(script, name);
+    const char *p = url ? strstr(url, "://") : NULL;
+    p = p ? strchr(p + 3, '/') : NULL;
+    bool ok = p && strlen(p) < cap;
+    if (ok)
+        strcpy(dst, p);
+    free(url);
+    return ok;
+}
+
+/* 1 when a whole answer is in c->in (status in *code, body at *body), 0 when
+ * more must arrive, -1 when it cannot be read. */
+static int answer(struct conn *c, int *code, char **body)
+{
+    char *end = strstr(c->in, "\r\n\r\n");
+    if (!end)
+        return c->got < sizeof c->in - 1 ? 0 : -1;
+    char *cl = strcasestr(c->in, "\r\ncontent-length:");
+    if (!cl || cl > end)
+        return -1;
+    size_t len = strtoul(cl + 17, NULL, 10), head = (size_t)(end + 4 - c->in);
+    if (head + len >= sizeof c->in)
+        return -1;
+    if (c->got < head + len)
+        return 0;
+    *code = atoi(c->in + 9);
+    *body = end + 4;
+    return 1;
+}
+
+static void record(double ms)
+{
+    if (nlat == caplat) {
+        caplat = caplat ? caplat * 2 : 4096;
+        lat = realloc(lat, caplat * sizeof *lat);
+    }
+    lat[nlat++] = ms;
+}
+
+/* Handles a complete answer and moves c to its next step. */
+static void advance(struct conn *c, int code, char *body)
+{
+    static const int want[] = {201, 200, 200, 200};
+    bool ok = code == want[c->step];
+    if (ok && c->step == POLL)
+        ok = url_path(body, "jpBusy", c->busy, sizeof c->busy) &&
+             url_path(body, "jpDone", c->done, sizeof c->done);
+    if (!ok) {
+        if (errors++ == 0) /* say why, once */
+            fprintf(stderr, "lifecycle: step %d answered %d: %.200s\n", c->step, code, body);
+        c->step = CREATE;
+        c->t0 = now();
+        return;
+    }
+    if (c->step == DONE) {
+        cycles++;
+        double t = now();
+        record((t - c->t0) * 1000);
+        c->t0 = t;
+        c->step = CREATE;
+    } else {
+        c->step++;
+    }
 }
 
 static int cmp(const void *a, const void *b)
@@ -138,35 +165,71 @@ static int cmp(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     if (argc < 6) {
-        fprintf(stderr, "usage: lifecycle URL OPERATOR_TOKEN TOKENS_FILE THREADS SECONDS\n");
+        fprintf(stderr, "usage: lifecycle URL OPERATOR_TOKEN TOKENS_FILE CONNS SECONDS\n");
         return 2;
     }
-    base = argv[1];
+    int port = 0;
+    if (sscanf(argv[1], "http://%127[^:]:%d", host, &port) != 2) {
+        fprintf(stderr, "lifecycle: URL must be http://IPV4:PORT\n");
+        return 2;
+    }
+    addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, host, &addr.sin_addr);
+    snprintf(host + strlen(host), sizeof host - strlen(host), ":%d", port);
     optoken = argv[2];
-    int threads = atoi(argv[4]);
+    int nc = atoi(argv[4]);
     double secs = atof(argv[5]);
     FILE *f = fopen(argv[3], "r");
-    struct worker *w = calloc((size_t)threads, sizeof *w);
-    for (int i = 0; f && i < threads; i++)
-        if (fscanf(f, "%63s %63s", w[i].site, w[i].token) != 2)
+    struct conn *cs = calloc((size_t)nc, sizeof *cs);
+    int ep = epoll_create1(0);
+    double t0 = now(), deadline = t0 + secs;
+    for (int i = 0; i < nc; i++) {
+        struct conn *c = &cs[i];
+        if (!f || fscanf(f, "%63s %63s", c->site, c->token) != 2 || (c->fd = dial()) < 0) {
+            fprintf(stderr, "lifecycle: cannot set up connection %d\n", i);
             return 1;
-    if (f)
-        fclose(f);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    pthread_t *t = calloc((size_t)threads, sizeof *t);
-    double t0 = now();
-    deadline = t0 + secs;
-    for (int i = 0; i < threads; i++)
-        pthread_create(&t[i], NULL, run, &w[i]);
-    for (int i = 0; i < threads; i++)
-        pthread_join(t[i], NULL);
+        }
+        c->t0 = t0;
+        epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &(struct epoll_event){.events = EPOLLIN, .data.ptr = c});
+        send_step(c);
+    }
+    fclose(f);
+    struct epoll_event ev[256];
+    while (now() < deadline) {
+        int n = epoll_wait(ep, ev, 256, 100);
+        for (int i = 0; i < n; i++) {
+            struct conn *c = ev[i].data.ptr;
+            ssize_t r = read(c->fd, c->in + c->got, sizeof c->in - 1 - c->got);
+            if (r <= 0) {
+                fprintf(stderr, "lifecycle: connection closed by the server\n");
+                return 1;
+            }
+            c->got += (size_t)r;
+            c->in[c->got] = '\0';
+            int code;
+            char *body;
+            int a = answer(c, &code, &body);
+            if (a == 0)
+                continue;
+            if (a < 0) {
+                fprintf(stderr, "lifecycle: unreadable answer: %.200s\n", c->in);
+                return 1;
+            }
+            advance(c, code, body);
+            c->got = 0; /* one request in flight per connection: nothing follows */
+            if (send_step(c)) {
+                fprintf(stderr, "lifecycle: cannot send: %s\n", strerror(errno));
+                return 1;
+            }
+        }
+    }
     double el = now() - t0;
     qsort(lat, nlat, sizeof *lat, cmp);
-    printf("lifecycles %ld in %.1fs = %.0f/s errors %ld p50 %.1fms p99 %.1fms\n",
-           atomic_load(&done_count), el, atomic_load(&done_count) / el, atomic_load(&errors),
-           nlat ? lat[nlat / 2] : 0, nlat ? lat[(size_t)(nlat * 0.99)] : 0);
+    printf("lifecycles %ld in %.1fs = %.0f/s errors %ld p50 %.1fms p99 %.1fms\n", cycles, el,
+           cycles / el, errors, nlat ? lat[nlat / 2] : 0, nlat ? lat[(size_t)(nlat * 0.99)] : 0);
+    for (int i = 0; i < nc; i++)
+        close(cs[i].fd);
     free(lat);
-    free(w);
-    free(t);
+    free(cs);
     return 0;
 }

@@ -33,6 +33,7 @@ struct wop {
     void *arg;
     enum store_result result;
     bool done;
+    pthread_cond_t cv; /* signalled when done: each waiter is woken alone */
     struct wop *next;
 };
 
@@ -52,7 +53,6 @@ struct ss {
     pthread_t writer;
     pthread_mutex_t mu; /* guards the queue, stopping and the reader stack */
     pthread_cond_t work;
-    pthread_cond_t done;
     pthread_cond_t reader_free;
     struct wop *head, *tail;
     bool stopping;
@@ -201,12 +201,13 @@ static void *writer_main(void *arg)
             exec0(s, s->w, "ROLLBACK");
         }
         pthread_mutex_lock(&s->mu);
-        for (struct wop *w = batch; w; w = w->next) {
+        for (struct wop *w = batch, *next; w; w = next) {
+            next = w->next; /* w lives on its waiter's stack: gone once done */
             if (!ok)
                 w->result = STORE_UNAVAILABLE;
             w->done = true;
+            pthread_cond_signal(&w->cv);
         }
-        pthread_cond_broadcast(&s->done);
         pthread_mutex_unlock(&s->mu);
     }
     return NULL;
@@ -216,9 +217,11 @@ static enum store_result submit(struct ss *s, enum store_result (*fn)(struct ss 
                                 void *arg)
 {
     struct wop w = {.fn = fn, .arg = arg};
+    pthread_cond_init(&w.cv, NULL);
     pthread_mutex_lock(&s->mu);
     if (s->stopping) {
         pthread_mutex_unlock(&s->mu);
+        pthread_cond_destroy(&w.cv);
         return STORE_UNAVAILABLE;
     }
     if (s->tail)
@@ -228,8 +231,9 @@ static enum store_result submit(struct ss *s, enum store_result (*fn)(struct ss 
     s->tail = &w;
     pthread_cond_signal(&s->work);
     while (!w.done)
-        pthread_cond_wait(&s->done, &s->mu);
+        pthread_cond_wait(&w.cv, &s->mu);
     pthread_mutex_unlock(&s->mu);
+    pthread_cond_destroy(&w.cv);
     return w.result;
 }
 
@@ -449,49 +453,52 @@ static enum store_result op_job_create(struct ss *s, void *p)
         return STORE_UNAVAILABLE;
     uuid7_next(&s->idgen, now_ms(), rnd_id, id);
     int64_t created = (int64_t)(uuid7_millis(id) / 1000);
-    res = STORE_UNAVAILABLE;
     /* The token is unique across all jobs: draw again on a collision. The key
      * is unique per site: a concurrent create on another node wins the race
-     * and this one becomes its replay. */
+     * and this one becomes its replay. ON CONFLICT DO NOTHING leaves the
+     * transaction usable on both drivers, so no savepoint is needed. */
     for (int attempt = 0; attempt < 4; attempt++) {
         if (random_bytes(rnd_tok, sizeof rnd_tok) || token_base62(rnd_tok, sizeof rnd_tok, token))
             continue;
-        struct db_res *r = NULL;
-        if (exec0(s, s->w, "SAVEPOINT ins"))
-            break;
-        enum db_status st =
-            RUN(s, s->w,
+        if (RUN(s, s->w,
                 "INSERT INTO jobs (id, site_id, token, idempotency_key, description, script,"
                 " notify_url, express_execute, needs_ack, should_backup, created_at)"
-                " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11) RETURNING " JOB_COLS,
-                &r, DB_TEXT(id), DB_TEXT(req->site_id), DB_TEXT(token),
+                " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11) ON CONFLICT DO NOTHING",
+                NULL, DB_TEXT(id), DB_TEXT(req->site_id), DB_TEXT(token),
                 DB_TEXT(req->idempotency_key), DB_TEXT(req->description), DB_TEXT(req->script),
                 DB_TEXT(req->notify_url), DB_INT(req->express_execute),
-                DB_INT(req->needs_acknowledgement), DB_INT(req->should_backup), DB_INT(created));
-        if (st == DB_OK && r->rows) {
-            exec0(s, s->w, "RELEASE SAVEPOINT ins");
-            row_to_job(r, 0, a->out);
-            db_res_free(r);
-            res = STORE_CREATED;
-            if (event(s, req->site_id, created, "Job %s created: %s", token, req->description) ||
-                (req->express_execute &&
-                 event(s, req->site_id, created, "Job %s express execution requested", token)) ||
-                (s->drv->notify_sql &&
-                 RUN(s, s->w, s->drv->notify_sql, NULL, DB_TEXT(req->site_id)) != DB_OK))
-                res = STORE_UNAVAILABLE;
-            break;
+                DB_INT(req->needs_acknowledgement), DB_INT(req->should_backup),
+                DB_INT(created)) != DB_OK)
+            return STORE_UNAVAILABLE;
+        if (s->drv->changes(s->w) == 0) {
+            res = job_replay(s, req, a->out); /* the key, or (rarely) the token, was taken */
+            if (res != STORE_CREATED)
+                return res;
+            continue;
         }
-        db_res_free(r);
-        exec0(s, s->w, "ROLLBACK TO SAVEPOINT ins");
-        exec0(s, s->w, "RELEASE SAVEPOINT ins");
-        if (st != DB_UNIQUE)
-            break;
-        res = job_replay(s, req, a->out); /* the key, or (rarely) the token, was taken */
-        if (res != STORE_CREATED)
-            break;
-        res = STORE_UNAVAILABLE;
+        struct job *j = a->out;
+        snprintf(j->id, sizeof j->id, "%s", id);
+        snprintf(j->token, sizeof j->token, "%s", token);
+        snprintf(j->site_id, sizeof j->site_id, "%s", req->site_id);
+        snprintf(j->idempotency_key, sizeof j->idempotency_key, "%s", req->idempotency_key);
+        j->description = req->description ? strdup(req->description) : NULL;
+        j->script = strdup(req->script);
+        j->notify_url = req->notify_url ? strdup(req->notify_url) : NULL;
+        j->express_execute = req->express_execute;
+        j->needs_acknowledgement = req->needs_acknowledgement;
+        j->should_backup = req->should_backup;
+        j->created_at = created;
+        if ((req->description && !j->description) || !j->script ||
+            (req->notify_url && !j->notify_url) ||
+            event(s, req->site_id, created, "Job %s created: %s", token, req->description) ||
+            (req->express_execute &&
+             event(s, req->site_id, created, "Job %s express execution requested", token)) ||
+            (s->drv->notify_sql &&
+             RUN(s, s->w, s->drv->notify_sql, NULL, DB_TEXT(req->site_id)) != DB_OK))
+            return STORE_UNAVAILABLE;
+        return STORE_CREATED;
     }
-    return res;
+    return STORE_UNAVAILABLE;
 }
 
 static enum store_result ss_job_create(struct store *st, const char *team,
@@ -893,7 +900,6 @@ static enum store_result op_dispatch(struct ss *s, void *p)
 {
     struct dispatch_arg *a = p;
     struct db_res *r = NULL;
-    long timed_out = 0;
     job_clear(a->out);
     if (PG(s)) {
         if (RUN(s, s->w, "SELECT 1 FROM sites WHERE id=?1 FOR UPDATE SKIP LOCKED", &r,
@@ -905,23 +911,28 @@ static enum store_result op_dispatch(struct ss *s, void *p)
         if (locked)
             return STORE_NOT_FOUND; /* another node is dispatching for this site */
     }
-    if (fail_timed_out(s, a->site_id, a->now, a->run_timeout, &timed_out))
-        return STORE_UNAVAILABLE;
-    if (RUN(s, s->w, "SELECT 1 FROM jobs WHERE site_id=?1 AND " IN_FLIGHT " LIMIT 1", &r,
+    /* One job at a time per site: a job in flight past its run timeout fails
+     * here rather than at the next sweep, so the site is free at once. */
+    if (RUN(s, s->w, "SELECT delivered_at FROM jobs WHERE site_id=?1 AND " IN_FLIGHT, &r,
             DB_TEXT(a->site_id)) != DB_OK)
         return STORE_UNAVAILABLE;
-    bool busy = r->rows > 0;
+    bool busy = false, expired = false;
+    for (size_t i = 0; i < r->rows; i++)
+        if (db_int(r, i, 0, 0) <= a->now - a->run_timeout)
+            expired = true;
+        else
+            busy = true;
     db_res_free(r);
     r = NULL;
+    long timed_out = 0;
+    if (expired && fail_timed_out(s, a->site_id, a->now, a->run_timeout, &timed_out))
+        return STORE_UNAVAILABLE;
     if (busy)
-        return STORE_NOT_FOUND; /* one job at a time per site */
+        return STORE_NOT_FOUND;
     if (RUN(s, s->w,
-            "UPDATE jobs SET delivered_at=?2,"
-            " started_at=CASE WHEN needs_ack <> 0 THEN NULL ELSE ?2 END,"
-            " completed_at=CASE WHEN needs_ack <> 0 THEN NULL ELSE ?2 END"
-            " WHERE id=(SELECT id FROM jobs WHERE site_id=?1 AND delivered_at IS NULL"
-            " AND cancelled_at IS NULL ORDER BY id LIMIT 1) RETURNING " JOB_COLS,
-            &r, DB_TEXT(a->site_id), DB_INT(a->now)) != DB_OK)
+            "SELECT " JOB_COLS " FROM jobs WHERE site_id=?1 AND delivered_at IS NULL"
+            " AND cancelled_at IS NULL ORDER BY id LIMIT 1",
+            &r, DB_TEXT(a->site_id)) != DB_OK)
         return STORE_UNAVAILABLE;
     bool got = r->rows > 0;
     if (got)
@@ -930,14 +941,30 @@ static enum store_result op_dispatch(struct ss *s, void *p)
     r = NULL;
     if (!got)
         return STORE_NOT_FOUND;
+    struct job *j = a->out;
+    j->delivered_at = a->now;
+    if (!j->needs_acknowledgement)
+        j->started_at = j->completed_at = a->now;
+    /* Guarded: a cancel committed on another node since the SELECT wins. */
+    if (RUN(s, s->w,
+            "UPDATE jobs SET delivered_at=?2, started_at=?3, completed_at=?3 WHERE id=?1"
+            " AND delivered_at IS NULL AND cancelled_at IS NULL",
+            NULL, DB_TEXT(j->id), DB_INT(a->now),
+            DB_NUM(j->needs_acknowledgement ? -1 : a->now)) != DB_OK)
+        return STORE_UNAVAILABLE;
+    if (s->drv->changes(s->w) == 0) {
+        job_clear(j);
+        return STORE_NOT_FOUND;
+    }
     if (RUN(s, s->w,
             "SELECT count(*) FROM jobs WHERE site_id=?1 AND delivered_at IS NULL"
             " AND cancelled_at IS NULL",
-            &r, DB_TEXT(a->site_id)) != DB_OK)
+            &r, DB_TEXT(a->site_id)) != DB_OK) {
+        db_res_free(r);
         return STORE_UNAVAILABLE;
+    }
     a->remaining = (long)db_int(r, 0, 0, 0);
     db_res_free(r);
-    const struct job *j = a->out;
     if (event(s, j->site_id, a->now, "Job %s delivered (%ld more pending)", j->token,
               a->remaining) ||
         (!j->needs_acknowledgement &&
@@ -1038,8 +1065,16 @@ static enum store_result op_job_report(struct ss *s, void *p)
     }
     if (event(s, j->site_id, a->now, "Job %s %s", j->token, what[a->report]))
         return STORE_UNAVAILABLE;
-    job_clear(j);
-    return load_job(s, a->job_id, j);
+    /* What the UPDATE above wrote, without reading the row again. */
+    if (!j->delivered_at)
+        j->delivered_at = a->now;
+    if (a->report == REPORT_BUSY || !j->started_at)
+        j->started_at = a->now;
+    if (a->report == REPORT_DONE)
+        j->completed_at = a->now;
+    else if (a->report == REPORT_FAIL)
+        j->failed_at = a->now;
+    return STORE_OK;
 }
 
 static enum store_result ss_job_report(struct store *st, const char *job_id, enum job_report rep,
@@ -1354,7 +1389,6 @@ static void ss_close(struct store *st)
     s->drv->close(s->w);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->work);
-    pthread_cond_destroy(&s->done);
     pthread_cond_destroy(&s->reader_free);
     pthread_mutex_destroy(&s->hb_mu);
     pthread_cond_destroy(&s->hb_cond);
@@ -1401,7 +1435,6 @@ struct store *store_sql_open(const struct db_driver *drv, const struct store_opt
     s->drv = drv;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->work, NULL);
-    pthread_cond_init(&s->done, NULL);
     pthread_cond_init(&s->reader_free, NULL);
     pthread_mutex_init(&s->hb_mu, NULL);
     pthread_cond_init(&s->hb_cond, NULL);
