@@ -19,13 +19,20 @@
 #include "core/routeros.h"
 #include "lib/opts.h"
 
+struct idlist {
+    char (*id)[37];
+    size_t n, cap;
+};
+
 struct router {
     char site_id[64];
     char token[64]; /* device token */
     char name[32];
-    double next;  /* monotonic seconds of the next poll */
-    bool gone;    /* torn down */
-    unsigned seq; /* backups uploaded */
+    double next;          /* monotonic seconds of the next poll */
+    bool gone;            /* torn down */
+    unsigned seq;         /* backups uploaded */
+    struct idlist seen;   /* jobs delivered to it (its worker's only) */
+    struct idlist queued; /* jobs --queue-rate created for it (under queue_mu) */
 };
 
 #define SIM_MAX_URLS 8
@@ -35,7 +42,7 @@ struct sim {
     const char *urls[SIM_MAX_URLS]; /* every --url (nodes of one fleet); polls pick one at random */
     int nurls;
     const char *op_token, *record, *tokens_out;
-    long routers, interval, wait, duration, threads;
+    long routers, interval, wait, duration, threads, queue_rate;
     double fail_rate;
     struct router *r;
     FILE *rec;
@@ -46,6 +53,13 @@ struct sim {
     double *lat; /* poll latencies, ms */
     size_t nlat, caplat;
     double t_end;
+    /* --queue-rate: jobs are queued from the moment every router is adopted
+     * (t_run) for --duration seconds; routers then poll on until every queued
+     * job was delivered, or for at most 5 more intervals. */
+    atomic_long ready, queued, queue_errors, delivered_queued;
+    atomic_bool queue_done;
+    pthread_mutex_t queue_mu;
+    _Atomic double t_run, t_drain; /* 0 until the run starts */
 };
 
 struct worker {
@@ -53,8 +67,6 @@ struct worker {
     long first, step; /* routers first, first+step, ... */
     unsigned seed;
     CURL *c;
-    char **seen; /* delivered job ids (for duplicate detection) */
-    size_t nseen, capseen;
 };
 
 static double now_mono(void)
@@ -194,18 +206,101 @@ static void record(struct sim *s, const char *site, const char *job, const char 
     pthread_mutex_unlock(&s->rec_mu);
 }
 
-/* Remembers a delivered job id; returns true when it was seen before. */
-static bool seen_before(struct worker *w, const char *job)
+static bool id_in(const struct idlist *l, const char *id)
 {
-    for (size_t i = 0; i < w->nseen; i++)
-        if (!strcmp(w->seen[i], job))
+    for (size_t i = 0; i < l->n; i++)
+        if (!strcmp(l->id[i], id))
             return true;
-    if (w->nseen == w->capseen) {
-        w->capseen = w->capseen ? w->capseen * 2 : 64;
-        w->seen = realloc(w->seen, w->capseen * sizeof *w->seen);
-    }
-    w->seen[w->nseen++] = strdup(job);
     return false;
+}
+
+static void id_add(struct idlist *l, const char *id)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 4;
+        void *p = realloc(l->id, cap * sizeof *l->id);
+        if (!p)
+            abort();
+        l->id = p;
+        l->cap = cap;
+    }
+    snprintf(l->id[l->n++], sizeof *l->id, "%s", id);
+}
+
+/* Remembers a job delivered to r; returns true when it was delivered before.
+ * A job belongs to one site, so a per-router list finds every duplicate. */
+static bool seen_before(struct sim *s, struct router *r, const char *job)
+{
+    pthread_mutex_lock(&s->queue_mu); /* a queuer may look at r->seen */
+    bool again = id_in(&r->seen, job);
+    if (!again) {
+        id_add(&r->seen, job);
+        if (id_in(&r->queued, job))
+            atomic_fetch_add(&s->delivered_queued, 1);
+    }
+    pthread_mutex_unlock(&s->queue_mu);
+    return again;
+}
+
+/* Whether the run is over at time t. */
+static bool finished(struct sim *s, double t)
+{
+    if (!s->queue_rate)
+        return t >= s->t_end;
+    if (!s->t_run)
+        return false; /* routers are still being adopted */
+    return t >= s->t_drain ||
+           (atomic_load(&s->queue_done) &&
+            atomic_load(&s->delivered_queued) >= atomic_load(&s->queued));
+}
+
+/* --queue-rate: creates jobs at random adopted routers through the operator
+ * API, paced to its share of the rate, from t_run for --duration seconds. */
+struct queuer {
+    struct sim *s;
+    double rate; /* this thread's jobs per second */
+    unsigned seed;
+};
+
+static void *queuer_main(void *arg)
+{
+    struct queuer *q = arg;
+    struct sim *s = q->s;
+    CURL *c = curl_easy_init();
+    struct buf b = {0};
+    while (!s->t_run)
+        usleep(20000);
+    double t = s->t_run, end = s->t_run + (double)s->duration;
+    while (t < end) {
+        double now = now_mono();
+        if (t > now)
+            usleep((useconds_t)((t - now) * 1e6));
+        t += 1.0 / q->rate;
+        struct router *r = &s->r[rand_r(&q->seed) % (unsigned)s->routers];
+        if (!r->token[0] || r->gone)
+            continue;
+        char url[512];
+        snprintf(url, sizeof url, "%s/api/asynchronous/%s", s->url, r->site_id);
+        static const char body[] = "{\"description\":\"sim fleet\",\"script\":\":put sim\"}";
+        long st = http(c, "POST", url, s->op_token, "application/json", body, sizeof body - 1,
+                       30, &b);
+        json_t *j = st == 200 ? json_loads(b.p, 0, NULL) : NULL; /* this API answers 200 */
+        const char *id = json_string_value(json_object_get(json_object_get(j, "data"), "request_id"));
+        if (!id || strlen(id) != 36) {
+            atomic_fetch_add(&s->queue_errors, 1);
+        } else {
+            pthread_mutex_lock(&s->queue_mu);
+            id_add(&r->queued, id);
+            atomic_fetch_add(&s->queued, 1);
+            if (id_in(&r->seen, id)) /* delivered before this answer was read */
+                atomic_fetch_add(&s->delivered_queued, 1);
+            pthread_mutex_unlock(&s->queue_mu);
+        }
+        json_decref(j);
+    }
+    free(b.p);
+    curl_easy_cleanup(c);
+    return NULL;
 }
 
 static bool report(struct worker *w, const char *url)
@@ -264,7 +359,7 @@ static void run_job(struct worker *w, struct router *r, const char *script)
         goto out;
     }
     atomic_fetch_add(&s->jobs, 1);
-    if (seen_before(w, id)) {
+    if (seen_before(s, r, id)) {
         atomic_fetch_add(&s->duplicates, 1);
         record(s, r->site_id, id, "DUPLICATE");
     }
@@ -349,6 +444,11 @@ static void *worker_main(void *arg)
             s->r[i].gone = true;
         }
         s->r[i].next = now_mono() + (double)(rand_r(&w->seed) % 1000) / 1000.0 * s->interval;
+        if (atomic_fetch_add(&s->ready, 1) + 1 == s->routers && s->queue_rate) {
+            double t = now_mono(); /* the last router is adopted: the run starts */
+            s->t_drain = t + (double)s->duration + 5.0 * (double)s->interval;
+            s->t_run = t;
+        }
     }
     for (;;) {
         struct router *due = NULL;
@@ -358,12 +458,13 @@ static void *worker_main(void *arg)
         if (!due)
             break;
         double now = now_mono();
-        if (due->next > s->t_end)
+        if (finished(s, now) || (!s->queue_rate && due->next > s->t_end))
             break;
-        if (due->next > now)
-            usleep((useconds_t)((due->next - now) * 1e6));
-        if (now_mono() >= s->t_end)
-            break;
+        if (due->next > now) { /* short naps: the end may come from elsewhere */
+            double nap = due->next - now;
+            usleep((useconds_t)((nap < 0.25 ? nap : 0.25) * 1e6));
+            continue;
+        }
         poll_once(w, due);
         /* the next poll: the interval with +-10% jitter */
         double jitter = ((double)(rand_r(&w->seed) % 2001) / 1000.0 - 1.0) * 0.1;
@@ -392,12 +493,16 @@ static void usage(FILE *f)
     fprintf(f, "usage: jobplane sim --url URL [--url URL2 ...] --token OPERATOR_TOKEN --routers N\n"
                "                    --interval S\n"
                "                    [--fail-rate P] [--wait N] [--duration S] [--threads T]\n"
-               "                    [--record FILE]\n"
+               "                    [--record FILE] [--tokens FILE] [--queue-rate N]\n"
                "Creates and adopts N sites, polls each every S seconds (+-10%% jitter) for\n"
                "--duration seconds (default 60), runs every job handed out, then prints what\n"
                "it saw. --record appends 'delivered|done|fail|DUPLICATE SITE JOB' lines.\n"
                "Several --url (nodes on one database): each poll goes to one at random.\n"
-               "--tokens FILE writes 'SITE_ID DEVICE_TOKEN' per adopted router at the end.\n");
+               "--tokens FILE writes 'SITE_ID DEVICE_TOKEN' per adopted router at the end.\n"
+               "--queue-rate N queues N jobs/s at random routers through the operator API\n"
+               "for --duration seconds once every router is adopted; routers then poll on\n"
+               "until each queued job was delivered (at most 5 more intervals), and the\n"
+               "jobs never delivered are printed as lost.\n");
 }
 
 int sim_main(int argc, char **argv)
@@ -412,7 +517,10 @@ int sim_main(int argc, char **argv)
         {"duration", 1, 0, 'd'},
         {"threads", 1, 0, 'T'},
         {"record", 1, 0, 'r'},
-        {"tokens", 1, 0, 'k'},   {"help", 0, 0, 'h'},     {0, 0, 0, 0},
+        {"tokens", 1, 0, 'k'},
+        {"queue-rate", 1, 0, 'q'},
+        {"help", 0, 0, 'h'},
+        {0, 0, 0, 0},
     };
     struct sim s = {.routers = 10, .interval = 30, .duration = 60};
     const char *fail = NULL;
@@ -436,6 +544,7 @@ int sim_main(int argc, char **argv)
         case 'f': fail = optarg; break;
         case 'r': s.record = optarg; break;
         case 'k': s.tokens_out = optarg; break;
+        case 'q': bad |= opt_long(optarg, 0, 100000, &s.queue_rate); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -472,6 +581,7 @@ int sim_main(int argc, char **argv)
     }
     pthread_mutex_init(&s.rec_mu, NULL);
     pthread_mutex_init(&s.lat_mu, NULL);
+    pthread_mutex_init(&s.queue_mu, NULL);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     double t0 = now_mono();
     s.t_end = t0 + (double)s.duration;
@@ -481,12 +591,21 @@ int sim_main(int argc, char **argv)
         w[i] = (struct worker){.s = &s, .first = i, .step = s.threads, .seed = (unsigned)(i + 1)};
         pthread_create(&tid[i], NULL, worker_main, &w[i]);
     }
-    for (long i = 0; i < s.threads; i++) {
-        pthread_join(tid[i], NULL);
-        for (size_t k = 0; k < w[i].nseen; k++)
-            free(w[i].seen[k]);
-        free(w[i].seen);
+    long nq = s.queue_rate ? (s.queue_rate + 49) / 50 : 0; /* ~50 creates/s each */
+    if (nq > 32)
+        nq = 32;
+    struct queuer *q = calloc((size_t)nq + 1, sizeof *q);
+    pthread_t *qid = calloc((size_t)nq + 1, sizeof *qid);
+    for (long i = 0; i < nq; i++) {
+        q[i] = (struct queuer){.s = &s, .rate = (double)s.queue_rate / (double)nq,
+                               .seed = (unsigned)(1000 + i)};
+        pthread_create(&qid[i], NULL, queuer_main, &q[i]);
     }
+    for (long i = 0; i < nq; i++)
+        pthread_join(qid[i], NULL);
+    atomic_store(&s.queue_done, true);
+    for (long i = 0; i < s.threads; i++)
+        pthread_join(tid[i], NULL);
     double elapsed = now_mono() - t0;
     if (s.tokens_out) { /* "site_id device_token" per adopted router (for load tools) */
         FILE *f = fopen(s.tokens_out, "w");
@@ -512,16 +631,33 @@ int sim_main(int argc, char **argv)
     printf("teardowns:        %ld\n", atomic_load(&s.teardowns));
     printf("foreign URLs:     %ld\n", atomic_load(&s.foreign_urls));
     printf("duplicates:       %ld\n", atomic_load(&s.duplicates));
+    long lost = atomic_load(&s.queued) - atomic_load(&s.delivered_queued);
+    if (s.queue_rate) {
+        printf("setup:            %.0fs (adopting every router)\n", s.t_run - t0);
+        printf("queued:           %ld in %lds (%.1f/s), errors %ld\n", atomic_load(&s.queued),
+               s.duration, (double)atomic_load(&s.queued) / (double)s.duration,
+               atomic_load(&s.queue_errors));
+        printf("delivered:        %ld of them, drained %.0fs after queueing stopped\n",
+               atomic_load(&s.delivered_queued), now_mono() - s.t_run - (double)s.duration);
+        printf("lost:             %ld\n", lost);
+    }
     if (s.rec)
         fclose(s.rec);
     free(s.lat);
+    for (long i = 0; i < s.routers; i++) {
+        free(s.r[i].seen.id);
+        free(s.r[i].queued.id);
+    }
     free(s.r);
+    free(q);
+    free(qid);
     free(w);
     free(tid);
     for (int i = 0; i < s.nurls; i++)
         free(owned[i]);
     pthread_mutex_destroy(&s.rec_mu);
     pthread_mutex_destroy(&s.lat_mu);
+    pthread_mutex_destroy(&s.queue_mu);
     curl_global_cleanup();
-    return atomic_load(&s.duplicates) || atomic_load(&s.setup_errors) ? 1 : 0;
+    return atomic_load(&s.duplicates) || atomic_load(&s.setup_errors) || lost ? 1 : 0;
 }

@@ -49,4 +49,21 @@ check "every job's state matches the routers' reports" 0 "$mismatch"
 api GET "/backup/$(head -1 <<<"$SITES")"
 check "the site has its backup" 1 "$(jb length)"
 
+# --queue-rate: jobs queued through the operator API while the fleet polls;
+# every one is delivered once, none is lost, and the database agrees.
+TOK2=$(token t2)
+"$JP_BIN" sim --url "$BASE" --token "$TOK2" --routers 30 --interval 1 --duration 4 \
+    --queue-rate 25 >"$JP_TMP/sim2.out" 2>&1
+check "the queueing simulator exits 0 (no duplicates, nothing lost)" 0 $?
+cat "$JP_TMP/sim2.out"
+sim() { grep "^$1" "$JP_TMP/sim2.out" | sed -E 's/^[^:]*: *//'; }
+Q=$(sim queued | cut -d' ' -f1)
+check_true "about 25 jobs/s were queued for 4 s ($Q)" test "$Q" -ge 80 -a "$Q" -le 101
+check "queue errors" 0 "$(sim queued | sed -E 's/.*errors //')"
+check "lost" 0 "$(sim lost)"
+check "all queued jobs delivered" "$Q" "$(sim delivered | cut -d' ' -f1)"
+check "jobs run = jobs queued" "$Q" "$(sim 'jobs run' | cut -d' ' -f1)"
+check "the database: team t2's jobs all completed" "$Q|$Q" \
+    "$(db_exec "SELECT count(*), sum(completed_at IS NOT NULL) FROM jobs j JOIN sites s ON s.id = j.site_id WHERE s.team = 't2'")"
+
 jp_finish
