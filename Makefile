@@ -106,12 +106,15 @@ build-bench/lifecycle: bench/lifecycle.c $(BUILD)/libjobplane.a
 build-bench/listing: bench/listing.c
 	@mkdir -p build-bench
 	@$(CC) $(BENCH_FLAGS) -o $@ $< $(shell pkg-config --cflags --libs libcurl)
+build-bench/held: bench/held.c
+	@mkdir -p build-bench
+	@$(CC) $(BENCH_FLAGS) -o $@ $<
 build-bench/beanstalk: bench/beanstalk.c
 	@mkdir -p build-bench
 	@$(CC) $(BENCH_FLAGS) -o $@ $<
 
 .PHONY: bench
 bench: deps
-	@$(MAKE) --no-print-directory all build-bench/hello build-bench/lifecycle build-bench/beanstalk \
+	@$(MAKE) --no-print-directory all build-bench/hello build-bench/lifecycle build-bench/held build-bench/beanstalk \
 	    build-bench/listing
 	@bench/run.sh

@@ -488,6 +488,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             req->too_large = true;
             return reply_now(req, JP_ERR_PAYLOAD_TOO_LARGE, NULL);
         }
+        req->announced = cl ? (size_t)strtoull(cl, NULL, 10) : 0;
         return MHD_YES;
     }
     if (req->answered) { /* discard what a refused client still sends */
@@ -508,10 +509,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             req->discarded += n;
             return req->discarded > 16 * (limit + 1024) ? MHD_NO : MHD_YES;
         }
-        if (!req->body) {
-            req->body = malloc(limit + 1);
-            if (!req->body)
+        if (req->body_len + n > req->body_cap) { /* grows to the limit, not allocated at it */
+            size_t cap = req->body_cap ? req->body_cap * 2 : req->announced;
+            if (cap < req->body_len + n)
+                cap = req->body_len + n;
+            if (cap > limit)
+                cap = limit;
+            char *p = realloc(req->body, cap + 1);
+            if (!p)
                 return MHD_NO;
+            req->body = p;
+            req->body_cap = cap;
         }
         memcpy(req->body + req->body_len, upload_data, n);
         req->body_len += n;

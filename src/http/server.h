@@ -62,7 +62,8 @@ struct http_req {
     const struct http_route *route; /* NULL: no route for this path/method */
     char *params[HTTP_MAX_PARAMS];  /* captured segments, NUL-terminated */
     char *body;                     /* owned, NUL-terminated */
-    size_t body_len;
+    size_t body_len, body_cap;      /* body_cap: allocated, less the NUL */
+    size_t announced;               /* the Content-Length, 0 when none */
     bool too_large;   /* body exceeded the route's limit */
     size_t discarded; /* bytes dropped after exceeding it */
     bool answered;    /* a response was queued */
