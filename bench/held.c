@@ -151,14 +151,16 @@ int main(int argc, char **argv)
             fprintf(stderr, "held: cannot open poll %d: %s\n", i, strerror(errno));
             return 1;
         }
-        epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &(struct epoll_event){.events = EPOLLIN, .data.u32 = (uint32_t)i});
+        epoll_ctl(ep, EPOLL_CTL_ADD, c->fd,
+                  &(struct epoll_event){.events = EPOLLIN, .data.u32 = (uint32_t)i});
     }
     long held = 0;
     for (double until = now() + 30; now() < until && (held = held_now()) < n;)
         usleep(100000);
     usleep(500000); /* let the server settle before measuring */
     long rss1 = rss_kib(pid);
-    printf("held %ld of %d polls; server RSS %ld KiB before, %ld KiB after: %.0f bytes per held poll\n",
+    printf("held %ld of %d polls; server RSS %ld KiB before, %ld KiB after: %.0f bytes per held "
+           "poll\n",
            held, n, rss0, rss1, held > 0 ? (double)(rss1 - rss0) * 1024 / (double)held : 0);
 
     double *lat = calloc((size_t)jobs + 1, sizeof *lat);

@@ -190,7 +190,8 @@ int main(int argc, char **argv)
             return 1;
         }
         c->t0 = t0;
-        epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &(struct epoll_event){.events = EPOLLIN, .data.ptr = c});
+        epoll_ctl(ep, EPOLL_CTL_ADD, c->fd,
+                  &(struct epoll_event){.events = EPOLLIN, .data.ptr = c});
         send_step(c);
     }
     fclose(f);

@@ -249,9 +249,8 @@ static bool finished(struct sim *s, double t)
         return t >= s->t_end;
     if (!s->t_run)
         return false; /* routers are still being adopted */
-    return t >= s->t_drain ||
-           (atomic_load(&s->queue_done) &&
-            atomic_load(&s->delivered_queued) >= atomic_load(&s->queued));
+    return t >= s->t_drain || (atomic_load(&s->queue_done) &&
+                               atomic_load(&s->delivered_queued) >= atomic_load(&s->queued));
 }
 
 /* --queue-rate: creates jobs at random adopted routers through the operator
@@ -282,10 +281,11 @@ static void *queuer_main(void *arg)
         char url[512];
         snprintf(url, sizeof url, "%s/api/asynchronous/%s", s->url, r->site_id);
         static const char body[] = "{\"description\":\"sim fleet\",\"script\":\":put sim\"}";
-        long st = http(c, "POST", url, s->op_token, "application/json", body, sizeof body - 1,
-                       30, &b);
+        long st =
+            http(c, "POST", url, s->op_token, "application/json", body, sizeof body - 1, 30, &b);
         json_t *j = st == 200 ? json_loads(b.p, 0, NULL) : NULL; /* this API answers 200 */
-        const char *id = json_string_value(json_object_get(json_object_get(j, "data"), "request_id"));
+        const char *id =
+            json_string_value(json_object_get(json_object_get(j, "data"), "request_id"));
         if (!id || strlen(id) != 36) {
             atomic_fetch_add(&s->queue_errors, 1);
         } else {
@@ -348,9 +348,9 @@ static bool upload_backup(struct worker *w, struct router *r, const char *bak)
 static void run_job(struct worker *w, struct router *r, const char *script)
 {
     struct sim *s = w->s;
-    char *id = NULL, *busy = ros_find_local(script, "jpBusy"), *done = ros_find_local(script, "jpDone"),
-         *fail = ros_find_local(script, "jpFail"), *src = ros_find_local(script, "jpSrc"),
-         *bak = ros_find_local(script, "jpBak");
+    char *id = NULL, *busy = ros_find_local(script, "jpBusy"),
+         *done = ros_find_local(script, "jpDone"), *fail = ros_find_local(script, "jpFail"),
+         *src = ros_find_local(script, "jpSrc"), *bak = ros_find_local(script, "jpBak");
     const char *p = busy ? strstr(busy, "/job/") : NULL;
     if (p)
         id = strndup(p + 5, 36);
@@ -409,8 +409,10 @@ static void poll_once(struct worker *w, struct router *r)
         free(b.p);
         return;
     }
-    if (!s->wait ||
-        !strstr(b.p, "# jobplane job ")) { /* held polls that got a job are not latency */
+    /* Held polls that got a job are not latency; with --queue-rate, only the
+     * polls of the run itself count (not those while routers are adopted). */
+    if ((!s->wait || !strstr(b.p, "# jobplane job ")) &&
+        (!s->queue_rate || (s->t_run && t0 >= s->t_run))) {
         pthread_mutex_lock(&s->lat_mu);
         if (s->nlat == s->caplat) {
             s->caplat = s->caplat ? s->caplat * 2 : 4096;
@@ -597,8 +599,8 @@ int sim_main(int argc, char **argv)
     struct queuer *q = calloc((size_t)nq + 1, sizeof *q);
     pthread_t *qid = calloc((size_t)nq + 1, sizeof *qid);
     for (long i = 0; i < nq; i++) {
-        q[i] = (struct queuer){.s = &s, .rate = (double)s.queue_rate / (double)nq,
-                               .seed = (unsigned)(1000 + i)};
+        q[i] = (struct queuer){
+            .s = &s, .rate = (double)s.queue_rate / (double)nq, .seed = (unsigned)(1000 + i)};
         pthread_create(&qid[i], NULL, queuer_main, &q[i]);
     }
     for (long i = 0; i < nq; i++)

@@ -64,10 +64,10 @@ struct http_req {
     char *body;                     /* owned, NUL-terminated */
     size_t body_len, body_cap;      /* body_cap: allocated, less the NUL */
     size_t announced;               /* the Content-Length, 0 when none */
-    bool too_large;   /* body exceeded the route's limit */
-    size_t discarded; /* bytes dropped after exceeding it */
-    bool answered;    /* a response was queued */
-    char allow[64];   /* methods of the path, for 405 */
+    bool too_large;                 /* body exceeded the route's limit */
+    size_t discarded;               /* bytes dropped after exceeding it */
+    bool answered;                  /* a response was queued */
+    char allow[64];                 /* methods of the path, for 405 */
     struct http_resp resp;
     /* held requests (long polls): see http_hold_begin */
     enum http_hold_state hold_state; /* why the handler runs (again) */
