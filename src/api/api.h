@@ -50,6 +50,8 @@ int api_authenticate(struct http_req *req, struct principal *who);
 
 /* Answers with the error a store result means (never for OK/CREATED). */
 void api_reply_store_error(struct http_req *req, enum store_result r);
+/* A store_async done callback: resumes the deferred request ctx. */
+void api_resume(void *req);
 
 /* Parses path parameter i as a UUID into out; answers 422 and returns -1 if not. */
 int api_uuid_param(struct http_req *req, int i, const char *what, char out[JP_UUID_LEN + 1]);

@@ -223,3 +223,8 @@ void api_error_doc(struct http_req *req)
     }
     http_reply_error(req, JP_ERR_RESOURCE_MISSING, "No such error code.");
 }
+
+void api_resume(void *req)
+{
+    http_resume(req);
+}

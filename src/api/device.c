@@ -183,13 +183,41 @@ static char *render_job(struct http_req *req, const struct job *j, long remainin
     return ros_render_wrapper(&p);
 }
 
+/* A poll waiting for its dispatch to commit (the request is deferred
+ * meanwhile): the handler's locals, moved here. */
+struct poll_wait {
+    struct store_async as;
+    struct site site;
+    long wait;
+    bool registered;
+    struct job j;
+    long remaining;
+};
+
+static void poll_wait_free(void *p)
+{
+    struct poll_wait *pw = p;
+    site_clear(&pw->site);
+    job_clear(&pw->j);
+    free(pw);
+}
+
 void api_device_poll(struct http_req *req)
 {
     struct app *app = req->app;
+    struct poll_wait *pw = req->cont; /* set when resumed: the dispatch answered */
     struct site site;
+    long wait = 0;
+    bool registered = false;
+    if (pw) {
+        site = pw->site;
+        memset(&pw->site, 0, sizeof pw->site);
+        wait = pw->wait;
+        registered = pw->registered;
+        goto dispatched;
+    }
     if (device_auth(req, &site))
         return;
-    long wait = 0;
     const char *w = http_query(req, "wait");
     if (w && (strspn(w, "0123456789") != strlen(w) || !*w || strlen(w) > 2 ||
               (wait = strtol(w, NULL, 10)) > 60)) {
@@ -214,14 +242,37 @@ void api_device_poll(struct http_req *req)
         if (wait)
             req->hold_deadline_ms = mono_ms() + wait * 1000;
     }
-    bool registered = false;
+dispatched:
     for (;;) {
-        struct job j;
+        struct job j = {0};
         long remaining = 0;
-        enum store_result r =
-            req->hold_state == HTTP_HOLD_GONE
-                ? STORE_NOT_FOUND /* nobody reads the answer: hand out nothing */
-                : store_dispatch(app->store, site.id, now_s(), app->run_timeout, &j, &remaining);
+        enum store_result r = STORE_NOT_FOUND; /* hand out nothing when nobody reads it */
+        int want;
+        if (pw) { /* the dispatch committed */
+            r = pw->as.res;
+            j = pw->j;
+            remaining = pw->remaining;
+            memset(&pw->j, 0, sizeof pw->j);
+            req->cont = NULL;
+            poll_wait_free(pw);
+            pw = NULL;
+        } else if (req->hold_state != HTTP_HOLD_GONE &&
+                   (want = store_dispatch_wanted(app->store, site.id, now_s(), app->run_timeout)) !=
+                       0) {
+            r = STORE_UNAVAILABLE;
+            if (want > 0 && (pw = calloc(1, sizeof *pw))) { /* a write: wait without a thread */
+                *pw = (struct poll_wait){.site = site, .wait = wait, .registered = registered};
+                pw->as = (struct store_async){.done = api_resume, .ctx = req};
+                req->cont = pw;
+                req->cont_free = poll_wait_free;
+                store_dispatch_async(app->store, pw->site.id, now_s(), app->run_timeout, &pw->j,
+                                     &pw->remaining, &pw->as);
+                if (http_defer(req))
+                    return; /* site is pw's until the handler runs again */
+                memset(&pw->site, 0, sizeof pw->site);
+                continue; /* already committed */
+            }
+        }
         if (r == STORE_OK) {
             if (registered)
                 http_hold_end(req);
@@ -286,10 +337,47 @@ static int check_signature(struct http_req *req, const char *job_id, const char 
     return 0;
 }
 
+/* A report waiting for its commit (the request is deferred meanwhile). */
+struct report_wait {
+    struct store_async as;
+    struct job j;
+    char id[JP_UUID_LEN + 1];
+    int rep;
+};
+
+static void report_wait_free(void *p)
+{
+    struct report_wait *w = p;
+    job_clear(&w->j);
+    free(w);
+}
+
+static void report_done(struct http_req *req)
+{
+    struct report_wait *w = req->cont;
+    enum store_result r = w->as.res;
+    const char *status = report_names[w->rep];
+    if (r == STORE_OK || r == STORE_CONFLICT) {
+        if (r == STORE_OK)
+            log_info("job %s reported %s site=%s", w->j.token, status, w->j.site_id);
+        else
+            log_info("job %s: report %s ignored, the job already finished", w->j.token, status);
+        http_reply(req, 200, "text/plain; charset=utf-8", strdup("ok\n"), 3);
+    } else {
+        api_reply_store_error(req, r);
+    }
+    req->cont = NULL;
+    report_wait_free(w);
+}
+
 void api_device_report(struct http_req *req)
 {
     struct app *app = req->app;
     char id[JP_UUID_LEN + 1];
+    if (req->cont) { /* resumed: the report committed */
+        report_done(req);
+        return;
+    }
     if (api_uuid_param(req, 0, "job id", id))
         return;
     const char *status = http_query(req, "status");
@@ -303,18 +391,19 @@ void api_device_report(struct http_req *req)
     }
     if (check_signature(req, id, status))
         return;
-    struct job j;
-    enum store_result r = store_job_report(app->store, id, (enum job_report)rep, now_s(), &j);
-    if (r == STORE_OK || r == STORE_CONFLICT) {
-        if (r == STORE_OK)
-            log_info("job %s reported %s site=%s", j.token, status, j.site_id);
-        else
-            log_info("job %s: report %s ignored, the job already finished", j.token, status);
-        http_reply(req, 200, "text/plain; charset=utf-8", strdup("ok\n"), 3);
-        job_clear(&j);
+    struct report_wait *w = calloc(1, sizeof *w);
+    if (!w) {
+        http_reply_error(req, JP_ERR_INTERNAL, NULL);
         return;
     }
-    api_reply_store_error(req, r);
+    memcpy(w->id, id, sizeof w->id);
+    w->rep = rep;
+    w->as = (struct store_async){.done = api_resume, .ctx = req};
+    req->cont = w;
+    req->cont_free = report_wait_free;
+    store_job_report_async(app->store, w->id, (enum job_report)rep, now_s(), &w->j, &w->as);
+    if (!http_defer(req))
+        report_done(req); /* already committed */
 }
 
 void api_device_backup(struct http_req *req)

@@ -21,25 +21,69 @@ static void created(struct http_req *req, const struct job *j)
         log_info("job %s express execution requested: %u held poll(s) woken", j->token, woken);
 }
 
-/* Creates the job the validated fields describe, and answers through done. */
+/* A create waiting for its commit (the request is deferred meanwhile). */
+struct create_wait {
+    struct store_async as;
+    struct job_request jr;
+    struct job j;
+    char team[JP_TEAM_MAX + 1], site[JP_UUID_LEN + 1], key[JP_UUID_LEN + 1];
+    json_t *doc; /* the JSON form: its fields point into it */
+    void (*answer)(struct http_req *, enum store_result, const struct job *);
+};
+
+static void create_wait_free(void *p)
+{
+    struct create_wait *c = p;
+    job_clear(&c->j);
+    json_decref(c->doc);
+    free(c);
+}
+
+/* The create committed (or failed): answer. */
+static void create_done(struct http_req *req)
+{
+    struct create_wait *c = req->cont;
+    enum store_result r = c->as.res;
+    if (r == STORE_CREATED)
+        created(req, &c->j);
+    if (r == STORE_CREATED || r == STORE_OK)
+        c->answer(req, r, &c->j);
+    else
+        api_reply_store_error(req, r);
+    req->cont = NULL;
+    create_wait_free(c);
+}
+
+/* Creates the job the validated fields describe (their strings point into the
+ * request, or into doc, which this takes over), and answers through answer
+ * once it is committed. */
 static void create(struct http_req *req, const struct principal *who, const char *site,
-                   const struct job_fields *f,
-                   void (*done)(struct http_req *, enum store_result, const struct job *))
+                   const struct job_fields *f, json_t *doc,
+                   void (*answer)(struct http_req *, enum store_result, const struct job *))
 {
     struct app *app = req->app;
-    char key[JP_UUID_LEN + 1];
+    struct create_wait *c = calloc(1, sizeof *c);
     unsigned char rnd[16];
-    if (f->idempotency_key[0]) {
-        memcpy(key, f->idempotency_key, sizeof key);
-    } else if (RAND_bytes(rnd, sizeof rnd) == 1) { /* the JSON form without a client key */
-        uuid4_format(rnd, key);
-    } else {
+    if (!c) {
+        json_decref(doc);
         http_reply_error(req, JP_ERR_INTERNAL, NULL);
         return;
     }
-    struct job_request jr = {
-        .site_id = site,
-        .idempotency_key = key,
+    c->doc = doc;
+    if (f->idempotency_key[0]) {
+        memcpy(c->key, f->idempotency_key, sizeof c->key);
+    } else if (RAND_bytes(rnd, sizeof rnd) == 1) { /* the JSON form without a client key */
+        uuid4_format(rnd, c->key);
+    } else {
+        create_wait_free(c);
+        http_reply_error(req, JP_ERR_INTERNAL, NULL);
+        return;
+    }
+    snprintf(c->team, sizeof c->team, "%s", who->team);
+    snprintf(c->site, sizeof c->site, "%s", site);
+    c->jr = (struct job_request){
+        .site_id = c->site,
+        .idempotency_key = c->key,
         .description = f->description,
         .script = f->script,
         .notify_url = f->notify_url,
@@ -47,15 +91,13 @@ static void create(struct http_req *req, const struct principal *who, const char
         .needs_acknowledgement = f->needs_acknowledgement,
         .should_backup = f->should_backup,
     };
-    struct job j;
-    enum store_result r = store_job_create(app->store, who->team, &jr, &j);
-    if (r == STORE_CREATED)
-        created(req, &j);
-    if (r == STORE_CREATED || r == STORE_OK)
-        done(req, r, &j);
-    else
-        api_reply_store_error(req, r);
-    job_clear(&j);
+    c->answer = answer;
+    c->as = (struct store_async){.done = api_resume, .ctx = req};
+    req->cont = c;
+    req->cont_free = create_wait_free;
+    store_job_create_async(app->store, c->team, &c->jr, &c->j, &c->as);
+    if (!http_defer(req))
+        create_done(req); /* already committed */
 }
 
 static void answer_job(struct http_req *req, enum store_result r, const struct job *j)
@@ -67,6 +109,10 @@ void api_jobs_create(struct http_req *req)
 {
     struct principal who;
     char site[JP_UUID_LEN + 1], msg[192];
+    if (req->cont) { /* resumed: the create committed */
+        create_done(req);
+        return;
+    }
     if (api_authenticate(req, &who) || api_uuid_param(req, 0, "site id", site))
         return;
     const char *ct = http_header(req, "Content-Type");
@@ -88,7 +134,7 @@ void api_jobs_create(struct http_req *req)
     if (e)
         http_reply_error(req, e, msg);
     else
-        create(req, &who, site, &f, answer_job);
+        create(req, &who, site, &f, NULL, answer_job);
 }
 
 static void answer_async(struct http_req *req, enum store_result r, const struct job *j)
@@ -107,6 +153,10 @@ void api_jobs_create_json(struct http_req *req)
 {
     struct principal who;
     char site[JP_UUID_LEN + 1], msg[192];
+    if (req->cont) { /* resumed: the create committed */
+        create_done(req);
+        return;
+    }
     if (api_authenticate(req, &who) || api_uuid_param(req, 0, "site id", site))
         return;
     if (!api_content_type_is(req, "application/json")) {
@@ -122,8 +172,7 @@ void api_jobs_create_json(struct http_req *req)
         http_reply_error(req, e, msg);
         return;
     }
-    create(req, &who, site, &f, answer_async);
-    json_decref(doc);
+    create(req, &who, site, &f, doc, answer_async);
 }
 
 /* Parses limit: digits only, 1..1000. Returns 0 (absent), the value, or -1. */

@@ -309,6 +309,37 @@ unsigned http_held(struct http_server *srv)
     return n;
 }
 
+enum { DEFER_NONE, DEFER_WAITING, DEFER_RESUMED };
+
+bool http_defer(struct http_req *req)
+{
+    struct http_server *srv = req->srv;
+    pthread_mutex_lock(&srv->hold_mu);
+    bool wait = req->defer_state != DEFER_RESUMED;
+    if (wait) {
+        req->defer_state = DEFER_WAITING;
+        MHD_suspend_connection(req->conn);
+    } else {
+        req->defer_state = DEFER_NONE;
+    }
+    pthread_mutex_unlock(&srv->hold_mu);
+    req->deferred = wait;
+    return wait;
+}
+
+void http_resume(struct http_req *req)
+{
+    struct http_server *srv = req->srv;
+    pthread_mutex_lock(&srv->hold_mu);
+    if (req->defer_state == DEFER_WAITING) {
+        req->defer_state = DEFER_NONE;
+        MHD_resume_connection(req->conn);
+    } else {
+        req->defer_state = DEFER_RESUMED; /* http_defer has not run yet */
+    }
+    pthread_mutex_unlock(&srv->hold_mu);
+}
+
 /* 1 when the peer closed its side (nothing is read: MSG_PEEK). */
 static int client_gone(struct MHD_Connection *conn)
 {
@@ -418,6 +449,8 @@ const char *http_client_ip(struct http_req *req, char *buf, size_t cap)
 
 static void req_free(struct http_req *req)
 {
+    if (req->cont && req->cont_free)
+        req->cont_free(req->cont);
     resp_clear(&req->resp);
     free(req->path);
     free(req->segments);
@@ -542,8 +575,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (req->body)
         req->body[req->body_len] = '\0';
+    req->deferred = false;
     req->route->fn(req);
-    if (req->hold_suspended)
+    if (req->hold_suspended || req->deferred)
         return MHD_YES; /* answered when resumed */
     if (!req->resp.status)
         http_reply_error(req, JP_ERR_INTERNAL, NULL);

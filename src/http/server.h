@@ -75,6 +75,12 @@ struct http_req {
     bool hold_registered, hold_woken, hold_suspended;
     long long hold_deadline_ms;
     struct http_req *hold_prev, *hold_next; /* bucket list of the key */
+    /* deferred answers: see http_defer */
+    void *cont;                /* the handler's state while it waits; NULL otherwise */
+    void (*cont_free)(void *); /* frees cont if the request ends without the handler */
+    int defer_state;           /* guarded by the server: none, waiting, resumed early */
+    bool deferred;             /* the handler's last run deferred (the MHD thread's) */
+    double dbg_t0;
 };
 
 struct http_config {
@@ -119,6 +125,16 @@ void http_hold_end(struct http_req *req);
 unsigned http_wake(struct http_server *srv, const char *key);
 /* Requests held right now. */
 unsigned http_held(struct http_server *srv);
+
+/* Deferred answers cost no thread either. A handler that started work which
+ * completes on another thread (an asynchronous store write) keeps its state
+ * in req->cont (and cont_free), then calls http_defer:
+ * - true: the connection is suspended; the handler returns without answering
+ *   and runs again, finding req->cont, once http_resume(req) is called;
+ * - false: http_resume was already called; the handler goes on at once.
+ * http_resume may be called from any thread, once per http_defer. */
+bool http_defer(struct http_req *req);
+void http_resume(struct http_req *req);
 
 /* Request accessors. Returned strings live as long as the request. */
 const char *http_header(struct http_req *req, const char *name);

@@ -11,8 +11,9 @@ struct store_ops {
                                      struct site *);
     enum store_result (*site_get)(struct store *, const char *, const char *, struct site *);
     enum store_result (*site_list)(struct store *, const char *, struct site_list *);
+    /* as == NULL: wait and return the result; else queue and return (store_async) */
     enum store_result (*job_create)(struct store *, const char *, const struct job_request *,
-                                    struct job *);
+                                    struct job *, struct store_async *);
     enum store_result (*job_get)(struct store *, const char *, const char *, const char *,
                                  struct job *);
     enum store_result (*job_list)(struct store *, const char *, const struct job_query *,
@@ -29,10 +30,11 @@ struct store_ops {
     enum store_result (*site_teardown_done)(struct store *, const char *);
     void (*watch_jobs)(struct store *, void (*)(void *, const char *), void *);
     void (*heartbeat)(struct store *, const char *, const struct device_facts *, int64_t);
-    enum store_result (*dispatch)(struct store *, const char *, int64_t, int64_t, struct job *,
-                                  long *);
-    enum store_result (*job_report)(struct store *, const char *, enum job_report, int64_t,
-                                    struct job *);
+    int (*dispatch_wanted)(struct store *, const char *, int64_t, int64_t);
+    void (*dispatch)(struct store *, const char *, int64_t, int64_t, struct job *, long *,
+                     struct store_async *);
+    void (*job_report)(struct store *, const char *, enum job_report, int64_t, struct job *,
+                       struct store_async *);
     long (*sweep_timeouts)(struct store *, int64_t, int64_t);
     enum store_result (*backup_chunk)(struct store *, const char *, const char *, int64_t, int64_t,
                                       const char *, size_t, int64_t, char *);

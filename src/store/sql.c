@@ -35,6 +35,11 @@ struct wop {
     bool done;
     pthread_cond_t cv; /* signalled when done: each waiter is woken alone */
     struct wop *next;
+    /* Asynchronous operations (store_async): nobody waits on cv; once the
+     * batch is committed, post(arg, result) fills the caller's outputs and
+     * as->done runs. The wop and a copy of arg live on the heap until then. */
+    struct store_async *as;
+    void (*post)(void *arg, enum store_result r);
 };
 
 struct hb_rec {
@@ -172,6 +177,42 @@ static int exec0(struct ss *s, struct db *c, const char *sql)
 
 /* ---- the writer ------------------------------------------------------- */
 
+/* Completes an asynchronous operation (any thread; not under s->mu). */
+static void complete(struct wop *w)
+{
+    if (w->post)
+        w->post(w->arg, w->result);
+    w->as->res = w->result;
+    w->as->done(w->as->ctx);
+    free(w);
+}
+
+/* Answers every operation of a committed (or failed) batch: waiters are
+ * woken, asynchronous operations completed, in queue order. */
+static void finish(struct ss *s, struct wop *batch, bool ok)
+{
+    struct wop *async = NULL, **tail = &async;
+    pthread_mutex_lock(&s->mu);
+    for (struct wop *w = batch, *next; w; w = next) {
+        next = w->next; /* a waiter's w lives on its stack: gone once done */
+        if (!ok)
+            w->result = STORE_UNAVAILABLE;
+        if (w->as) {
+            w->next = NULL;
+            *tail = w;
+            tail = &w->next;
+        } else {
+            w->done = true;
+            pthread_cond_signal(&w->cv);
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    for (struct wop *w = async, *next; w; w = next) {
+        next = w->next;
+        complete(w);
+    }
+}
+
 static void *writer_main(void *arg)
 {
     struct ss *s = arg;
@@ -200,41 +241,73 @@ static void *writer_main(void *arg)
             ok = false;
             exec0(s, s->w, "ROLLBACK");
         }
-        pthread_mutex_lock(&s->mu);
-        for (struct wop *w = batch, *next; w; w = next) {
-            next = w->next; /* w lives on its waiter's stack: gone once done */
-            if (!ok)
-                w->result = STORE_UNAVAILABLE;
-            w->done = true;
-            pthread_cond_signal(&w->cv);
-        }
-        pthread_mutex_unlock(&s->mu);
+        finish(s, batch, ok);
     }
     return NULL;
 }
 
+/* Queues w for the writer; false when the store is stopping. */
+static bool enqueue(struct ss *s, struct wop *w)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->mu);
+        return false;
+    }
+    if (s->tail)
+        s->tail->next = w;
+    else
+        s->head = w;
+    s->tail = w;
+    pthread_cond_signal(&s->work);
+    pthread_mutex_unlock(&s->mu);
+    return true;
+}
+
+/* Runs fn(arg) on the writer and waits for its commit. */
 static enum store_result submit(struct ss *s, enum store_result (*fn)(struct ss *, void *),
                                 void *arg)
 {
     struct wop w = {.fn = fn, .arg = arg};
     pthread_cond_init(&w.cv, NULL);
-    pthread_mutex_lock(&s->mu);
-    if (s->stopping) {
-        pthread_mutex_unlock(&s->mu);
+    if (!enqueue(s, &w)) {
         pthread_cond_destroy(&w.cv);
         return STORE_UNAVAILABLE;
     }
-    if (s->tail)
-        s->tail->next = &w;
-    else
-        s->head = &w;
-    s->tail = &w;
-    pthread_cond_signal(&s->work);
+    pthread_mutex_lock(&s->mu);
     while (!w.done)
         pthread_cond_wait(&w.cv, &s->mu);
     pthread_mutex_unlock(&s->mu);
     pthread_cond_destroy(&w.cv);
     return w.result;
+}
+
+/* An operation with outputs: without as, runs it like submit and then post;
+ * with as, queues a copy of arg (size bytes) and returns at once (see struct
+ * wop). Returns the result, or STORE_OK for a queued asynchronous one. */
+static enum store_result run_op(struct ss *s, enum store_result (*fn)(struct ss *, void *),
+                                void *arg, size_t size, void (*post)(void *, enum store_result),
+                                struct store_async *as)
+{
+    if (!as) {
+        enum store_result r = submit(s, fn, arg);
+        post(arg, r);
+        return r;
+    }
+    struct wop *w = calloc(1, sizeof *w + size);
+    if (!w) {
+        post(arg, STORE_UNAVAILABLE);
+        as->res = STORE_UNAVAILABLE;
+        as->done(as->ctx);
+        return STORE_OK;
+    }
+    *w = (struct wop){.fn = fn, .arg = w + 1, .as = as, .post = post};
+    memcpy(w + 1, arg, size);
+    if (!enqueue(s, w)) {
+        w->result = STORE_UNAVAILABLE;
+        complete(w);
+    }
+    return STORE_OK;
 }
 
 /* ---- the reader pool -------------------------------------------------- */
@@ -501,15 +574,19 @@ static enum store_result op_job_create(struct ss *s, void *p)
     return STORE_UNAVAILABLE;
 }
 
+static void job_create_post(void *p, enum store_result r)
+{
+    if (r != STORE_CREATED && r != STORE_OK)
+        job_clear(((struct job_create_arg *)p)->out);
+}
+
 static enum store_result ss_job_create(struct store *st, const char *team,
-                                       const struct job_request *req, struct job *out)
+                                       const struct job_request *req, struct job *out,
+                                       struct store_async *as)
 {
     struct job_create_arg a = {team, req, out};
     memset(out, 0, sizeof *out);
-    enum store_result r = submit((struct ss *)st, op_job_create, &a);
-    if (r != STORE_CREATED && r != STORE_OK)
-        job_clear(out);
-    return r;
+    return run_op((struct ss *)st, op_job_create, &a, sizeof a, job_create_post, as);
 }
 
 static enum store_result ss_job_get(struct store *st, const char *team, const char *site_id,
@@ -893,7 +970,7 @@ struct dispatch_arg {
     const char *site_id;
     int64_t now, run_timeout;
     struct job *out;
-    long remaining;
+    long *remaining;
 };
 
 static enum store_result op_dispatch(struct ss *s, void *p)
@@ -963,10 +1040,10 @@ static enum store_result op_dispatch(struct ss *s, void *p)
         db_res_free(r);
         return STORE_UNAVAILABLE;
     }
-    a->remaining = (long)db_int(r, 0, 0, 0);
+    *a->remaining = (long)db_int(r, 0, 0, 0);
     db_res_free(r);
     if (event(s, j->site_id, a->now, "Job %s delivered (%ld more pending)", j->token,
-              a->remaining) ||
+              *a->remaining) ||
         (!j->needs_acknowledgement &&
          event(s, j->site_id, a->now, "Job %s completed at delivery (no acknowledgement needed)",
                j->token)))
@@ -974,16 +1051,14 @@ static enum store_result op_dispatch(struct ss *s, void *p)
     return STORE_OK;
 }
 
-static enum store_result ss_dispatch(struct store *st, const char *site_id, int64_t now,
-                                     int64_t run_timeout, struct job *out, long *remaining)
+/* The common case, nothing to hand out, is answered by a reader: no write. */
+static int ss_dispatch_wanted(struct store *st, const char *site_id, int64_t now,
+                              int64_t run_timeout)
 {
     struct ss *s = (struct ss *)st;
-    memset(out, 0, sizeof *out);
-    *remaining = 0;
-    /* The common case, nothing to hand out, is answered by a reader: no write. */
     struct db *c = reader_get(s);
     if (!c)
-        return STORE_UNAVAILABLE;
+        return -1;
     struct db_res *r = NULL;
     enum db_status st_ =
         RUN(s, c,
@@ -994,16 +1069,22 @@ static enum store_result ss_dispatch(struct store *st, const char *site_id, int6
     bool work = st_ == DB_OK && r->rows && db_int(r, 0, 0, 0);
     db_res_free(r);
     reader_put(s, c);
-    if (st_ != DB_OK)
-        return STORE_UNAVAILABLE;
-    if (!work)
-        return STORE_NOT_FOUND;
-    struct dispatch_arg a = {site_id, now, run_timeout, out, 0};
-    enum store_result res = submit(s, op_dispatch, &a);
-    if (res != STORE_OK)
-        job_clear(out);
-    *remaining = a.remaining;
-    return res;
+    return st_ != DB_OK ? -1 : work;
+}
+
+static void dispatch_post(void *p, enum store_result r)
+{
+    if (r != STORE_OK)
+        job_clear(((struct dispatch_arg *)p)->out);
+}
+
+static void ss_dispatch(struct store *st, const char *site_id, int64_t now, int64_t run_timeout,
+                        struct job *out, long *remaining, struct store_async *as)
+{
+    struct dispatch_arg a = {site_id, now, run_timeout, out, remaining};
+    memset(out, 0, sizeof *out);
+    *remaining = 0;
+    run_op((struct ss *)st, op_dispatch, &a, sizeof a, dispatch_post, as);
 }
 
 struct report_arg {
@@ -1077,15 +1158,18 @@ static enum store_result op_job_report(struct ss *s, void *p)
     return STORE_OK;
 }
 
-static enum store_result ss_job_report(struct store *st, const char *job_id, enum job_report rep,
-                                       int64_t now, struct job *out)
+static void job_report_post(void *p, enum store_result r)
+{
+    if (r != STORE_OK && r != STORE_CONFLICT)
+        job_clear(((struct report_arg *)p)->out);
+}
+
+static void ss_job_report(struct store *st, const char *job_id, enum job_report rep, int64_t now,
+                          struct job *out, struct store_async *as)
 {
     struct report_arg a = {job_id, rep, now, out};
     memset(out, 0, sizeof *out);
-    enum store_result r = submit((struct ss *)st, op_job_report, &a);
-    if (r != STORE_OK && r != STORE_CONFLICT)
-        job_clear(out);
-    return r;
+    run_op((struct ss *)st, op_job_report, &a, sizeof a, job_report_post, as);
 }
 
 struct sweep_arg {
@@ -1413,6 +1497,7 @@ static const struct store_ops sql_ops = {
     .site_teardown_done = ss_site_teardown_done,
     .watch_jobs = ss_watch_jobs,
     .heartbeat = ss_heartbeat,
+    .dispatch_wanted = ss_dispatch_wanted,
     .dispatch = ss_dispatch,
     .job_report = ss_job_report,
     .sweep_timeouts = ss_sweep_timeouts,

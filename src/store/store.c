@@ -61,7 +61,13 @@ enum store_result store_site_list(struct store *st, const char *team, struct sit
 enum store_result store_job_create(struct store *st, const char *team,
                                    const struct job_request *req, struct job *out)
 {
-    return st->ops->job_create(st, team, req, out);
+    return st->ops->job_create(st, team, req, out, NULL);
+}
+
+void store_job_create_async(struct store *st, const char *team, const struct job_request *req,
+                            struct job *out, struct store_async *as)
+{
+    st->ops->job_create(st, team, req, out, as);
 }
 
 enum store_result store_job_get(struct store *st, const char *team, const char *site_id,
@@ -132,16 +138,21 @@ void store_heartbeat(struct store *st, const char *site_id, const struct device_
     st->ops->heartbeat(st, site_id, f, now);
 }
 
-enum store_result store_dispatch(struct store *st, const char *site_id, int64_t now,
-                                 int64_t run_timeout, struct job *out, long *remaining)
+int store_dispatch_wanted(struct store *st, const char *site_id, int64_t now, int64_t run_timeout)
 {
-    return st->ops->dispatch(st, site_id, now, run_timeout, out, remaining);
+    return st->ops->dispatch_wanted(st, site_id, now, run_timeout);
 }
 
-enum store_result store_job_report(struct store *st, const char *job_id, enum job_report r,
-                                   int64_t now, struct job *out)
+void store_dispatch_async(struct store *st, const char *site_id, int64_t now, int64_t run_timeout,
+                          struct job *out, long *remaining, struct store_async *as)
 {
-    return st->ops->job_report(st, job_id, r, now, out);
+    st->ops->dispatch(st, site_id, now, run_timeout, out, remaining, as);
+}
+
+void store_job_report_async(struct store *st, const char *job_id, enum job_report r, int64_t now,
+                            struct job *out, struct store_async *as)
+{
+    st->ops->job_report(st, job_id, r, now, out, as);
 }
 
 long store_sweep_timeouts(struct store *st, int64_t now, int64_t run_timeout)

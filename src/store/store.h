@@ -89,20 +89,34 @@ void store_watch_jobs(struct store *st, void (*fn)(void *ctx, const char *site_i
 void store_heartbeat(struct store *st, const char *site_id, const struct device_facts *f,
                      int64_t now);
 
+/* Asynchronous writes, for callers that must not block (http/ handlers run
+ * on an event loop): the call queues the write and returns at once; later,
+ * once the write is committed (durable) or has failed, the outputs are filled,
+ * res is set and done(ctx) runs, on a store thread or, when the store is
+ * stopping, before the call returns. Everything passed, as included, must stay
+ * valid until done runs. */
+struct store_async {
+    void (*done)(void *ctx);
+    void *ctx;
+    enum store_result res;
+};
+
+/* Whether the site has a job to hand out (1), not (0), or -1 on error: a read,
+ * so that the common empty poll costs no write. */
+int store_dispatch_wanted(struct store *st, const char *site_id, int64_t now, int64_t run_timeout);
 /* Hands out the oldest pending job of the site, unless one is delivered and
  * unfinished (one that passed run_timeout is failed first). STORE_OK with the
  * job, now delivered (and completed when it needs no acknowledgement), and the
- * number still pending; STORE_NOT_FOUND when there is nothing to hand out.
- * Costs no write when there is nothing to hand out. */
-enum store_result store_dispatch(struct store *st, const char *site_id, int64_t now,
-                                 int64_t run_timeout, struct job *out, long *remaining);
+ * number still pending; STORE_NOT_FOUND when there is nothing to hand out. */
+void store_dispatch_async(struct store *st, const char *site_id, int64_t now, int64_t run_timeout,
+                          struct job *out, long *remaining, struct store_async *as);
 
 enum job_report { REPORT_BUSY, REPORT_DONE, REPORT_FAIL };
 /* Applies a device report. STORE_OK when it changed the job, STORE_CONFLICT
  * when the job had already finished (nothing changes; it is logged),
  * STORE_NOT_FOUND for an unknown job. out gets the job as it is afterwards. */
-enum store_result store_job_report(struct store *st, const char *job_id, enum job_report r,
-                                   int64_t now, struct job *out);
+void store_job_report_async(struct store *st, const char *job_id, enum job_report r, int64_t now,
+                            struct job *out, struct store_async *as);
 /* Fails every delivered or running job older than run_timeout; returns how many. */
 long store_sweep_timeouts(struct store *st, int64_t now, int64_t run_timeout);
 
@@ -168,6 +182,8 @@ struct job_request {
  * with others; STORE_KEY_CANCELLED; STORE_NOT_FOUND for a foreign site. */
 enum store_result store_job_create(struct store *st, const char *team,
                                    const struct job_request *req, struct job *out);
+void store_job_create_async(struct store *st, const char *team, const struct job_request *req,
+                            struct job *out, struct store_async *as);
 enum store_result store_job_get(struct store *st, const char *team, const char *site_id,
                                 const char *job_id, struct job *out);
 /* Device side, no team: STORE_OK when the job exists (site_id set). */
