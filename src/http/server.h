@@ -80,7 +80,6 @@ struct http_req {
     void (*cont_free)(void *); /* frees cont if the request ends without the handler */
     int defer_state;           /* guarded by the server: none, waiting, resumed early */
     bool deferred;             /* the handler's last run deferred (the MHD thread's) */
-    double dbg_t0;
 };
 
 struct http_config {
