@@ -21,11 +21,76 @@
 #define MAX_ARGS 16
 #define NOTIFY_CHANNEL "jobplane_jobs"
 
+#define STMT_CACHE 64
+
+/* A statement prepared on this connection (parsed and planned once). */
+struct stmt {
+    char *sql; /* the translated text: the key */
+    int n;
+    Oid types[MAX_ARGS];
+};
+
 struct db {
     PGconn *c;
     bool relaxed, writer;
     long changes;
+    struct stmt cache[STMT_CACHE]; /* slot i is the prepared statement "s<i>" */
+    unsigned next;                 /* the slot the next miss replaces */
 };
+
+/* Forgets every prepared statement (a new session has none). */
+static void cache_clear(struct db *d)
+{
+    for (int i = 0; i < STMT_CACHE; i++) {
+        free(d->cache[i].sql);
+        d->cache[i].sql = NULL;
+    }
+}
+
+/* The name of q prepared with these types, preparing it on a miss; NULL when
+ * it cannot be (then the statement runs unprepared). */
+static const char *prepared(struct db *d, const char *q, int n, const Oid *types, char name[8])
+{
+    for (int i = 0; i < STMT_CACHE; i++) {
+        struct stmt *st = &d->cache[i];
+        if (st->sql && st->n == n && !memcmp(st->types, types, sizeof *types * (size_t)n) &&
+            !strcmp(st->sql, q)) {
+            snprintf(name, 8, "s%d", i);
+            return name;
+        }
+    }
+    if (PQtransactionStatus(d->c) == PQTRANS_INERROR)
+        return NULL;
+    int slot = (int)(d->next++ % STMT_CACHE);
+    struct stmt *st = &d->cache[slot];
+    snprintf(name, 8, "s%d", slot);
+    if (st->sql) { /* evict: the name is reused */
+        char sql[32];
+        snprintf(sql, sizeof sql, "DEALLOCATE %s", name);
+        PQclear(PQexec(d->c, sql));
+        free(st->sql);
+        st->sql = NULL;
+    }
+    PGresult *r = PQprepare(d->c, name, q, n, types);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    if (!ok || !(st->sql = strdup(q)))
+        return NULL;
+    st->n = n;
+    memcpy(st->types, types, sizeof *types * (size_t)n);
+    return name;
+}
+
+/* Runs q (prepared when it has parameters: statements without any are
+ * transaction control and schema changes). */
+static PGresult *exec(struct db *d, const char *q, int n, const Oid *types,
+                      const char *const *values, const int *lengths, const int *formats)
+{
+    char name[8];
+    if (n > 0 && prepared(d, q, n, types, name))
+        return PQexecPrepared(d->c, name, n, values, lengths, formats, 0);
+    return PQexecParams(d->c, q, n, types, values, lengths, formats, 0);
+}
 
 static const char *const migrations[] = {
     /* 1: sites and jobs */
@@ -112,6 +177,7 @@ static struct db *pg_connect(const char *url, bool writer, bool relaxed, char *e
 
 static void pg_close(struct db *d)
 {
+    cache_clear(d);
     PQfinish(d->c);
     free(d);
 }
@@ -121,6 +187,7 @@ static int pg_check(struct db *d)
     if (PQstatus(d->c) == CONNECTION_OK)
         return 0;
     PQreset(d->c);
+    cache_clear(d);
     if (PQstatus(d->c) != CONNECTION_OK || session_setup(d))
         return -1;
     log_info("postgres: reconnected");
@@ -180,11 +247,11 @@ static enum db_status pg_run(struct db *d, const char *sql, const struct db_arg 
      * statement fails on it. Outside a transaction nothing was lost: reconnect
      * and run the statement once more, so a restart costs no failed request. */
     bool idle = PQtransactionStatus(d->c) == PQTRANS_IDLE;
-    PGresult *r = PQexecParams(d->c, q, n, types, values, lengths, formats, 0);
+    PGresult *r = exec(d, q, n, types, values, lengths, formats);
     if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK && idle &&
         PQstatus(d->c) != CONNECTION_OK && pg_check(d) == 0) {
         PQclear(r);
-        r = PQexecParams(d->c, q, n, types, values, lengths, formats, 0);
+        r = exec(d, q, n, types, values, lengths, formats);
     }
     free(q);
     ExecStatusType st = PQresultStatus(r);
