@@ -49,13 +49,13 @@ static void cache_clear(struct db *d)
 
 /* The name of q prepared with these types, preparing it on a miss; NULL when
  * it cannot be (then the statement runs unprepared). */
-static const char *prepared(struct db *d, const char *q, int n, const Oid *types, char name[8])
+static const char *prepared(struct db *d, const char *q, int n, const Oid *types, char name[16])
 {
     for (int i = 0; i < STMT_CACHE; i++) {
         struct stmt *st = &d->cache[i];
         if (st->sql && st->n == n && !memcmp(st->types, types, sizeof *types * (size_t)n) &&
             !strcmp(st->sql, q)) {
-            snprintf(name, 8, "s%d", i);
+            snprintf(name, 16, "s%d", i);
             return name;
         }
     }
@@ -63,7 +63,7 @@ static const char *prepared(struct db *d, const char *q, int n, const Oid *types
         return NULL;
     int slot = (int)(d->next++ % STMT_CACHE);
     struct stmt *st = &d->cache[slot];
-    snprintf(name, 8, "s%d", slot);
+    snprintf(name, 16, "s%d", slot);
     if (st->sql) { /* evict: the name is reused */
         char sql[32];
         snprintf(sql, sizeof sql, "DEALLOCATE %s", name);
@@ -86,7 +86,7 @@ static const char *prepared(struct db *d, const char *q, int n, const Oid *types
 static PGresult *exec(struct db *d, const char *q, int n, const Oid *types,
                       const char *const *values, const int *lengths, const int *formats)
 {
-    char name[8];
+    char name[16];
     if (n > 0 && prepared(d, q, n, types, name))
         return PQexecPrepared(d->c, name, n, values, lengths, formats, 0);
     return PQexecParams(d->c, q, n, types, values, lengths, formats, 0);
