@@ -100,16 +100,16 @@ BENCH_FLAGS := -std=c17 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -Isrc -pthread
 build-bench/hello: bench/hello.c
 	@mkdir -p build-bench
 	@$(CC) $(BENCH_FLAGS) -o $@ $< $(shell pkg-config --cflags --libs libmicrohttpd)
-build-bench/lifecycle: bench/lifecycle.c $(BUILD)/libjobplane.a
+build-bench/lifecycle: bench/lifecycle.c bench/wire.h $(BUILD)/libjobplane.a
 	@mkdir -p build-bench
 	@$(CC) $(BENCH_FLAGS) -o $@ $< $(BUILD)/libjobplane.a $(LDLIBS)
-build-bench/listing: bench/listing.c
+build-bench/listing: bench/listing.c bench/wire.h
 	@mkdir -p build-bench
 	@$(CC) $(BENCH_FLAGS) -o $@ $< $(shell pkg-config --cflags --libs libcurl)
-build-bench/held: bench/held.c
+build-bench/held: bench/held.c bench/wire.h
 	@mkdir -p build-bench
 	@$(CC) $(BENCH_FLAGS) -o $@ $<
-build-bench/beanstalk: bench/beanstalk.c
+build-bench/beanstalk: bench/beanstalk.c bench/wire.h
 	@mkdir -p build-bench
 	@$(CC) $(BENCH_FLAGS) -o $@ $<
 

@@ -1,28 +1,15 @@
 /* The baseline for durable lifecycles: THREADS clients of beanstalkd, each on
  * its own tube, loop put -> reserve -> delete with a payload of BYTES for
  * SECONDS. Usage: beanstalk PORT THREADS SECONDS BYTES */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
-static int port, bytes;
+#include "wire.h"
+
+static struct sockaddr_in addr;
+static int bytes;
 static double deadline;
 static atomic_long cycles, errors;
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec / 1e9;
-}
 
 /* Sends s, reads one reply line (and a job body when it says RESERVED). */
 static int talk(int fd, const char *s, size_t n, char *line, size_t cap)
@@ -52,13 +39,10 @@ static int talk(int fd, const char *s, size_t n, char *line, size_t cap)
 static void *run(void *arg)
 {
     long id = (long)arg;
-    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    char cmd[256], *put = malloc((size_t)bytes + 64), line[70000];
-    if (connect(fd, (struct sockaddr *)&a, sizeof a))
+    int fd = dial(&addr);
+    if (fd < 0)
         return NULL;
+    char cmd[256], *put = malloc((size_t)bytes + 64), line[70000];
     snprintf(cmd, sizeof cmd, "use t%ld\r\n", id);
     talk(fd, cmd, strlen(cmd), line, sizeof line);
     snprintf(cmd, sizeof cmd, "watch t%ld\r\n", id);
@@ -92,7 +76,9 @@ int main(int argc, char **argv)
 {
     if (argc < 5)
         return 2;
-    port = atoi(argv[1]);
+    addr = (struct sockaddr_in){.sin_family = AF_INET,
+                                .sin_port = htons((uint16_t)atoi(argv[1])),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int threads = atoi(argv[2]);
     double secs = atof(argv[3]);
     bytes = atoi(argv[4]);

@@ -4,18 +4,11 @@
  * JOBS of those routers one after another, creates an express job and times
  * the gap from the create's 201 arriving to the held poll's wrapper arriving.
  * Usage: held URL OPERATOR_TOKEN TOKENS_FILE N JOBS SERVER_PID */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/epoll.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
+
+#include "wire.h"
 
 struct conn {
     int fd;
@@ -28,38 +21,17 @@ struct conn {
 static struct sockaddr_in addr;
 static char host[128];
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec / 1e9;
-}
-
-static int dial(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof addr)) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-/* Whether buf holds a whole HTTP answer (headers and Content-Length body). */
+/* Whether buf (got bytes) holds a whole HTTP answer. */
 static bool whole(const char *buf, size_t got)
 {
-    const char *end = strstr(buf, "\r\n\r\n");
-    const char *cl = strcasestr(buf, "\r\ncontent-length:");
-    if (!end || !cl || cl > end)
-        return false;
-    return got >= (size_t)(end + 4 - buf) + strtoul(cl + 17, NULL, 10);
+    long len = answer_length(buf);
+    return len > 0 && got >= (size_t)len;
 }
 
 /* One request on a fresh connection; the status, the answer in out. */
 static int once(const char *req, char *out, size_t cap)
 {
-    int fd = dial();
+    int fd = dial(&addr);
     if (fd < 0)
         return 0;
     size_t n = strlen(req), got = 0;
@@ -104,26 +76,16 @@ static long held_now(void)
     return h ? atol(h + 13) : -1;
 }
 
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 int main(int argc, char **argv)
 {
     if (argc < 7) {
         fprintf(stderr, "usage: held URL OPERATOR_TOKEN TOKENS_FILE N JOBS SERVER_PID\n");
         return 2;
     }
-    int port = 0;
-    if (sscanf(argv[1], "http://%127[^:]:%d", host, &port) != 2) {
+    if (wire_target(argv[1], &addr, host)) {
         fprintf(stderr, "held: URL must be http://IPV4:PORT\n");
         return 2;
     }
-    addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, host, &addr.sin_addr);
-    snprintf(host + strlen(host), sizeof host - strlen(host), ":%d", port);
     const char *optoken = argv[2], *pid = argv[6];
     int n = atoi(argv[4]), jobs = atoi(argv[5]);
     if (jobs > n)
@@ -147,7 +109,7 @@ int main(int argc, char **argv)
                            "Content-Type: text/plain\r\nContent-Length: 37\r\n\r\n"
                            "name=held-bench;version=7.16 (stable)",
                            host, c->token);
-        if ((c->fd = dial()) < 0 || write(c->fd, req, (size_t)len) != len) {
+        if ((c->fd = dial(&addr)) < 0 || write(c->fd, req, (size_t)len) != len) {
             fprintf(stderr, "held: cannot open poll %d: %s\n", i, strerror(errno));
             return 1;
         }
@@ -206,7 +168,7 @@ int main(int argc, char **argv)
         if (!c->answered || !strstr(c->in, "# jobplane job "))
             errors++;
     }
-    qsort(lat, (size_t)nlat, sizeof *lat, cmp);
+    qsort(lat, (size_t)nlat, sizeof *lat, cmp_double);
     printf("express wake, 201 to wrapper: %d jobs, p50 %.2fms p99 %.2fms max %.2fms, errors %d\n",
            nlat, nlat ? lat[nlat / 2] : 0, nlat ? lat[(size_t)(nlat * 0.99)] : 0,
            nlat ? lat[nlat - 1] : 0, errors);

@@ -6,20 +6,12 @@
  * so the client takes as little of the machine as it can.
  * Usage: lifecycle URL OPERATOR_TOKEN TOKENS_FILE CONNS SECONDS
  * (TOKENS_FILE: "site_id device_token" lines, e.g. from jobplane sim --tokens) */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/epoll.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "core/routeros.h"
+#include "wire.h"
 
 enum step { CREATE, POLL, BUSY, DONE };
 
@@ -40,24 +32,6 @@ static struct sockaddr_in addr;
 static long cycles, errors;
 static double *lat;
 static size_t nlat, caplat;
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec / 1e9;
-}
-
-static int dial(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(fd, (struct sockaddr *)&addr, sizeof addr)) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
 
 /* Sends the request for c's current step. */
 static int send_step(struct conn *c)
@@ -105,19 +79,15 @@ static bool url_path(const char *script, const char *name, char *dst, size_t cap
  * more must arrive, -1 when it cannot be read. */
 static int answer(struct conn *c, int *code, char **body)
 {
-    char *end = strstr(c->in, "\r\n\r\n");
-    if (!end)
+    long len = answer_length(c->in);
+    if (len == 0)
         return c->got < sizeof c->in - 1 ? 0 : -1;
-    char *cl = strcasestr(c->in, "\r\ncontent-length:");
-    if (!cl || cl > end)
+    if (len < 0 || (size_t)len >= sizeof c->in)
         return -1;
-    size_t len = strtoul(cl + 17, NULL, 10), head = (size_t)(end + 4 - c->in);
-    if (head + len >= sizeof c->in)
-        return -1;
-    if (c->got < head + len)
+    if (c->got < (size_t)len)
         return 0;
     *code = atoi(c->in + 9);
-    *body = end + 4;
+    *body = strstr(c->in, "\r\n\r\n") + 4;
     return 1;
 }
 
@@ -156,26 +126,16 @@ static void advance(struct conn *c, int code, char *body)
     }
 }
 
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 int main(int argc, char **argv)
 {
     if (argc < 6) {
         fprintf(stderr, "usage: lifecycle URL OPERATOR_TOKEN TOKENS_FILE CONNS SECONDS\n");
         return 2;
     }
-    int port = 0;
-    if (sscanf(argv[1], "http://%127[^:]:%d", host, &port) != 2) {
+    if (wire_target(argv[1], &addr, host)) {
         fprintf(stderr, "lifecycle: URL must be http://IPV4:PORT\n");
         return 2;
     }
-    addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, host, &addr.sin_addr);
-    snprintf(host + strlen(host), sizeof host - strlen(host), ":%d", port);
     optoken = argv[2];
     int nc = atoi(argv[4]);
     double secs = atof(argv[5]);
@@ -185,7 +145,7 @@ int main(int argc, char **argv)
     double t0 = now(), deadline = t0 + secs;
     for (int i = 0; i < nc; i++) {
         struct conn *c = &cs[i];
-        if (!f || fscanf(f, "%63s %63s", c->site, c->token) != 2 || (c->fd = dial()) < 0) {
+        if (!f || fscanf(f, "%63s %63s", c->site, c->token) != 2 || (c->fd = dial(&addr)) < 0) {
             fprintf(stderr, "lifecycle: cannot set up connection %d\n", i);
             return 1;
         }
@@ -225,7 +185,7 @@ int main(int argc, char **argv)
         }
     }
     double el = now() - t0;
-    qsort(lat, nlat, sizeof *lat, cmp);
+    qsort(lat, nlat, sizeof *lat, cmp_double);
     printf("lifecycles %ld in %.1fs = %.0f/s errors %ld p50 %.1fms p99 %.1fms\n", cycles, el,
            cycles / el, errors, nlat ? lat[nlat / 2] : 0, nlat ? lat[(size_t)(nlat * 0.99)] : 0);
     for (int i = 0; i < nc; i++)

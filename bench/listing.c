@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "wire.h"
+
 static const char *base, *tok, *site;
 static atomic_long next_job, made;
 static long total;
@@ -64,12 +66,6 @@ static void *fill(void *arg)
     return NULL;
 }
 
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 int main(int argc, char **argv)
 {
     if (argc < 6)
@@ -103,7 +99,7 @@ int main(int argc, char **argv)
         curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &ms[i]);
         ms[i] *= 1000;
     }
-    qsort(ms, (size_t)count, sizeof *ms, cmp);
+    qsort(ms, (size_t)count, sizeof *ms, cmp_double);
     printf("p50 %.2fms p99 %.2fms\n", ms[count / 2], ms[(size_t)(count * 0.99)]);
     free(ms);
     curl_slist_free_all(h);
