@@ -202,6 +202,44 @@ static void poll_wait_free(void *p)
     free(pw);
 }
 
+/* A poll's first part: the device, ?wait, and (on the first run) the
+ * heartbeat or the teardown. 0 with site filled; otherwise it answered. */
+static int poll_start(struct http_req *req, struct site *site, long *wait)
+{
+    struct app *app = req->app;
+    if (device_auth(req, site))
+        return -1;
+    const char *w = http_query(req, "wait");
+    if (w && (strspn(w, "0123456789") != strlen(w) || !*w || strlen(w) > 2 ||
+              (*wait = strtol(w, NULL, 10)) > 60)) {
+        http_reply_error(req, JP_ERR_PARAMETER_INVALID, "wait must be 0 to 60 seconds.");
+        site_clear(site);
+        return -1;
+    }
+    if (req->hold_state == HTTP_HOLD_NONE) { /* first run: the heartbeat */
+        if (site->deleted_at) {
+            /* The token in the teardown is the one this request carried. */
+            reply_script(req, ros_render_teardown(http_base_url(req->srv),
+                                                  http_header(req, "Authorization") + 7, site->id));
+            log_info("site %s: teardown script sent", site->id);
+            site_clear(site);
+            return -1;
+        }
+        struct heartbeat hb;
+        if (parse_heartbeat(req, &hb)) {
+            site_clear(site);
+            return -1;
+        }
+        char ip[64];
+        struct device_facts f;
+        facts_of(&hb, http_client_ip(req, ip, sizeof ip), &f);
+        store_heartbeat(app->store, site->id, &f, now_s());
+        if (*wait)
+            req->hold_deadline_ms = mono_ms() + *wait * 1000;
+    }
+    return 0;
+}
+
 void api_device_poll(struct http_req *req)
 {
     struct app *app = req->app;
@@ -209,40 +247,14 @@ void api_device_poll(struct http_req *req)
     struct site site;
     long wait = 0;
     bool registered = false;
-    if (pw) {
+    if (pw) { /* the locals come back from where the deferred run left them */
         site = pw->site;
         memset(&pw->site, 0, sizeof pw->site);
         wait = pw->wait;
         registered = pw->registered;
-        goto dispatched;
-    }
-    if (device_auth(req, &site))
+    } else if (poll_start(req, &site, &wait)) {
         return;
-    const char *w = http_query(req, "wait");
-    if (w && (strspn(w, "0123456789") != strlen(w) || !*w || strlen(w) > 2 ||
-              (wait = strtol(w, NULL, 10)) > 60)) {
-        http_reply_error(req, JP_ERR_PARAMETER_INVALID, "wait must be 0 to 60 seconds.");
-        goto out;
     }
-    if (req->hold_state == HTTP_HOLD_NONE) { /* first run: the heartbeat */
-        if (site.deleted_at) {
-            /* The token in the teardown is the one this request carried. */
-            reply_script(req, ros_render_teardown(http_base_url(req->srv),
-                                                  http_header(req, "Authorization") + 7, site.id));
-            log_info("site %s: teardown script sent", site.id);
-            goto out;
-        }
-        struct heartbeat hb;
-        if (parse_heartbeat(req, &hb))
-            goto out;
-        char ip[64];
-        struct device_facts f;
-        facts_of(&hb, http_client_ip(req, ip, sizeof ip), &f);
-        store_heartbeat(app->store, site.id, &f, now_s());
-        if (wait)
-            req->hold_deadline_ms = mono_ms() + wait * 1000;
-    }
-dispatched:
     for (;;) {
         struct job j = {0};
         long remaining = 0;
@@ -307,7 +319,6 @@ dispatched:
             break;          /* suspended: this handler runs again when woken or at the deadline */
         registered = false; /* a wake came in between: look again */
     }
-out:
     site_clear(&site);
 }
 
