@@ -48,8 +48,10 @@ static void cache_clear(struct db *d)
 }
 
 /* The name of q prepared with these types, preparing it on a miss; NULL when
- * it cannot be (then the statement runs unprepared). */
-static const char *prepared(struct db *d, const char *q, int n, const Oid *types, char name[16])
+ * it cannot be (then the statement runs unprepared, or *failed is the failed
+ * PREPARE's result: the statement is wrong). */
+static const char *prepared(struct db *d, const char *q, int n, const Oid *types, char name[16],
+                            PGresult **failed)
 {
     for (int i = 0; i < STMT_CACHE; i++) {
         struct stmt *st = &d->cache[i];
@@ -72,9 +74,12 @@ static const char *prepared(struct db *d, const char *q, int n, const Oid *types
         st->sql = NULL;
     }
     PGresult *r = PQprepare(d->c, name, q, n, types);
-    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        *failed = r;
+        return NULL;
+    }
     PQclear(r);
-    if (!ok || !(st->sql = strdup(q)))
+    if (!(st->sql = strdup(q)))
         return NULL;
     st->n = n;
     memcpy(st->types, types, sizeof *types * (size_t)n);
@@ -87,8 +92,11 @@ static PGresult *exec(struct db *d, const char *q, int n, const Oid *types,
                       const char *const *values, const int *lengths, const int *formats)
 {
     char name[16];
-    if (n > 0 && prepared(d, q, n, types, name))
+    PGresult *failed = NULL;
+    if (n > 0 && prepared(d, q, n, types, name, &failed))
         return PQexecPrepared(d->c, name, n, values, lengths, formats, 0);
+    if (failed)
+        return failed;
     return PQexecParams(d->c, q, n, types, values, lengths, formats, 0);
 }
 
@@ -263,6 +271,12 @@ static enum db_status pg_run(struct db *d, const char *sql, const struct db_arg 
             const char *msg = PQresultErrorMessage(r);
             log_error("postgres: %.*s", (int)strcspn(msg, "\n"), msg);
         }
+    }
+    /* COMMIT of a transaction a statement failed in succeeds, as a ROLLBACK:
+     * that is a failed commit. */
+    if (status == DB_OK && !strcmp(sql, "COMMIT") && strcmp(PQcmdStatus(r), "COMMIT")) {
+        log_error("postgres: COMMIT answered %s", PQcmdStatus(r));
+        status = DB_ERROR;
     }
     d->changes = status == DB_OK ? atol(PQcmdTuples(r)) : 0;
     if (status == DB_OK && res) {

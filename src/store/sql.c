@@ -226,18 +226,27 @@ static void *writer_main(void *arg)
         if (!batch)
             break; /* stopping with nothing queued */
 
-        bool ok = s->drv->check(s->w) == 0 && exec0(s, s->w, s->drv->begin_write) == 0;
+        bool began = s->drv->check(s->w) == 0 && exec0(s, s->w, s->drv->begin_write) == 0;
+        bool ok = began;
         for (struct wop *w = batch; w; w = w->next) {
             if (!ok || exec0(s, s->w, "SAVEPOINT op")) {
+                ok = false;
                 w->result = STORE_UNAVAILABLE;
                 continue;
             }
             w->result = w->fn(s, w->arg);
-            if (w->result == STORE_UNAVAILABLE) /* refusals wrote nothing, or a log line */
-                exec0(s, s->w, "ROLLBACK TO SAVEPOINT op");
-            exec0(s, s->w, "RELEASE SAVEPOINT op");
+            /* Refusals wrote nothing, or a log line, and are kept. A failed
+             * operation is undone; so is one whose savepoint cannot be
+             * released (a statement failed under it unnoticed). When even
+             * that fails, the whole batch fails rather than commit a part. */
+            if (w->result == STORE_UNAVAILABLE || exec0(s, s->w, "RELEASE SAVEPOINT op")) {
+                w->result = STORE_UNAVAILABLE;
+                if (exec0(s, s->w, "ROLLBACK TO SAVEPOINT op") ||
+                    exec0(s, s->w, "RELEASE SAVEPOINT op"))
+                    ok = false;
+            }
         }
-        if (ok && exec0(s, s->w, "COMMIT")) {
+        if (began && (!ok || exec0(s, s->w, "COMMIT"))) {
             ok = false;
             exec0(s, s->w, "ROLLBACK");
         }
