@@ -3,7 +3,8 @@
 # the same machine, prints every figure, and writes BENCHMARKS.md.
 #   BENCH_SECONDS (default 10): length of each measurement
 #   BENCH_FLEET_SECONDS (default 60): how long the fleet scenario queues jobs
-#     (600 is the full ten-minute run; the drain after it adds up to 2.5 min)
+#     (600 is the full ten-minute run; the drain after it lasts until every job
+#     was delivered: a router with a backlog takes one job per 30 s poll)
 # Everything runs on loopback and stops at the end.
 set -eu
 cd "$(dirname "$0")/.."

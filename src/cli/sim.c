@@ -55,11 +55,12 @@ struct sim {
     double t_end;
     /* --queue-rate: jobs are queued from the moment every router is adopted
      * (t_run) for --duration seconds; routers then poll on until every queued
-     * job was delivered, or for at most 5 more intervals. */
+     * job was delivered, or until 3 intervals pass without a delivery of one
+     * (a router with a backlog takes one job per poll: it keeps progressing). */
     atomic_long ready, queued, queue_errors, delivered_queued;
     atomic_bool queue_done;
     pthread_mutex_t queue_mu;
-    _Atomic double t_run, t_drain; /* 0 until the run starts */
+    _Atomic double t_run, t_delivered; /* 0 until the run starts; the last delivery */
 };
 
 struct worker {
@@ -235,8 +236,10 @@ static bool seen_before(struct sim *s, struct router *r, const char *job)
     bool again = id_in(&r->seen, job);
     if (!again) {
         id_add(&r->seen, job);
-        if (id_in(&r->queued, job))
+        if (id_in(&r->queued, job)) {
             atomic_fetch_add(&s->delivered_queued, 1);
+            s->t_delivered = now_mono();
+        }
     }
     pthread_mutex_unlock(&s->queue_mu);
     return again;
@@ -247,10 +250,13 @@ static bool finished(struct sim *s, double t)
 {
     if (!s->queue_rate)
         return t >= s->t_end;
-    if (!s->t_run)
-        return false; /* routers are still being adopted */
-    return t >= s->t_drain || (atomic_load(&s->queue_done) &&
-                               atomic_load(&s->delivered_queued) >= atomic_load(&s->queued));
+    if (!s->t_run || !atomic_load(&s->queue_done))
+        return false; /* routers are still being adopted, or jobs queued */
+    double since = s->t_run + (double)s->duration;
+    if (s->t_delivered > since)
+        since = s->t_delivered;
+    return atomic_load(&s->delivered_queued) >= atomic_load(&s->queued) ||
+           t >= since + 3.0 * (double)s->interval;
 }
 
 /* --queue-rate: creates jobs at random adopted routers through the operator
@@ -435,6 +441,35 @@ static void poll_once(struct worker *w, struct router *r)
     free(b.p);
 }
 
+/* Prints what the server says of each queued job the fleet never received
+ * (the first ten): still pending means it was not handed out, anything else
+ * that it was handed out and its answer never reached the router. */
+static void print_lost(struct sim *s)
+{
+    CURL *c = curl_easy_init();
+    struct buf b = {0};
+    long shown = 0;
+    for (long i = 0; i < s->routers && shown < 10; i++) {
+        struct router *r = &s->r[i];
+        for (size_t k = 0; k < r->queued.n && shown < 10; k++) {
+            const char *id = r->queued.id[k];
+            if (id_in(&r->seen, id))
+                continue;
+            char url[512];
+            snprintf(url, sizeof url, "%s/site/%s/job/%s", s->url, r->site_id, id);
+            long st = http(c, "GET", url, s->op_token, NULL, NULL, 0, 30, &b);
+            json_t *j = st == 200 ? json_loads(b.p, 0, NULL) : NULL;
+            const char *status = json_string_value(json_object_get(j, "status"));
+            printf("  lost job %s at site %s: %s%s (HTTP %ld)\n", id, r->site_id,
+                   status ? "status " : "", status ? status : "not found", st);
+            json_decref(j);
+            shown++;
+        }
+    }
+    free(b.p);
+    curl_easy_cleanup(c);
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -447,9 +482,7 @@ static void *worker_main(void *arg)
         }
         s->r[i].next = now_mono() + (double)(rand_r(&w->seed) % 1000) / 1000.0 * s->interval;
         if (atomic_fetch_add(&s->ready, 1) + 1 == s->routers && s->queue_rate) {
-            double t = now_mono(); /* the last router is adopted: the run starts */
-            s->t_drain = t + (double)s->duration + 5.0 * (double)s->interval;
-            s->t_run = t;
+            s->t_run = now_mono(); /* the last router is adopted: the run starts */
         }
     }
     for (;;) {
@@ -503,8 +536,9 @@ static void usage(FILE *f)
                "--tokens FILE writes 'SITE_ID DEVICE_TOKEN' per adopted router at the end.\n"
                "--queue-rate N queues N jobs/s at random routers through the operator API\n"
                "for --duration seconds once every router is adopted; routers then poll on\n"
-               "until each queued job was delivered (at most 5 more intervals), and the\n"
-               "jobs never delivered are printed as lost.\n");
+               "until each queued job was delivered (or 3 intervals pass without a delivery),\n"
+               "and the jobs never delivered are printed as lost, with what the server\n"
+               "says of each.\n");
 }
 
 int sim_main(int argc, char **argv)
@@ -642,6 +676,8 @@ int sim_main(int argc, char **argv)
         printf("delivered:        %ld of them, drained %.0fs after queueing stopped\n",
                atomic_load(&s.delivered_queued), now_mono() - s.t_run - (double)s.duration);
         printf("lost:             %ld\n", lost);
+        if (lost)
+            print_lost(&s);
     }
     if (s.rec)
         fclose(s.rec);

@@ -53,7 +53,7 @@ check "the site has its backup" 1 "$(jb length)"
 # every one is delivered once, none is lost, and the database agrees.
 TOK2=$(token t2)
 # 10 jobs/s over 50 routers polling every second: each router has spare
-# capacity (at 25/s over 30 routers, backlogs outlasted the drain under ASan).
+# capacity.
 "$JP_BIN" sim --url "$BASE" --token "$TOK2" --routers 50 --interval 1 --duration 4 \
     --queue-rate 10 >"$JP_TMP/sim2.out" 2>&1
 check "the queueing simulator exits 0 (no duplicates, nothing lost)" 0 $?
@@ -67,5 +67,35 @@ check "all queued jobs delivered" "$Q" "$(sim delivered | cut -d' ' -f1)"
 check "jobs run = jobs queued" "$Q" "$(sim 'jobs run' | cut -d' ' -f1)"
 check "the database: team t2's jobs all completed" "$Q|$Q" \
     "$(db_exec "SELECT count(*), count(j.completed_at) FROM jobs j JOIN sites s ON s.id = j.site_id WHERE s.team = 't2'")"
+
+# A job that never reaches its router is reported lost, with what the server
+# says of it: here each queued job still pending is cancelled under the fleet.
+TOK3=$(token t3)
+"$JP_BIN" sim --url "$BASE" --token "$TOK3" --routers 3 --interval 2 --duration 3 \
+    --queue-rate 4 >"$JP_TMP/sim3.out" 2>&1 &
+SIM3=$!
+TOK_KEEP=$TOK TOK=$TOK3
+for _ in $(seq 60); do
+    api GET /sites
+    for s in $(jb -r '.[].id'); do
+        api GET "/site/$s/job"
+        for j in $(jb -r '.[] | select(.status == "pending") | .id'); do
+            api DELETE "/site/$s/job/$j"
+            [ "$STATUS" = 204 ] && echo "$j" >>"$JP_TMP/cancelled3"
+        done
+    done
+    kill -0 $SIM3 2>/dev/null || break
+    sleep 0.1
+done
+TOK=$TOK_KEEP
+wait $SIM3
+check "a fleet that lost jobs exits 1" 1 $?
+cat "$JP_TMP/sim3.out"
+C=$(sort -u "$JP_TMP/cancelled3" 2>/dev/null | wc -l)
+L=$(grep '^lost' "$JP_TMP/sim3.out" | sed -E 's/^[^:]*: *//')
+check_true "jobs were cancelled before delivery ($C)" test "$C" -gt 0
+check "lost = cancelled before delivery" "$C" "$L"
+check "each lost job is shown, as the server has it (not found)" "$((C < 10 ? C : 10))" \
+    "$(grep -cE '^  lost job [0-9a-f-]{36} at site [0-9a-f-]{36}: not found \(HTTP 404\)$' "$JP_TMP/sim3.out")"
 
 jp_finish
