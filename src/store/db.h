@@ -57,6 +57,8 @@ struct db_driver {
     int (*migrate)(struct db *c, char *err, size_t errlen);
     /* The statement that opens a write transaction. */
     const char *begin_write;
+    /* Upkeep the writer runs once a batch is answered (NULL: none). */
+    void (*after_commit)(struct db *c);
     /* Run with ?1 = site id after a job is queued (NULL: single process). */
     const char *notify_sql;
     /* Calls fn(ctx, site id) for every job queued by any process, from a

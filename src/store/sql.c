@@ -251,6 +251,8 @@ static void *writer_main(void *arg)
             exec0(s, s->w, "ROLLBACK");
         }
         finish(s, batch, ok);
+        if (s->drv->after_commit)
+            s->drv->after_commit(s->w);
     }
     return NULL;
 }
