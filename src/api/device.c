@@ -203,7 +203,8 @@ static void poll_wait_free(void *p)
 }
 
 /* A poll's first part: the device, ?wait, and (on the first run) the
- * heartbeat or the teardown. 0 with site filled; otherwise it answered. */
+ * heartbeat or the teardown. 0 with site filled; otherwise it answered (and
+ * site is the caller's to clear). */
 static int poll_start(struct http_req *req, struct site *site, long *wait)
 {
     struct app *app = req->app;
@@ -213,7 +214,6 @@ static int poll_start(struct http_req *req, struct site *site, long *wait)
     if (w && (strspn(w, "0123456789") != strlen(w) || !*w || strlen(w) > 2 ||
               (*wait = strtol(w, NULL, 10)) > 60)) {
         http_reply_error(req, JP_ERR_PARAMETER_INVALID, "wait must be 0 to 60 seconds.");
-        site_clear(site);
         return -1;
     }
     if (req->hold_state == HTTP_HOLD_NONE) { /* first run: the heartbeat */
@@ -222,14 +222,11 @@ static int poll_start(struct http_req *req, struct site *site, long *wait)
             reply_script(req, ros_render_teardown(http_base_url(req->srv),
                                                   http_header(req, "Authorization") + 7, site->id));
             log_info("site %s: teardown script sent", site->id);
-            site_clear(site);
             return -1;
         }
         struct heartbeat hb;
-        if (parse_heartbeat(req, &hb)) {
-            site_clear(site);
+        if (parse_heartbeat(req, &hb))
             return -1;
-        }
         char ip[64];
         struct device_facts f;
         facts_of(&hb, http_client_ip(req, ip, sizeof ip), &f);
@@ -253,6 +250,7 @@ void api_device_poll(struct http_req *req)
         wait = pw->wait;
         registered = pw->registered;
     } else if (poll_start(req, &site, &wait)) {
+        site_clear(&site);
         return;
     }
     for (;;) {

@@ -57,8 +57,8 @@ struct ckpt {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     sqlite3 *h;
-    bool wanted, busy, stopping;
-    unsigned cycle; /* the log's cycle (restarts) the last pass was asked in */
+    bool busy, stopping; /* busy: a pass is asked for or running */
+    unsigned cycle;      /* the log's cycle (restarts) the last pass was asked in */
     int copied;     /* frames of the log copied when that pass ended */
 };
 
@@ -67,15 +67,13 @@ static void *ckpt_main(void *arg)
     struct ckpt *k = arg;
     pthread_mutex_lock(&k->mu);
     for (;;) {
-        while (!k->wanted && !k->stopping)
+        while (!k->busy && !k->stopping)
             pthread_cond_wait(&k->cv, &k->mu);
         if (k->stopping)
             break;
-        k->wanted = false;
-        k->busy = true;
         pthread_mutex_unlock(&k->mu);
-        int nlog = 0, ncopied = 0;
-        int rc = sqlite3_wal_checkpoint_v2(k->h, NULL, SQLITE_CHECKPOINT_PASSIVE, &nlog, &ncopied);
+        int ncopied = 0;
+        int rc = sqlite3_wal_checkpoint_v2(k->h, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, &ncopied);
         if (rc != SQLITE_OK && rc != SQLITE_BUSY)
             log_warn("sqlite: checkpoint: %s", sqlite3_errmsg(k->h));
         pthread_mutex_lock(&k->mu);
@@ -184,11 +182,11 @@ static void sq_after_commit(struct db *c)
     if (c->ck) {
         struct ckpt *k = c->ck;
         pthread_mutex_lock(&k->mu);
-        bool busy = k->busy || k->wanted;
+        bool busy = k->busy;
         int left = c->wal_frames - (k->cycle == c->wal_cycle ? k->copied : 0);
         bool delegate = !busy && left > CATCH_UP_FRAMES && c->wal_frames < LOG_MAX_FRAMES;
         if (delegate) {
-            k->wanted = true;
+            k->busy = true;
             k->cycle = c->wal_cycle;
             pthread_cond_signal(&k->cv);
         }
