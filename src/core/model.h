@@ -16,6 +16,8 @@
 #define JP_SITE_NAME_MAX_CHARS 100
 #define JP_NOTIFY_URL_MAX 2048
 
+/* Job states. Adding one: a value here, a row in job_states (model.c), and
+ * the branch of job_status_of that reads it off the timestamps. */
 enum job_status {
     JOB_PENDING = 0, /* queued, never handed to the router: the only cancellable state */
     JOB_DELIVERED,   /* put in a poll answer, no report yet */
@@ -25,9 +27,34 @@ enum job_status {
     JOB_STATUS_COUNT_
 };
 
+struct job_state_info {
+    const char *name;  /* the API's status value (?status= filter, the status field) */
+    const char *where; /* SQL predicate on the jobs table's timestamp columns */
+};
+/* Indexed by enum job_status. */
+extern const struct job_state_info job_states[JOB_STATUS_COUNT_];
+
 const char *job_status_name(enum job_status s);
 /* Returns the status for a name, or -1. */
 int job_status_parse(const char *name);
+/* Writes "pending, delivered, running, completed or failed" (the names, for
+ * messages) into buf. */
+void job_status_list(char *buf, size_t cap);
+
+/* What a router reports about a job it runs. Adding one: a value here and a
+ * row in job_reports (model.c); the signed URLs and the store read the row. */
+enum job_report { REPORT_BUSY, REPORT_DONE, REPORT_FAIL, JOB_REPORT_COUNT_ };
+
+struct job_report_info {
+    const char *name;   /* ?status= of /job/{id}/update, and the signed action */
+    enum job_status to; /* the state the report moves an unfinished job to */
+    const char *set;    /* SQL SET clause (?2 = now) */
+    const char *event;  /* event text after "Job {token} " */
+};
+/* Indexed by enum job_report. */
+extern const struct job_report_info job_reports[JOB_REPORT_COUNT_];
+/* Returns the report for a name, or -1. */
+int job_report_parse(const char *name);
 
 struct site {
     char id[JP_UUID_LEN + 1];
@@ -56,6 +83,9 @@ struct job {
 
 /* The state, read off the timestamps (there is no stored status column). */
 enum job_status job_status_of(const struct job *j);
+/* Applies report r at time now to an unfinished job, as job_reports[r].set
+ * does to its row. */
+void job_apply_report(struct job *j, enum job_report r, int64_t now);
 
 /* Free the owned strings (not the struct itself). Safe on zeroed structs. */
 void job_clear(struct job *j);

@@ -48,10 +48,10 @@ static int exec_script(sqlite3 *h, const char *sql)
  * database file: 5 to 300 ms (55 on average) for 10,000 frames of the
  * 100,000-router fleet's database. Done by the writer (SQLite's automatic
  * checkpoint, inside a COMMIT), it stalls every write queued behind it, so a
- * thread of its own, on its own connection, does it beside the writer. A log restarts from its start (instead of growing) only
- * when a write transaction begins with every frame copied, and the writer
- * keeps adding frames: so the checkpointer copies the bulk, pass after pass,
- * and the writer copies the small rest itself, between two batches. */
+ * thread of its own, on its own connection, does it beside the writer. A log restarts from its
+ * start (instead of growing) only when a write transaction begins with every frame copied, and the
+ * writer keeps adding frames: so the checkpointer copies the bulk, pass after pass, and the writer
+ * copies the small rest itself, between two batches. */
 struct ckpt {
     pthread_t tid;
     pthread_mutex_t mu;
@@ -59,7 +59,7 @@ struct ckpt {
     sqlite3 *h;
     bool busy, stopping; /* busy: a pass is asked for or running */
     unsigned cycle;      /* the log's cycle (restarts) the last pass was asked in */
-    int copied;     /* frames of the log copied when that pass ended */
+    int copied;          /* frames of the log copied when that pass ended */
 };
 
 static void *ckpt_main(void *arg)

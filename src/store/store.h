@@ -38,7 +38,7 @@ struct store_options {
  * into err on failure. */
 struct store *store_open(const struct store_options *opt, char *err, size_t errlen);
 /* Waits for queued writes, then closes. NULL is fine. */
-void store_close(struct store *st);
+void store_close(struct store *s);
 
 struct site_list {
     struct site *items;
@@ -48,11 +48,11 @@ void site_list_clear(struct site_list *l);
 
 /* adoption_hash: hex SHA-256 of the one-time adoption token (the store never
  * sees tokens, only their hashes). */
-enum store_result store_site_create(struct store *st, const char *team, const char *name,
+enum store_result store_site_create(struct store *s, const char *team, const char *name,
                                     const char *adoption_hash, struct site *out);
-enum store_result store_site_get(struct store *st, const char *team, const char *site_id,
+enum store_result store_site_get(struct store *s, const char *team, const char *site_id,
                                  struct site *out);
-enum store_result store_site_list(struct store *st, const char *team, struct site_list *out);
+enum store_result store_site_list(struct store *s, const char *team, struct site_list *out);
 
 /* ---- the device plane ------------------------------------------------ */
 
@@ -65,28 +65,28 @@ struct device_facts {
 
 /* Consumes a one-time adoption token: stores device_hash as the site's device
  * token and the facts. STORE_NOT_FOUND for an unknown, used or deleted token. */
-enum store_result store_site_adopt(struct store *st, const char *adoption_hash,
+enum store_result store_site_adopt(struct store *s, const char *adoption_hash,
                                    const char *device_hash, const struct device_facts *f,
                                    struct site *out);
 /* The site a device token belongs to (also while its deletion is pending). */
-enum store_result store_site_by_device(struct store *st, const char *device_hash, struct site *out);
+enum store_result store_site_by_device(struct store *s, const char *device_hash, struct site *out);
 /* Revokes the device token at once and sets a new one-time adoption token:
  * the router is adopted again with the new bootstrap line. */
-enum store_result store_site_rotate_device(struct store *st, const char *team, const char *site_id,
+enum store_result store_site_rotate_device(struct store *s, const char *team, const char *site_id,
                                            const char *adoption_hash);
 /* Marks the site deleted: its next poll gets the teardown script. */
-enum store_result store_site_delete(struct store *st, const char *team, const char *site_id);
+enum store_result store_site_delete(struct store *s, const char *team, const char *site_id);
 /* The router confirmed the teardown: the device token stops working. */
-enum store_result store_site_teardown_done(struct store *st, const char *site_id);
+enum store_result store_site_teardown_done(struct store *s, const char *site_id);
 
 /* Calls fn(ctx, site id), from a thread of the store, whenever any process
  * sharing the database queues a job (PostgreSQL: LISTEN/NOTIFY, reconnecting
  * after a database restart). A no-op where one process owns the database. */
-void store_watch_jobs(struct store *st, void (*fn)(void *ctx, const char *site_id), void *ctx);
+void store_watch_jobs(struct store *s, void (*fn)(void *ctx, const char *site_id), void *ctx);
 
 /* Records a heartbeat. Buffered in memory and flushed at least once a second:
  * losing up to a second of heartbeats on a crash is accepted, nothing else. */
-void store_heartbeat(struct store *st, const char *site_id, const struct device_facts *f,
+void store_heartbeat(struct store *s, const char *site_id, const struct device_facts *f,
                      int64_t now);
 
 /* Asynchronous writes, for callers that must not block (http/ handlers run
@@ -103,29 +103,28 @@ struct store_async {
 
 /* Whether the site has a job to hand out (1), not (0), or -1 on error: a read,
  * so that the common empty poll costs no write. */
-int store_dispatch_wanted(struct store *st, const char *site_id, int64_t now, int64_t run_timeout);
+int store_dispatch_wanted(struct store *s, const char *site_id, int64_t now, int64_t run_timeout);
 /* Hands out the oldest pending job of the site, unless one is delivered and
  * unfinished (one that passed run_timeout is failed first). STORE_OK with the
  * job, now delivered (and completed when it needs no acknowledgement), and the
  * number still pending; STORE_NOT_FOUND when there is nothing to hand out. */
-void store_dispatch_async(struct store *st, const char *site_id, int64_t now, int64_t run_timeout,
+void store_dispatch_async(struct store *s, const char *site_id, int64_t now, int64_t run_timeout,
                           struct job *out, long *remaining, struct store_async *as);
 
-enum job_report { REPORT_BUSY, REPORT_DONE, REPORT_FAIL };
-/* Applies a device report. STORE_OK when it changed the job, STORE_CONFLICT
- * when the job had already finished (nothing changes; it is logged),
- * STORE_NOT_FOUND for an unknown job. out gets the job as it is afterwards. */
-void store_job_report_async(struct store *st, const char *job_id, enum job_report r, int64_t now,
+/* Applies a device report (enum job_report: core/model.h). STORE_OK when it changed the job,
+ * STORE_CONFLICT when the job had already finished (nothing changes; it is logged), STORE_NOT_FOUND
+ * for an unknown job. out gets the job as it is afterwards. */
+void store_job_report_async(struct store *s, const char *job_id, enum job_report r, int64_t now,
                             struct job *out, struct store_async *as);
 /* Fails every delivered or running job older than run_timeout; returns how many. */
-long store_sweep_timeouts(struct store *st, int64_t now, int64_t run_timeout);
+long store_sweep_timeouts(struct store *s, int64_t now, int64_t run_timeout);
 
 /* Backups arrive in chunks at increasing offsets. STORE_OK: chunk stored, more
  * expected; STORE_CREATED: the backup is complete, stored as filename and set
  * as the job's associated_backup; STORE_CONFLICT: offset or total do not fit
  * what arrived before; STORE_NOT_FOUND: not a backup job of this site. */
 #define JP_BACKUP_MAX (16 * 1024 * 1024)
-enum store_result store_backup_chunk(struct store *st, const char *site_id, const char *job_id,
+enum store_result store_backup_chunk(struct store *s, const char *site_id, const char *job_id,
                                      int64_t offset, int64_t total, const char *data, size_t len,
                                      int64_t now, char filename[64]);
 
@@ -139,9 +138,9 @@ struct backup_list {
     size_t n;
 };
 void backup_list_clear(struct backup_list *l);
-enum store_result store_backup_list(struct store *st, const char *team, const char *site_id,
+enum store_result store_backup_list(struct store *s, const char *team, const char *site_id,
                                     struct backup_list *out);
-enum store_result store_backup_get(struct store *st, const char *team, const char *site_id,
+enum store_result store_backup_get(struct store *s, const char *team, const char *site_id,
                                    const char *filename, struct backup_info *out);
 
 struct stat_point {
@@ -152,7 +151,7 @@ struct stat_list {
     size_t n;
 };
 /* Samples in [from, to), oldest first; hourly averages when hourly is set. */
-enum store_result store_stats(struct store *st, const char *team, const char *site_id, int64_t from,
+enum store_result store_stats(struct store *s, const char *team, const char *site_id, int64_t from,
                               int64_t to, bool hourly, struct stat_list *out);
 
 struct log_entry {
@@ -165,7 +164,7 @@ struct log_list {
 };
 void log_list_clear(struct log_list *l);
 /* Events of a site in [from, to] whose message contains text (NULL: all). */
-enum store_result store_logs(struct store *st, const char *team, const char *site_id, int64_t from,
+enum store_result store_logs(struct store *s, const char *team, const char *site_id, int64_t from,
                              int64_t to, const char *text, struct log_list *out);
 
 struct job_request {
@@ -180,14 +179,14 @@ struct job_request {
 /* STORE_CREATED with the new job; STORE_OK with the original job when the key
  * was seen with the same script and flags; STORE_CONFLICT when it was seen
  * with others; STORE_KEY_CANCELLED; STORE_NOT_FOUND for a foreign site. */
-enum store_result store_job_create(struct store *st, const char *team,
-                                   const struct job_request *req, struct job *out);
-void store_job_create_async(struct store *st, const char *team, const struct job_request *req,
+enum store_result store_job_create(struct store *s, const char *team, const struct job_request *req,
+                                   struct job *out);
+void store_job_create_async(struct store *s, const char *team, const struct job_request *req,
                             struct job *out, struct store_async *as);
-enum store_result store_job_get(struct store *st, const char *team, const char *site_id,
+enum store_result store_job_get(struct store *s, const char *team, const char *site_id,
                                 const char *job_id, struct job *out);
 /* Device side, no team: STORE_OK when the job exists (site_id set). */
-enum store_result store_job_site(struct store *st, const char *job_id,
+enum store_result store_job_site(struct store *s, const char *job_id,
                                  char site_id[JP_UUID_LEN + 1]);
 
 struct job_query {
@@ -203,11 +202,11 @@ struct job_list {
 };
 void job_list_clear(struct job_list *l);
 
-enum store_result store_job_list(struct store *st, const char *team, const struct job_query *q,
+enum store_result store_job_list(struct store *s, const char *team, const struct job_query *q,
                                  struct job_list *out);
 /* STORE_OK when it was pending and is now cancelled (token set, for the
  * log); STORE_STARTED when it was delivered or later. */
-enum store_result store_job_cancel(struct store *st, const char *team, const char *site_id,
+enum store_result store_job_cancel(struct store *s, const char *team, const char *site_id,
                                    const char *job_id, char token[JP_TOKEN_LEN + 1]);
 
 #endif

@@ -1,0 +1,536 @@
+/* The store's write engine, written once for every SQL driver (db.h).
+ *
+ * Writes: one writer thread owns the only read-write connection. Handlers
+ * queue a write operation (a function and its argument) and wait, or go on
+ * (store_async); the writer takes every queued operation at once, runs each
+ * inside its own savepoint of one transaction, commits (fsync) and answers
+ * them all. Concurrent writes share one commit (group commit); writes are
+ * serialised within a process, so an idempotency check-then-insert needs no
+ * more locking; an operation that fails is rolled back alone. Across
+ * processes (PostgreSQL) unique indexes and row locks (FOR UPDATE SKIP
+ * LOCKED) keep the same guarantees.
+ *
+ * Reads use a small pool of connections and see committed data only.
+ *
+ * Heartbeats are buffered in memory and written by a flusher thread once a
+ * second, in arrival order, as one write operation. */
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/log.h"
+#include "store/engine.h"
+
+struct wop {
+    store_op fn; /* runs on the writer thread */
+    void *arg;
+    enum store_result result;
+    bool done;
+    pthread_cond_t cv; /* signalled when done: each waiter is woken alone */
+    struct wop *next;
+    /* Asynchronous operations (store_async): nobody waits on cv; once the
+     * batch is committed, post(arg, result) fills the caller's outputs and
+     * as->done runs. The wop and a copy of arg live on the heap until then. */
+    struct store_async *as;
+    void (*post)(void *arg, enum store_result r);
+};
+
+struct hb_rec {
+    struct hb_rec *next;
+    char site_id[JP_UUID_LEN + 1];
+    char *identity, *software_version, *serial_number, *model, *board_name, *architecture_name,
+        *from;
+    int64_t uptime, cpu_load, memory_free, disk_free, ts;
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int64_t eng_now(void)
+{
+    return (int64_t)time(NULL);
+}
+
+int eng_random(unsigned char *buf, size_t n)
+{
+    return RAND_bytes(buf, (int)n) == 1 ? 0 : -1;
+}
+
+int eng_new_id(struct store *s, char id[JP_UUID_LEN + 1])
+{
+    unsigned char rnd[JP_UUID7_RANDOM_BYTES];
+    if (eng_random(rnd, sizeof rnd))
+        return -1;
+    uuid7_next(&s->idgen, now_ms(), rnd, id);
+    return 0;
+}
+
+int eng_exec(struct store *s, struct db *c, const char *sql)
+{
+    return s->drv->run(c, sql, NULL, 0, NULL) == DB_OK ? 0 : -1;
+}
+
+/* ---- the writer ------------------------------------------------------- */
+
+/* Completes an asynchronous operation (any thread; not under s->mu). */
+static void complete(struct wop *w)
+{
+    if (w->post)
+        w->post(w->arg, w->result);
+    w->as->res = w->result;
+    w->as->done(w->as->ctx);
+    free(w);
+}
+
+/* Answers every operation of a committed (or failed) batch: waiters are
+ * woken, asynchronous operations completed, in queue order. */
+static void finish(struct store *s, struct wop *batch, bool ok)
+{
+    struct wop *async = NULL, **tail = &async;
+    pthread_mutex_lock(&s->mu);
+    for (struct wop *w = batch, *next; w; w = next) {
+        next = w->next; /* a waiter's w lives on its stack: gone once done */
+        if (!ok)
+            w->result = STORE_UNAVAILABLE;
+        if (w->as) {
+            w->next = NULL;
+            *tail = w;
+            tail = &w->next;
+        } else {
+            w->done = true;
+            pthread_cond_signal(&w->cv);
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    for (struct wop *w = async, *next; w; w = next) {
+        next = w->next;
+        complete(w);
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    struct store *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        while (!s->head && !s->stopping)
+            pthread_cond_wait(&s->work, &s->mu);
+        struct wop *batch = s->head;
+        s->head = s->tail = NULL;
+        pthread_mutex_unlock(&s->mu);
+        if (!batch)
+            break; /* stopping with nothing queued */
+
+        bool began = s->drv->check(s->wdb) == 0 && eng_exec(s, s->wdb, s->drv->begin_write) == 0;
+        bool ok = began;
+        for (struct wop *w = batch; w; w = w->next) {
+            if (!ok || eng_exec(s, s->wdb, "SAVEPOINT op")) {
+                ok = false;
+                w->result = STORE_UNAVAILABLE;
+                continue;
+            }
+            w->result = w->fn(s, w->arg);
+            /* Refusals wrote nothing, or a log line, and are kept. A failed
+             * operation is undone; so is one whose savepoint cannot be
+             * released (a statement failed under it unnoticed). When even
+             * that fails, the whole batch fails rather than commit a part. */
+            if (w->result == STORE_UNAVAILABLE || eng_exec(s, s->wdb, "RELEASE SAVEPOINT op")) {
+                w->result = STORE_UNAVAILABLE;
+                if (eng_exec(s, s->wdb, "ROLLBACK TO SAVEPOINT op") ||
+                    eng_exec(s, s->wdb, "RELEASE SAVEPOINT op"))
+                    ok = false;
+            }
+        }
+        if (began && (!ok || eng_exec(s, s->wdb, "COMMIT"))) {
+            ok = false;
+            eng_exec(s, s->wdb, "ROLLBACK");
+        }
+        finish(s, batch, ok);
+        if (s->drv->after_commit)
+            s->drv->after_commit(s->wdb);
+    }
+    return NULL;
+}
+
+/* Queues w for the writer; false when the store is stopping. */
+static bool enqueue(struct store *s, struct wop *w)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->mu);
+        return false;
+    }
+    if (s->tail)
+        s->tail->next = w;
+    else
+        s->head = w;
+    s->tail = w;
+    pthread_cond_signal(&s->work);
+    pthread_mutex_unlock(&s->mu);
+    return true;
+}
+
+enum store_result eng_submit(struct store *s, store_op fn, void *arg)
+{
+    struct wop w = {.fn = fn, .arg = arg};
+    pthread_cond_init(&w.cv, NULL);
+    if (!enqueue(s, &w)) {
+        pthread_cond_destroy(&w.cv);
+        return STORE_UNAVAILABLE;
+    }
+    pthread_mutex_lock(&s->mu);
+    while (!w.done)
+        pthread_cond_wait(&w.cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    pthread_cond_destroy(&w.cv);
+    return w.result;
+}
+
+enum store_result eng_run_op(struct store *s, store_op fn, void *arg, size_t size,
+                             void (*post)(void *, enum store_result), struct store_async *as)
+{
+    if (!as) {
+        enum store_result r = eng_submit(s, fn, arg);
+        post(arg, r);
+        return r;
+    }
+    struct wop *w = calloc(1, sizeof *w + size);
+    if (!w) {
+        post(arg, STORE_UNAVAILABLE);
+        as->res = STORE_UNAVAILABLE;
+        as->done(as->ctx);
+        return STORE_OK;
+    }
+    *w = (struct wop){.fn = fn, .arg = w + 1, .as = as, .post = post};
+    memcpy(w + 1, arg, size);
+    if (!enqueue(s, w)) {
+        w->result = STORE_UNAVAILABLE;
+        complete(w);
+    }
+    return STORE_OK;
+}
+
+/* ---- the reader pool -------------------------------------------------- */
+
+struct db *eng_reader(struct store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    while (s->nfree == 0)
+        pthread_cond_wait(&s->reader_free, &s->mu);
+    struct db *c = s->readers[--s->nfree];
+    pthread_mutex_unlock(&s->mu);
+    if (s->drv->check(c)) { /* unreachable database: give it back, fail this read */
+        pthread_mutex_lock(&s->mu);
+        s->readers[s->nfree++] = c;
+        pthread_cond_signal(&s->reader_free);
+        pthread_mutex_unlock(&s->mu);
+        return NULL;
+    }
+    return c;
+}
+
+void eng_reader_put(struct store *s, struct db *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->readers[s->nfree++] = c;
+    pthread_cond_signal(&s->reader_free);
+    pthread_mutex_unlock(&s->mu);
+}
+
+int eng_site_owned(struct store *s, struct db *c, const char *team, const char *site_id,
+                   bool deleted_ok)
+{
+    struct db_res *r = NULL;
+    enum db_status rc =
+        RUN(s, c,
+            deleted_ok ? "SELECT 1 FROM sites WHERE id=?1 AND team=?2"
+                       : "SELECT 1 FROM sites WHERE id=?1 AND team=?2 AND deleted_at IS NULL",
+            &r, DB_TEXT(site_id), DB_TEXT(team));
+    int owned = rc != DB_OK ? -1 : r->rows > 0;
+    db_res_free(r);
+    return owned;
+}
+
+int eng_event(struct store *s, const char *site_id, int64_t ts, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return RUN(s, s->wdb, "INSERT INTO events (site_id, ts, message) VALUES (?1,?2,?3)", NULL,
+               DB_TEXT(site_id), DB_INT(ts), DB_TEXT(msg)) == DB_OK
+               ? 0
+               : -1;
+}
+
+enum store_result eng_read_one(struct store *s, const char *sql, const struct db_arg *args, int n,
+                               void (*fn)(const struct db_res *, size_t, void *), void *out)
+{
+    struct db *c = eng_reader(s);
+    if (!c)
+        return STORE_UNAVAILABLE;
+    struct db_res *r = NULL;
+    enum store_result res = STORE_UNAVAILABLE;
+    if (s->drv->run(c, sql, args, n, &r) == DB_OK) {
+        res = r->rows ? STORE_OK : STORE_NOT_FOUND;
+        if (r->rows)
+            fn(r, 0, out);
+    }
+    db_res_free(r);
+    eng_reader_put(s, c);
+    return res;
+}
+
+enum store_result eng_read_site_rows(struct store *s, const char *team, const char *site_id,
+                                     const char *sql, const struct db_arg *args, int n,
+                                     struct db_res **res)
+{
+    *res = NULL;
+    struct db *c = eng_reader(s);
+    if (!c)
+        return STORE_UNAVAILABLE;
+    enum store_result out = STORE_UNAVAILABLE;
+    if (eng_exec(s, c, "BEGIN") == 0) {
+        int owned = eng_site_owned(s, c, team, site_id, true);
+        if (owned == 0)
+            out = STORE_NOT_FOUND;
+        else if (owned > 0 && s->drv->run(c, sql, args, n, res) == DB_OK)
+            out = STORE_OK;
+        eng_exec(s, c, "ROLLBACK");
+    }
+    eng_reader_put(s, c);
+    if (out != STORE_OK) {
+        db_res_free(*res);
+        *res = NULL;
+    }
+    return out;
+}
+
+/* Heartbeats. */
+
+static void hb_free(struct hb_rec *h)
+{
+    while (h) {
+        struct hb_rec *n = h->next;
+        free(h->identity);
+        free(h->software_version);
+        free(h->serial_number);
+        free(h->model);
+        free(h->board_name);
+        free(h->architecture_name);
+        free(h->from);
+        free(h);
+        h = n;
+    }
+}
+
+static char *dup_or_null(const char *v)
+{
+    return v ? strdup(v) : NULL;
+}
+
+#define HB_BUFFER_MAX 200000 /* records between two flushes; more are dropped */
+
+void store_heartbeat(struct store *s, const char *site_id, const struct device_facts *f,
+                     int64_t now)
+{
+    struct hb_rec *h = calloc(1, sizeof *h);
+    if (!h)
+        return;
+    snprintf(h->site_id, sizeof h->site_id, "%s", site_id);
+    h->identity = dup_or_null(f->identity);
+    h->software_version = dup_or_null(f->software_version);
+    h->serial_number = dup_or_null(f->serial_number);
+    h->model = dup_or_null(f->model);
+    h->board_name = dup_or_null(f->board_name);
+    h->architecture_name = dup_or_null(f->architecture_name);
+    h->from = dup_or_null(f->from);
+    h->uptime = f->uptime;
+    h->cpu_load = f->cpu_load;
+    h->memory_free = f->memory_free;
+    h->disk_free = f->disk_free;
+    h->ts = now;
+    pthread_mutex_lock(&s->hb_mu);
+    if (s->hb_count >= HB_BUFFER_MAX) {
+        s->hb_dropped++;
+        pthread_mutex_unlock(&s->hb_mu);
+        hb_free(h);
+        return;
+    }
+    /* arrival order: a later heartbeat's facts are applied after an earlier one's */
+    if (s->hb_tail)
+        s->hb_tail->next = h;
+    else
+        s->hb_head = h;
+    s->hb_tail = h;
+    s->hb_count++;
+    pthread_mutex_unlock(&s->hb_mu);
+}
+
+static enum store_result op_heartbeats(struct store *s, void *p)
+{
+    for (struct hb_rec *h = p; h; h = h->next) {
+        if (RUN(s, s->wdb,
+                "UPDATE sites SET last_seen_at=CASE WHEN coalesce(last_seen_at,0) > ?2 THEN"
+                " last_seen_at ELSE ?2 END, last_seen_from=coalesce(?3,last_seen_from),"
+                " identity=coalesce(?4,identity), software_version=coalesce(?5,software_version),"
+                " serial_number=coalesce(?6,serial_number), model=coalesce(?7,model),"
+                " board_name=coalesce(?8,board_name),"
+                " architecture_name=coalesce(?9,architecture_name), uptime=coalesce(?10,uptime)"
+                " WHERE id=?1",
+                NULL, DB_TEXT(h->site_id), DB_INT(h->ts), DB_TEXT(h->from), DB_TEXT(h->identity),
+                DB_TEXT(h->software_version), DB_TEXT(h->serial_number), DB_TEXT(h->model),
+                DB_TEXT(h->board_name), DB_TEXT(h->architecture_name),
+                DB_NUM(h->uptime)) != DB_OK ||
+            RUN(s, s->wdb,
+                "INSERT INTO stats (site_id, ts, cpu_load, memory_free, disk_free, uptime)"
+                " VALUES (?1,?2,?3,?4,?5,?6)",
+                NULL, DB_TEXT(h->site_id), DB_INT(h->ts), DB_NUM(h->cpu_load),
+                DB_NUM(h->memory_free), DB_NUM(h->disk_free), DB_NUM(h->uptime)) != DB_OK)
+            return STORE_UNAVAILABLE;
+    }
+    return STORE_OK;
+}
+
+static void hb_flush(struct store *s)
+{
+    pthread_mutex_lock(&s->hb_mu);
+    struct hb_rec *batch = s->hb_head;
+    unsigned long dropped = s->hb_dropped;
+    s->hb_head = s->hb_tail = NULL;
+    s->hb_count = 0;
+    s->hb_dropped = 0;
+    pthread_mutex_unlock(&s->hb_mu);
+    if (dropped)
+        log_warn("store: %lu heartbeats dropped (buffer full)", dropped);
+    if (!batch)
+        return;
+    if (eng_submit(s, op_heartbeats, batch) != STORE_OK)
+        log_warn("store: a batch of heartbeats could not be written");
+    hb_free(batch);
+}
+
+static void *flusher_main(void *arg)
+{
+    struct store *s = arg;
+    pthread_mutex_lock(&s->hb_mu);
+    while (!s->hb_stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        pthread_cond_timedwait(&s->hb_cond, &s->hb_mu, &until);
+        pthread_mutex_unlock(&s->hb_mu);
+        hb_flush(s);
+        pthread_mutex_lock(&s->hb_mu);
+    }
+    pthread_mutex_unlock(&s->hb_mu);
+    hb_flush(s); /* the last second, before the writer stops */
+    return NULL;
+}
+
+/* ---- open and close --------------------------------------------------- */
+
+void store_watch_jobs(struct store *s, void (*fn)(void *, const char *), void *ctx)
+{
+    if (s->drv->listen_start && !s->listener)
+        s->listener = s->drv->listen_start(s->url, fn, ctx);
+}
+
+void store_close(struct store *s)
+{
+    if (!s)
+        return;
+    if (s->listener)
+        s->drv->listen_stop(s->listener);
+    pthread_mutex_lock(&s->hb_mu); /* the flusher writes the last heartbeats first */
+    s->hb_stopping = true;
+    pthread_cond_signal(&s->hb_cond);
+    pthread_mutex_unlock(&s->hb_mu);
+    pthread_join(s->flusher, NULL);
+    pthread_mutex_lock(&s->mu);
+    s->stopping = true;
+    pthread_cond_signal(&s->work);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->writer, NULL);
+    for (size_t i = 0; i < s->nfree; i++)
+        s->drv->close(s->readers[i]);
+    free(s->readers);
+    s->drv->close(s->wdb);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->work);
+    pthread_cond_destroy(&s->reader_free);
+    pthread_mutex_destroy(&s->hb_mu);
+    pthread_cond_destroy(&s->hb_cond);
+    free(s->url);
+    free(s);
+}
+
+struct store *store_open(const struct store_options *opt, char *err, size_t errlen)
+{
+    const char *url = opt->url;
+    if (!url || !*url) {
+        snprintf(err, errlen, "no database given");
+        return NULL;
+    }
+    if (!strncmp(url, "sqlite:", 7))
+        url += 7;
+    const struct db_driver *drv =
+        !strncmp(url, "postgres://", 11) || !strncmp(url, "postgresql://", 13) ? &db_postgres
+                                                                               : &db_sqlite;
+    struct store *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->drv = drv;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->work, NULL);
+    pthread_cond_init(&s->reader_free, NULL);
+    pthread_mutex_init(&s->hb_mu, NULL);
+    pthread_cond_init(&s->hb_cond, NULL);
+    s->nreaders = opt->readers ? opt->readers : 4;
+    s->url = strdup(url);
+    s->readers = calloc(s->nreaders, sizeof *s->readers);
+    s->wdb = drv->connect(url, true, opt->relaxed, err, errlen);
+    if (!s->readers || !s->wdb || drv->migrate(s->wdb, err, errlen))
+        goto fail;
+    for (; s->nfree < s->nreaders; s->nfree++) {
+        s->readers[s->nfree] = drv->connect(url, false, opt->relaxed, err, errlen);
+        if (!s->readers[s->nfree])
+            goto fail;
+    }
+    if (pthread_create(&s->writer, NULL, writer_main, s)) {
+        snprintf(err, errlen, "cannot start the writer thread");
+        goto fail;
+    }
+    if (pthread_create(&s->flusher, NULL, flusher_main, s)) {
+        pthread_mutex_lock(&s->mu);
+        s->stopping = true;
+        pthread_cond_signal(&s->work);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->writer, NULL);
+        snprintf(err, errlen, "cannot start the heartbeat flusher");
+        goto fail;
+    }
+    return s;
+fail:
+    for (size_t i = 0; i < s->nfree; i++)
+        drv->close(s->readers[i]);
+    free(s->readers);
+    if (s->wdb)
+        drv->close(s->wdb);
+    free(s->url);
+    free(s);
+    return NULL;
+}

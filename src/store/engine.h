@@ -1,0 +1,128 @@
+/* What the store's files share and no handler sees: struct store, the write
+ * engine's calls, the reader pool, and the SQL helpers every domain uses.
+ *
+ * Files of store/ and what calls what (no circles):
+ *   engine.c       writer thread, group commit, savepoints, reader pool,
+ *                  heartbeat buffer, open and close; team scoping and events
+ *   sql_sites.c    sites and the device plane          -> engine
+ *   sql_jobs.c     jobs, dispatch, reports, timeouts    -> engine
+ *   sql_backups.c  backups, stats, logs                 -> engine, sql_jobs
+ *   db.c           results, for every driver
+ *   sqlite.c, postgres.c  the db.h drivers (and the migrations)
+ *
+ * An operation is a function run on the writer thread inside its own
+ * savepoint of the batch's transaction: it returns a store_result, and
+ * STORE_UNAVAILABLE undoes what it wrote. Refusals (NOT_FOUND, CONFLICT, ...)
+ * keep what they wrote (a log line at most). */
+#ifndef JP_STORE_ENGINE_H
+#define JP_STORE_ENGINE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "core/ids.h"
+#include "store/db.h"
+#include "store/store.h"
+
+struct wop;    /* a queued write operation (engine.c) */
+struct hb_rec; /* a buffered heartbeat (engine.c) */
+
+struct store {
+    const struct db_driver *drv;
+    struct db *wdb;         /* the writer's connection; writer thread only */
+    struct uuid7_gen idgen; /* writer thread only: ids increase in commit order */
+    pthread_t writer;
+    pthread_mutex_t mu; /* guards the queue, stopping and the reader stack */
+    pthread_cond_t work;
+    pthread_cond_t reader_free;
+    struct wop *head, *tail;
+    bool stopping;
+    struct db **readers; /* idle read connections (a stack) */
+    size_t nreaders, nfree;
+    /* heartbeats waiting for the flusher, oldest first */
+    pthread_t flusher;
+    pthread_mutex_t hb_mu;
+    pthread_cond_t hb_cond;
+    struct hb_rec *hb_head, *hb_tail;
+    size_t hb_count;
+    unsigned long hb_dropped;
+    bool hb_stopping;
+    char *url;      /* for the listener's own connection */
+    void *listener; /* cross-process job announcements, when watched */
+};
+
+typedef enum store_result (*store_op)(struct store *s, void *arg);
+
+#define PG(s) ((s)->drv->dialect == DB_POSTGRES)
+
+#define NARGS(...) ((int)(sizeof((struct db_arg[]){__VA_ARGS__}) / sizeof(struct db_arg)))
+/* RUN(s, conn, sql, &res or NULL, args...): one statement with ?N arguments. */
+#define RUN(s, c, sql, res, ...)                                                                   \
+    (s)->drv->run((c), (sql), (struct db_arg[]){__VA_ARGS__}, NARGS(__VA_ARGS__), (res))
+
+/* ---- the write engine (engine.c) -------------------------------------- */
+
+/* Runs op(arg) on the writer and waits for its commit. */
+enum store_result eng_submit(struct store *s, store_op op, void *arg);
+/* An operation with outputs: without as, runs it like eng_submit, then
+ * post(arg, result), and returns the result; with as, queues a copy of arg
+ * (size bytes) and returns STORE_OK at once: once the batch is committed,
+ * post fills the caller's outputs and as->done runs (store_async). */
+enum store_result eng_run_op(struct store *s, store_op op, void *arg, size_t size,
+                             void (*post)(void *arg, enum store_result r), struct store_async *as);
+/* Runs sql without arguments on c; 0 or -1. */
+int eng_exec(struct store *s, struct db *c, const char *sql);
+
+/* A read connection (NULL when the database is unreachable), and back. */
+struct db *eng_reader(struct store *s);
+void eng_reader_put(struct store *s, struct db *c);
+/* One row read by a reader: fills out through fill; STORE_NOT_FOUND when none. */
+enum store_result eng_read_one(struct store *s, const char *sql, const struct db_arg *args, int n,
+                               void (*fill)(const struct db_res *, size_t, void *), void *out);
+/* Site-scoped reads for operators: the ownership check and the rows in one
+ * snapshot; *res holds the rows on STORE_OK. */
+enum store_result eng_read_site_rows(struct store *s, const char *team, const char *site_id,
+                                     const char *sql, const struct db_arg *args, int n,
+                                     struct db_res **res);
+
+/* Team scoping: 1 when the site exists and belongs to team (and, unless
+ * deleted_ok, is not deleted); 0 when not; -1 on error. */
+int eng_site_owned(struct store *s, struct db *c, const char *team, const char *site_id,
+                   bool deleted_ok);
+/* Appends a line to a site's event log (writer thread), in the transaction of
+ * the change it describes. 0 or -1. */
+int eng_event(struct store *s, const char *site_id, int64_t ts, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* A new id from the writer's generator (writer thread); -1 when the RNG fails. */
+int eng_new_id(struct store *s, char id[JP_UUID_LEN + 1]);
+/* Random bytes for ids and tokens; 0 or -1. */
+int eng_random(unsigned char *buf, size_t n);
+int64_t eng_now(void);
+
+static inline void eng_copy_cell(const struct db_res *r, size_t row, size_t col, char *dst,
+                                 size_t cap)
+{
+    const char *t = db_text(r, row, col);
+    snprintf(dst, cap, "%s", t ? t : "");
+}
+
+/* ---- rows shared by the operation files ------------------------------- */
+
+#define JOB_COLS                                                                                   \
+    "id, token, site_id, idempotency_key, description, script, notify_url,"                        \
+    " associated_backup, express_execute, needs_ack, should_backup, created_at,"                   \
+    " delivered_at, started_at, completed_at, failed_at"
+
+#define SITE_COLS                                                                                  \
+    "id, team, name, identity, serial_number, model, board_name, architecture_name,"               \
+    " software_version, uptime, last_seen_at, last_seen_from, created_at, updated_at,"             \
+    " deleted_at"
+
+/* sql_sites.c: a row of SITE_COLS. */
+void sql_row_to_site(const struct db_res *r, size_t i, struct site *out);
+/* sql_jobs.c: a row of JOB_COLS, and the job of an id (writer thread). */
+void sql_row_to_job(const struct db_res *r, size_t i, struct job *out);
+enum store_result sql_load_job(struct store *s, const char *job_id, struct job *out);
+
+#endif

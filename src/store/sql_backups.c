@@ -1,0 +1,234 @@
+/* The store's operations on backups (chunked uploads, list, read), stats
+ * (heartbeat samples) and the event log. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/engine.h"
+
+void backup_list_clear(struct backup_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->items[i].content);
+    free(l->items);
+    memset(l, 0, sizeof *l);
+}
+
+void log_list_clear(struct log_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->items[i].message);
+    free(l->items);
+    memset(l, 0, sizeof *l);
+}
+
+/* Backups arrive in chunks; the last one assembles the file. */
+struct chunk_arg {
+    const char *site_id, *job_id, *data;
+    int64_t offset, total, now;
+    size_t len;
+    char *filename;
+};
+
+static enum store_result assemble(struct store *s, struct chunk_arg *a, const char *token)
+{
+    struct db_res *r = NULL;
+    if (RUN(s, s->wdb, "SELECT data FROM backup_chunks WHERE job_id=?1 ORDER BY chunk_offset", &r,
+            DB_TEXT(a->job_id)) != DB_OK)
+        return STORE_UNAVAILABLE;
+    char *content = malloc((size_t)a->total + 1);
+    size_t at = 0;
+    for (size_t i = 0; content && i < r->rows; i++) {
+        size_t n = db_len(r, i, 0);
+        if (at + n > (size_t)a->total)
+            break;
+        memcpy(content + at, db_text(r, i, 0), n);
+        at += n;
+    }
+    db_res_free(r);
+    if (!content || at != (size_t)a->total) {
+        free(content);
+        return STORE_UNAVAILABLE;
+    }
+    /* {unix}.rsc, the next free second when two backups arrive in one */
+    enum store_result res = STORE_UNAVAILABLE;
+    for (int64_t ts = a->now;; ts++) {
+        snprintf(a->filename, 64, "%lld.rsc", (long long)ts);
+        enum db_status rc = RUN(s, s->wdb, "SELECT 1 FROM backups WHERE site_id=?1 AND filename=?2",
+                                &r, DB_TEXT(a->site_id), DB_TEXT(a->filename));
+        bool taken = rc == DB_OK && r->rows;
+        db_res_free(r);
+        r = NULL;
+        if (rc != DB_OK)
+            goto out;
+        if (!taken)
+            break;
+    }
+    char assoc[JP_UUID_LEN + 72];
+    snprintf(assoc, sizeof assoc, "%s/%s", a->site_id, a->filename);
+    if (RUN(s, s->wdb,
+            "INSERT INTO backups (site_id, filename, job_id, size, created_at, content)"
+            " VALUES (?1,?2,?3,?4,?5,?6)",
+            NULL, DB_TEXT(a->site_id), DB_TEXT(a->filename), DB_TEXT(a->job_id), DB_INT(a->total),
+            DB_INT(a->now), DB_BLOB(content, (size_t)a->total)) != DB_OK ||
+        RUN(s, s->wdb, "DELETE FROM backup_chunks WHERE job_id=?1", NULL, DB_TEXT(a->job_id)) !=
+            DB_OK ||
+        RUN(s, s->wdb, "UPDATE jobs SET associated_backup=?2 WHERE id=?1", NULL, DB_TEXT(a->job_id),
+            DB_TEXT(assoc)) != DB_OK ||
+        eng_event(s, a->site_id, a->now, "Job %s backup stored as %s (%lld bytes)", token, assoc,
+                  (long long)a->total))
+        goto out;
+    res = STORE_CREATED;
+out:
+    free(content);
+    return res;
+}
+
+static enum store_result op_backup_chunk(struct store *s, void *p)
+{
+    struct chunk_arg *a = p;
+    struct job j = {0};
+    enum store_result res = sql_load_job(s, a->job_id, &j);
+    if (res != STORE_OK)
+        return res;
+    bool ok = !strcmp(j.site_id, a->site_id) && j.should_backup && !j.associated_backup;
+    char token[JP_TOKEN_LEN + 1];
+    memcpy(token, j.token, sizeof token);
+    job_clear(&j);
+    if (!ok)
+        return STORE_NOT_FOUND;
+    /* What arrived so far must end exactly at this chunk's offset. */
+    struct db_res *r = NULL;
+    if (RUN(s, s->wdb,
+            "SELECT coalesce(sum(length(data)),0), min(total), max(total) FROM backup_chunks"
+            " WHERE job_id=?1",
+            &r, DB_TEXT(a->job_id)) != DB_OK)
+        return STORE_UNAVAILABLE;
+    int64_t have = db_int(r, 0, 0, 0), tmin = db_int(r, 0, 1, 0), tmax = db_int(r, 0, 2, 0);
+    db_res_free(r);
+    if (have != a->offset || (have > 0 && (tmin != a->total || tmax != a->total)) ||
+        a->offset + (int64_t)a->len > a->total)
+        return STORE_CONFLICT;
+    if (RUN(s, s->wdb,
+            "INSERT INTO backup_chunks (job_id, site_id, chunk_offset, total, data)"
+            " VALUES (?1,?2,?3,?4,?5)",
+            NULL, DB_TEXT(a->job_id), DB_TEXT(a->site_id), DB_INT(a->offset), DB_INT(a->total),
+            DB_BLOB(a->data, a->len)) != DB_OK)
+        return STORE_UNAVAILABLE;
+    if (a->offset + (int64_t)a->len < a->total)
+        return STORE_OK;
+    return assemble(s, a, token);
+}
+
+enum store_result store_backup_chunk(struct store *s, const char *site_id, const char *job_id,
+                                     int64_t offset, int64_t total, const char *data, size_t len,
+                                     int64_t now, char filename[64])
+{
+    struct chunk_arg a = {site_id, job_id, data, offset, total, now, len, filename};
+    filename[0] = '\0';
+    return eng_submit(s, op_backup_chunk, &a);
+}
+
+static enum store_result backups(struct store *s, const char *team, const char *site_id,
+                                 const char *filename, struct backup_list *out)
+{
+    memset(out, 0, sizeof *out);
+    struct db_res *r;
+    struct db_arg args[] = {DB_TEXT(site_id), DB_TEXT(filename)};
+    enum store_result res = eng_read_site_rows(
+        s, team, site_id,
+        filename ? "SELECT filename, size, created_at, content FROM backups WHERE site_id=?1"
+                   " AND filename=?2"
+                 : "SELECT filename, size, created_at, NULL FROM backups WHERE site_id=?1"
+                   " AND ?2 IS NULL ORDER BY created_at DESC, filename DESC",
+        args, 2, &r);
+    if (res != STORE_OK)
+        return res;
+    out->items = calloc(r->rows ? r->rows : 1, sizeof *out->items);
+    for (; out->items && out->n < r->rows; out->n++) {
+        struct backup_info *b = &out->items[out->n];
+        eng_copy_cell(r, out->n, 0, b->filename, sizeof b->filename);
+        b->size = db_int(r, out->n, 1, 0);
+        b->created_at = db_int(r, out->n, 2, 0);
+        b->content = db_dup(r, out->n, 3);
+    }
+    db_res_free(r);
+    if (!out->items)
+        return STORE_UNAVAILABLE;
+    return STORE_OK;
+}
+
+enum store_result store_backup_list(struct store *s, const char *team, const char *site_id,
+                                    struct backup_list *out)
+{
+    return backups(s, team, site_id, NULL, out);
+}
+
+enum store_result store_backup_get(struct store *s, const char *team, const char *site_id,
+                                   const char *filename, struct backup_info *out)
+{
+    struct backup_list l;
+    memset(out, 0, sizeof *out);
+    enum store_result r = backups(s, team, site_id, filename, &l);
+    if (r == STORE_OK && l.n == 0)
+        r = STORE_NOT_FOUND;
+    if (r == STORE_OK) {
+        *out = l.items[0];
+        l.items[0].content = NULL;
+    }
+    backup_list_clear(&l);
+    return r;
+}
+
+enum store_result store_stats(struct store *s, const char *team, const char *site_id, int64_t from,
+                              int64_t to, bool hourly, struct stat_list *out)
+{
+    memset(out, 0, sizeof *out);
+    struct db_res *r;
+    struct db_arg args[] = {DB_TEXT(site_id), DB_INT(from), DB_INT(to)};
+    enum store_result res = eng_read_site_rows(
+        s, team, site_id,
+        hourly ? "SELECT (ts/3600)*3600 AS h, CAST(avg(cpu_load) AS BIGINT),"
+                 " CAST(avg(memory_free) AS BIGINT), CAST(avg(disk_free) AS BIGINT), max(uptime)"
+                 " FROM stats WHERE site_id=?1 AND ts>=?2 AND ts<?3 GROUP BY h ORDER BY h"
+               : "SELECT ts, cpu_load, memory_free, disk_free, uptime FROM stats"
+                 " WHERE site_id=?1 AND ts>=?2 AND ts<?3 ORDER BY ts LIMIT 100000",
+        args, 3, &r);
+    if (res != STORE_OK)
+        return res;
+    out->items = calloc(r->rows ? r->rows : 1, sizeof *out->items);
+    for (; out->items && out->n < r->rows; out->n++) {
+        struct stat_point *p = &out->items[out->n];
+        p->created_at = db_int(r, out->n, 0, 0);
+        p->cpu_load = db_int(r, out->n, 1, -1);
+        p->memory_free = db_int(r, out->n, 2, -1);
+        p->disk_free = db_int(r, out->n, 3, -1);
+        p->uptime = db_int(r, out->n, 4, -1);
+    }
+    db_res_free(r);
+    return out->items ? STORE_OK : STORE_UNAVAILABLE;
+}
+
+enum store_result store_logs(struct store *s, const char *team, const char *site_id, int64_t from,
+                             int64_t to, const char *text, struct log_list *out)
+{
+    memset(out, 0, sizeof *out);
+    struct db_res *r;
+    struct db_arg args[] = {DB_TEXT(site_id), DB_INT(from), DB_INT(to), DB_TEXT(text)};
+    enum store_result res = eng_read_site_rows(
+        s, team, site_id,
+        PG(s) ? "SELECT ts, message FROM events WHERE site_id=?1 AND ts>=?2 AND ts<=?3"
+                " AND (?4::text IS NULL OR strpos(message, ?4) > 0) ORDER BY id LIMIT 10000"
+              : "SELECT ts, message FROM events WHERE site_id=?1 AND ts>=?2 AND ts<=?3"
+                " AND (?4 IS NULL OR instr(message, ?4) > 0) ORDER BY id LIMIT 10000",
+        args, 4, &r);
+    if (res != STORE_OK)
+        return res;
+    out->items = calloc(r->rows ? r->rows : 1, sizeof *out->items);
+    for (; out->items && out->n < r->rows; out->n++) {
+        out->items[out->n].timestamp = db_int(r, out->n, 0, 0);
+        out->items[out->n].message = db_dup(r, out->n, 1);
+    }
+    db_res_free(r);
+    return out->items ? STORE_OK : STORE_UNAVAILABLE;
+}

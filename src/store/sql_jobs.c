@@ -1,0 +1,538 @@
+/* The store's operations on jobs: create (idempotent), read, list, cancel,
+ * dispatch to a poll, device reports, run timeouts. The states and report
+ * kinds, with their SQL predicates, are the tables of core/model.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/log.h"
+#include "store/engine.h"
+
+/* Delivered, not finished, not cancelled: the predicate of the partial index
+ * jobs_inflight (the same text, so the planner uses it). */
+#define IN_FLIGHT                                                                                  \
+    "delivered_at IS NOT NULL AND completed_at IS NULL AND failed_at IS NULL"                      \
+    " AND cancelled_at IS NULL"
+
+void job_list_clear(struct job_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        job_clear(&l->items[i]);
+    free(l->items);
+    memset(l, 0, sizeof *l);
+}
+
+void sql_row_to_job(const struct db_res *r, size_t i, struct job *j)
+{
+    memset(j, 0, sizeof *j);
+    eng_copy_cell(r, i, 0, j->id, sizeof j->id);
+    eng_copy_cell(r, i, 1, j->token, sizeof j->token);
+    eng_copy_cell(r, i, 2, j->site_id, sizeof j->site_id);
+    eng_copy_cell(r, i, 3, j->idempotency_key, sizeof j->idempotency_key);
+    j->description = db_dup(r, i, 4);
+    j->script = db_dup(r, i, 5);
+    j->notify_url = db_dup(r, i, 6);
+    j->associated_backup = db_dup(r, i, 7);
+    j->express_execute = db_int(r, i, 8, 0);
+    j->needs_acknowledgement = db_int(r, i, 9, 0);
+    j->should_backup = db_int(r, i, 10, 0);
+    j->created_at = db_int(r, i, 11, 0);
+    j->delivered_at = db_int(r, i, 12, 0);
+    j->started_at = db_int(r, i, 13, 0);
+    j->completed_at = db_int(r, i, 14, 0);
+    j->failed_at = db_int(r, i, 15, 0);
+}
+
+static void fill_job(const struct db_res *r, size_t i, void *out)
+{
+    sql_row_to_job(r, i, out);
+}
+
+struct job_create_arg {
+    const char *team;
+    const struct job_request *req;
+    struct job *out;
+};
+
+/* STORE_CREATED when the key is new; else the replay's answer. */
+static enum store_result job_replay(struct store *s, const struct job_request *req, struct job *out)
+{
+    struct db_res *r = NULL;
+    if (RUN(s, s->wdb,
+            "SELECT " JOB_COLS ", cancelled_at FROM jobs WHERE site_id=?1 AND idempotency_key=?2",
+            &r, DB_TEXT(req->site_id), DB_TEXT(req->idempotency_key)) != DB_OK)
+        return STORE_UNAVAILABLE;
+    enum store_result res = STORE_CREATED;
+    if (r->rows) {
+        sql_row_to_job(r, 0, out);
+        if (!db_null(r, 0, 16))
+            res = STORE_KEY_CANCELLED;
+        else if (strcmp(out->script, req->script) || out->express_execute != req->express_execute ||
+                 out->needs_acknowledgement != req->needs_acknowledgement ||
+                 out->should_backup != req->should_backup)
+            res = STORE_CONFLICT;
+        else
+            res = STORE_OK;
+        if (res != STORE_OK)
+            job_clear(out);
+    }
+    db_res_free(r);
+    return res;
+}
+
+static enum store_result op_job_create(struct store *s, void *p)
+{
+    struct job_create_arg *a = p;
+    const struct job_request *req = a->req;
+    job_clear(a->out);
+    int owned = eng_site_owned(s, s->wdb, a->team, req->site_id, false);
+    if (owned <= 0)
+        return owned < 0 ? STORE_UNAVAILABLE : STORE_NOT_FOUND;
+    enum store_result res = job_replay(s, req, a->out);
+    if (res != STORE_CREATED)
+        return res;
+    unsigned char rnd_tok[32];
+    char id[JP_UUID_LEN + 1], token[JP_TOKEN_LEN + 1];
+    if (eng_new_id(s, id))
+        return STORE_UNAVAILABLE;
+    int64_t created = (int64_t)(uuid7_millis(id) / 1000);
+    /* The token is unique across all jobs: draw again on a collision. The key
+     * is unique per site: a concurrent create on another node wins the race
+     * and this one becomes its replay. ON CONFLICT DO NOTHING leaves the
+     * transaction usable on both drivers, so no savepoint is needed. */
+    for (int attempt = 0; attempt < 4; attempt++) {
+        if (eng_random(rnd_tok, sizeof rnd_tok) || token_base62(rnd_tok, sizeof rnd_tok, token))
+            continue;
+        if (RUN(s, s->wdb,
+                "INSERT INTO jobs (id, site_id, token, idempotency_key, description, script,"
+                " notify_url, express_execute, needs_ack, should_backup, created_at)"
+                " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11) ON CONFLICT DO NOTHING",
+                NULL, DB_TEXT(id), DB_TEXT(req->site_id), DB_TEXT(token),
+                DB_TEXT(req->idempotency_key), DB_TEXT(req->description), DB_TEXT(req->script),
+                DB_TEXT(req->notify_url), DB_INT(req->express_execute),
+                DB_INT(req->needs_acknowledgement), DB_INT(req->should_backup),
+                DB_INT(created)) != DB_OK)
+            return STORE_UNAVAILABLE;
+        if (s->drv->changes(s->wdb) == 0) {
+            res = job_replay(s, req, a->out); /* the key, or (rarely) the token, was taken */
+            if (res != STORE_CREATED)
+                return res;
+            continue;
+        }
+        struct job *j = a->out;
+        snprintf(j->id, sizeof j->id, "%s", id);
+        snprintf(j->token, sizeof j->token, "%s", token);
+        snprintf(j->site_id, sizeof j->site_id, "%s", req->site_id);
+        snprintf(j->idempotency_key, sizeof j->idempotency_key, "%s", req->idempotency_key);
+        j->description = req->description ? strdup(req->description) : NULL;
+        j->script = strdup(req->script);
+        j->notify_url = req->notify_url ? strdup(req->notify_url) : NULL;
+        j->express_execute = req->express_execute;
+        j->needs_acknowledgement = req->needs_acknowledgement;
+        j->should_backup = req->should_backup;
+        j->created_at = created;
+        if ((req->description && !j->description) || !j->script ||
+            (req->notify_url && !j->notify_url) ||
+            eng_event(s, req->site_id, created, "Job %s created: %s", token, req->description) ||
+            (req->express_execute &&
+             eng_event(s, req->site_id, created, "Job %s express execution requested", token)) ||
+            (s->drv->notify_sql &&
+             RUN(s, s->wdb, s->drv->notify_sql, NULL, DB_TEXT(req->site_id)) != DB_OK))
+            return STORE_UNAVAILABLE;
+        return STORE_CREATED;
+    }
+    return STORE_UNAVAILABLE;
+}
+
+static void job_create_post(void *p, enum store_result r)
+{
+    if (r != STORE_CREATED && r != STORE_OK)
+        job_clear(((struct job_create_arg *)p)->out);
+}
+
+static enum store_result job_create(struct store *s, const char *team,
+                                    const struct job_request *req, struct job *out,
+                                    struct store_async *as)
+{
+    struct job_create_arg a = {team, req, out};
+    memset(out, 0, sizeof *out);
+    return eng_run_op(s, op_job_create, &a, sizeof a, job_create_post, as);
+}
+
+enum store_result store_job_create(struct store *s, const char *team, const struct job_request *req,
+                                   struct job *out)
+{
+    return job_create(s, team, req, out, NULL);
+}
+
+void store_job_create_async(struct store *s, const char *team, const struct job_request *req,
+                            struct job *out, struct store_async *as)
+{
+    job_create(s, team, req, out, as);
+}
+
+enum store_result store_job_get(struct store *s, const char *team, const char *site_id,
+                                const char *job_id, struct job *out)
+{
+    memset(out, 0, sizeof *out);
+    struct db_arg args[] = {DB_TEXT(job_id), DB_TEXT(site_id), DB_TEXT(team)};
+    return eng_read_one(
+        s,
+        "SELECT " JOB_COLS " FROM jobs WHERE id=?1 AND site_id=?2 AND cancelled_at IS"
+        " NULL AND EXISTS (SELECT 1 FROM sites WHERE sites.id=?2 AND sites.team=?3)",
+        args, 3, fill_job, out);
+}
+
+enum store_result store_job_list(struct store *s, const char *team, const struct job_query *qr,
+                                 struct job_list *out)
+{
+    memset(out, 0, sizeof *out);
+    char sql[768];
+    bool filtered = qr->status >= 0 && qr->status < JOB_STATUS_COUNT_;
+    snprintf(sql, sizeof sql,
+             "SELECT " JOB_COLS " FROM jobs WHERE site_id=?1 AND cancelled_at IS NULL"
+             " AND id < ?2%s%s ORDER BY id DESC LIMIT ?3",
+             filtered ? " AND " : "", filtered ? job_states[qr->status].where : "");
+    struct db *c = eng_reader(s);
+    if (!c)
+        return STORE_UNAVAILABLE;
+    enum store_result res = STORE_UNAVAILABLE;
+    struct db_res *r = NULL;
+    /* One read transaction: the ownership check and the rows see one snapshot. */
+    if (eng_exec(s, c, "BEGIN"))
+        goto out;
+    int owned = eng_site_owned(s, c, team, qr->site_id, true);
+    if (owned <= 0) {
+        res = owned < 0 ? STORE_UNAVAILABLE : STORE_NOT_FOUND;
+        goto rollback;
+    }
+    /* "g" sorts after every id (lower-case hex): no bound. */
+    if (RUN(s, c, sql, &r, DB_TEXT(qr->site_id), DB_TEXT(qr->before_id ? qr->before_id : "g"),
+            DB_INT(qr->limit ? (int64_t)qr->limit + 1 : INT64_MAX)) != DB_OK)
+        goto rollback;
+    size_t n = r->rows;
+    if (qr->limit && n > qr->limit) {
+        out->more = true;
+        n = qr->limit;
+    }
+    out->items = calloc(n ? n : 1, sizeof *out->items);
+    if (out->items) {
+        for (; out->n < n; out->n++)
+            sql_row_to_job(r, out->n, &out->items[out->n]);
+        res = STORE_OK;
+    }
+rollback:
+    db_res_free(r);
+    eng_exec(s, c, "ROLLBACK");
+out:
+    eng_reader_put(s, c);
+    if (res != STORE_OK)
+        job_list_clear(out);
+    return res;
+}
+
+struct job_cancel_arg {
+    const char *team, *site_id, *job_id;
+    char *token;
+};
+
+static enum store_result op_job_cancel(struct store *s, void *p)
+{
+    struct job_cancel_arg *a = p;
+    int owned = eng_site_owned(s, s->wdb, a->team, a->site_id, true);
+    if (owned <= 0)
+        return owned < 0 ? STORE_UNAVAILABLE : STORE_NOT_FOUND;
+    struct db_res *r = NULL;
+    if (RUN(s, s->wdb,
+            "SELECT " JOB_COLS " FROM jobs WHERE id=?1 AND site_id=?2 AND cancelled_at IS NULL", &r,
+            DB_TEXT(a->job_id), DB_TEXT(a->site_id)) != DB_OK)
+        return STORE_UNAVAILABLE;
+    struct job j = {0};
+    if (r->rows)
+        sql_row_to_job(r, 0, &j);
+    db_res_free(r);
+    enum store_result res = !j.id[0]                           ? STORE_NOT_FOUND
+                            : job_status_of(&j) == JOB_PENDING ? STORE_OK
+                                                               : STORE_STARTED;
+    memcpy(a->token, j.token, JP_TOKEN_LEN + 1);
+    job_clear(&j);
+    if (res != STORE_OK)
+        return res;
+    int64_t now = eng_now();
+    if (RUN(s, s->wdb, "UPDATE jobs SET cancelled_at=?2 WHERE id=?1", NULL, DB_TEXT(a->job_id),
+            DB_INT(now)) != DB_OK ||
+        eng_event(s, a->site_id, now, "Job %s cancelled", a->token))
+        return STORE_UNAVAILABLE;
+    return STORE_OK;
+}
+
+enum store_result store_job_cancel(struct store *s, const char *team, const char *site_id,
+                                   const char *job_id, char token[JP_TOKEN_LEN + 1])
+{
+    struct job_cancel_arg a = {team, site_id, job_id, token};
+    return eng_submit(s, op_job_cancel, &a);
+}
+
+static void fill_site_id(const struct db_res *r, size_t i, void *out)
+{
+    eng_copy_cell(r, i, 0, out, JP_UUID_LEN + 1);
+}
+
+enum store_result store_job_site(struct store *s, const char *job_id, char site_id[JP_UUID_LEN + 1])
+{
+    struct db_arg args[] = {DB_TEXT(job_id)};
+    return eng_read_one(s, "SELECT site_id FROM jobs WHERE id=?1 AND cancelled_at IS NULL", args, 1,
+                        fill_site_id, site_id);
+}
+
+/* Fails delivered jobs past the run timeout (of one site, or all when
+ * site_id is NULL); writes their events. Rows another node is changing right
+ * now are skipped (it times them out, or the next sweep does). */
+static int fail_timed_out(struct store *s, const char *site_id, int64_t now, int64_t run_timeout,
+                          long *count)
+{
+    struct db_res *r = NULL;
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "UPDATE jobs SET failed_at=?2 WHERE id IN (SELECT id FROM jobs WHERE " IN_FLIGHT
+             " AND delivered_at <= ?2 - ?3 AND (?1 IS NULL OR site_id=?1)%s)"
+             " RETURNING site_id, token",
+             PG(s) ? " FOR UPDATE SKIP LOCKED" : "");
+    if (RUN(s, s->wdb, sql, &r, DB_TEXT(site_id), DB_INT(now), DB_INT(run_timeout)) != DB_OK)
+        return -1;
+    int err = 0;
+    for (size_t i = 0; i < r->rows && !err; i++) {
+        err = eng_event(s, db_text(r, i, 0), now,
+                        "Job %s failed: no report within the run timeout of %llds",
+                        db_text(r, i, 1), (long long)run_timeout);
+        log_warn("job %s failed: no report within the run timeout of %llds", db_text(r, i, 1),
+                 (long long)run_timeout);
+    }
+    *count = (long)r->rows;
+    db_res_free(r);
+    return err ? -1 : 0;
+}
+
+/* Dispatch: fails an in-flight job past its timeout, then claims the oldest
+ * pending one. Two polls never get one job: within a process the writer runs
+ * one operation at a time; across processes the site row is locked (a node
+ * that finds it locked hands out nothing this time). */
+struct dispatch_arg {
+    const char *site_id;
+    int64_t now, run_timeout;
+    struct job *out;
+    long *remaining;
+};
+
+static enum store_result op_dispatch(struct store *s, void *p)
+{
+    struct dispatch_arg *a = p;
+    struct db_res *r = NULL;
+    job_clear(a->out);
+    if (PG(s)) {
+        if (RUN(s, s->wdb, "SELECT 1 FROM sites WHERE id=?1 FOR UPDATE SKIP LOCKED", &r,
+                DB_TEXT(a->site_id)) != DB_OK)
+            return STORE_UNAVAILABLE;
+        bool locked = r->rows == 0;
+        db_res_free(r);
+        r = NULL;
+        if (locked)
+            return STORE_NOT_FOUND; /* another node is dispatching for this site */
+    }
+    /* One job at a time per site: a job in flight past its run timeout fails
+     * here rather than at the next sweep, so the site is free at once. */
+    if (RUN(s, s->wdb, "SELECT delivered_at FROM jobs WHERE site_id=?1 AND " IN_FLIGHT, &r,
+            DB_TEXT(a->site_id)) != DB_OK)
+        return STORE_UNAVAILABLE;
+    bool busy = false, expired = false;
+    for (size_t i = 0; i < r->rows; i++)
+        if (db_int(r, i, 0, 0) <= a->now - a->run_timeout)
+            expired = true;
+        else
+            busy = true;
+    db_res_free(r);
+    r = NULL;
+    long timed_out = 0;
+    if (expired && fail_timed_out(s, a->site_id, a->now, a->run_timeout, &timed_out))
+        return STORE_UNAVAILABLE;
+    if (busy)
+        return STORE_NOT_FOUND;
+    if (RUN(s, s->wdb,
+            "SELECT " JOB_COLS " FROM jobs WHERE site_id=?1 AND delivered_at IS NULL"
+            " AND cancelled_at IS NULL ORDER BY id LIMIT 1",
+            &r, DB_TEXT(a->site_id)) != DB_OK)
+        return STORE_UNAVAILABLE;
+    bool got = r->rows > 0;
+    if (got)
+        sql_row_to_job(r, 0, a->out);
+    db_res_free(r);
+    r = NULL;
+    if (!got)
+        return STORE_NOT_FOUND;
+    struct job *j = a->out;
+    j->delivered_at = a->now;
+    if (!j->needs_acknowledgement)
+        j->started_at = j->completed_at = a->now;
+    /* Guarded: a cancel committed on another node since the SELECT wins. */
+    if (RUN(s, s->wdb,
+            "UPDATE jobs SET delivered_at=?2, started_at=?3, completed_at=?3 WHERE id=?1"
+            " AND delivered_at IS NULL AND cancelled_at IS NULL",
+            NULL, DB_TEXT(j->id), DB_INT(a->now),
+            DB_NUM(j->needs_acknowledgement ? -1 : a->now)) != DB_OK)
+        return STORE_UNAVAILABLE;
+    if (s->drv->changes(s->wdb) == 0) {
+        job_clear(j);
+        return STORE_NOT_FOUND;
+    }
+    if (RUN(s, s->wdb,
+            "SELECT count(*) FROM jobs WHERE site_id=?1 AND delivered_at IS NULL"
+            " AND cancelled_at IS NULL",
+            &r, DB_TEXT(a->site_id)) != DB_OK) {
+        db_res_free(r);
+        return STORE_UNAVAILABLE;
+    }
+    *a->remaining = (long)db_int(r, 0, 0, 0);
+    db_res_free(r);
+    if (eng_event(s, j->site_id, a->now, "Job %s delivered (%ld more pending)", j->token,
+                  *a->remaining) ||
+        (!j->needs_acknowledgement &&
+         eng_event(s, j->site_id, a->now,
+                   "Job %s completed at delivery (no acknowledgement needed)", j->token)))
+        return STORE_UNAVAILABLE;
+    return STORE_OK;
+}
+
+/* The common case, nothing to hand out, is answered by a reader: no write. */
+int store_dispatch_wanted(struct store *s, const char *site_id, int64_t now, int64_t run_timeout)
+{
+    struct db *c = eng_reader(s);
+    if (!c)
+        return -1;
+    struct db_res *r = NULL;
+    enum db_status rc =
+        RUN(s, c,
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM jobs WHERE site_id=?1 AND delivered_at IS NULL"
+            " AND cancelled_at IS NULL) AND NOT EXISTS (SELECT 1 FROM jobs WHERE site_id=?1 "
+            "AND " IN_FLIGHT " AND delivered_at > ?2 - ?3) THEN 1 ELSE 0 END",
+            &r, DB_TEXT(site_id), DB_INT(now), DB_INT(run_timeout));
+    bool work = rc == DB_OK && r->rows && db_int(r, 0, 0, 0);
+    db_res_free(r);
+    eng_reader_put(s, c);
+    return rc != DB_OK ? -1 : work;
+}
+
+static void dispatch_post(void *p, enum store_result r)
+{
+    if (r != STORE_OK)
+        job_clear(((struct dispatch_arg *)p)->out);
+}
+
+void store_dispatch_async(struct store *s, const char *site_id, int64_t now, int64_t run_timeout,
+                          struct job *out, long *remaining, struct store_async *as)
+{
+    struct dispatch_arg a = {site_id, now, run_timeout, out, remaining};
+    memset(out, 0, sizeof *out);
+    *remaining = 0;
+    eng_run_op(s, op_dispatch, &a, sizeof a, dispatch_post, as);
+}
+
+struct report_arg {
+    const char *job_id;
+    enum job_report report;
+    int64_t now;
+    struct job *out;
+};
+
+enum store_result sql_load_job(struct store *s, const char *job_id, struct job *out)
+{
+    struct db_res *r = NULL;
+    if (RUN(s, s->wdb, "SELECT " JOB_COLS " FROM jobs WHERE id=?1 AND cancelled_at IS NULL", &r,
+            DB_TEXT(job_id)) != DB_OK)
+        return STORE_UNAVAILABLE;
+    enum store_result res = r->rows ? STORE_OK : STORE_NOT_FOUND;
+    if (r->rows)
+        sql_row_to_job(r, 0, out);
+    db_res_free(r);
+    return res;
+}
+
+static enum store_result op_job_report(struct store *s, void *p)
+{
+    struct report_arg *a = p;
+    const struct job_report_info *rep = &job_reports[a->report];
+    struct job *j = a->out;
+    job_clear(j);
+    enum store_result res = sql_load_job(s, a->job_id, j);
+    if (res != STORE_OK)
+        return res;
+    enum job_status was = job_status_of(j);
+    if (was == JOB_COMPLETED || was == JOB_FAILED)
+        return eng_event(s, j->site_id, a->now, "Job %s: report '%s' ignored, the job already %s",
+                         j->token, rep->name, job_states[was].name)
+                   ? STORE_UNAVAILABLE
+                   : STORE_CONFLICT;
+    if (rep->to == JOB_RUNNING && was == JOB_RUNNING)
+        return STORE_OK; /* a repeated busy changes nothing */
+    /* The row is changed only if it is still unfinished: a report racing on
+     * another node cannot overwrite the first final one. */
+    char guarded[256];
+    snprintf(guarded, sizeof guarded,
+             "UPDATE jobs SET %s WHERE id=?1 AND completed_at IS NULL AND failed_at IS NULL",
+             rep->set);
+    if (RUN(s, s->wdb, guarded, NULL, DB_TEXT(a->job_id), DB_INT(a->now)) != DB_OK)
+        return STORE_UNAVAILABLE;
+    if (s->drv->changes(s->wdb) == 0) {
+        job_clear(j);
+        res = sql_load_job(s, a->job_id, j);
+        return res == STORE_OK ? STORE_CONFLICT : res;
+    }
+    if (eng_event(s, j->site_id, a->now, "Job %s %s", j->token, rep->event))
+        return STORE_UNAVAILABLE;
+    job_apply_report(j, a->report, a->now); /* what the UPDATE wrote, without reading it again */
+    return STORE_OK;
+}
+
+static void job_report_post(void *p, enum store_result r)
+{
+    if (r != STORE_OK && r != STORE_CONFLICT)
+        job_clear(((struct report_arg *)p)->out);
+}
+
+void store_job_report_async(struct store *s, const char *job_id, enum job_report rep, int64_t now,
+                            struct job *out, struct store_async *as)
+{
+    struct report_arg a = {job_id, rep, now, out};
+    memset(out, 0, sizeof *out);
+    eng_run_op(s, op_job_report, &a, sizeof a, job_report_post, as);
+}
+
+struct sweep_arg {
+    int64_t now, run_timeout;
+    long count;
+};
+
+static enum store_result op_sweep(struct store *s, void *p)
+{
+    struct sweep_arg *a = p;
+    return fail_timed_out(s, NULL, a->now, a->run_timeout, &a->count) ? STORE_UNAVAILABLE
+                                                                      : STORE_OK;
+}
+
+long store_sweep_timeouts(struct store *s, int64_t now, int64_t run_timeout)
+{
+    struct db *c = eng_reader(s);
+    if (!c)
+        return 0;
+    struct db_res *r = NULL;
+    bool due = RUN(s, c,
+                   "SELECT CASE WHEN EXISTS (SELECT 1 FROM jobs WHERE " IN_FLIGHT
+                   " AND delivered_at <= ?1 - ?2) THEN 1 ELSE 0 END",
+                   &r, DB_INT(now), DB_INT(run_timeout)) == DB_OK &&
+               r->rows && db_int(r, 0, 0, 0);
+    db_res_free(r);
+    eng_reader_put(s, c);
+    if (!due)
+        return 0;
+    struct sweep_arg a = {now, run_timeout, 0};
+    return eng_submit(s, op_sweep, &a) == STORE_OK ? a.count : 0;
+}

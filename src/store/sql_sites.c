@@ -1,0 +1,217 @@
+/* The store's operations on sites and the device plane: create, read, list,
+ * adopt, find by device token, rotate the device token, delete, teardown. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/engine.h"
+
+void site_list_clear(struct site_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        site_clear(&l->items[i]);
+    free(l->items);
+    memset(l, 0, sizeof *l);
+}
+
+void sql_row_to_site(const struct db_res *r, size_t i, struct site *out)
+{
+    memset(out, 0, sizeof *out);
+    eng_copy_cell(r, i, 0, out->id, sizeof out->id);
+    eng_copy_cell(r, i, 1, out->team, sizeof out->team);
+    out->name = db_dup(r, i, 2);
+    out->identity = db_dup(r, i, 3);
+    out->serial_number = db_dup(r, i, 4);
+    out->model = db_dup(r, i, 5);
+    out->board_name = db_dup(r, i, 6);
+    out->architecture_name = db_dup(r, i, 7);
+    out->software_version = db_dup(r, i, 8);
+    out->uptime = db_int(r, i, 9, -1);
+    out->last_seen_at = db_int(r, i, 10, 0);
+    out->last_seen_from = db_dup(r, i, 11);
+    out->created_at = db_int(r, i, 12, 0);
+    out->updated_at = db_int(r, i, 13, 0);
+    out->deleted_at = db_int(r, i, 14, 0);
+}
+
+static void fill_site(const struct db_res *r, size_t i, void *out)
+{
+    sql_row_to_site(r, i, out);
+}
+
+struct site_create_arg {
+    const char *team, *name, *adoption_hash;
+    struct site *out;
+};
+
+static enum store_result op_site_create(struct store *s, void *p)
+{
+    struct site_create_arg *a = p;
+    char id[JP_UUID_LEN + 1];
+    if (eng_new_id(s, id))
+        return STORE_UNAVAILABLE;
+    int64_t now = (int64_t)(uuid7_millis(id) / 1000);
+    struct db_res *r = NULL;
+    enum store_result res = STORE_UNAVAILABLE;
+    if (RUN(s, s->wdb,
+            "INSERT INTO sites (id, team, name, created_at, updated_at, adoption_hash)"
+            " VALUES (?1, ?2, ?3, ?4, ?4, ?5) RETURNING " SITE_COLS,
+            &r, DB_TEXT(id), DB_TEXT(a->team), DB_TEXT(a->name), DB_INT(now),
+            DB_TEXT(a->adoption_hash)) == DB_OK &&
+        r->rows) {
+        sql_row_to_site(r, 0, a->out);
+        res = eng_event(s, id, now, "Site created") ? STORE_UNAVAILABLE : STORE_CREATED;
+    }
+    db_res_free(r);
+    return res;
+}
+
+enum store_result store_site_create(struct store *s, const char *team, const char *name,
+                                    const char *adoption_hash, struct site *out)
+{
+    struct site_create_arg a = {team, name, adoption_hash, out};
+    memset(out, 0, sizeof *out);
+    enum store_result r = eng_submit(s, op_site_create, &a);
+    if (r != STORE_CREATED)
+        site_clear(out);
+    return r;
+}
+
+enum store_result store_site_get(struct store *s, const char *team, const char *site_id,
+                                 struct site *out)
+{
+    memset(out, 0, sizeof *out);
+    struct db_arg args[] = {DB_TEXT(site_id), DB_TEXT(team)};
+    return eng_read_one(s, "SELECT " SITE_COLS " FROM sites WHERE id=?1 AND team=?2", args, 2,
+                        fill_site, out);
+}
+
+enum store_result store_site_list(struct store *s, const char *team, struct site_list *out)
+{
+    memset(out, 0, sizeof *out);
+    struct db *c = eng_reader(s);
+    if (!c)
+        return STORE_UNAVAILABLE;
+    struct db_res *r = NULL;
+    enum store_result res = STORE_UNAVAILABLE;
+    if (RUN(s, c, "SELECT " SITE_COLS " FROM sites WHERE team=?1 ORDER BY id", &r, DB_TEXT(team)) ==
+        DB_OK) {
+        out->items = calloc(r->rows ? r->rows : 1, sizeof *out->items);
+        if (out->items) {
+            for (; out->n < r->rows; out->n++)
+                sql_row_to_site(r, out->n, &out->items[out->n]);
+            res = STORE_OK;
+        }
+    }
+    db_res_free(r);
+    eng_reader_put(s, c);
+    return res;
+}
+
+/* ---- the device plane ------------------------------------------------- */
+
+struct adopt_arg {
+    const char *adoption_hash, *device_hash;
+    const struct device_facts *f;
+    struct site *out;
+};
+
+static enum store_result op_site_adopt(struct store *s, void *p)
+{
+    struct adopt_arg *a = p;
+    const struct device_facts *f = a->f;
+    int64_t now = eng_now();
+    struct db_res *r = NULL;
+    site_clear(a->out);
+    if (RUN(s, s->wdb,
+            "UPDATE sites SET adoption_hash=NULL, device_hash=?2, adopted_at=?3,"
+            " last_seen_at=?3, last_seen_from=?4, identity=?5, software_version=?6,"
+            " serial_number=?7, model=?8, board_name=?9, architecture_name=?10, uptime=?11"
+            " WHERE adoption_hash=?1 AND deleted_at IS NULL RETURNING " SITE_COLS,
+            &r, DB_TEXT(a->adoption_hash), DB_TEXT(a->device_hash), DB_INT(now), DB_TEXT(f->from),
+            DB_TEXT(f->identity), DB_TEXT(f->software_version), DB_TEXT(f->serial_number),
+            DB_TEXT(f->model), DB_TEXT(f->board_name), DB_TEXT(f->architecture_name),
+            DB_NUM(f->uptime)) != DB_OK)
+        return STORE_UNAVAILABLE;
+    enum store_result res = r->rows ? STORE_OK : STORE_NOT_FOUND;
+    if (r->rows)
+        sql_row_to_site(r, 0, a->out);
+    db_res_free(r);
+    if (res == STORE_OK &&
+        eng_event(s, a->out->id, now, "Site adopted from %s (identity %s, RouterOS %s)",
+                  f->from ? f->from : "?", f->identity ? f->identity : "?",
+                  f->software_version ? f->software_version : "?"))
+        res = STORE_UNAVAILABLE;
+    return res;
+}
+
+enum store_result store_site_adopt(struct store *s, const char *adoption_hash,
+                                   const char *device_hash, const struct device_facts *f,
+                                   struct site *out)
+{
+    struct adopt_arg a = {adoption_hash, device_hash, f, out};
+    memset(out, 0, sizeof *out);
+    enum store_result r = eng_submit(s, op_site_adopt, &a);
+    if (r != STORE_OK)
+        site_clear(out);
+    return r;
+}
+
+enum store_result store_site_by_device(struct store *s, const char *device_hash, struct site *out)
+{
+    memset(out, 0, sizeof *out);
+    struct db_arg args[] = {DB_TEXT(device_hash)};
+    return eng_read_one(s, "SELECT " SITE_COLS " FROM sites WHERE device_hash=?1", args, 1,
+                        fill_site, out);
+}
+
+/* A one-statement site change: sql binds ?1 site id, ?2 team, ?3 value, ?4 now. */
+struct site_change_arg {
+    const char *sql, *site_id, *team, *value, *message;
+};
+
+static enum store_result op_site_change(struct store *s, void *p)
+{
+    struct site_change_arg *a = p;
+    int64_t now = eng_now();
+    if (RUN(s, s->wdb, a->sql, NULL, DB_TEXT(a->site_id), DB_TEXT(a->team), DB_TEXT(a->value),
+            DB_INT(now)) != DB_OK)
+        return STORE_UNAVAILABLE;
+    if (s->drv->changes(s->wdb) == 0)
+        return STORE_NOT_FOUND;
+    return eng_event(s, a->site_id, now, "%s", a->message) ? STORE_UNAVAILABLE : STORE_OK;
+}
+
+static enum store_result site_change(struct store *s, const char *sql, const char *site_id,
+                                     const char *team, const char *value, const char *message)
+{
+    struct site_change_arg a = {sql, site_id, team, value, message};
+    return eng_submit(s, op_site_change, &a);
+}
+
+enum store_result store_site_rotate_device(struct store *s, const char *team, const char *site_id,
+                                           const char *adoption_hash)
+{
+    return site_change(s,
+                       "UPDATE sites SET device_hash=NULL, adoption_hash=?3, updated_at=?4"
+                       " WHERE id=?1 AND team=?2 AND deleted_at IS NULL",
+                       site_id, team, adoption_hash,
+                       "Device token revoked; a new bootstrap line was issued");
+}
+
+enum store_result store_site_delete(struct store *s, const char *team, const char *site_id)
+{
+    return site_change(s,
+                       "UPDATE sites SET deleted_at=?4, updated_at=?4, adoption_hash=NULL"
+                       " WHERE id=?1 AND team=?2 AND deleted_at IS NULL AND ?3 IS NULL",
+                       site_id, team, NULL, "Site deleted; the router gets a teardown script");
+}
+
+enum store_result store_site_teardown_done(struct store *s, const char *site_id)
+{
+    return site_change(s,
+                       "UPDATE sites SET device_hash=NULL WHERE id=?1 AND deleted_at IS NOT NULL"
+                       " AND ?2 IS NULL AND ?3 IS NULL AND ?4 > 0",
+                       site_id, NULL, NULL,
+                       "Teardown confirmed by the router; its device token is revoked");
+}
