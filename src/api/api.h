@@ -4,9 +4,11 @@
 #define JP_API_API_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "api/ratelimit.h"
+#include "core/jobreq.h"
 #include "core/jwt.h"
 #include "core/model.h"
 #include "core/sign.h"
@@ -34,27 +36,61 @@ int api_random_token(char *out, size_t len);
 /* The bootstrap line for an adoption token (malloc'ed). */
 char *api_bootstrap(struct http_req *req, const char *adoption_token);
 
-/* The caller of an operator request, once authenticated. */
-struct principal {
-    char team[JP_TEAM_MAX + 1];
-    unsigned scopes;
+/* Who may call a route: the caller column of the routing table (routes.c).
+ * api_authenticate checks it before the handler runs and fills a struct
+ * caller, which the handler reads at req->caller. */
+enum caller_kind {
+    CALLER_UNSET = 0,     /* no route has it: a row without a kind is a mistake */
+    CALLER_PUBLIC,        /* anyone */
+    CALLER_OPERATOR,      /* Bearer JWT holding the route's scope: team and scopes */
+    CALLER_DEVICE,        /* Bearer device token: the site it belongs to */
+    CALLER_ADOPTION,      /* a one-time adoption token in the path ({token}); the
+                             handler's store operation consumes it */
+    CALLER_SIGNED_REPORT, /* a signed report URL: {job} and ?status= (a report kind) */
+    CALLER_SIGNED_UPLOAD, /* a signed backup upload URL: ?job= and the action "backup" */
+    CALLER_KIND_COUNT_
 };
 
-/* The routing table: every endpoint, its handler, scope and body limit. */
+/* The authenticated caller of a request. */
+struct caller {
+    enum caller_kind kind;
+    char team[JP_TEAM_MAX + 1];   /* operator */
+    unsigned scopes;              /* operator */
+    struct site site;             /* device: its site, read at authentication */
+    char job_id[JP_UUID_LEN + 1]; /* signed: the job the URL was signed for */
+    const char *action;           /* signed: what it was signed for ("busy", "backup") */
+};
+
+/* The routing table: every endpoint, who may call it, its handler, scope and
+ * body limit. */
 extern const struct http_route api_routes[];
 extern const size_t api_nroutes;
+const char *api_caller_name(enum caller_kind k);
 
-/* Authenticates req as an operator holding the route's scope. On failure it
- * has already answered (401/403) and returns -1. */
-int api_authenticate(struct http_req *req, struct principal *who);
+/* The http/ hook (http_config.authenticate): checks the route's caller kind
+ * and fills req->caller; false after answering 401, 403, 404, 422 or 429. */
+bool api_authenticate(struct http_req *req);
+void api_caller_clear(void *caller);
+
+/* A handler waiting for an asynchronous store write keeps its state in a
+ * struct that begins with struct api_wait: api_wait_start allocates it
+ * (zeroed, size bytes) as req->cont, with as.done resuming the request and
+ * clear (may be NULL) releasing what it holds when the request ends; the
+ * handler queues the write with &w->as and calls http_defer(req, then); then
+ * reads req->cont and calls api_wait_end. NULL after answering 500. */
+struct api_wait {
+    struct store_async as;
+    void (*clear)(void *state);
+};
+void *api_wait_start(struct http_req *req, size_t size, void (*clear)(void *state));
+void api_wait_end(struct http_req *req);
 
 /* Answers with the error a store result means (never for OK/CREATED). */
 void api_reply_store_error(struct http_req *req, enum store_result r);
-/* A store_async done callback: resumes the deferred request ctx. */
-void api_resume(void *req);
 
-/* Parses path parameter i as a UUID into out; answers 422 and returns -1 if not. */
-int api_uuid_param(struct http_req *req, int i, const char *what, char out[JP_UUID_LEN + 1]);
+/* Parses the path parameter {name} as a UUID into out; answers 422 ("The
+ * site id in the path is not a UUID.") and returns -1 if it is not. */
+int api_uuid_param(struct http_req *req, const char *name, char out[JP_UUID_LEN + 1]);
 
 /* 1 when the Content-Type names this media type (parameters allowed). */
 int api_content_type_is(struct http_req *req, const char *want);
@@ -64,6 +100,13 @@ json_t *api_json_body(struct http_req *req);
  * (400 when absent, 422 when invalid, too_long when over max). */
 const char *api_json_string(struct http_req *req, json_t *j, const char *name, long min, long max,
                             enum jp_err too_long);
+
+/* Creates the job the validated fields describe for site (their strings
+ * point into the request, or into doc, which this takes over), wakes the
+ * site's held polls, and answers through answer once it is committed: the
+ * one path of every job create. */
+void api_job_create(struct http_req *req, const char *site, const struct job_fields *f, json_t *doc,
+                    void (*answer)(struct http_req *, enum store_result, const struct job *));
 
 /* JSON shapes (new references). */
 json_t *api_job_json(const struct job *j);

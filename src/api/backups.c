@@ -1,5 +1,4 @@
 /* Operator side of configuration backups, and the event log (GET /logs). */
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,12 +26,12 @@ static json_t *backup_json(const struct backup_info *b)
 void api_backups_list(struct http_req *req)
 {
     struct app *app = req->app;
-    struct principal who;
+    const struct caller *who = req->caller;
     char id[JP_UUID_LEN + 1];
-    if (api_authenticate(req, &who) || api_uuid_param(req, 0, "site id", id))
+    if (api_uuid_param(req, "site", id))
         return;
     struct backup_list l;
-    enum store_result r = store_backup_list(app->store, who.team, id, &l);
+    enum store_result r = store_backup_list(app->store, who->team, id, &l);
     if (r != STORE_OK) {
         api_reply_store_error(req, r);
         return;
@@ -45,10 +44,11 @@ void api_backups_list(struct http_req *req)
 }
 
 /* Loads backup `name` of site `id`; answers and returns -1 when it cannot. */
-static int load_backup(struct http_req *req, const struct principal *who, const char *id,
-                       const char *name, struct backup_info *b)
+static int load_backup(struct http_req *req, const char *id, const char *name,
+                       struct backup_info *b)
 {
     struct app *app = req->app;
+    const struct caller *who = req->caller;
     memset(b, 0, sizeof *b);
     if (!backup_name_ok(name)) {
         http_reply_error(req, JP_ERR_RESOURCE_MISSING, "No such backup.");
@@ -64,11 +64,9 @@ static int load_backup(struct http_req *req, const struct principal *who, const 
 
 void api_backups_get(struct http_req *req)
 {
-    struct principal who;
     char id[JP_UUID_LEN + 1];
     struct backup_info b;
-    if (api_authenticate(req, &who) || api_uuid_param(req, 0, "site id", id) ||
-        load_backup(req, &who, id, req->params[1], &b))
+    if (api_uuid_param(req, "site", id) || load_backup(req, id, http_param(req, "filename"), &b))
         return;
     const char *view = http_header(req, "X-View");
     if (view && parse_bool(view) == 1) {
@@ -85,50 +83,35 @@ void api_backups_get(struct http_req *req)
     http_reply_json(req, 200, j);
 }
 
+static void answer_backup(struct http_req *req, enum store_result r, const struct job *j)
+{
+    (void)r; /* always a new job: the key is ours */
+    http_reply_json(req, 202,
+                    json_pack("{s:s, s:s, s:s}", "message", "Backup requested", "job_id", j->id,
+                              "token", j->token));
+}
+
 void api_backups_request(struct http_req *req)
 {
-    struct app *app = req->app;
-    struct principal who;
-    char id[JP_UUID_LEN + 1], key[JP_UUID_LEN + 1];
-    if (api_authenticate(req, &who) || api_uuid_param(req, 0, "site id", id))
+    char id[JP_UUID_LEN + 1];
+    if (api_uuid_param(req, "site", id))
         return;
-    unsigned char rnd[16];
-    if (RAND_bytes(rnd, sizeof rnd) != 1) {
-        http_reply_error(req, JP_ERR_INTERNAL, NULL);
-        return;
-    }
-    uuid4_format(rnd, key);
-    struct job_request jr = {
-        .site_id = id,
-        .idempotency_key = key,
+    struct job_fields f = {
         .description = "Configuration backup",
         .script = ":log info \"jobplane: configuration backup taken\"",
         .needs_acknowledgement = true,
         .should_backup = true,
-    };
-    struct job j;
-    enum store_result r = store_job_create(app->store, who.team, &jr, &j);
-    if (r == STORE_CREATED) {
-        log_info("job %s created site=%s id=%s (backup requested)", j.token, id, j.id);
-        http_wake(req->srv, id);
-        http_reply_json(req, 202,
-                        json_pack("{s:s, s:s, s:s}", "message", "Backup requested", "job_id", j.id,
-                                  "token", j.token));
-    } else {
-        api_reply_store_error(req, r);
-    }
-    job_clear(&j);
+    }; /* no idempotency key: the create draws one */
+    api_job_create(req, id, &f, NULL, answer_backup);
 }
 
 void api_backups_diff(struct http_req *req)
 {
-    struct principal who;
     char id[JP_UUID_LEN + 1];
     struct backup_info a, b;
-    if (api_authenticate(req, &who) || api_uuid_param(req, 0, "site id", id) ||
-        load_backup(req, &who, id, req->params[1], &a))
+    if (api_uuid_param(req, "site", id) || load_backup(req, id, http_param(req, "from"), &a))
         return;
-    if (load_backup(req, &who, id, req->params[2], &b)) {
+    if (load_backup(req, id, http_param(req, "to"), &b)) {
         free(a.content);
         return;
     }
@@ -148,10 +131,8 @@ void api_backups_diff(struct http_req *req)
 void api_logs(struct http_req *req)
 {
     struct app *app = req->app;
-    struct principal who;
+    const struct caller *who = req->caller;
     char id[JP_UUID_LEN + 1];
-    if (api_authenticate(req, &who))
-        return;
     const char *group = http_query(req, "group"), *streams = http_query(req, "streams"),
                *start = http_query(req, "start"), *end = http_query(req, "end"),
                *filter = http_query(req, "filter");
@@ -181,7 +162,7 @@ void api_logs(struct http_req *req)
         text[n - strlen(pre) - 2] = '\0';
     }
     struct log_list l;
-    enum store_result r = store_logs(app->store, who.team, id, from, to, *text ? text : NULL, &l);
+    enum store_result r = store_logs(app->store, who->team, id, from, to, *text ? text : NULL, &l);
     if (r != STORE_OK) {
         api_reply_store_error(req, r);
         return;

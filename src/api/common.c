@@ -1,4 +1,7 @@
+/* What the handlers share: who calls (the authenticate hook), waiting for an
+ * asynchronous store write, request parsing helpers, the JSON shapes. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -6,7 +9,8 @@
 #include "api/api.h"
 #include "core/text.h"
 
-int api_authenticate(struct http_req *req, struct principal *who)
+/* An operator: a JWT of a team holding the route's scope. */
+static bool operator_auth(struct http_req *req, struct caller *who)
 {
     struct app *app = req->app;
     const char *h = http_header(req, "Authorization");
@@ -14,7 +18,7 @@ int api_authenticate(struct http_req *req, struct principal *who)
         http_reply_error(req, JP_ERR_UNAUTHENTICATED,
                          "An 'Authorization: Bearer <token>' header is required.");
         http_add_header(req, "WWW-Authenticate", "Bearer");
-        return -1;
+        return false;
     }
     struct jwt_claims claims;
     enum jwt_result r = jwt_verify_hs256(h + 7, app->secret, app->secret_len, (int64_t)time(NULL),
@@ -24,7 +28,7 @@ int api_authenticate(struct http_req *req, struct principal *who)
         snprintf(msg, sizeof msg, "Invalid bearer token: %s.", jwt_result_str(r));
         http_reply_error(req, JP_ERR_UNAUTHENTICATED, msg);
         http_add_header(req, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
-        return -1;
+        return false;
     }
     if (app->rate) {
         struct timespec ts;
@@ -35,17 +39,160 @@ int api_authenticate(struct http_req *req, struct principal *who)
             snprintf(after, sizeof after, "%u", wait);
             http_reply_error(req, JP_ERR_RATE_LIMITED, NULL);
             http_add_header(req, "Retry-After", after);
-            return -1;
+            return false;
         }
     }
     unsigned need = req->route->scope;
     if ((claims.scopes & need) != need) {
         http_reply_error(req, JP_ERR_FORBIDDEN, "The token lacks the scope this request needs.");
-        return -1;
+        return false;
     }
     memcpy(who->team, claims.team, sizeof who->team);
     who->scopes = claims.scopes;
-    return 0;
+    return true;
+}
+
+/* A router: the site of its device token (also while its deletion is
+ * pending: the teardown needs it). */
+static bool device_auth(struct http_req *req, struct caller *who)
+{
+    struct app *app = req->app;
+    const char *h = http_header(req, "Authorization");
+    const char *tok = h && !strncasecmp(h, "Bearer ", 7) ? h + 7 : NULL;
+    if (!tok || strlen(tok) != JP_DEVICE_TOKEN_LEN) {
+        http_reply_error(req, JP_ERR_UNAUTHENTICATED, "A device token is required.");
+        return false;
+    }
+    char hash[JP_SIG_HEX + 1];
+    token_hash(tok, hash);
+    enum store_result r = store_site_by_device(app->store, hash, &who->site);
+    if (r == STORE_NOT_FOUND) {
+        http_reply_error(req, JP_ERR_UNAUTHENTICATED, "Unknown or revoked device token.");
+        return false;
+    }
+    if (r != STORE_OK) {
+        api_reply_store_error(req, r);
+        return false;
+    }
+    return true;
+}
+
+/* An adoption token has the form of one; whether it is live is the store's
+ * to say when it consumes it. */
+static bool adoption_auth(struct http_req *req)
+{
+    const char *tok = http_param(req, "token");
+    if (!tok || strlen(tok) != JP_ADOPTION_TOKEN_LEN ||
+        strspn(tok, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") !=
+            JP_ADOPTION_TOKEN_LEN) {
+        http_reply_error(req, JP_ERR_RESOURCE_MISSING, "Unknown or used adoption token.");
+        return false;
+    }
+    return true;
+}
+
+/* A signed URL: the subject (job id and action) is well-formed, the
+ * signature is good and unexpired. 404 for a bad signature of a job that
+ * does not exist, 403 for one that does. */
+static bool signed_auth(struct http_req *req, struct caller *who)
+{
+    struct app *app = req->app;
+    if (req->route->caller == CALLER_SIGNED_REPORT) {
+        if (api_uuid_param(req, "job", who->job_id))
+            return false;
+        int rep = job_report_parse(http_query(req, "status"));
+        if (rep < 0) {
+            http_reply_error(req, JP_ERR_PARAMETER_INVALID, "status must be busy, done or fail.");
+            return false;
+        }
+        who->action = job_reports[rep].name;
+    } else {
+        char site[JP_UUID_LEN + 1];
+        if (api_uuid_param(req, "site", site))
+            return false;
+        const char *j = http_query(req, "job");
+        if (!j || uuid_parse(j, who->job_id)) {
+            http_reply_error(req, JP_ERR_PARAMETER_INVALID, "job must be a job id.");
+            return false;
+        }
+        who->action = "backup";
+    }
+    const char *e = http_query(req, "expires"), *sig = http_query(req, "signature");
+    long long expires = 0;
+    if (e && *e && strlen(e) <= 12 && strspn(e, "0123456789") == strlen(e))
+        expires = strtoll(e, NULL, 10);
+    enum sign_result r =
+        e ? sign_verify(&app->sign, who->job_id, who->action, expires, (int64_t)time(NULL), sig)
+          : SIGN_BAD;
+    if (r == SIGN_OK)
+        return true;
+    char site[JP_UUID_LEN + 1];
+    if (store_job_site(app->store, who->job_id, site) == STORE_NOT_FOUND)
+        http_reply_error(req, JP_ERR_RESOURCE_MISSING, "No such job.");
+    else
+        http_reply_error(req, JP_ERR_FORBIDDEN,
+                         r == SIGN_EXPIRED ? "This signed URL has expired."
+                                           : "Bad signature for this URL.");
+    return false;
+}
+
+bool api_authenticate(struct http_req *req)
+{
+    struct caller *who = req->caller;
+    who->kind = (enum caller_kind)req->route->caller;
+    switch (who->kind) {
+    case CALLER_PUBLIC: return true;
+    case CALLER_OPERATOR: return operator_auth(req, who);
+    case CALLER_DEVICE: return device_auth(req, who);
+    case CALLER_ADOPTION: return adoption_auth(req);
+    case CALLER_SIGNED_REPORT:
+    case CALLER_SIGNED_UPLOAD: return signed_auth(req, who);
+    case CALLER_UNSET:
+    case CALLER_KIND_COUNT_: break;
+    }
+    http_reply_error(req, JP_ERR_INTERNAL, NULL); /* a route without a caller kind */
+    return false;
+}
+
+void api_caller_clear(void *caller)
+{
+    struct caller *who = caller;
+    site_clear(&who->site);
+}
+
+static void wait_free(void *state)
+{
+    struct api_wait *w = state;
+    if (w->clear)
+        w->clear(w);
+    free(w);
+}
+
+static void wait_resume(void *req)
+{
+    http_resume(req);
+}
+
+void *api_wait_start(struct http_req *req, size_t size, void (*clear)(void *state))
+{
+    struct api_wait *w = calloc(1, size);
+    if (!w) {
+        http_reply_error(req, JP_ERR_INTERNAL, NULL);
+        return NULL;
+    }
+    w->as = (struct store_async){.done = wait_resume, .ctx = req};
+    w->clear = clear;
+    req->cont = w;
+    req->cont_free = wait_free;
+    return w;
+}
+
+void api_wait_end(struct http_req *req)
+{
+    void *w = req->cont;
+    req->cont = NULL;
+    if (w)
+        wait_free(w);
 }
 
 /* 1 when the Content-Type header names media type `want` (parameters allowed). */
@@ -137,12 +284,13 @@ void api_reply_store_error(struct http_req *req, enum store_result r)
     }
 }
 
-int api_uuid_param(struct http_req *req, int i, const char *what, char out[JP_UUID_LEN + 1])
+int api_uuid_param(struct http_req *req, const char *name, char out[JP_UUID_LEN + 1])
 {
-    if (req->params[i] && uuid_parse(req->params[i], out) == 0)
+    const char *v = http_param(req, name);
+    if (v && uuid_parse(v, out) == 0)
         return 0;
     char msg[96];
-    snprintf(msg, sizeof msg, "The %s in the path is not a UUID.", what);
+    snprintf(msg, sizeof msg, "The %s id in the path is not a UUID.", name);
     http_reply_error(req, JP_ERR_PARAMETER_INVALID, msg);
     return -1;
 }
@@ -214,7 +362,8 @@ void api_error_doc(struct http_req *req)
 {
     for (int e = 1; e < JP_ERR_COUNT_; e++) {
         const struct jp_err_info *i = jp_err_info((enum jp_err)e);
-        if (req->params[0] && !strcmp(req->params[0], i->code)) {
+        const char *code = http_param(req, "code");
+        if (code && !strcmp(code, i->code)) {
             http_reply_json(req, 200,
                             json_pack("{s:s, s:s, s:i, s:s}", "code", i->code, "type", i->type,
                                       "status", i->status, "message", i->message));
@@ -222,9 +371,4 @@ void api_error_doc(struct http_req *req)
         }
     }
     http_reply_error(req, JP_ERR_RESOURCE_MISSING, "No such error code.");
-}
-
-void api_resume(void *req)
-{
-    http_resume(req);
 }

@@ -85,41 +85,10 @@ static int parse_heartbeat(struct http_req *req, struct heartbeat *hb)
     return 0;
 }
 
-/* Finds the site of the request's device token; answers 401 when none. */
-static int device_auth(struct http_req *req, struct site *site)
-{
-    struct app *app = req->app;
-    const char *h = http_header(req, "Authorization");
-    const char *tok = h && !strncasecmp(h, "Bearer ", 7) ? h + 7 : NULL;
-    memset(site, 0, sizeof *site);
-    if (!tok || strlen(tok) != JP_DEVICE_TOKEN_LEN) {
-        http_reply_error(req, JP_ERR_UNAUTHENTICATED, "A device token is required.");
-        return -1;
-    }
-    char hash[JP_SIG_HEX + 1];
-    token_hash(tok, hash);
-    enum store_result r = store_site_by_device(app->store, hash, site);
-    if (r == STORE_NOT_FOUND) {
-        http_reply_error(req, JP_ERR_UNAUTHENTICATED, "Unknown or revoked device token.");
-        return -1;
-    }
-    if (r != STORE_OK) {
-        api_reply_store_error(req, r);
-        return -1;
-    }
-    return 0;
-}
-
 void api_device_adopt(struct http_req *req)
 {
     struct app *app = req->app;
-    const char *tok = req->params[0];
-    if (!tok || strlen(tok) != JP_ADOPTION_TOKEN_LEN ||
-        strspn(tok, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") !=
-            JP_ADOPTION_TOKEN_LEN) {
-        http_reply_error(req, JP_ERR_RESOURCE_MISSING, "Unknown or used adoption token.");
-        return;
-    }
+    const char *tok = http_param(req, "token"); /* its form was checked by api_authenticate */
     struct heartbeat hb;
     if (parse_heartbeat(req, &hb))
         return;
@@ -183,250 +152,220 @@ static char *render_job(struct http_req *req, const struct job *j, long remainin
     return ros_render_wrapper(&p);
 }
 
-/* A poll waiting for its dispatch to commit (the request is deferred
- * meanwhile): the handler's locals, moved here. */
+/* ---- the poll ----------------------------------------------------------
+ *
+ * A poll runs as these steps, each a function below:
+ *   api_device_poll   every run of the handler: its first, and each after a
+ *                     held wait ends (woken, deadline, client gone); the
+ *                     device token was checked (api_authenticate) just before
+ *   poll_begin        first run only: ?wait, the teardown of a deleted site,
+ *                     the heartbeat
+ *   poll_look         is there a job to hand out? (a read)
+ *   poll_claim        yes: the dispatch, a write the request waits for
+ *                     without a thread (poll_claimed runs once it committed)
+ *   poll_deliver      the job's wrapper is the answer
+ *   poll_hold         no job: answer idle, or hold the request until a job
+ *                     is queued for the site or ?wait seconds pass
+ * The state between runs is the request's: its hold deadline (0 without
+ * ?wait), whether it is registered under its site, and why it runs again. */
+
+static void poll_look(struct http_req *req);
+
+/* A poll waiting for its dispatch to commit. */
 struct poll_wait {
-    struct store_async as;
-    struct site site;
-    long wait;
-    bool registered;
+    struct api_wait w;
     struct job j;
     long remaining;
 };
 
-static void poll_wait_free(void *p)
+static void poll_wait_clear(void *p)
 {
-    struct poll_wait *pw = p;
-    site_clear(&pw->site);
-    job_clear(&pw->j);
-    free(pw);
+    job_clear(&((struct poll_wait *)p)->j);
 }
 
-/* A poll's first part: the device, ?wait, and (on the first run) the
- * heartbeat or the teardown. 0 with site filled; otherwise it answered (and
- * site is the caller's to clear). */
-static int poll_start(struct http_req *req, struct site *site, long *wait)
+/* Answers the poll: a store error, or the idle script. */
+static void poll_finish(struct http_req *req, enum store_result r)
+{
+    if (req->hold_registered)
+        http_hold_end(req);
+    if (r == STORE_NOT_FOUND)
+        reply_script(req, ros_render_idle());
+    else
+        api_reply_store_error(req, r);
+}
+
+static void poll_deliver(struct http_req *req, const struct job *j, long remaining)
+{
+    const struct caller *who = req->caller;
+    if (req->hold_registered)
+        http_hold_end(req);
+    log_info("job %s delivered site=%s id=%s remaining=%ld", j->token, who->site.id, j->id,
+             remaining);
+    reply_script(req, render_job(req, j, remaining, ros_version(who->site.software_version)));
+}
+
+/* No job to hand out: answer idle, or hold. A hold registers first and looks
+ * once more before it suspends, so a job queued in between is not missed. */
+static void poll_hold(struct http_req *req)
+{
+    const struct caller *who = req->caller;
+    long long left = req->hold_deadline_ms - mono_ms();
+    if (!req->hold_deadline_ms || left <= 0 || req->hold_state == HTTP_HOLD_TIMEOUT ||
+        req->hold_state == HTTP_HOLD_GONE) {
+        poll_finish(req, STORE_NOT_FOUND);
+        return;
+    }
+    if (!req->hold_registered) {
+        if (http_hold_full(req->srv)) {
+            http_reply_error(req, JP_ERR_OVERLOADED, "Too many polls are held; retry later.");
+            http_add_header(req, "Retry-After", "5");
+            return;
+        }
+        http_hold_begin(req, who->site.id);
+        poll_look(req);
+        return;
+    }
+    if (!http_hold_commit(req, (unsigned)left))
+        poll_look(req); /* a wake came in between: look again (unregistered now) */
+    /* else suspended: api_device_poll runs again when woken or at the deadline */
+}
+
+static void poll_claimed(struct http_req *req)
+{
+    struct poll_wait *pw = req->cont;
+    enum store_result r = pw->w.as.res;
+    if (r == STORE_OK)
+        poll_deliver(req, &pw->j, pw->remaining);
+    api_wait_end(req);
+    if (r == STORE_NOT_FOUND)
+        poll_hold(req); /* another poll or node took it, or a cancel won */
+    else if (r != STORE_OK)
+        poll_finish(req, r);
+}
+
+static void poll_claim(struct http_req *req)
 {
     struct app *app = req->app;
-    if (device_auth(req, site))
-        return -1;
+    const struct caller *who = req->caller;
+    struct poll_wait *pw = api_wait_start(req, sizeof *pw, poll_wait_clear);
+    if (!pw) {
+        if (req->hold_registered)
+            http_hold_end(req);
+        return;
+    }
+    store_dispatch_async(app->store, who->site.id, now_s(), app->run_timeout, &pw->j,
+                         &pw->remaining, &pw->w.as);
+    http_defer(req, poll_claimed);
+}
+
+static void poll_look(struct http_req *req)
+{
+    struct app *app = req->app;
+    const struct caller *who = req->caller;
+    if (req->hold_state == HTTP_HOLD_GONE) { /* hand out nothing when nobody reads it */
+        poll_finish(req, STORE_NOT_FOUND);
+        return;
+    }
+    int want = store_dispatch_wanted(app->store, who->site.id, now_s(), app->run_timeout);
+    if (want > 0)
+        poll_claim(req);
+    else if (want == 0)
+        poll_hold(req);
+    else
+        poll_finish(req, STORE_UNAVAILABLE);
+}
+
+/* The first run: ?wait, the teardown, the heartbeat. 0 to go on; -1 when it
+ * answered. */
+static int poll_begin(struct http_req *req)
+{
+    struct app *app = req->app;
+    const struct caller *who = req->caller;
     const char *w = http_query(req, "wait");
+    long wait = 0;
     if (w && (strspn(w, "0123456789") != strlen(w) || !*w || strlen(w) > 2 ||
-              (*wait = strtol(w, NULL, 10)) > 60)) {
+              (wait = strtol(w, NULL, 10)) > 60)) {
         http_reply_error(req, JP_ERR_PARAMETER_INVALID, "wait must be 0 to 60 seconds.");
         return -1;
     }
-    if (req->hold_state == HTTP_HOLD_NONE) { /* first run: the heartbeat */
-        if (site->deleted_at) {
-            /* The token in the teardown is the one this request carried. */
-            reply_script(req, ros_render_teardown(http_base_url(req->srv),
-                                                  http_header(req, "Authorization") + 7, site->id));
-            log_info("site %s: teardown script sent", site->id);
-            return -1;
-        }
-        struct heartbeat hb;
-        if (parse_heartbeat(req, &hb))
-            return -1;
-        char ip[64];
-        struct device_facts f;
-        facts_of(&hb, http_client_ip(req, ip, sizeof ip), &f);
-        store_heartbeat(app->store, site->id, &f, now_s());
-        if (*wait)
-            req->hold_deadline_ms = mono_ms() + *wait * 1000;
+    if (who->site.deleted_at) {
+        /* The token in the teardown is the one this request carried. */
+        reply_script(req, ros_render_teardown(http_base_url(req->srv),
+                                              http_header(req, "Authorization") + 7, who->site.id));
+        log_info("site %s: teardown script sent", who->site.id);
+        return -1;
     }
+    struct heartbeat hb;
+    if (parse_heartbeat(req, &hb))
+        return -1;
+    char ip[64];
+    struct device_facts f;
+    facts_of(&hb, http_client_ip(req, ip, sizeof ip), &f);
+    store_heartbeat(app->store, who->site.id, &f, now_s());
+    if (wait)
+        req->hold_deadline_ms = mono_ms() + wait * 1000;
     return 0;
 }
 
 void api_device_poll(struct http_req *req)
 {
-    struct app *app = req->app;
-    struct poll_wait *pw = req->cont; /* set when resumed: the dispatch answered */
-    struct site site;
-    long wait = 0;
-    bool registered = false;
-    if (pw) { /* the locals come back from where the deferred run left them */
-        site = pw->site;
-        memset(&pw->site, 0, sizeof pw->site);
-        wait = pw->wait;
-        registered = pw->registered;
-    } else if (poll_start(req, &site, &wait)) {
-        site_clear(&site);
+    if (req->hold_state == HTTP_HOLD_NONE && poll_begin(req))
         return;
-    }
-    for (;;) {
-        struct job j = {0};
-        long remaining = 0;
-        enum store_result r = STORE_NOT_FOUND; /* hand out nothing when nobody reads it */
-        int want;
-        if (pw) { /* the dispatch committed */
-            r = pw->as.res;
-            j = pw->j;
-            remaining = pw->remaining;
-            memset(&pw->j, 0, sizeof pw->j);
-            req->cont = NULL;
-            poll_wait_free(pw);
-            pw = NULL;
-        } else if (req->hold_state != HTTP_HOLD_GONE &&
-                   (want = store_dispatch_wanted(app->store, site.id, now_s(), app->run_timeout)) !=
-                       0) {
-            r = STORE_UNAVAILABLE;
-            if (want > 0 && (pw = calloc(1, sizeof *pw))) { /* a write: wait without a thread */
-                *pw = (struct poll_wait){.site = site, .wait = wait, .registered = registered};
-                pw->as = (struct store_async){.done = api_resume, .ctx = req};
-                req->cont = pw;
-                req->cont_free = poll_wait_free;
-                store_dispatch_async(app->store, pw->site.id, now_s(), app->run_timeout, &pw->j,
-                                     &pw->remaining, &pw->as);
-                if (http_defer(req))
-                    return; /* site is pw's until the handler runs again */
-                memset(&pw->site, 0, sizeof pw->site);
-                continue; /* already committed */
-            }
-        }
-        if (r == STORE_OK) {
-            if (registered)
-                http_hold_end(req);
-            log_info("job %s delivered site=%s id=%s remaining=%ld", j.token, site.id, j.id,
-                     remaining);
-            reply_script(req, render_job(req, &j, remaining, ros_version(site.software_version)));
-            job_clear(&j);
-            break;
-        }
-        long long left = req->hold_deadline_ms - mono_ms();
-        if (r != STORE_NOT_FOUND || !wait || left <= 0 || req->hold_state == HTTP_HOLD_TIMEOUT ||
-            req->hold_state == HTTP_HOLD_GONE) {
-            if (registered)
-                http_hold_end(req);
-            if (r == STORE_NOT_FOUND)
-                reply_script(req, ros_render_idle());
-            else
-                api_reply_store_error(req, r);
-            break;
-        }
-        if (!registered && http_hold_full(req->srv)) {
-            http_reply_error(req, JP_ERR_OVERLOADED, "Too many polls are held; retry later.");
-            http_add_header(req, "Retry-After", "5");
-            break;
-        }
-        if (!registered) { /* register, then look once more before sleeping */
-            http_hold_begin(req, site.id);
-            registered = true;
-            continue;
-        }
-        if (http_hold_commit(req, (unsigned)left))
-            break;          /* suspended: this handler runs again when woken or at the deadline */
-        registered = false; /* a wake came in between: look again */
-    }
-    site_clear(&site);
+    poll_look(req);
 }
 
-static const char *const report_names[] = {"busy", "done", "fail"};
+/* ---- reports ------------------------------------------------------------ */
 
-/* Reads expires and signature and checks them for (job, action). Answers 403. */
-static int check_signature(struct http_req *req, const char *job_id, const char *action)
-{
-    struct app *app = req->app;
-    const char *e = http_query(req, "expires"), *sig = http_query(req, "signature");
-    long long expires = 0;
-    if (e && *e && strlen(e) <= 12 && strspn(e, "0123456789") == strlen(e))
-        expires = strtoll(e, NULL, 10);
-    enum sign_result r =
-        e ? sign_verify(&app->sign, job_id, action, expires, now_s(), sig) : SIGN_BAD;
-    char site[JP_UUID_LEN + 1];
-    if (r != SIGN_OK && store_job_site(app->store, job_id, site) == STORE_NOT_FOUND) {
-        http_reply_error(req, JP_ERR_RESOURCE_MISSING, "No such job.");
-        return -1;
-    }
-    if (r != SIGN_OK) {
-        http_reply_error(req, JP_ERR_FORBIDDEN,
-                         r == SIGN_EXPIRED ? "This signed URL has expired."
-                                           : "Bad signature for this URL.");
-        return -1;
-    }
-    return 0;
-}
-
-/* A report waiting for its commit (the request is deferred meanwhile). */
+/* A report waiting for its commit. */
 struct report_wait {
-    struct store_async as;
+    struct api_wait w;
     struct job j;
-    char id[JP_UUID_LEN + 1];
-    int rep;
+    enum job_report rep;
 };
 
-static void report_wait_free(void *p)
+static void report_wait_clear(void *p)
 {
-    struct report_wait *w = p;
-    job_clear(&w->j);
-    free(w);
+    job_clear(&((struct report_wait *)p)->j);
 }
 
 static void report_done(struct http_req *req)
 {
-    struct report_wait *w = req->cont;
-    enum store_result r = w->as.res;
-    const char *status = report_names[w->rep];
+    struct report_wait *rw = req->cont;
+    enum store_result r = rw->w.as.res;
+    const char *status = job_reports[rw->rep].name;
     if (r == STORE_OK || r == STORE_CONFLICT) {
         if (r == STORE_OK)
-            log_info("job %s reported %s site=%s", w->j.token, status, w->j.site_id);
+            log_info("job %s reported %s site=%s", rw->j.token, status, rw->j.site_id);
         else
-            log_info("job %s: report %s ignored, the job already finished", w->j.token, status);
+            log_info("job %s: report %s ignored, the job already finished", rw->j.token, status);
         http_reply(req, 200, "text/plain; charset=utf-8", strdup("ok\n"), 3);
     } else {
         api_reply_store_error(req, r);
     }
-    req->cont = NULL;
-    report_wait_free(w);
+    api_wait_end(req);
 }
 
+/* The signed URL (job id and status) was checked by api_authenticate. */
 void api_device_report(struct http_req *req)
 {
     struct app *app = req->app;
-    char id[JP_UUID_LEN + 1];
-    if (req->cont) { /* resumed: the report committed */
-        report_done(req);
+    const struct caller *who = req->caller;
+    struct report_wait *rw = api_wait_start(req, sizeof *rw, report_wait_clear);
+    if (!rw)
         return;
-    }
-    if (api_uuid_param(req, 0, "job id", id))
-        return;
-    const char *status = http_query(req, "status");
-    int rep = -1;
-    for (int i = 0; status && i < 3; i++)
-        if (!strcmp(status, report_names[i]))
-            rep = i;
-    if (rep < 0) {
-        http_reply_error(req, JP_ERR_PARAMETER_INVALID, "status must be busy, done or fail.");
-        return;
-    }
-    if (check_signature(req, id, status))
-        return;
-    struct report_wait *w = calloc(1, sizeof *w);
-    if (!w) {
-        http_reply_error(req, JP_ERR_INTERNAL, NULL);
-        return;
-    }
-    memcpy(w->id, id, sizeof w->id);
-    w->rep = rep;
-    w->as = (struct store_async){.done = api_resume, .ctx = req};
-    req->cont = w;
-    req->cont_free = report_wait_free;
-    store_job_report_async(app->store, w->id, (enum job_report)rep, now_s(), &w->j, &w->as);
-    if (!http_defer(req))
-        report_done(req); /* already committed */
+    rw->rep = (enum job_report)job_report_parse(who->action);
+    store_job_report_async(app->store, who->job_id, rw->rep, now_s(), &rw->j, &rw->w.as);
+    http_defer(req, report_done);
 }
 
+/* The signed URL (job id) was checked by api_authenticate. */
 void api_device_backup(struct http_req *req)
 {
     struct app *app = req->app;
-    char site[JP_UUID_LEN + 1], job[JP_UUID_LEN + 1];
-    if (api_uuid_param(req, 0, "site id", site))
-        return;
-    const char *j = http_query(req, "job");
-    if (!j || uuid_parse(j, job)) {
-        http_reply_error(req, JP_ERR_PARAMETER_INVALID, "job must be a job id.");
-        return;
-    }
-    if (check_signature(req, job, "backup"))
+    const struct caller *who = req->caller;
+    const char *job = who->job_id;
+    char site[JP_UUID_LEN + 1];
+    if (api_uuid_param(req, "site", site))
         return;
     const char *o = http_query(req, "offset"), *t = http_query(req, "total");
     if (!o || !t || !*o || !*t || strlen(o) > 15 || strlen(t) > 15 ||
@@ -462,19 +401,16 @@ void api_device_backup(struct http_req *req)
 void api_device_notify_delete(struct http_req *req)
 {
     struct app *app = req->app;
-    struct site site;
-    if (device_auth(req, &site))
-        return;
-    if (!site.deleted_at) {
+    const struct site *site = &((const struct caller *)req->caller)->site;
+    if (!site->deleted_at) {
         http_reply_error(req, JP_ERR_FORBIDDEN, "This site is not being deleted.");
     } else {
-        enum store_result r = store_site_teardown_done(app->store, site.id);
+        enum store_result r = store_site_teardown_done(app->store, site->id);
         if (r == STORE_OK) {
-            log_info("site %s: teardown confirmed, device token revoked", site.id);
+            log_info("site %s: teardown confirmed, device token revoked", site->id);
             http_reply(req, 200, "text/plain; charset=utf-8", strdup("ok\n"), 3);
         } else {
             api_reply_store_error(req, r);
         }
     }
-    site_clear(&site);
 }

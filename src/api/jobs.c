@@ -23,7 +23,7 @@ static void created(struct http_req *req, const struct job *j)
 
 /* A create waiting for its commit (the request is deferred meanwhile). */
 struct create_wait {
-    struct store_async as;
+    struct api_wait w;
     struct job_request jr;
     struct job j;
     char team[JP_TEAM_MAX + 1], site[JP_UUID_LEN + 1], key[JP_UUID_LEN + 1];
@@ -31,51 +31,45 @@ struct create_wait {
     void (*answer)(struct http_req *, enum store_result, const struct job *);
 };
 
-static void create_wait_free(void *p)
+static void create_wait_clear(void *p)
 {
     struct create_wait *c = p;
     job_clear(&c->j);
     json_decref(c->doc);
-    free(c);
 }
 
 /* The create committed (or failed): answer. */
 static void create_done(struct http_req *req)
 {
     struct create_wait *c = req->cont;
-    enum store_result r = c->as.res;
+    enum store_result r = c->w.as.res;
     if (r == STORE_CREATED)
         created(req, &c->j);
     if (r == STORE_CREATED || r == STORE_OK)
         c->answer(req, r, &c->j);
     else
         api_reply_store_error(req, r);
-    req->cont = NULL;
-    create_wait_free(c);
+    api_wait_end(req);
 }
 
-/* Creates the job the validated fields describe (their strings point into the
- * request, or into doc, which this takes over), and answers through answer
- * once it is committed. */
-static void create(struct http_req *req, const struct principal *who, const char *site,
-                   const struct job_fields *f, json_t *doc,
-                   void (*answer)(struct http_req *, enum store_result, const struct job *))
+void api_job_create(struct http_req *req, const char *site, const struct job_fields *f, json_t *doc,
+                    void (*answer)(struct http_req *, enum store_result, const struct job *))
 {
     struct app *app = req->app;
-    struct create_wait *c = calloc(1, sizeof *c);
+    const struct caller *who = req->caller;
+    struct create_wait *c = api_wait_start(req, sizeof *c, create_wait_clear);
     unsigned char rnd[16];
     if (!c) {
         json_decref(doc);
-        http_reply_error(req, JP_ERR_INTERNAL, NULL);
         return;
     }
     c->doc = doc;
     if (f->idempotency_key[0]) {
         memcpy(c->key, f->idempotency_key, sizeof c->key);
-    } else if (RAND_bytes(rnd, sizeof rnd) == 1) { /* the JSON form without a client key */
+    } else if (RAND_bytes(rnd, sizeof rnd) == 1) { /* no client key: a key of our own */
         uuid4_format(rnd, c->key);
     } else {
-        create_wait_free(c);
+        api_wait_end(req);
         http_reply_error(req, JP_ERR_INTERNAL, NULL);
         return;
     }
@@ -92,12 +86,8 @@ static void create(struct http_req *req, const struct principal *who, const char
         .should_backup = f->should_backup,
     };
     c->answer = answer;
-    c->as = (struct store_async){.done = api_resume, .ctx = req};
-    req->cont = c;
-    req->cont_free = create_wait_free;
-    store_job_create_async(app->store, c->team, &c->jr, &c->j, &c->as);
-    if (!http_defer(req))
-        create_done(req); /* already committed */
+    store_job_create_async(app->store, c->team, &c->jr, &c->j, &c->w.as);
+    http_defer(req, create_done);
 }
 
 static void answer_job(struct http_req *req, enum store_result r, const struct job *j)
@@ -107,13 +97,8 @@ static void answer_job(struct http_req *req, enum store_result r, const struct j
 
 void api_jobs_create(struct http_req *req)
 {
-    struct principal who;
     char site[JP_UUID_LEN + 1], msg[192];
-    if (req->cont) { /* resumed: the create committed */
-        create_done(req);
-        return;
-    }
-    if (api_authenticate(req, &who) || api_uuid_param(req, 0, "site id", site))
+    if (api_uuid_param(req, "site", site))
         return;
     const char *ct = http_header(req, "Content-Type");
     if (ct && !api_content_type_is(req, "text/plain")) {
@@ -134,7 +119,7 @@ void api_jobs_create(struct http_req *req)
     if (e)
         http_reply_error(req, e, msg);
     else
-        create(req, &who, site, &f, NULL, answer_job);
+        api_job_create(req, site, &f, NULL, answer_job);
 }
 
 static void answer_async(struct http_req *req, enum store_result r, const struct job *j)
@@ -151,13 +136,8 @@ static void answer_async(struct http_req *req, enum store_result r, const struct
 
 void api_jobs_create_json(struct http_req *req)
 {
-    struct principal who;
     char site[JP_UUID_LEN + 1], msg[192];
-    if (req->cont) { /* resumed: the create committed */
-        create_done(req);
-        return;
-    }
-    if (api_authenticate(req, &who) || api_uuid_param(req, 0, "site id", site))
+    if (api_uuid_param(req, "site", site))
         return;
     if (!api_content_type_is(req, "application/json")) {
         http_reply_error(req, JP_ERR_UNSUPPORTED_MEDIA_TYPE,
@@ -172,7 +152,7 @@ void api_jobs_create_json(struct http_req *req)
         http_reply_error(req, e, msg);
         return;
     }
-    create(req, &who, site, &f, doc, answer_async);
+    api_job_create(req, site, &f, doc, answer_async);
 }
 
 /* Parses limit: digits only, 1..1000. Returns 0 (absent), the value, or -1. */
@@ -190,9 +170,9 @@ static long parse_limit(const char *s)
 void api_jobs_list(struct http_req *req)
 {
     struct app *app = req->app;
-    struct principal who;
+    const struct caller *who = req->caller;
     char site[JP_UUID_LEN + 1], before[JP_UUID_LEN + 1];
-    if (api_authenticate(req, &who) || api_uuid_param(req, 0, "site id", site))
+    if (api_uuid_param(req, "site", site))
         return;
     struct job_query q = {.site_id = site, .status = -1};
     long limit = parse_limit(http_query(req, "limit"));
@@ -211,12 +191,14 @@ void api_jobs_list(struct http_req *req)
     }
     const char *status = http_query(req, "status");
     if (status && (q.status = job_status_parse(status)) < 0) {
-        http_reply_error(req, JP_ERR_PARAMETER_INVALID,
-                         "status must be pending, delivered, running, completed or failed.");
+        char names[96], msg[128];
+        job_status_list(names, sizeof names);
+        snprintf(msg, sizeof msg, "status must be %s.", names);
+        http_reply_error(req, JP_ERR_PARAMETER_INVALID, msg);
         return;
     }
     struct job_list l;
-    enum store_result r = store_job_list(app->store, who.team, &q, &l);
+    enum store_result r = store_job_list(app->store, who->team, &q, &l);
     if (r != STORE_OK) {
         api_reply_store_error(req, r);
         return;
@@ -237,13 +219,12 @@ void api_jobs_list(struct http_req *req)
 void api_jobs_get(struct http_req *req)
 {
     struct app *app = req->app;
-    struct principal who;
+    const struct caller *who = req->caller;
     char site[JP_UUID_LEN + 1], id[JP_UUID_LEN + 1];
-    if (api_authenticate(req, &who) || api_uuid_param(req, 0, "site id", site) ||
-        api_uuid_param(req, 1, "job id", id))
+    if (api_uuid_param(req, "site", site) || api_uuid_param(req, "job", id))
         return;
     struct job j;
-    enum store_result r = store_job_get(app->store, who.team, site, id, &j);
+    enum store_result r = store_job_get(app->store, who->team, site, id, &j);
     if (r == STORE_OK)
         http_reply_json(req, 200, api_job_json(&j));
     else
@@ -254,12 +235,11 @@ void api_jobs_get(struct http_req *req)
 void api_jobs_cancel(struct http_req *req)
 {
     struct app *app = req->app;
-    struct principal who;
+    const struct caller *who = req->caller;
     char site[JP_UUID_LEN + 1], id[JP_UUID_LEN + 1], token[JP_TOKEN_LEN + 1] = "";
-    if (api_authenticate(req, &who) || api_uuid_param(req, 0, "site id", site) ||
-        api_uuid_param(req, 1, "job id", id))
+    if (api_uuid_param(req, "site", site) || api_uuid_param(req, "job", id))
         return;
-    enum store_result r = store_job_cancel(app->store, who.team, site, id, token);
+    enum store_result r = store_job_cancel(app->store, who->team, site, id, token);
     if (r == STORE_OK) {
         log_info("job %s cancelled site=%s id=%s", token, site, id);
         http_reply(req, 204, NULL, NULL, 0);

@@ -1,49 +1,86 @@
-/* Every endpoint of jobplane in one table: method, path, handler, body limit
- * (bytes, capped by --max-body) and the operator scope it needs. */
+/* Every endpoint of jobplane in one table, and who may call it.
+ *
+ * A row: method, path ({name} captures one segment; handlers read it by
+ * name), handler, body limit (bytes, capped by --max-body), the caller kind
+ * and, for operators, the scope the credentials must hold. The caller is
+ * checked by api_authenticate (common.c) before the handler runs, so a
+ * handler only ever sees a caller of its row's kind:
+ *   PUBLIC         anyone
+ *   OPERATOR       Bearer JWT of a team, holding the scope (401, 403, 429)
+ *   DEVICE         Bearer device token of a site (401)
+ *   ADOPTION       one-time adoption token in the path (404 when malformed;
+ *                  the handler's store operation consumes it)
+ *   SIGNED_REPORT  signed URL of a job report: {job}, ?status=, ?expires=,
+ *                  ?signature= (422, 403, 404)
+ *   SIGNED_UPLOAD  signed URL of a backup upload: ?job= and "backup"
+ * tests/unit/test_routes.c walks this table: every operator route refuses a
+ * missing token, a wrong scope and another team's ids; every device route
+ * refuses an operator token. */
 #include "api/api.h"
 
 #define BODY (64 * 1024)
 #define SMALL_BODY (4 * 1024)
 #define HB_BODY 8192 /* core/routeros.h HB_MAX_BYTES */
 
+#define PUBLIC CALLER_PUBLIC, 0
+#define OPERATOR(scope) CALLER_OPERATOR, JP_SCOPE_##scope
+#define DEVICE CALLER_DEVICE, 0
+#define ADOPTION CALLER_ADOPTION, 0
+#define SIGNED_REPORT CALLER_SIGNED_REPORT, 0
+#define SIGNED_UPLOAD CALLER_SIGNED_UPLOAD, 0
+
 const struct http_route api_routes[] = {
-    {"GET", "/healthz", api_healthz, 0, 0},
-    {"GET", "/errors/{}", api_error_doc, 0, 0},
+    {"GET", "/healthz", api_healthz, 0, PUBLIC},
+    {"GET", "/errors/{code}", api_error_doc, 0, PUBLIC},
 
-    {"POST", "/sites", api_sites_create, SMALL_BODY, JP_SCOPE_SITES_WRITE},
-    {"GET", "/sites", api_sites_list, 0, JP_SCOPE_SITES_READ},
-    {"GET", "/sites/{}", api_sites_get, 0, JP_SCOPE_SITES_READ},
-    {"DELETE", "/sites/{}", api_sites_delete, 0, JP_SCOPE_SITES_WRITE},
-    {"POST", "/sites/{}/device-token", api_sites_rotate, 0, JP_SCOPE_SITES_WRITE},
-    {"GET", "/sites/{}/mikrotik-stats", api_sites_stats, 0, JP_SCOPE_SITES_READ},
+    {"POST", "/sites", api_sites_create, SMALL_BODY, OPERATOR(SITES_WRITE)},
+    {"GET", "/sites", api_sites_list, 0, OPERATOR(SITES_READ)},
+    {"GET", "/sites/{site}", api_sites_get, 0, OPERATOR(SITES_READ)},
+    {"DELETE", "/sites/{site}", api_sites_delete, 0, OPERATOR(SITES_WRITE)},
+    {"POST", "/sites/{site}/device-token", api_sites_rotate, 0, OPERATOR(SITES_WRITE)},
+    {"GET", "/sites/{site}/mikrotik-stats", api_sites_stats, 0, OPERATOR(SITES_READ)},
 
-    {"POST", "/site/{}/job", api_jobs_create, BODY, JP_SCOPE_JOBS_WRITE},
-    {"GET", "/site/{}/job", api_jobs_list, 0, JP_SCOPE_JOBS_READ},
-    {"GET", "/site/{}/job/{}", api_jobs_get, 0, JP_SCOPE_JOBS_READ},
-    {"DELETE", "/site/{}/job/{}", api_jobs_cancel, 0, JP_SCOPE_JOBS_WRITE},
+    {"POST", "/site/{site}/job", api_jobs_create, BODY, OPERATOR(JOBS_WRITE)},
+    {"GET", "/site/{site}/job", api_jobs_list, 0, OPERATOR(JOBS_READ)},
+    {"GET", "/site/{site}/job/{job}", api_jobs_get, 0, OPERATOR(JOBS_READ)},
+    {"DELETE", "/site/{site}/job/{job}", api_jobs_cancel, 0, OPERATOR(JOBS_WRITE)},
     /* the older plural paths */
-    {"POST", "/sites/{}/jobs", api_jobs_create, BODY, JP_SCOPE_JOBS_WRITE},
-    {"GET", "/sites/{}/jobs", api_jobs_list, 0, JP_SCOPE_JOBS_READ},
-    {"GET", "/sites/{}/jobs/{}", api_jobs_get, 0, JP_SCOPE_JOBS_READ},
-    {"DELETE", "/sites/{}/jobs/{}", api_jobs_cancel, 0, JP_SCOPE_JOBS_WRITE},
+    {"POST", "/sites/{site}/jobs", api_jobs_create, BODY, OPERATOR(JOBS_WRITE)},
+    {"GET", "/sites/{site}/jobs", api_jobs_list, 0, OPERATOR(JOBS_READ)},
+    {"GET", "/sites/{site}/jobs/{job}", api_jobs_get, 0, OPERATOR(JOBS_READ)},
+    {"DELETE", "/sites/{site}/jobs/{job}", api_jobs_cancel, 0, OPERATOR(JOBS_WRITE)},
     /* the JSON ("asynchronous") API */
-    {"POST", "/api/asynchronous/{}", api_jobs_create_json, BODY, JP_SCOPE_JOBS_WRITE},
-    {"GET", "/api/routers/{}/jobs", api_jobs_list, 0, JP_SCOPE_JOBS_READ},
+    {"POST", "/api/asynchronous/{site}", api_jobs_create_json, BODY, OPERATOR(JOBS_WRITE)},
+    {"GET", "/api/routers/{site}/jobs", api_jobs_list, 0, OPERATOR(JOBS_READ)},
 
     /* backups and logs */
-    {"GET", "/backup/{}", api_backups_list, 0, JP_SCOPE_BACKUPS_READ},
-    {"POST", "/backup/{}", api_backups_request, 0, JP_SCOPE_JOBS_WRITE},
-    {"GET", "/backup/{}/{}", api_backups_get, 0, JP_SCOPE_BACKUPS_READ},
-    {"GET", "/sites/{}/backups/{}/diff/{}", api_backups_diff, 0, JP_SCOPE_BACKUPS_READ},
-    {"GET", "/logs", api_logs, 0, JP_SCOPE_JOBS_READ},
+    {"GET", "/backup/{site}", api_backups_list, 0, OPERATOR(BACKUPS_READ)},
+    {"POST", "/backup/{site}", api_backups_request, 0, OPERATOR(JOBS_WRITE)},
+    {"GET", "/backup/{site}/{filename}", api_backups_get, 0, OPERATOR(BACKUPS_READ)},
+    {"GET", "/sites/{site}/backups/{from}/diff/{to}", api_backups_diff, 0, OPERATOR(BACKUPS_READ)},
+    {"GET", "/logs", api_logs, 0, OPERATOR(JOBS_READ)},
 
-    /* the device API: device tokens and signed URLs, no operator scope */
-    {"POST", "/adopt/{}", api_device_adopt, HB_BODY, 0},
-    {"POST", "/poll", api_device_poll, HB_BODY, 0},
-    {"GET", "/job/{}/update", api_device_report, 0, 0},
-    {"POST", "/job/{}/update", api_device_report, SMALL_BODY, 0},
-    {"POST", "/backup/{}/upload", api_device_backup, BODY, 0},
-    {"POST", "/notify/delete", api_device_notify_delete, SMALL_BODY, 0},
+    /* the device API */
+    {"POST", "/adopt/{token}", api_device_adopt, HB_BODY, ADOPTION},
+    {"POST", "/poll", api_device_poll, HB_BODY, DEVICE},
+    {"GET", "/job/{job}/update", api_device_report, 0, SIGNED_REPORT},
+    {"POST", "/job/{job}/update", api_device_report, SMALL_BODY, SIGNED_REPORT},
+    {"POST", "/backup/{site}/upload", api_device_backup, BODY, SIGNED_UPLOAD},
+    {"POST", "/notify/delete", api_device_notify_delete, SMALL_BODY, DEVICE},
 };
 
 const size_t api_nroutes = sizeof api_routes / sizeof api_routes[0];
+
+const char *api_caller_name(enum caller_kind k)
+{
+    static const char *const names[CALLER_KIND_COUNT_] = {
+        [CALLER_UNSET] = "unset",
+        [CALLER_PUBLIC] = "public",
+        [CALLER_OPERATOR] = "operator",
+        [CALLER_DEVICE] = "device token",
+        [CALLER_ADOPTION] = "adoption token",
+        [CALLER_SIGNED_REPORT] = "signed URL",
+        [CALLER_SIGNED_UPLOAD] = "signed URL",
+    };
+    return k < CALLER_KIND_COUNT_ ? names[k] : "unset";
+}

@@ -1,3 +1,5 @@
+/* Operator side of sites: create (with its bootstrap line), list, read,
+ * delete, rotate the device token, heartbeat stats. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,9 +13,7 @@
 void api_sites_create(struct http_req *req)
 {
     struct app *app = req->app;
-    struct principal who;
-    if (api_authenticate(req, &who))
-        return;
+    const struct caller *who = req->caller;
     json_t *body = api_json_body(req);
     if (!body)
         return;
@@ -27,7 +27,7 @@ void api_sites_create(struct http_req *req)
     if (name) {
         struct site s;
         token_hash(adoption, hash);
-        enum store_result r = store_site_create(app->store, who.team, name, hash, &s);
+        enum store_result r = store_site_create(app->store, who->team, name, hash, &s);
         if (r == STORE_CREATED) {
             log_info("site %s created", s.id);
             json_t *j = api_site_json(app, &s);
@@ -46,11 +46,9 @@ void api_sites_create(struct http_req *req)
 void api_sites_list(struct http_req *req)
 {
     struct app *app = req->app;
-    struct principal who;
-    if (api_authenticate(req, &who))
-        return;
+    const struct caller *who = req->caller;
     struct site_list l;
-    enum store_result r = store_site_list(app->store, who.team, &l);
+    enum store_result r = store_site_list(app->store, who->team, &l);
     if (r != STORE_OK) {
         api_reply_store_error(req, r);
         return;
@@ -65,12 +63,12 @@ void api_sites_list(struct http_req *req)
 void api_sites_get(struct http_req *req)
 {
     struct app *app = req->app;
-    struct principal who;
+    const struct caller *who = req->caller;
     char id[JP_UUID_LEN + 1];
-    if (api_authenticate(req, &who) || api_uuid_param(req, 0, "site id", id))
+    if (api_uuid_param(req, "site", id))
         return;
     struct site s;
-    enum store_result r = store_site_get(app->store, who.team, id, &s);
+    enum store_result r = store_site_get(app->store, who->team, id, &s);
     if (r == STORE_OK)
         http_reply_json(req, 200, api_site_json(app, &s));
     else
@@ -81,11 +79,11 @@ void api_sites_get(struct http_req *req)
 void api_sites_delete(struct http_req *req)
 {
     struct app *app = req->app;
-    struct principal who;
+    const struct caller *who = req->caller;
     char id[JP_UUID_LEN + 1];
-    if (api_authenticate(req, &who) || api_uuid_param(req, 0, "site id", id))
+    if (api_uuid_param(req, "site", id))
         return;
-    enum store_result r = store_site_delete(app->store, who.team, id);
+    enum store_result r = store_site_delete(app->store, who->team, id);
     if (r == STORE_OK) {
         log_info("site %s deleted; teardown on its next poll", id);
         http_reply(req, 204, NULL, NULL, 0);
@@ -97,16 +95,16 @@ void api_sites_delete(struct http_req *req)
 void api_sites_rotate(struct http_req *req)
 {
     struct app *app = req->app;
-    struct principal who;
+    const struct caller *who = req->caller;
     char id[JP_UUID_LEN + 1], adoption[JP_ADOPTION_TOKEN_LEN + 1], hash[JP_SIG_HEX + 1];
-    if (api_authenticate(req, &who) || api_uuid_param(req, 0, "site id", id))
+    if (api_uuid_param(req, "site", id))
         return;
     if (api_random_token(adoption, JP_ADOPTION_TOKEN_LEN)) {
         http_reply_error(req, JP_ERR_INTERNAL, NULL);
         return;
     }
     token_hash(adoption, hash);
-    enum store_result r = store_site_rotate_device(app->store, who.team, id, hash);
+    enum store_result r = store_site_rotate_device(app->store, who->team, id, hash);
     if (r != STORE_OK) {
         api_reply_store_error(req, r);
         return;
@@ -138,9 +136,9 @@ static json_t *num_json(int64_t v)
 void api_sites_stats(struct http_req *req)
 {
     struct app *app = req->app;
-    struct principal who;
+    const struct caller *who = req->caller;
     char id[JP_UUID_LEN + 1];
-    if (api_authenticate(req, &who) || api_uuid_param(req, 0, "site id", id))
+    if (api_uuid_param(req, "site", id))
         return;
     const char *sd = http_query(req, "start_date"), *ed = http_query(req, "end_date");
     if (!sd || !ed) {
@@ -156,7 +154,7 @@ void api_sites_stats(struct http_req *req)
     to += 86400; /* inclusive end date */
     struct stat_list l;
     enum store_result r =
-        store_stats(app->store, who.team, id, from, to, to - from > 48 * 3600, &l);
+        store_stats(app->store, who->team, id, from, to, to - from > 48 * 3600, &l);
     if (r != STORE_OK) {
         api_reply_store_error(req, r);
         return;

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,7 +64,7 @@ static int match(const char *pattern, char *buf, char **params)
         size_t qlen = qend ? (size_t)(qend - q) : strlen(q);
         char *pend = strchr(p, '/');
         size_t plen = pend ? (size_t)(pend - p) : strlen(p);
-        if (qlen == 2 && q[0] == '{' && q[1] == '}') {
+        if (qlen >= 2 && q[0] == '{' && q[qlen - 1] == '}') {
             if (plen == 0 || n == HTTP_MAX_PARAMS)
                 return 0;
             params[n++] = p;
@@ -311,20 +312,22 @@ unsigned http_held(struct http_server *srv)
 
 enum { DEFER_NONE, DEFER_WAITING, DEFER_RESUMED };
 
-bool http_defer(struct http_req *req)
+void http_defer(struct http_req *req, http_handler then)
 {
     struct http_server *srv = req->srv;
     pthread_mutex_lock(&srv->hold_mu);
     bool wait = req->defer_state != DEFER_RESUMED;
     if (wait) {
         req->defer_state = DEFER_WAITING;
+        req->then = then;
         MHD_suspend_connection(req->conn);
     } else {
         req->defer_state = DEFER_NONE;
     }
     pthread_mutex_unlock(&srv->hold_mu);
     req->deferred = wait;
-    return wait;
+    if (!wait)
+        then(req); /* already resumed: answer now */
 }
 
 void http_resume(struct http_req *req)
@@ -409,6 +412,19 @@ static void *timer_main(void *arg)
 
 /* ---- request lifecycle ------------------------------------------------ */
 
+const char *http_param(struct http_req *req, const char *name)
+{
+    if (!req->route)
+        return NULL;
+    size_t n = strlen(name);
+    int i = 0;
+    for (const char *p = strchr(req->route->pattern, '{'); p && i < HTTP_MAX_PARAMS;
+         p = strchr(p + 1, '{'), i++)
+        if (!strncmp(p + 1, name, n) && p[n + 1] == '}')
+            return req->params[i];
+    return NULL;
+}
+
 const char *http_header(struct http_req *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
@@ -451,6 +467,8 @@ static void req_free(struct http_req *req)
 {
     if (req->cont && req->cont_free)
         req->cont_free(req->cont);
+    if (req->caller && req->srv->cfg.caller_clear)
+        req->srv->cfg.caller_clear(req->caller);
     resp_clear(&req->resp);
     free(req->path);
     free(req->segments);
@@ -494,9 +512,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct http_req *req = *con_cls;
 
     if (!req) {
-        req = calloc(1, sizeof *req);
+        /* the caller's bytes follow the request, aligned */
+        size_t head = (sizeof *req + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
+        req = calloc(1, head + srv->cfg.caller_size);
         if (!req)
             return MHD_NO;
+        if (srv->cfg.caller_size)
+            req->caller = (char *)req + head;
         req->srv = srv;
         req->conn = conn;
         req->app = srv->cfg.app;
@@ -575,8 +597,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (req->body)
         req->body[req->body_len] = '\0';
+    http_handler run = req->then; /* a deferred answer's continuation keeps its caller */
+    req->then = NULL;
     req->deferred = false;
-    req->route->fn(req);
+    if (!run) {
+        run = req->route->fn;
+        if (srv->cfg.authenticate) {
+            if (req->caller) {
+                if (srv->cfg.caller_clear)
+                    srv->cfg.caller_clear(req->caller);
+                memset(req->caller, 0, srv->cfg.caller_size);
+            }
+            if (!srv->cfg.authenticate(req)) {
+                if (!req->resp.status)
+                    http_reply_error(req, JP_ERR_INTERNAL, NULL);
+                return send_resp(req);
+            }
+        }
+    }
+    run(req);
     if (req->hold_suspended || req->deferred)
         return MHD_YES; /* answered when resumed */
     if (!req->resp.status)

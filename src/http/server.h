@@ -24,10 +24,11 @@ typedef void (*http_handler)(struct http_req *req);
 
 struct http_route {
     const char *method;  /* "GET", "POST", "DELETE" */
-    const char *pattern; /* "/site/{}/job/{}": {} captures one path segment */
+    const char *pattern; /* "/site/{site}/job/{job}": {name} captures one path segment */
     http_handler fn;
     size_t body_limit; /* bytes (capped by http_config.max_body); 0 = no body */
-    unsigned scope;    /* opaque to http/: what the handler's caller needs */
+    unsigned caller;   /* opaque to http/: who may call (read by the authenticate hook) */
+    unsigned scope;    /* opaque to http/: what that caller must hold */
 };
 
 #define HTTP_MAX_PARAMS 4
@@ -75,9 +76,13 @@ struct http_req {
     bool hold_registered, hold_woken, hold_suspended;
     long long hold_deadline_ms;
     struct http_req *hold_prev, *hold_next; /* bucket list of the key */
+    /* the authenticated caller: http_config.caller_size bytes, filled by
+     * http_config.authenticate before the handler runs */
+    void *caller;
     /* deferred answers: see http_defer */
     void *cont;                /* the handler's state while it waits; NULL otherwise */
     void (*cont_free)(void *); /* frees cont if the request ends without the handler */
+    http_handler then;         /* runs when a deferred request is resumed */
     int defer_state;           /* guarded by the server: none, waiting, resumed early */
     bool deferred;             /* the handler's last run deferred (the MHD thread's) */
 };
@@ -96,6 +101,14 @@ struct http_config {
     const struct http_route *routes;
     size_t nroutes;
     void *app;
+    /* Who calls: runs before each run of a route's handler (not before the
+     * continuation of a deferred answer, which keeps the caller it had) with
+     * req->caller zeroed (caller_clear releases what the last run put there).
+     * Returns false after answering (401, 403, 429, ...): the handler does not
+     * run. NULL: every route is public. */
+    bool (*authenticate)(struct http_req *req);
+    size_t caller_size;                 /* bytes at req->caller */
+    void (*caller_clear)(void *caller); /* NULL: nothing to release */
 };
 
 struct http_server *http_start(const struct http_config *cfg, char *err, size_t errlen);
@@ -127,15 +140,18 @@ unsigned http_held(struct http_server *srv);
 
 /* Deferred answers cost no thread either. A handler that started work which
  * completes on another thread (an asynchronous store write) keeps its state
- * in req->cont (and cont_free), then calls http_defer:
- * - true: the connection is suspended; the handler returns without answering
- *   and runs again, finding req->cont, once http_resume(req) is called;
- * - false: http_resume was already called; the handler goes on at once.
- * http_resume may be called from any thread, once per http_defer. */
-bool http_defer(struct http_req *req);
+ * in req->cont (and cont_free), then calls http_defer(req, then) and returns:
+ * the connection is suspended until http_resume(req), after which then(req)
+ * runs on an HTTP thread, with the same caller, to answer (or to defer or
+ * hold again). When http_resume came first, then(req) runs at once, inside
+ * http_defer. http_resume may be called from any thread, once per
+ * http_defer. */
+void http_defer(struct http_req *req, http_handler then);
 void http_resume(struct http_req *req);
 
 /* Request accessors. Returned strings live as long as the request. */
+/* The path segment captured by {name} of the route's pattern; NULL if none. */
+const char *http_param(struct http_req *req, const char *name);
 const char *http_header(struct http_req *req, const char *name);
 const char *http_query(struct http_req *req, const char *name);
 /* The client's address: the peer, or, when the peer is the trusted proxy, the

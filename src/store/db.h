@@ -67,6 +67,17 @@ struct db_driver {
     void (*listen_stop)(void *listener);
 };
 
+/* The schema version both drivers migrate to. Adding a migration:
+ * 1. append it to migrations[] in sqlite.c and in postgres.c (the same
+ *    tables, columns and indexes in each dialect; partial index predicates
+ *    in the same words as the queries that use them);
+ * 2. bump JP_SCHEMA_VERSION: each driver checks at compile time that its
+ *    list has exactly this many entries;
+ * 3. never edit an applied migration: databases in the field have run it.
+ * Each one runs in one transaction; PostgreSQL nodes take an advisory lock,
+ * so nodes started together migrate once. */
+#define JP_SCHEMA_VERSION 2
+
 extern const struct db_driver db_sqlite;
 extern const struct db_driver db_postgres;
 

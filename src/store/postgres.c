@@ -100,6 +100,7 @@ static PGresult *exec(struct db *d, const char *q, int n, const Oid *types,
     return PQexecParams(d->c, q, n, types, values, lengths, formats, 0);
 }
 
+/* The schema, one entry per version: see JP_SCHEMA_VERSION (db.h). */
 static const char *const migrations[] = {
     /* 1: sites and jobs */
     "CREATE TABLE sites ("
@@ -142,6 +143,8 @@ static const char *const migrations[] = {
     " chunk_offset BIGINT NOT NULL, total BIGINT NOT NULL, data BYTEA NOT NULL,"
     " PRIMARY KEY (job_id, chunk_offset));",
 };
+_Static_assert(sizeof migrations / sizeof migrations[0] == JP_SCHEMA_VERSION,
+               "one migration per schema version, the same in both drivers (db.h)");
 
 static void quiet(void *arg, const PGresult *res)
 {
@@ -326,7 +329,7 @@ static int simple(PGconn *c, const char *sql)
 
 static int pg_migrate(struct db *d, char *err, size_t errlen)
 {
-    const int latest = (int)(sizeof migrations / sizeof migrations[0]);
+    const int latest = JP_SCHEMA_VERSION;
     /* One node migrates at a time; the others wait and then find it done. */
     if (simple(d->c, "SELECT pg_advisory_lock(7277001)") ||
         simple(d->c, "CREATE TABLE IF NOT EXISTS jobplane_schema (version INTEGER NOT NULL)")) {

@@ -119,6 +119,7 @@ static void ckpt_stop(struct ckpt *k)
     free(k);
 }
 
+/* The schema, one entry per version: see JP_SCHEMA_VERSION (db.h). */
 static const char *const migrations[] = {
     /* 1: sites and jobs */
     "CREATE TABLE sites ("
@@ -161,6 +162,8 @@ static const char *const migrations[] = {
     " chunk_offset INTEGER NOT NULL, total INTEGER NOT NULL, data BLOB NOT NULL,"
     " PRIMARY KEY (job_id, chunk_offset));",
 };
+_Static_assert(sizeof migrations / sizeof migrations[0] == JP_SCHEMA_VERSION,
+               "one migration per schema version, the same in both drivers (db.h)");
 
 static int wal_committed(void *arg, sqlite3 *h, const char *name, int frames)
 {
@@ -336,7 +339,7 @@ static long sq_changes(struct db *c)
 
 static int sq_migrate(struct db *c, char *err, size_t errlen)
 {
-    const int latest = (int)(sizeof migrations / sizeof migrations[0]);
+    const int latest = JP_SCHEMA_VERSION;
     if (exec_script(c->h, "BEGIN IMMEDIATE") != SQLITE_OK) {
         snprintf(err, errlen, "cannot lock the database: %s", sqlite3_errmsg(c->h));
         return -1;
