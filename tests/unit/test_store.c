@@ -1,0 +1,437 @@
+/* Unit tests for the store, through store.h only: on a temporary SQLite file
+ * and, when JP_TEST_PG names a database of the test cluster (tests/run.sh
+ * creates one), on PostgreSQL. One job in flight per site, terminal reports
+ * change nothing, idempotency outcomes, chunk continuity of backups, team
+ * scoping. Every test makes sites of its own, so one database serves all. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <pthread.h>
+#include <semaphore.h>
+
+#include "core/sign.h"
+#include "store/store.h"
+
+struct fixture {
+    struct store *s;
+    char dir[64];
+    unsigned seq; /* makes names and keys unique within a run */
+};
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static void posted(void *sem)
+{
+    sem_post(sem);
+}
+
+/* The asynchronous calls, waited for. */
+static enum store_result dispatch(struct store *s, const char *site, int64_t now, int64_t timeout,
+                                  struct job *out, long *remaining)
+{
+    sem_t sem;
+    sem_init(&sem, 0, 0);
+    struct store_async as = {.done = posted, .ctx = &sem};
+    store_dispatch_async(s, site, now, timeout, out, remaining, &as);
+    sem_wait(&sem);
+    sem_destroy(&sem);
+    return as.res;
+}
+
+static enum store_result report(struct store *s, const char *job, enum job_report r, int64_t now,
+                                struct job *out)
+{
+    sem_t sem;
+    sem_init(&sem, 0, 0);
+    struct store_async as = {.done = posted, .ctx = &sem};
+    store_job_report_async(s, job, r, now, out, &as);
+    sem_wait(&sem);
+    sem_destroy(&sem);
+    return as.res;
+}
+
+static void key_of(struct fixture *fx, char key[JP_UUID_LEN + 1])
+{
+    snprintf(key, JP_UUID_LEN + 1, "00000000-0000-4000-8000-%012x", fx->seq++);
+}
+
+/* A new site of team; its id in id. */
+static void new_site(struct fixture *fx, const char *team, char id[JP_UUID_LEN + 1])
+{
+    char name[32], hash[JP_SIG_HEX + 1];
+    snprintf(name, sizeof name, "site-%u", fx->seq);
+    snprintf(hash, sizeof hash, "%064x", fx->seq++ + (unsigned)getpid() * 1000u);
+    struct site st;
+    assert_int_equal(store_site_create(fx->s, team, name, hash, &st), STORE_CREATED);
+    memcpy(id, st.id, JP_UUID_LEN + 1);
+    site_clear(&st);
+}
+
+static struct job_request request(const char *site, const char *key, const char *script)
+{
+    return (struct job_request){.site_id = site,
+                                .idempotency_key = key,
+                                .description = "unit test",
+                                .script = script,
+                                .needs_acknowledgement = true};
+}
+
+/* Creates a job; its id in id. */
+static void new_job(struct fixture *fx, const char *team, const char *site, bool backup,
+                    char id[JP_UUID_LEN + 1])
+{
+    char key[JP_UUID_LEN + 1];
+    key_of(fx, key);
+    struct job_request jr = request(site, key, ":put 1");
+    jr.should_backup = backup;
+    struct job j;
+    assert_int_equal(store_job_create(fx->s, team, &jr, &j), STORE_CREATED);
+    memcpy(id, j.id, JP_UUID_LEN + 1);
+    job_clear(&j);
+}
+
+/* ---- the tests -------------------------------------------------------- */
+
+static void test_one_job_in_flight(void **state)
+{
+    struct fixture *fx = *state;
+    char site[JP_UUID_LEN + 1], a[JP_UUID_LEN + 1], b[JP_UUID_LEN + 1];
+    new_site(fx, "t1", site);
+    new_job(fx, "t1", site, false, a);
+    new_job(fx, "t1", site, false, b);
+    int64_t now = (int64_t)time(NULL);
+    assert_int_equal(store_dispatch_wanted(fx->s, site, now, 600), 1);
+    struct job j;
+    long remaining = -1;
+    assert_int_equal(dispatch(fx->s, site, now, 600, &j, &remaining), STORE_OK);
+    assert_string_equal(j.id, a); /* the oldest first */
+    assert_int_equal(remaining, 1);
+    assert_int_equal(job_status_of(&j), JOB_DELIVERED);
+    job_clear(&j);
+    /* a is in flight: nothing more for this site, even when asked */
+    assert_int_equal(store_dispatch_wanted(fx->s, site, now, 600), 0);
+    assert_int_equal(dispatch(fx->s, site, now, 600, &j, &remaining), STORE_NOT_FOUND);
+    assert_int_equal(report(fx->s, a, REPORT_BUSY, now, &j), STORE_OK);
+    job_clear(&j);
+    assert_int_equal(dispatch(fx->s, site, now, 600, &j, &remaining), STORE_NOT_FOUND);
+    /* a finishes: b is next */
+    assert_int_equal(report(fx->s, a, REPORT_DONE, now, &j), STORE_OK);
+    assert_int_equal(job_status_of(&j), JOB_COMPLETED);
+    job_clear(&j);
+    assert_int_equal(dispatch(fx->s, site, now, 600, &j, &remaining), STORE_OK);
+    assert_string_equal(j.id, b);
+    assert_int_equal(remaining, 0);
+    job_clear(&j);
+    /* b passes its run timeout: the next dispatch fails it, frees the site */
+    char c[JP_UUID_LEN + 1];
+    new_job(fx, "t1", site, false, c);
+    assert_int_equal(dispatch(fx->s, site, now + 599, 600, &j, &remaining), STORE_NOT_FOUND);
+    assert_int_equal(dispatch(fx->s, site, now + 600, 600, &j, &remaining), STORE_OK);
+    assert_string_equal(j.id, c);
+    job_clear(&j);
+    assert_int_equal(store_job_get(fx->s, "t1", site, b, &j), STORE_OK);
+    assert_int_equal(job_status_of(&j), JOB_FAILED);
+    job_clear(&j);
+}
+
+static void test_terminal_reports_change_nothing(void **state)
+{
+    struct fixture *fx = *state;
+    char site[JP_UUID_LEN + 1], a[JP_UUID_LEN + 1];
+    new_site(fx, "t1", site);
+    new_job(fx, "t1", site, false, a);
+    int64_t now = (int64_t)time(NULL);
+    struct job j;
+    long remaining;
+    assert_int_equal(dispatch(fx->s, site, now, 600, &j, &remaining), STORE_OK);
+    job_clear(&j);
+    assert_int_equal(report(fx->s, a, REPORT_FAIL, now + 5, &j), STORE_OK);
+    assert_int_equal(j.failed_at, now + 5);
+    job_clear(&j);
+    for (int r = 0; r < JOB_REPORT_COUNT_; r++) {
+        assert_int_equal(report(fx->s, a, (enum job_report)r, now + 9, &j), STORE_CONFLICT);
+        job_clear(&j);
+    }
+    assert_int_equal(store_job_get(fx->s, "t1", site, a, &j), STORE_OK);
+    assert_int_equal(job_status_of(&j), JOB_FAILED);
+    assert_int_equal(j.failed_at, now + 5);
+    assert_int_equal(j.completed_at, 0);
+    job_clear(&j);
+    /* a repeated busy of a running job changes nothing either */
+    char b[JP_UUID_LEN + 1];
+    new_job(fx, "t1", site, false, b);
+    assert_int_equal(report(fx->s, b, REPORT_BUSY, now + 1, &j), STORE_OK);
+    job_clear(&j);
+    assert_int_equal(report(fx->s, b, REPORT_BUSY, now + 2, &j), STORE_OK);
+    assert_int_equal(j.started_at, now + 1);
+    job_clear(&j);
+    assert_int_equal(report(fx->s, b, REPORT_DONE, now + 3, &j), STORE_OK);
+    job_clear(&j);
+    assert_int_equal(report(fx->s, b, REPORT_FAIL, now + 4, &j), STORE_CONFLICT);
+    job_clear(&j);
+    assert_int_equal(store_job_get(fx->s, "t1", site, b, &j), STORE_OK);
+    assert_int_equal(job_status_of(&j), JOB_COMPLETED);
+    assert_int_equal(j.completed_at, now + 3);
+    job_clear(&j);
+    char none[] = "01890000-0000-7000-8000-000000000000";
+    assert_int_equal(report(fx->s, none, REPORT_DONE, now, &j), STORE_NOT_FOUND);
+    job_clear(&j);
+}
+
+static void test_idempotency(void **state)
+{
+    struct fixture *fx = *state;
+    char site[JP_UUID_LEN + 1], other[JP_UUID_LEN + 1], key[JP_UUID_LEN + 1];
+    new_site(fx, "t1", site);
+    new_site(fx, "t2", other);
+    key_of(fx, key);
+    struct job_request jr = request(site, key, ":put same");
+    struct job first, j;
+    assert_int_equal(store_job_create(fx->s, "t1", &jr, &first), STORE_CREATED);
+    assert_int_equal(store_job_create(fx->s, "t1", &jr, &j), STORE_OK); /* a replay */
+    assert_string_equal(j.id, first.id);
+    assert_string_equal(j.token, first.token);
+    job_clear(&j);
+    jr.script = ":put other";
+    assert_int_equal(store_job_create(fx->s, "t1", &jr, &j), STORE_CONFLICT);
+    jr.script = ":put same";
+    jr.should_backup = true;
+    assert_int_equal(store_job_create(fx->s, "t1", &jr, &j), STORE_CONFLICT);
+    jr.should_backup = false;
+    jr.express_execute = true;
+    assert_int_equal(store_job_create(fx->s, "t1", &jr, &j), STORE_CONFLICT);
+    jr.express_execute = false;
+    /* the same key on another site is another job */
+    char site2[JP_UUID_LEN + 1];
+    new_site(fx, "t1", site2);
+    struct job_request jr2 = request(site2, key, ":put same");
+    assert_int_equal(store_job_create(fx->s, "t1", &jr2, &j), STORE_CREATED);
+    assert_string_not_equal(j.id, first.id);
+    job_clear(&j);
+    /* a cancelled job's key stays taken */
+    char token[JP_TOKEN_LEN + 1];
+    assert_int_equal(store_job_cancel(fx->s, "t1", site, first.id, token), STORE_OK);
+    assert_string_equal(token, first.token);
+    assert_int_equal(store_job_create(fx->s, "t1", &jr, &j), STORE_KEY_CANCELLED);
+    assert_int_equal(store_job_get(fx->s, "t1", site, first.id, &j), STORE_NOT_FOUND);
+    job_clear(&first);
+    /* another team's site does not take jobs from this one */
+    key_of(fx, key);
+    struct job_request foreign = request(other, key, ":put x");
+    assert_int_equal(store_job_create(fx->s, "t1", &foreign, &j), STORE_NOT_FOUND);
+    /* a started job cannot be cancelled */
+    char a[JP_UUID_LEN + 1];
+    new_job(fx, "t1", site2, false, a);
+    long remaining;
+    struct job d;
+    int64_t now = (int64_t)time(NULL);
+    assert_int_equal(dispatch(fx->s, site2, now, 600, &d, &remaining), STORE_OK);
+    job_clear(&d);
+    assert_int_equal(dispatch(fx->s, site2, now, 600, &d, &remaining), STORE_NOT_FOUND);
+    /* the first job of site2 was delivered; a is still pending: cancellable */
+    assert_int_equal(store_job_cancel(fx->s, "t1", site2, a, token), STORE_OK);
+    struct job_list l;
+    struct job_query q = {.site_id = site2, .status = JOB_DELIVERED};
+    assert_int_equal(store_job_list(fx->s, "t1", &q, &l), STORE_OK);
+    assert_int_equal(l.n, 1);
+    char delivered[JP_UUID_LEN + 1];
+    memcpy(delivered, l.items[0].id, sizeof delivered);
+    job_list_clear(&l);
+    assert_int_equal(store_job_cancel(fx->s, "t1", site2, delivered, token), STORE_STARTED);
+}
+
+static void test_backup_chunks(void **state)
+{
+    struct fixture *fx = *state;
+    char site[JP_UUID_LEN + 1], other[JP_UUID_LEN + 1], job[JP_UUID_LEN + 1],
+        plain[JP_UUID_LEN + 1];
+    new_site(fx, "t1", site);
+    new_site(fx, "t1", other);
+    new_job(fx, "t1", site, true, job);
+    new_job(fx, "t1", site, false, plain);
+    const char data[] = "/ip address\nadd address=10.0.0.1/24 interface=ether1\n";
+    int64_t total = (int64_t)strlen(data), now = 1700000000;
+    char file[64];
+    /* a first chunk must start at 0 */
+    assert_int_equal(store_backup_chunk(fx->s, site, job, 10, total, data, 10, now, file),
+                     STORE_CONFLICT);
+    assert_int_equal(store_backup_chunk(fx->s, site, job, 0, total, data, 10, now, file),
+                     STORE_OK);
+    /* a gap, a repeat, and a changed total are refused */
+    assert_int_equal(store_backup_chunk(fx->s, site, job, 20, total, data + 20, 10, now, file),
+                     STORE_CONFLICT);
+    assert_int_equal(store_backup_chunk(fx->s, site, job, 0, total, data, 10, now, file),
+                     STORE_CONFLICT);
+    assert_int_equal(store_backup_chunk(fx->s, site, job, 10, total + 1, data + 10, 10, now, file),
+                     STORE_CONFLICT);
+    /* a chunk past the total is refused */
+    assert_int_equal(
+        store_backup_chunk(fx->s, site, job, 10, total, data + 10, (size_t)total, now, file),
+        STORE_CONFLICT);
+    /* not a backup job, or not this site's */
+    assert_int_equal(store_backup_chunk(fx->s, site, plain, 0, total, data, 10, now, file),
+                     STORE_NOT_FOUND);
+    assert_int_equal(store_backup_chunk(fx->s, other, job, 10, total, data + 10, 10, now, file),
+                     STORE_NOT_FOUND);
+    /* the rest, in order: the last chunk assembles the file */
+    assert_int_equal(store_backup_chunk(fx->s, site, job, 10, total, data + 10,
+                                        (size_t)total - 10, now, file),
+                     STORE_CREATED);
+    assert_string_equal(file, "1700000000.rsc");
+    struct backup_info b;
+    assert_int_equal(store_backup_get(fx->s, "t1", site, file, &b), STORE_OK);
+    assert_int_equal(b.size, total);
+    assert_memory_equal(b.content, data, (size_t)total);
+    free(b.content);
+    struct job j;
+    assert_int_equal(store_job_get(fx->s, "t1", site, job, &j), STORE_OK);
+    char assoc[128];
+    snprintf(assoc, sizeof assoc, "%s/%s", site, file);
+    assert_string_equal(j.associated_backup, assoc);
+    job_clear(&j);
+    /* the job has its backup: no second one */
+    assert_int_equal(store_backup_chunk(fx->s, site, job, 0, total, data, 10, now, file),
+                     STORE_NOT_FOUND);
+    /* a second backup in the same second takes the next free name */
+    char job2[JP_UUID_LEN + 1];
+    new_job(fx, "t1", site, true, job2);
+    assert_int_equal(store_backup_chunk(fx->s, site, job2, 0, 3, "abc", 3, now, file),
+                     STORE_CREATED);
+    assert_string_equal(file, "1700000001.rsc");
+    struct backup_list l;
+    assert_int_equal(store_backup_list(fx->s, "t1", site, &l), STORE_OK);
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.items[0].filename, "1700000001.rsc"); /* newest first */
+    backup_list_clear(&l);
+}
+
+static void test_team_scoping(void **state)
+{
+    struct fixture *fx = *state;
+    char site[JP_UUID_LEN + 1], job[JP_UUID_LEN + 1], file[64];
+    new_site(fx, "owner", site);
+    new_job(fx, "owner", site, true, job);
+    assert_int_equal(store_backup_chunk(fx->s, site, job, 0, 3, "abc", 3, 1700000000, file),
+                     STORE_CREATED);
+    const char *thief = "thief";
+    struct site st;
+    struct job j;
+    assert_int_equal(store_site_get(fx->s, thief, site, &st), STORE_NOT_FOUND);
+    assert_int_equal(store_site_get(fx->s, "owner", site, &st), STORE_OK);
+    site_clear(&st);
+    struct site_list sl;
+    assert_int_equal(store_site_list(fx->s, thief, &sl), STORE_OK);
+    for (size_t i = 0; i < sl.n; i++)
+        assert_string_not_equal(sl.items[i].id, site);
+    site_list_clear(&sl);
+    assert_int_equal(store_job_get(fx->s, thief, site, job, &j), STORE_NOT_FOUND);
+    struct job_list jl;
+    struct job_query q = {.site_id = site, .status = -1};
+    assert_int_equal(store_job_list(fx->s, thief, &q, &jl), STORE_NOT_FOUND);
+    assert_int_equal(store_job_list(fx->s, "owner", &q, &jl), STORE_OK);
+    assert_int_equal(jl.n, 1);
+    job_list_clear(&jl);
+    char token[JP_TOKEN_LEN + 1];
+    assert_int_equal(store_job_cancel(fx->s, thief, site, job, token), STORE_NOT_FOUND);
+    char key[JP_UUID_LEN + 1];
+    key_of(fx, key);
+    struct job_request jr = request(site, key, ":put 1");
+    assert_int_equal(store_job_create(fx->s, thief, &jr, &j), STORE_NOT_FOUND);
+    struct backup_list bl;
+    struct backup_info b;
+    assert_int_equal(store_backup_list(fx->s, thief, site, &bl), STORE_NOT_FOUND);
+    assert_int_equal(store_backup_get(fx->s, thief, site, file, &b), STORE_NOT_FOUND);
+    struct stat_list stl;
+    assert_int_equal(store_stats(fx->s, thief, site, 0, INT64_MAX / 2, false, &stl),
+                     STORE_NOT_FOUND);
+    struct log_list ll;
+    assert_int_equal(store_logs(fx->s, thief, site, 0, INT64_MAX / 2, NULL, &ll),
+                     STORE_NOT_FOUND);
+    assert_int_equal(store_logs(fx->s, "owner", site, 0, INT64_MAX / 2, NULL, &ll), STORE_OK);
+    assert_true(ll.n >= 2); /* site created, job created, backup stored */
+    log_list_clear(&ll);
+    assert_int_equal(store_site_rotate_device(fx->s, thief, site, "ab"), STORE_NOT_FOUND);
+    assert_int_equal(store_site_delete(fx->s, thief, site), STORE_NOT_FOUND);
+    assert_int_equal(store_site_get(fx->s, "owner", site, &st), STORE_OK);
+    assert_int_equal(st.deleted_at, 0);
+    site_clear(&st);
+}
+
+/* ---- fixtures --------------------------------------------------------- */
+
+static int open_sqlite(void **state)
+{
+    struct fixture *fx = calloc(1, sizeof *fx);
+    snprintf(fx->dir, sizeof fx->dir, "/tmp/jobplane-unit.XXXXXX");
+    if (!mkdtemp(fx->dir))
+        return -1;
+    char path[128], err[256];
+    snprintf(path, sizeof path, "%s/store.db", fx->dir);
+    struct store_options o = {.url = path, .readers = 4};
+    fx->s = store_open(&o, err, sizeof err);
+    if (!fx->s) {
+        fprintf(stderr, "store_open: %s\n", err);
+        return -1;
+    }
+    *state = fx;
+    return 0;
+}
+
+static int open_postgres(void **state)
+{
+    const char *url = getenv("JP_TEST_PG");
+    if (!url || !*url)
+        return -1;
+    struct fixture *fx = calloc(1, sizeof *fx);
+    char err[256];
+    struct store_options o = {.url = url, .readers = 4};
+    fx->s = store_open(&o, err, sizeof err);
+    if (!fx->s) {
+        fprintf(stderr, "store_open: %s\n", err);
+        return -1;
+    }
+    fx->seq = 1000000; /* another range than a rerun's SQLite names */
+    *state = fx;
+    return 0;
+}
+
+static int close_store(void **state)
+{
+    struct fixture *fx = *state;
+    store_close(fx->s);
+    if (fx->dir[0]) {
+        char cmd[160];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx->dir);
+        if (system(cmd) != 0)
+            return -1;
+    }
+    free(fx);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_one_job_in_flight),
+        cmocka_unit_test(test_terminal_reports_change_nothing),
+        cmocka_unit_test(test_idempotency),
+        cmocka_unit_test(test_backup_chunks),
+        cmocka_unit_test(test_team_scoping),
+    };
+    int failed = cmocka_run_group_tests_name("store on SQLite", tests, open_sqlite, close_store);
+    const char *pg = getenv("JP_TEST_PG");
+    if (pg && *pg)
+        failed += cmocka_run_group_tests_name("store on PostgreSQL", tests, open_postgres,
+                                              close_store);
+    else
+        printf("# store on PostgreSQL: skipped (JP_TEST_PG is not set)\n");
+    return failed;
+}
