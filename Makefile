@@ -35,7 +35,9 @@ $(BUILD)/%.o: %.c $(wildcard src/*/*.h)
 	@echo "  CC      $@"
 	@$(CC) $(CFLAGS) -c $< -o $@
 
+# Made anew each time: ar never drops the member of a source file that is gone.
 $(BUILD)/libjobplane.a: $(OBJ)
+	@rm -f $@
 	@$(AR) rcs $@ $^
 
 $(BUILD)/jobplane: $(BUILD)/src/main.o $(BUILD)/libjobplane.a

@@ -7,22 +7,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+const struct jp_scope_info jp_scopes[JP_SCOPE_COUNT] = {
+    {"jobs:read", JP_SCOPE_JOBS_READ},   {"jobs:write", JP_SCOPE_JOBS_WRITE},
+    {"sites:read", JP_SCOPE_SITES_READ}, {"sites:write", JP_SCOPE_SITES_WRITE},
+    {"backups:read", JP_SCOPE_BACKUPS_READ},
+};
+
 unsigned jp_scope_parse(const char *s)
 {
-    static const struct {
-        const char *name;
-        unsigned bit;
-    } names[] = {
-        {"jobs:read", JP_SCOPE_JOBS_READ},       {"jobs:write", JP_SCOPE_JOBS_WRITE},
-        {"sites:read", JP_SCOPE_SITES_READ},     {"sites:write", JP_SCOPE_SITES_WRITE},
-        {"backups:read", JP_SCOPE_BACKUPS_READ},
-    };
+    const struct jp_scope_info *names = jp_scopes;
     unsigned bits = 0;
     while (s && *s) {
         while (*s == ' ')
             s++;
         size_t n = strcspn(s, " ");
-        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        for (size_t i = 0; i < JP_SCOPE_COUNT; i++)
             if (n == strlen(names[i].name) && !strncmp(s, names[i].name, n))
                 bits |= names[i].bit;
         s += n;

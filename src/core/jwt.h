@@ -15,6 +15,14 @@ enum jp_scope {
     JP_SCOPE_BACKUPS_READ = 1 << 4,
 };
 
+#define JP_SCOPE_COUNT 5
+/* Every scope's name, in the order of the bits. */
+struct jp_scope_info {
+    const char *name; /* in the token's space-separated scope claim */
+    unsigned bit;
+};
+extern const struct jp_scope_info jp_scopes[JP_SCOPE_COUNT];
+
 /* Parses a space-separated scope list; unknown words are ignored. */
 unsigned jp_scope_parse(const char *s);
 
