@@ -53,11 +53,12 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libjobplane.a
 deps:
 	@scripts/install-deps.sh
 
-# The README's test command. Dependencies first, then both builds, then the suite.
+# The README's test command. Dependencies first, then both builds (two
+# compilers at a time), then the suite (tests/run.sh runs it in parallel).
 test: deps
-	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory SAN=1 all
-	@$(MAKE) --no-print-directory fuzz-build
+	@$(MAKE) --no-print-directory -j2 all
+	@$(MAKE) --no-print-directory -j2 SAN=1 all
+	@$(MAKE) --no-print-directory -j2 fuzz-build
 	@tests/run.sh
 
 run: deps
@@ -65,7 +66,8 @@ run: deps
 	@scripts/run.sh
 
 format:
-	clang-format -i src/*.c src/*/*.c src/*/*.h tests/unit/*.c
+	clang-format -i src/*.c src/*/*.c src/*/*.h tests/unit/*.c tests/fuzz/*.c tests/fuzz/*.h \
+	    bench/*.c bench/*.h
 
 clean:
 	rm -rf build build-asan

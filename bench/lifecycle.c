@@ -94,8 +94,12 @@ static int answer(struct conn *c, int *code, char **body)
 static void record(double ms)
 {
     if (nlat == caplat) {
-        caplat = caplat ? caplat * 2 : 4096;
-        lat = realloc(lat, caplat * sizeof *lat);
+        size_t cap = caplat ? caplat * 2 : 4096;
+        double *grown = realloc(lat, cap * sizeof *lat);
+        if (!grown)
+            return; /* a sample fewer rather than a crash */
+        lat = grown;
+        caplat = cap;
     }
     lat[nlat++] = ms;
 }

@@ -1,35 +1,64 @@
 #!/usr/bin/env bash
-# Runs every test: the unit tests, then the end-to-end suite against SQLite and
-# against PostgreSQL (a throwaway cluster on a free loopback port), once with
-# the normal build and once with the AddressSanitizer/UBSan build. Prints one
-# line per check and ends with "N passed, N failed".
+# Runs every test: the style checks, each fuzz target briefly, the unit
+# tests, and the end-to-end suite against SQLite and against PostgreSQL (a
+# throwaway cluster on a free loopback port), once with the normal build and
+# once with the AddressSanitizer/UBSan build. Prints one line per check and
+# ends with "N passed, N failed".
+#
+# Independent tests run in parallel (JP_JOBS at a time, default 4: most of
+# an end-to-end test's time is spent waiting on its server, not on a core);
+# each has its own port, database and temporary directory, and its output is
+# printed whole when it ends. The tests in SERIAL run afterwards, one at a
+# time, with nothing beside them: they kill servers under load, restart the
+# shared PostgreSQL cluster, or load the machine on purpose.
+#   JP_ONLY=NAME   only the e2e files whose name contains NAME (and no others)
+#   JP_JOBS=N      tests at once
 set -u
 cd "$(dirname "$0")/.."
+SERIAL="200-pg-two-nodes 320-overload 330-crash 160-sim-fleet"
+jobs_max=${JP_JOBS:-4}
 passed=0
 failed=0
-log=$(mktemp)
+logdir=$(mktemp -d "${TMPDIR:-/tmp}/jobplane-tests.XXXXXX")
 pgdir=$(mktemp -d "${TMPDIR:-/tmp}/jobplane-pg.XXXXXX")
-trap 'tests/pg.sh stop "$pgdir"; rm -rf "$pgdir" "$log"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null; tests/pg.sh stop "$pgdir"; rm -rf "$pgdir" "$logdir"' EXIT
+t_start=$(date +%s)
 
-count() {
-    local p f
-    p=$(grep -cE '^ok ' "$1")
-    f=$(grep -cE '^not ok ' "$1")
-    passed=$((passed + p))
-    failed=$((failed + f))
+labels=() # by job number
+cmds=()   # by job number: the command, as one shell string
+serial=() # job numbers that run alone
+add() {   # add LABEL COMMAND [serial]
+    labels+=("$1")
+    cmds+=("$2")
+    [ "${3:-}" = serial ] && serial+=($((${#labels[@]} - 1)))
+    return 0
 }
 
-run_one() { # run_one LABEL COMMAND...: runs a test, echoes and counts its lines
-    echo "# $1"
-    shift
-    "$@" >"$log" 2>&1
-    local rc=$?
+report() { # report N: prints job N's output and counts its lines
+    local n=$1 log="$logdir/$1.log" rc
+    rc=$(cat "$logdir/$n.rc" 2>/dev/null || echo 1)
+    echo "# ${labels[$n]} ($(cat "$logdir/$n.secs" 2>/dev/null || echo ?) s)"
     cat "$log"
-    count "$log"
-    if [ $rc -ne 0 ] && ! grep -q '^not ok ' "$log"; then
-        echo "not ok - $1 exited $rc"
+    local p f
+    p=$(grep -cE '^ok ' "$log")
+    f=$(grep -cE '^not ok ' "$log")
+    passed=$((passed + p))
+    failed=$((failed + f))
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        echo "not ok - ${labels[$n]} exited $rc"
         failed=$((failed + 1))
     fi
+}
+
+start() { # start N: runs job N in the background
+    local n=$1
+    (
+        t0=$(date +%s)
+        bash -c "${cmds[$n]}" >"$logdir/$n.log" 2>&1
+        echo $? >"$logdir/$n.rc"
+        echo $(($(date +%s) - t0)) >"$logdir/$n.secs"
+    ) &
+    pids[$n]=$!
 }
 
 if ! pg_admin=$(tests/pg.sh start "$pgdir"); then
@@ -38,13 +67,25 @@ if ! pg_admin=$(tests/pg.sh start "$pgdir"); then
     pg_admin=
 fi
 
-# Each fuzz target briefly on its corpus (make fuzz runs them longer).
-run_one "fuzz: every target for ${FUZZ_SECONDS:-5}s" tests/fuzz/run.sh "${FUZZ_SECONDS:-5}"
-
-for build in build build-asan; do
-    for t in "$build"/tests/*; do
-        [ -x "$t" ] && run_one "unit: $t" env CMOCKA_MESSAGE_OUTPUT=TAP "$t"
+# What runs. Unit tests of the store get a database of their own per build.
+if [ -z "${JP_ONLY:-}" ]; then
+    add "style: clang-format and cppcheck" "tests/style.sh"
+    for t in heartbeat routeros jwt sign jobreq text; do
+        add "fuzz: $t for ${FUZZ_SECONDS:-5}s" "tests/fuzz/run.sh ${FUZZ_SECONDS:-5} $t"
     done
+fi
+for build in build build-asan; do
+    if [ -z "${JP_ONLY:-}" ]; then
+        for t in "$build"/tests/*; do
+            [ -x "$t" ] || continue
+            pgurl=
+            if [ -n "$pg_admin" ] && [[ "$t" == *test_store ]]; then
+                db="jp_unit_${build//-/_}"
+                psql -q "$pg_admin/postgres" -c "CREATE DATABASE $db" >/dev/null && pgurl="$pg_admin/$db"
+            fi
+            add "unit: $t" "env CMOCKA_MESSAGE_OUTPUT=TAP JP_TEST_PG='$pgurl' '$t'"
+        done
+    fi
     for store in sqlite postgres; do
         [ "$store" = postgres ] && [ -z "$pg_admin" ] && continue
         for t in tests/e2e/[0-9]*.sh; do
@@ -52,10 +93,44 @@ for build in build build-asan; do
             case "$t" in *-pg-*) [ "$store" = postgres ] || continue ;; esac
             admin=""
             [ "$store" = postgres ] && admin=$pg_admin
-            run_one "e2e: $t ($build, $store)" env JP_BIN="$build/jobplane" JP_PG_ADMIN="$admin" \
-                JP_PG_DIR="$pgdir" bash "$t"
+            name=$(basename "$t" .sh)
+            mode=
+            [[ " $SERIAL " == *" $name "* ]] && mode=serial
+            add "e2e: $t ($build, $store)" \
+                "env JP_BIN='$build/jobplane' JP_PG_ADMIN='$admin' JP_PG_DIR='$pgdir' bash '$t'" $mode
         done
     done
 done
+
+# The parallel part: up to jobs_max at a time, reported in the order they end.
+declare -A pids
+is_serial() { [[ " ${serial[*]:-} " == *" $1 "* ]]; }
+for n in "${!labels[@]}"; do
+    is_serial "$n" && continue
+    while [ "${#pids[@]}" -ge "$jobs_max" ]; do
+        wait -n
+        for m in "${!pids[@]}"; do
+            if [ -e "$logdir/$m.rc" ]; then
+                wait "${pids[$m]}" 2>/dev/null
+                unset "pids[$m]"
+                report "$m"
+            fi
+        done
+    done
+    start "$n"
+done
+for m in "${!pids[@]}"; do
+    wait "${pids[$m]}"
+    report "$m"
+done
+pids=()
+# The serial part.
+for n in "${serial[@]}"; do
+    start "$n"
+    wait "${pids[$n]}"
+    unset "pids[$n]"
+    report "$n"
+done
+echo "# the whole run took $(($(date +%s) - t_start)) s"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -595,12 +595,17 @@ int sim_main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    char *owned[SIM_MAX_URLS] = {0};
-    for (int i = 0; i < s.nurls; i++) {
+    for (int i = 0; i < s.nurls; i++)
         if (strncmp(s.urls[i], "http://", 7) && strncmp(s.urls[i], "https://", 8)) {
             fprintf(stderr, "jobplane sim: --url must be http:// or https://\n");
             return 2;
         }
+    if (s.record && !(s.rec = fopen(s.record, "a"))) {
+        fprintf(stderr, "jobplane sim: cannot open %s\n", s.record);
+        return 2;
+    }
+    char *owned[SIM_MAX_URLS] = {0};
+    for (int i = 0; i < s.nurls; i++) {
         owned[i] = strdup(s.urls[i]);
         size_t ul = strlen(owned[i]);
         if (ul && owned[i][ul - 1] == '/')
@@ -611,10 +616,6 @@ int sim_main(int argc, char **argv)
     if (!s.threads)
         s.threads = s.routers < (s.wait ? 512 : 64) ? s.routers : (s.wait ? 512 : 64);
     s.r = calloc((size_t)s.routers, sizeof *s.r);
-    if (s.record && !(s.rec = fopen(s.record, "a"))) {
-        fprintf(stderr, "jobplane sim: cannot open %s\n", s.record);
-        return 2;
-    }
     pthread_mutex_init(&s.rec_mu, NULL);
     pthread_mutex_init(&s.lat_mu, NULL);
     pthread_mutex_init(&s.queue_mu, NULL);

@@ -96,9 +96,9 @@ static void seed(struct world *w, struct objects *o)
     assert_int_equal(store_job_create(w->store, "owner", &jr, &j), STORE_CREATED);
     memcpy(o->job, j.id, sizeof o->job);
     job_clear(&j);
-    assert_int_equal(store_backup_chunk(w->store, o->site, o->job, 0, 4, "abc\n", 4,
-                                        1700000000, o->file),
-                     STORE_CREATED);
+    assert_int_equal(
+        store_backup_chunk(w->store, o->site, o->job, 0, 4, "abc\n", 4, 1700000000, o->file),
+        STORE_CREATED);
 }
 
 /* The route's path with its {names} filled from o, and a query that carries
@@ -191,7 +191,7 @@ static bool has_params(const struct http_route *r)
 }
 
 #define ROUTE_FAIL(r, a, what)                                                                     \
-    fail_msg("%s %s: %s (answered %ld: %.300s)", (r)->method, (r)->pattern, what, (a)->status,    \
+    fail_msg("%s %s: %s (answered %ld: %.300s)", (r)->method, (r)->pattern, what, (a)->status,     \
              (a)->body)
 
 static void test_every_route_has_a_caller(void **state)
@@ -296,6 +296,7 @@ static void test_public_routes(void **state)
 static int setup(void **state)
 {
     struct world *w = calloc(1, sizeof *w);
+    *state = w;
     snprintf(w->dir, sizeof w->dir, "/tmp/jobplane-routes.XXXXXX");
     if (!mkdtemp(w->dir))
         return -1;
@@ -333,7 +334,6 @@ static int setup(void **state)
     snprintf(w->base, sizeof w->base, "http://127.0.0.1:%u", http_port(w->srv));
     curl_global_init(CURL_GLOBAL_DEFAULT);
     w->curl = curl_easy_init();
-    *state = w;
     return w->curl ? 0 : -1;
 }
 

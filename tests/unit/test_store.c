@@ -263,8 +263,7 @@ static void test_backup_chunks(void **state)
     /* a first chunk must start at 0 */
     assert_int_equal(store_backup_chunk(fx->s, site, job, 10, total, data, 10, now, file),
                      STORE_CONFLICT);
-    assert_int_equal(store_backup_chunk(fx->s, site, job, 0, total, data, 10, now, file),
-                     STORE_OK);
+    assert_int_equal(store_backup_chunk(fx->s, site, job, 0, total, data, 10, now, file), STORE_OK);
     /* a gap, a repeat, and a changed total are refused */
     assert_int_equal(store_backup_chunk(fx->s, site, job, 20, total, data + 20, 10, now, file),
                      STORE_CONFLICT);
@@ -282,9 +281,9 @@ static void test_backup_chunks(void **state)
     assert_int_equal(store_backup_chunk(fx->s, other, job, 10, total, data + 10, 10, now, file),
                      STORE_NOT_FOUND);
     /* the rest, in order: the last chunk assembles the file */
-    assert_int_equal(store_backup_chunk(fx->s, site, job, 10, total, data + 10,
-                                        (size_t)total - 10, now, file),
-                     STORE_CREATED);
+    assert_int_equal(
+        store_backup_chunk(fx->s, site, job, 10, total, data + 10, (size_t)total - 10, now, file),
+        STORE_CREATED);
     assert_string_equal(file, "1700000000.rsc");
     struct backup_info b;
     assert_int_equal(store_backup_get(fx->s, "t1", site, file, &b), STORE_OK);
@@ -353,8 +352,7 @@ static void test_team_scoping(void **state)
     assert_int_equal(store_stats(fx->s, thief, site, 0, INT64_MAX / 2, false, &stl),
                      STORE_NOT_FOUND);
     struct log_list ll;
-    assert_int_equal(store_logs(fx->s, thief, site, 0, INT64_MAX / 2, NULL, &ll),
-                     STORE_NOT_FOUND);
+    assert_int_equal(store_logs(fx->s, thief, site, 0, INT64_MAX / 2, NULL, &ll), STORE_NOT_FOUND);
     assert_int_equal(store_logs(fx->s, "owner", site, 0, INT64_MAX / 2, NULL, &ll), STORE_OK);
     assert_true(ll.n >= 2); /* site created, job created, backup stored */
     log_list_clear(&ll);
@@ -370,6 +368,7 @@ static void test_team_scoping(void **state)
 static int open_sqlite(void **state)
 {
     struct fixture *fx = calloc(1, sizeof *fx);
+    *state = fx;
     snprintf(fx->dir, sizeof fx->dir, "/tmp/jobplane-unit.XXXXXX");
     if (!mkdtemp(fx->dir))
         return -1;
@@ -381,7 +380,6 @@ static int open_sqlite(void **state)
         fprintf(stderr, "store_open: %s\n", err);
         return -1;
     }
-    *state = fx;
     return 0;
 }
 
@@ -391,6 +389,7 @@ static int open_postgres(void **state)
     if (!url || !*url)
         return -1;
     struct fixture *fx = calloc(1, sizeof *fx);
+    *state = fx;
     char err[256];
     struct store_options o = {.url = url, .readers = 4};
     fx->s = store_open(&o, err, sizeof err);
@@ -398,8 +397,6 @@ static int open_postgres(void **state)
         fprintf(stderr, "store_open: %s\n", err);
         return -1;
     }
-    fx->seq = 1000000; /* another range than a rerun's SQLite names */
-    *state = fx;
     return 0;
 }
 
@@ -429,8 +426,8 @@ int main(void)
     int failed = cmocka_run_group_tests_name("store on SQLite", tests, open_sqlite, close_store);
     const char *pg = getenv("JP_TEST_PG");
     if (pg && *pg)
-        failed += cmocka_run_group_tests_name("store on PostgreSQL", tests, open_postgres,
-                                              close_store);
+        failed +=
+            cmocka_run_group_tests_name("store on PostgreSQL", tests, open_postgres, close_store);
     else
         printf("# store on PostgreSQL: skipped (JP_TEST_PG is not set)\n");
     return failed;
