@@ -5,18 +5,20 @@
 # once with the AddressSanitizer/UBSan build. Prints one line per check and
 # ends with "N passed, N failed".
 #
-# Independent tests run in parallel (JP_JOBS at a time, default 4: most of
-# an end-to-end test's time is spent waiting on its server, not on a core);
-# each has its own port, database and temporary directory, and its output is
-# printed whole when it ends. The tests in SERIAL run afterwards, one at a
-# time, with nothing beside them: they kill servers under load, restart the
-# shared PostgreSQL cluster, or load the machine on purpose.
+# Tests run in parallel, JP_JOBS at a time (default 5: most of an
+# end-to-end test's time is spent waiting on its server, not on a core); each
+# has its own port, database and temporary directory (200-pg-two-nodes, which
+# restarts its database, a PostgreSQL cluster of its own), and its output is
+# printed whole when it ends. The long ones in HEAVY (a fleet for tens of
+# seconds, servers killed under load, a flood of connections) start first,
+# and at most JP_HEAVY (2) of them run at once, beside the others.
 #   JP_ONLY=NAME   only the e2e files whose name contains NAME (and no others)
-#   JP_JOBS=N      tests at once
+#   JP_JOBS=N      tests at once;  JP_HEAVY=N  heavy tests at once
 set -u
 cd "$(dirname "$0")/.."
-SERIAL="200-pg-two-nodes 320-overload 330-crash 160-sim-fleet"
-jobs_max=${JP_JOBS:-4}
+HEAVY="330-crash 200-pg-two-nodes 160-sim-fleet 320-overload"
+jobs_max=${JP_JOBS:-5}
+heavy_max=${JP_HEAVY:-2}
 passed=0
 failed=0
 logdir=$(mktemp -d "${TMPDIR:-/tmp}/jobplane-tests.XXXXXX")
@@ -26,12 +28,12 @@ t_start=$(date +%s)
 
 labels=() # by job number
 cmds=()   # by job number: the command, as one shell string
-serial=() # job numbers that run alone
-add() {   # add LABEL COMMAND [serial]
+heavy=()  # job numbers of heavy tests, in the order they start
+light=()  # the others
+add() {   # add LABEL COMMAND [heavy]
     labels+=("$1")
     cmds+=("$2")
-    [ "${3:-}" = serial ] && serial+=($((${#labels[@]} - 1)))
-    return 0
+    if [ "${3:-}" = heavy ]; then heavy+=($((${#labels[@]} - 1))); else light+=($((${#labels[@]} - 1))); fi
 }
 
 report() { # report N: prints job N's output and counts its lines
@@ -95,42 +97,61 @@ for build in build build-asan; do
             [ "$store" = postgres ] && admin=$pg_admin
             name=$(basename "$t" .sh)
             mode=
-            [[ " $SERIAL " == *" $name "* ]] && mode=serial
+            [[ " $HEAVY " == *" $name "* ]] && mode=heavy
             add "e2e: $t ($build, $store)" \
                 "env JP_BIN='$build/jobplane' JP_PG_ADMIN='$admin' JP_PG_DIR='$pgdir' bash '$t'" $mode
         done
     done
 done
 
-# The parallel part: up to jobs_max at a time, reported in the order they end.
-declare -A pids
-is_serial() { [[ " ${serial[*]:-} " == *" $1 "* ]]; }
-for n in "${!labels[@]}"; do
-    is_serial "$n" && continue
-    while [ "${#pids[@]}" -ge "$jobs_max" ]; do
-        wait -n
-        for m in "${!pids[@]}"; do
-            if [ -e "$logdir/$m.rc" ]; then
-                wait "${pids[$m]}" 2>/dev/null
-                unset "pids[$m]"
-                report "$m"
-            fi
-        done
+# Heavy tests first (the longest, 330-crash, at the head), each test reported
+# when it ends.
+declare -A pids=() is_heavy=()
+for n in "${heavy[@]}"; do is_heavy[$n]=1; done
+queue=()
+for name in $HEAVY; do
+    for n in "${heavy[@]}"; do [[ "${labels[$n]}" == *"/$name.sh "* ]] && queue+=("$n"); done
+done
+queue+=("${light[@]}")
+running_heavy() {
+    local m c=0
+    for m in "${!pids[@]}"; do [ -n "${is_heavy[$m]:-}" ] && c=$((c + 1)); done
+    echo $c
+}
+reap() { # waits for one test to end, reports every test that ended
+    local m
+    wait -n
+    for m in "${!pids[@]}"; do
+        if [ -e "$logdir/$m.rc" ]; then
+            wait "${pids[$m]}" 2>/dev/null
+            unset "pids[$m]"
+            report "$m"
+        fi
     done
-    start "$n"
+}
+while [ "${#queue[@]}" -gt 0 ]; do
+    if [ "${#pids[@]}" -ge "$jobs_max" ]; then
+        reap
+        continue
+    fi
+    pick=-1
+    hr=$(running_heavy)
+    for i in "${!queue[@]}"; do
+        n=${queue[$i]}
+        if [ -z "${is_heavy[$n]:-}" ] || [ "$hr" -lt "$heavy_max" ]; then
+            pick=$i
+            break
+        fi
+    done
+    if [ "$pick" -lt 0 ]; then # only heavy tests are left, and enough run
+        reap
+        continue
+    fi
+    start "${queue[$pick]}"
+    unset "queue[$pick]"
+    queue=("${queue[@]}")
 done
-for m in "${!pids[@]}"; do
-    wait "${pids[$m]}"
-    report "$m"
-done
-pids=()
-# The serial part.
-for n in "${serial[@]}"; do
-    start "$n"
-    wait "${pids[$n]}"
-    unset "pids[$n]"
-    report "$n"
-done
+while [ "${#pids[@]}" -gt 0 ]; do reap; done
 echo "# the whole run took $(($(date +%s) - t_start)) s"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -51,14 +51,17 @@ enum caller_kind {
     CALLER_KIND_COUNT_
 };
 
-/* The authenticated caller of a request. */
+/* The authenticated caller of a request: fixed-size, no heap (a held poll
+ * keeps it while it waits). */
 struct caller {
     enum caller_kind kind;
-    char team[JP_TEAM_MAX + 1];   /* operator */
-    unsigned scopes;              /* operator */
-    struct site site;             /* device: its site, read at authentication */
-    char job_id[JP_UUID_LEN + 1]; /* signed: the job the URL was signed for */
-    const char *action;           /* signed: what it was signed for ("busy", "backup") */
+    char team[JP_TEAM_MAX + 1];    /* operator */
+    unsigned scopes;               /* operator */
+    char site_id[JP_UUID_LEN + 1]; /* device: its site, as read at authentication */
+    int64_t deleted_at;            /* device: the site's, 0 unless a teardown is due */
+    int ros_version;               /* device: RouterOS version last reported (ros_version) */
+    char job_id[JP_UUID_LEN + 1];  /* signed: the job the URL was signed for */
+    const char *action;            /* signed: what it was signed for ("busy", "backup") */
 };
 
 /* The routing table: every endpoint, who may call it, its handler, scope and
@@ -70,7 +73,6 @@ const char *api_caller_name(enum caller_kind k);
 /* The http/ hook (http_config.authenticate): checks the route's caller kind
  * and fills req->caller; false after answering 401, 403, 404, 422 or 429. */
 bool api_authenticate(struct http_req *req);
-void api_caller_clear(void *caller);
 
 /* A handler waiting for an asynchronous store write keeps its state in a
  * struct that begins with struct api_wait: api_wait_start allocates it

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "core/routeros.h"
 #include "core/text.h"
 
 /* An operator: a JWT of a team holding the route's scope. */
@@ -65,16 +66,19 @@ static bool device_auth(struct http_req *req, struct caller *who)
     }
     char hash[JP_SIG_HEX + 1];
     token_hash(tok, hash);
-    enum store_result r = store_site_by_device(app->store, hash, &who->site);
-    if (r == STORE_NOT_FOUND) {
+    struct site site;
+    enum store_result r = store_site_by_device(app->store, hash, &site);
+    if (r == STORE_OK) {
+        memcpy(who->site_id, site.id, sizeof who->site_id);
+        who->deleted_at = site.deleted_at;
+        who->ros_version = ros_version(site.software_version);
+    } else if (r == STORE_NOT_FOUND) {
         http_reply_error(req, JP_ERR_UNAUTHENTICATED, "Unknown or revoked device token.");
-        return false;
-    }
-    if (r != STORE_OK) {
+    } else {
         api_reply_store_error(req, r);
-        return false;
     }
-    return true;
+    site_clear(&site);
+    return r == STORE_OK;
 }
 
 /* An adoption token has the form of one; whether it is live is the store's
@@ -152,12 +156,6 @@ bool api_authenticate(struct http_req *req)
     }
     http_reply_error(req, JP_ERR_INTERNAL, NULL); /* a route without a caller kind */
     return false;
-}
-
-void api_caller_clear(void *caller)
-{
-    struct caller *who = caller;
-    site_clear(&who->site);
 }
 
 static void wait_free(void *state)

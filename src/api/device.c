@@ -199,9 +199,9 @@ static void poll_deliver(struct http_req *req, const struct job *j, long remaini
     const struct caller *who = req->caller;
     if (req->hold_registered)
         http_hold_end(req);
-    log_info("job %s delivered site=%s id=%s remaining=%ld", j->token, who->site.id, j->id,
+    log_info("job %s delivered site=%s id=%s remaining=%ld", j->token, who->site_id, j->id,
              remaining);
-    reply_script(req, render_job(req, j, remaining, ros_version(who->site.software_version)));
+    reply_script(req, render_job(req, j, remaining, who->ros_version));
 }
 
 /* No job to hand out: answer idle, or hold. A hold registers first and looks
@@ -221,7 +221,7 @@ static void poll_hold(struct http_req *req)
             http_add_header(req, "Retry-After", "5");
             return;
         }
-        http_hold_begin(req, who->site.id);
+        http_hold_begin(req, who->site_id);
         poll_look(req);
         return;
     }
@@ -253,7 +253,7 @@ static void poll_claim(struct http_req *req)
             http_hold_end(req);
         return;
     }
-    store_dispatch_async(app->store, who->site.id, now_s(), app->run_timeout, &pw->j,
+    store_dispatch_async(app->store, who->site_id, now_s(), app->run_timeout, &pw->j,
                          &pw->remaining, &pw->w.as);
     http_defer(req, poll_claimed);
 }
@@ -266,7 +266,7 @@ static void poll_look(struct http_req *req)
         poll_finish(req, STORE_NOT_FOUND);
         return;
     }
-    int want = store_dispatch_wanted(app->store, who->site.id, now_s(), app->run_timeout);
+    int want = store_dispatch_wanted(app->store, who->site_id, now_s(), app->run_timeout);
     if (want > 0)
         poll_claim(req);
     else if (want == 0)
@@ -288,11 +288,11 @@ static int poll_begin(struct http_req *req)
         http_reply_error(req, JP_ERR_PARAMETER_INVALID, "wait must be 0 to 60 seconds.");
         return -1;
     }
-    if (who->site.deleted_at) {
+    if (who->deleted_at) {
         /* The token in the teardown is the one this request carried. */
         reply_script(req, ros_render_teardown(http_base_url(req->srv),
-                                              http_header(req, "Authorization") + 7, who->site.id));
-        log_info("site %s: teardown script sent", who->site.id);
+                                              http_header(req, "Authorization") + 7, who->site_id));
+        log_info("site %s: teardown script sent", who->site_id);
         return -1;
     }
     struct heartbeat hb;
@@ -301,7 +301,7 @@ static int poll_begin(struct http_req *req)
     char ip[64];
     struct device_facts f;
     facts_of(&hb, http_client_ip(req, ip, sizeof ip), &f);
-    store_heartbeat(app->store, who->site.id, &f, now_s());
+    store_heartbeat(app->store, who->site_id, &f, now_s());
     if (wait)
         req->hold_deadline_ms = mono_ms() + wait * 1000;
     return 0;
@@ -401,13 +401,13 @@ void api_device_backup(struct http_req *req)
 void api_device_notify_delete(struct http_req *req)
 {
     struct app *app = req->app;
-    const struct site *site = &((const struct caller *)req->caller)->site;
-    if (!site->deleted_at) {
+    const struct caller *who = req->caller;
+    if (!who->deleted_at) {
         http_reply_error(req, JP_ERR_FORBIDDEN, "This site is not being deleted.");
     } else {
-        enum store_result r = store_site_teardown_done(app->store, site->id);
+        enum store_result r = store_site_teardown_done(app->store, who->site_id);
         if (r == STORE_OK) {
-            log_info("site %s: teardown confirmed, device token revoked", site->id);
+            log_info("site %s: teardown confirmed, device token revoked", who->site_id);
             http_reply(req, 200, "text/plain; charset=utf-8", strdup("ok\n"), 3);
         } else {
             api_reply_store_error(req, r);

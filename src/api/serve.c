@@ -265,7 +265,6 @@ int serve_main(int argc, char **argv)
         .app = &app,
         .authenticate = api_authenticate,
         .caller_size = sizeof(struct caller),
-        .caller_clear = api_caller_clear,
     };
     struct http_server *srv = http_start(&hc, err, sizeof err);
     if (!srv) {

@@ -467,8 +467,6 @@ static void req_free(struct http_req *req)
 {
     if (req->cont && req->cont_free)
         req->cont_free(req->cont);
-    if (req->caller && req->srv->cfg.caller_clear)
-        req->srv->cfg.caller_clear(req->caller);
     resp_clear(&req->resp);
     free(req->path);
     free(req->segments);
@@ -603,11 +601,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!run) {
         run = req->route->fn;
         if (srv->cfg.authenticate) {
-            if (req->caller) {
-                if (srv->cfg.caller_clear)
-                    srv->cfg.caller_clear(req->caller);
+            if (req->caller)
                 memset(req->caller, 0, srv->cfg.caller_size);
-            }
             if (!srv->cfg.authenticate(req)) {
                 if (!req->resp.status)
                     http_reply_error(req, JP_ERR_INTERNAL, NULL);

@@ -103,12 +103,10 @@ struct http_config {
     void *app;
     /* Who calls: runs before each run of a route's handler (not before the
      * continuation of a deferred answer, which keeps the caller it had) with
-     * req->caller zeroed (caller_clear releases what the last run put there).
-     * Returns false after answering (401, 403, 429, ...): the handler does not
-     * run. NULL: every route is public. */
+     * req->caller zeroed. Returns false after answering (401, 403, 429, ...):
+     * the handler does not run. NULL: every route is public. */
     bool (*authenticate)(struct http_req *req);
-    size_t caller_size;                 /* bytes at req->caller */
-    void (*caller_clear)(void *caller); /* NULL: nothing to release */
+    size_t caller_size; /* bytes at req->caller: plain data, freed with the request */
 };
 
 struct http_server *http_start(const struct http_config *cfg, char *err, size_t errlen);

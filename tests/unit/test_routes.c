@@ -324,8 +324,7 @@ static int setup(void **state)
                              .nroutes = api_nroutes,
                              .app = &w->app,
                              .authenticate = api_authenticate,
-                             .caller_size = sizeof(struct caller),
-                             .caller_clear = api_caller_clear};
+                             .caller_size = sizeof(struct caller)};
     w->srv = http_start(&hc, err, sizeof err);
     if (!w->srv) {
         fprintf(stderr, "http_start: %s\n", err);
