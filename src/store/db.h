@@ -1,8 +1,8 @@
-/* The SQL driver interface under store/sql.c. A driver opens connections,
- * runs one statement with positional parameters (?1, ?2, ... in the SQL text;
- * the PostgreSQL driver turns them into $1, $2, ...), and hands back the whole
- * result. Everything else (the operations, group commit, the heartbeat buffer)
- * is written once in sql.c. */
+/* The SQL driver interface under the store (engine.c and the sql_*.c files).
+ * A driver opens connections, runs one statement with positional parameters
+ * (?1, ?2, ... in the SQL text; the PostgreSQL driver turns them into $1, $2,
+ * ...), and hands back the whole result. Everything else (the operations,
+ * group commit, the heartbeat buffer) is written once above it. */
 #ifndef JP_STORE_DB_H
 #define JP_STORE_DB_H
 

@@ -2,7 +2,7 @@
  *
  * Durability: every function that changes state returns only after the change
  * is committed and fsync'd (unless the store was opened in relaxed mode).
- * Concurrent writers share commits: backends batch them (group commit).
+ * Concurrent writers share commits: the writer batches them (group commit).
  *
  * Ownership: structs filled through an out parameter own their strings; the
  * caller releases them with job_clear/site_clear or the *_list_clear helpers,
