@@ -1,5 +1,6 @@
 #include "core/model.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,13 +11,18 @@ const struct job_state_info job_states[JOB_STATUS_COUNT_] = {
                               " AND failed_at IS NULL"},
     [JOB_DELIVERED] = {.name = "delivered",
                        .where = "delivered_at IS NOT NULL AND started_at IS NULL"
-                                " AND completed_at IS NULL AND failed_at IS NULL"},
+                                " AND completed_at IS NULL AND failed_at IS NULL",
+                       .stamp = offsetof(struct job, delivered_at)},
     [JOB_RUNNING] = {.name = "running",
                      .where =
-                         "started_at IS NOT NULL AND completed_at IS NULL AND failed_at IS NULL"},
+                         "started_at IS NOT NULL AND completed_at IS NULL AND failed_at IS NULL",
+                     .stamp = offsetof(struct job, started_at)},
     [JOB_COMPLETED] = {.name = "completed",
-                       .where = "completed_at IS NOT NULL AND failed_at IS NULL"},
-    [JOB_FAILED] = {.name = "failed", .where = "failed_at IS NOT NULL"},
+                       .where = "completed_at IS NOT NULL AND failed_at IS NULL",
+                       .stamp = offsetof(struct job, completed_at)},
+    [JOB_FAILED] = {.name = "failed",
+                    .where = "failed_at IS NOT NULL",
+                    .stamp = offsetof(struct job, failed_at)},
 };
 
 const struct job_report_info job_reports[JOB_REPORT_COUNT_] = {
@@ -70,14 +76,12 @@ int job_report_parse(const char *name)
 
 enum job_status job_status_of(const struct job *j)
 {
-    if (j->failed_at)
-        return JOB_FAILED;
-    if (j->completed_at)
-        return JOB_COMPLETED;
-    if (j->started_at)
-        return JOB_RUNNING;
-    if (j->delivered_at)
-        return JOB_DELIVERED;
+    for (int i = JOB_STATUS_COUNT_ - 1; i > 0; i--) {
+        int64_t t;
+        memcpy(&t, (const char *)j + job_states[i].stamp, sizeof t);
+        if (t)
+            return (enum job_status)i;
+    }
     return JOB_PENDING;
 }
 

@@ -16,8 +16,9 @@
 #define JP_SITE_NAME_MAX_CHARS 100
 #define JP_NOTIFY_URL_MAX 2048
 
-/* Job states. Adding one: a value here, a row in job_states (model.c), and
- * the branch of job_status_of that reads it off the timestamps. */
+/* Job states, in the order of precedence: a job is in the last state whose
+ * timestamp is set. Adding one: a value here and a row in job_states
+ * (model.c). */
 enum job_status {
     JOB_PENDING = 0, /* queued, never handed to the router: the only cancellable state */
     JOB_DELIVERED,   /* put in a poll answer, no report yet */
@@ -30,6 +31,7 @@ enum job_status {
 struct job_state_info {
     const char *name;  /* the API's status value (?status= filter, the status field) */
     const char *where; /* SQL predicate on the jobs table's timestamp columns */
+    size_t stamp;      /* offset in struct job of the timestamp that marks it; 0: none */
 };
 /* Indexed by enum job_status. */
 extern const struct job_state_info job_states[JOB_STATUS_COUNT_];
