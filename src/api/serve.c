@@ -23,6 +23,8 @@ static void usage(FILE *f)
             "                          postgres://user@host:port/db for PostgreSQL\n"
             "  --db-pool N             read connections to the database (default: threads, at\n"
             "                          most 64)\n"
+            "  --db-writers N          PostgreSQL: write connections, each committing its own\n"
+            "                          batches (default 4; SQLite always has one)\n"
             "  --secret S              operator JWT secret (or JOBPLANE_SECRET, or --secret-file)\n"
             "  --secret-file PATH      read the secret from a file\n"
             "  --base-url URL          public base URL, used in error doc_url (default"
@@ -147,26 +149,40 @@ int serve_main(int argc, char **argv)
         O_POOL,
         O_PROXY,
         O_MAXHELD,
-        O_RATE
+        O_RATE,
+        O_WRITERS
     };
     static const struct option longopts[] = {
-        {"listen", 1, 0, O_LISTEN},           {"db", 1, 0, O_DB},
-        {"secret", 1, 0, O_SECRET},           {"secret-file", 1, 0, O_SECRET_FILE},
-        {"base-url", 1, 0, O_BASE},           {"threads", 1, 0, O_THREADS},
-        {"max-connections", 1, 0, O_MAXCONN}, {"idle-timeout", 1, 0, O_IDLE},
-        {"max-body", 1, 0, O_MAXBODY},        {"poll-interval", 1, 0, O_POLL},
-        {"jwt-issuer", 1, 0, O_ISS},          {"jwt-audience", 1, 0, O_AUD},
-        {"jwt-leeway", 1, 0, O_LEEWAY},       {"relaxed-durability", 0, 0, O_RELAXED},
-        {"port-file", 1, 0, O_PORTFILE},      {"help", 0, 0, O_HELP},
-        {"poll-wait", 1, 0, O_WAIT},          {"run-timeout", 1, 0, O_RUNTIMEOUT},
-        {"url-ttl", 1, 0, O_URLTTL},          {"db-pool", 1, 0, O_POOL},
-        {"trusted-proxy", 1, 0, O_PROXY},     {"max-held", 1, 0, O_MAXHELD},
-        {"rate-limit", 1, 0, O_RATE},         {0, 0, 0, 0},
+        {"listen", 1, 0, O_LISTEN},
+        {"db", 1, 0, O_DB},
+        {"secret", 1, 0, O_SECRET},
+        {"secret-file", 1, 0, O_SECRET_FILE},
+        {"base-url", 1, 0, O_BASE},
+        {"threads", 1, 0, O_THREADS},
+        {"max-connections", 1, 0, O_MAXCONN},
+        {"idle-timeout", 1, 0, O_IDLE},
+        {"max-body", 1, 0, O_MAXBODY},
+        {"poll-interval", 1, 0, O_POLL},
+        {"jwt-issuer", 1, 0, O_ISS},
+        {"jwt-audience", 1, 0, O_AUD},
+        {"jwt-leeway", 1, 0, O_LEEWAY},
+        {"relaxed-durability", 0, 0, O_RELAXED},
+        {"port-file", 1, 0, O_PORTFILE},
+        {"help", 0, 0, O_HELP},
+        {"poll-wait", 1, 0, O_WAIT},
+        {"run-timeout", 1, 0, O_RUNTIMEOUT},
+        {"url-ttl", 1, 0, O_URLTTL},
+        {"db-pool", 1, 0, O_POOL},
+        {"trusted-proxy", 1, 0, O_PROXY},
+        {"max-held", 1, 0, O_MAXHELD},
+        {"rate-limit", 1, 0, O_RATE},
+        {"db-writers", 1, 0, O_WRITERS},
+        {0, 0, 0, 0},
     };
     const char *listen = "127.0.0.1:8080", *db = "./jobplane.db", *secret_flag = NULL,
                *secret_file = NULL, *base_url = NULL, *port_file = NULL, *proxy = NULL;
     long threads = 16, maxconn = 4096, idle = 30, maxbody = 65536, poll = 30, leeway = 0, wait = 20,
-         run_timeout = 600, url_ttl = -1, pool = 0, max_held = 20000, rate = 0;
+         run_timeout = 600, url_ttl = -1, pool = 0, max_held = 20000, rate = 0, writers = 0;
     struct app app = {0};
     struct store_options sopt = {0};
     int c;
@@ -196,6 +212,7 @@ int serve_main(int argc, char **argv)
         case O_PROXY: proxy = optarg; break;
         case O_MAXHELD: bad = opt_long(optarg, 1, 1000000, &max_held); break;
         case O_RATE: bad = opt_long(optarg, 0, 1000000, &rate); break;
+        case O_WRITERS: bad = opt_long(optarg, 1, 64, &writers); break;
         case O_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -244,6 +261,7 @@ int serve_main(int argc, char **argv)
     int status = 1;
     sopt.url = db;
     sopt.readers = (unsigned)(pool ? pool : threads < 64 ? threads : 64);
+    sopt.writers = (unsigned)writers;
     app.store = store_open(&sopt, err, sizeof err);
     if (!app.store) {
         fprintf(stderr, "jobplane serve: %s\n", err);

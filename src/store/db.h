@@ -51,6 +51,12 @@ struct db_driver {
     /* Runs sql; res (may be NULL when not wanted) gets the rows. */
     enum db_status (*run)(struct db *c, const char *sql, const struct db_arg *args, int nargs,
                           struct db_res **res);
+    /* Runs sql whose result nobody reads (NULL: run does). A driver may queue
+     * it (PostgreSQL's writer, inside a transaction): its failure then fails
+     * the next statement run on c, so the savepoint release or the COMMIT
+     * after it fails, never silently. */
+    enum db_status (*run_later)(struct db *c, const char *sql, const struct db_arg *args,
+                                int nargs);
     /* Rows changed by the last statement. */
     long (*changes)(struct db *c);
     /* Applies migrations (safe when several processes start at once). */
@@ -59,9 +65,10 @@ struct db_driver {
     const char *begin_write;
     /* Upkeep the writer runs once a batch is answered (NULL: none). */
     void (*after_commit)(struct db *c);
-    /* Run with ?1 = site id after a job is queued (NULL: single process). */
+    /* Run with ?1 = the ids, comma-separated, of the sites a transaction
+     * queued jobs for, before its COMMIT (NULL: single process). */
     const char *notify_sql;
-    /* Calls fn(ctx, site id) for every job queued by any process, from a
+    /* Calls fn(ctx, site id) for every site any process queued jobs for, from a
      * thread of its own, until listen_stop (NULL: not supported). */
     void *(*listen_start)(const char *url, void (*fn)(void *ctx, const char *site_id), void *ctx);
     void (*listen_stop)(void *listener);

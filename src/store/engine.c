@@ -1,14 +1,17 @@
 /* The store's write engine, written once for every SQL driver (db.h).
  *
- * Writes: one writer thread owns the only read-write connection. Handlers
- * queue a write operation (a function and its argument) and wait, or go on
- * (store_async); the writer takes every queued operation at once, runs each
- * inside its own savepoint of one transaction, commits (fsync) and answers
- * them all. Concurrent writes share one commit (group commit); writes are
- * serialised within a process, so an idempotency check-then-insert needs no
- * more locking; an operation that fails is rolled back alone. Across
- * processes (PostgreSQL) unique indexes and row locks (FOR UPDATE SKIP
- * LOCKED) keep the same guarantees.
+ * Writes: writer threads own the read-write connections (one on SQLite,
+ * whose database has one write lock; several on PostgreSQL). Handlers queue
+ * a write operation (a function and its argument) and wait, or go on
+ * (store_async); a free writer takes every queued operation at once, runs
+ * them in one transaction, commits (fsync) and answers them all. Concurrent
+ * writes share one commit (group commit). A batch first runs without
+ * savepoints; if an operation fails, the batch is rolled back and run again
+ * with each operation in its own savepoint, so the failed one is undone
+ * alone (run_batch). On SQLite writes are serialised, so an idempotency
+ * check-then-insert needs no more locking; across PostgreSQL writers and
+ * nodes, unique indexes, guarded updates and locks keep the same guarantees
+ * (sql_jobs.c).
  *
  * Reads use a small pool of connections and see committed data only.
  *
@@ -64,18 +67,79 @@ int eng_random(unsigned char *buf, size_t n)
     return RAND_bytes(buf, (int)n) == 1 ? 0 : -1;
 }
 
+/* The writer this thread is (NULL on every other thread). */
+static __thread struct writer *self;
+
+struct db *eng_wdb(struct store *s)
+{
+    (void)s;
+    return self->db;
+}
+
 int eng_new_id(struct store *s, char id[JP_UUID_LEN + 1])
 {
+    (void)s;
     unsigned char rnd[JP_UUID7_RANDOM_BYTES];
     if (eng_random(rnd, sizeof rnd))
         return -1;
-    uuid7_next(&s->idgen, now_ms(), rnd, id);
+    uuid7_next(&self->idgen, now_ms(), rnd, id);
     return 0;
 }
 
 int eng_exec(struct store *s, struct db *c, const char *sql)
 {
     return s->drv->run(c, sql, NULL, 0, NULL) == DB_OK ? 0 : -1;
+}
+
+enum db_status eng_later(struct store *s, const char *sql, const struct db_arg *args, int n)
+{
+    return s->drv->run_later ? s->drv->run_later(self->db, sql, args, n)
+                             : s->drv->run(self->db, sql, args, n, NULL);
+}
+
+int eng_notify(struct store *s, const char *site_id)
+{
+    if (!s->drv->notify_sql)
+        return 0;
+    struct writer *w = self;
+    size_t n = strlen(site_id);
+    if (w->notify_len + n + 2 > w->notify_cap) {
+        size_t cap = w->notify_cap ? w->notify_cap * 2 : 1024;
+        char *p = realloc(w->notify, cap);
+        if (!p)
+            return -1;
+        w->notify = p;
+        w->notify_cap = cap;
+    }
+    if (w->notify_len)
+        w->notify[w->notify_len++] = ',';
+    memcpy(w->notify + w->notify_len, site_id, n + 1);
+    w->notify_len += n;
+    return 0;
+}
+
+/* The NOTIFYs of a commit: the ids in payloads under PostgreSQL's limit of
+ * 8000 bytes, split at commas. */
+static int notify_all(struct store *s)
+{
+    enum { PAYLOAD_MAX = 7900 };
+    struct writer *w = self;
+    for (size_t at = 0; at < w->notify_len;) {
+        size_t n = w->notify_len - at;
+        if (n > PAYLOAD_MAX) {
+            n = PAYLOAD_MAX;
+            while (n && w->notify[at + n] != ',')
+                n--;
+        }
+        char save = w->notify[at + n];
+        w->notify[at + n] = '\0';
+        enum db_status rc = LATER(s, s->drv->notify_sql, DB_TEXT(w->notify + at));
+        w->notify[at + n] = save;
+        if (rc != DB_OK)
+            return -1;
+        at += n + 1;
+    }
+    return 0;
 }
 
 /* ---- the writer ------------------------------------------------------- */
@@ -116,9 +180,55 @@ static void finish(struct store *s, struct wop *batch, bool ok)
     }
 }
 
+/* Runs a batch in one transaction; true when it committed. With savepoints,
+ * each operation runs inside its own and one that fails is undone alone.
+ * Without, the batch costs no round trips for them, and one failure fails
+ * the whole attempt: the writer then runs the batch again with savepoints
+ * (each operation starts by clearing its outputs, so it can run twice). */
+static bool run_batch(struct store *s, struct wop *batch, bool savepoints)
+{
+    struct db *c = self->db;
+    bool began = s->drv->check(c) == 0 && eng_exec(s, c, s->drv->begin_write) == 0;
+    bool ok = began;
+    self->notify_len = 0;
+    for (struct wop *w = batch; w; w = w->next) {
+        if (!ok || (savepoints && LATER(s, "SAVEPOINT op") != DB_OK)) {
+            ok = false;
+            w->result = STORE_UNAVAILABLE;
+            continue;
+        }
+        size_t announced = self->notify_len;
+        w->result = w->fn(s, w->arg);
+        if (!savepoints) {
+            ok = w->result != STORE_UNAVAILABLE;
+            continue;
+        }
+        /* Refusals wrote nothing, or a log line, and are kept. A failed
+         * operation is undone; so is one whose savepoint cannot be released
+         * (a statement failed under it unnoticed, or a queued one failed).
+         * When even that fails, the whole batch fails rather than commit a
+         * part. */
+        if (w->result == STORE_UNAVAILABLE || eng_exec(s, c, "RELEASE SAVEPOINT op")) {
+            w->result = STORE_UNAVAILABLE;
+            self->notify_len = announced;
+            if (eng_exec(s, c, "ROLLBACK TO SAVEPOINT op") ||
+                eng_exec(s, c, "RELEASE SAVEPOINT op"))
+                ok = false;
+        }
+    }
+    if (ok && notify_all(s))
+        ok = false;
+    if (began && (!ok || eng_exec(s, c, "COMMIT"))) {
+        ok = false;
+        eng_exec(s, c, "ROLLBACK");
+    }
+    return ok;
+}
+
 static void *writer_main(void *arg)
 {
-    struct store *s = arg;
+    self = arg;
+    struct store *s = self->s;
     for (;;) {
         pthread_mutex_lock(&s->mu);
         while (!s->head && !s->stopping)
@@ -128,34 +238,11 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&s->mu);
         if (!batch)
             break; /* stopping with nothing queued */
-
-        bool began = s->drv->check(s->wdb) == 0 && eng_exec(s, s->wdb, s->drv->begin_write) == 0;
-        bool ok = began;
-        for (struct wop *w = batch; w; w = w->next) {
-            if (!ok || eng_exec(s, s->wdb, "SAVEPOINT op")) {
-                ok = false;
-                w->result = STORE_UNAVAILABLE;
-                continue;
-            }
-            w->result = w->fn(s, w->arg);
-            /* Refusals wrote nothing, or a log line, and are kept. A failed
-             * operation is undone; so is one whose savepoint cannot be
-             * released (a statement failed under it unnoticed). When even
-             * that fails, the whole batch fails rather than commit a part. */
-            if (w->result == STORE_UNAVAILABLE || eng_exec(s, s->wdb, "RELEASE SAVEPOINT op")) {
-                w->result = STORE_UNAVAILABLE;
-                if (eng_exec(s, s->wdb, "ROLLBACK TO SAVEPOINT op") ||
-                    eng_exec(s, s->wdb, "RELEASE SAVEPOINT op"))
-                    ok = false;
-            }
-        }
-        if (began && (!ok || eng_exec(s, s->wdb, "COMMIT"))) {
-            ok = false;
-            eng_exec(s, s->wdb, "ROLLBACK");
-        }
+        /* Alone, an operation's failure is the batch's: no second attempt. */
+        bool ok = run_batch(s, batch, false) || (batch->next && run_batch(s, batch, true));
         finish(s, batch, ok);
         if (s->drv->after_commit)
-            s->drv->after_commit(s->wdb);
+            s->drv->after_commit(self->db);
     }
     return NULL;
 }
@@ -268,8 +355,8 @@ int eng_event(struct store *s, const char *site_id, int64_t ts, const char *fmt,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return RUN(s, s->wdb, "INSERT INTO events (site_id, ts, message) VALUES (?1,?2,?3)", NULL,
-               DB_TEXT(site_id), DB_INT(ts), DB_TEXT(msg)) == DB_OK
+    return LATER(s, "INSERT INTO events (site_id, ts, message) VALUES (?1,?2,?3)", DB_TEXT(site_id),
+                 DB_INT(ts), DB_TEXT(msg)) == DB_OK
                ? 0
                : -1;
 }
@@ -381,23 +468,23 @@ void store_heartbeat(struct store *s, const char *site_id, const struct device_f
 static enum store_result op_heartbeats(struct store *s, void *p)
 {
     for (struct hb_rec *h = p; h; h = h->next) {
-        if (RUN(s, s->wdb,
-                "UPDATE sites SET last_seen_at=CASE WHEN coalesce(last_seen_at,0) > ?2 THEN"
-                " last_seen_at ELSE ?2 END, last_seen_from=coalesce(?3,last_seen_from),"
-                " identity=coalesce(?4,identity), software_version=coalesce(?5,software_version),"
-                " serial_number=coalesce(?6,serial_number), model=coalesce(?7,model),"
-                " board_name=coalesce(?8,board_name),"
-                " architecture_name=coalesce(?9,architecture_name), uptime=coalesce(?10,uptime)"
-                " WHERE id=?1",
-                NULL, DB_TEXT(h->site_id), DB_INT(h->ts), DB_TEXT(h->from), DB_TEXT(h->identity),
-                DB_TEXT(h->software_version), DB_TEXT(h->serial_number), DB_TEXT(h->model),
-                DB_TEXT(h->board_name), DB_TEXT(h->architecture_name),
-                DB_NUM(h->uptime)) != DB_OK ||
-            RUN(s, s->wdb,
-                "INSERT INTO stats (site_id, ts, cpu_load, memory_free, disk_free, uptime)"
-                " VALUES (?1,?2,?3,?4,?5,?6)",
-                NULL, DB_TEXT(h->site_id), DB_INT(h->ts), DB_NUM(h->cpu_load),
-                DB_NUM(h->memory_free), DB_NUM(h->disk_free), DB_NUM(h->uptime)) != DB_OK)
+        if (LATER(s,
+                  "UPDATE sites SET last_seen_at=CASE WHEN coalesce(last_seen_at,0) > ?2 THEN"
+                  " last_seen_at ELSE ?2 END, last_seen_from=coalesce(?3,last_seen_from),"
+                  " identity=coalesce(?4,identity), software_version=coalesce(?5,software_version),"
+                  " serial_number=coalesce(?6,serial_number), model=coalesce(?7,model),"
+                  " board_name=coalesce(?8,board_name),"
+                  " architecture_name=coalesce(?9,architecture_name), uptime=coalesce(?10,uptime)"
+                  " WHERE id=?1",
+                  DB_TEXT(h->site_id), DB_INT(h->ts), DB_TEXT(h->from), DB_TEXT(h->identity),
+                  DB_TEXT(h->software_version), DB_TEXT(h->serial_number), DB_TEXT(h->model),
+                  DB_TEXT(h->board_name), DB_TEXT(h->architecture_name),
+                  DB_NUM(h->uptime)) != DB_OK ||
+            LATER(s,
+                  "INSERT INTO stats (site_id, ts, cpu_load, memory_free, disk_free, uptime)"
+                  " VALUES (?1,?2,?3,?4,?5,?6)",
+                  DB_TEXT(h->site_id), DB_INT(h->ts), DB_NUM(h->cpu_load), DB_NUM(h->memory_free),
+                  DB_NUM(h->disk_free), DB_NUM(h->uptime)) != DB_OK)
             return STORE_UNAVAILABLE;
     }
     return STORE_OK;
@@ -447,6 +534,38 @@ void store_watch_jobs(struct store *s, void (*fn)(void *, const char *), void *c
         s->listener = s->drv->listen_start(s->url, fn, ctx);
 }
 
+/* Stops the writers once the queue is empty, and joins them. */
+static void writers_stop(struct store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->stopping = true;
+    pthread_cond_broadcast(&s->work);
+    pthread_mutex_unlock(&s->mu);
+    for (size_t i = 0; i < s->nstarted; i++)
+        pthread_join(s->writers[i].thread, NULL);
+    s->nstarted = 0;
+}
+
+static void free_all(struct store *s)
+{
+    for (size_t i = 0; i < s->nfree; i++)
+        s->drv->close(s->readers[i]);
+    free(s->readers);
+    for (size_t i = 0; s->writers && i < s->nwriters; i++) {
+        if (s->writers[i].db)
+            s->drv->close(s->writers[i].db);
+        free(s->writers[i].notify);
+    }
+    free(s->writers);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->work);
+    pthread_cond_destroy(&s->reader_free);
+    pthread_mutex_destroy(&s->hb_mu);
+    pthread_cond_destroy(&s->hb_cond);
+    free(s->url);
+    free(s);
+}
+
 void store_close(struct store *s)
 {
     if (!s)
@@ -458,22 +577,8 @@ void store_close(struct store *s)
     pthread_cond_signal(&s->hb_cond);
     pthread_mutex_unlock(&s->hb_mu);
     pthread_join(s->flusher, NULL);
-    pthread_mutex_lock(&s->mu);
-    s->stopping = true;
-    pthread_cond_signal(&s->work);
-    pthread_mutex_unlock(&s->mu);
-    pthread_join(s->writer, NULL);
-    for (size_t i = 0; i < s->nfree; i++)
-        s->drv->close(s->readers[i]);
-    free(s->readers);
-    s->drv->close(s->wdb);
-    pthread_mutex_destroy(&s->mu);
-    pthread_cond_destroy(&s->work);
-    pthread_cond_destroy(&s->reader_free);
-    pthread_mutex_destroy(&s->hb_mu);
-    pthread_cond_destroy(&s->hb_cond);
-    free(s->url);
-    free(s);
+    writers_stop(s);
+    free_all(s);
 }
 
 struct store *store_open(const struct store_options *opt, char *err, size_t errlen)
@@ -500,37 +605,38 @@ struct store *store_open(const struct store_options *opt, char *err, size_t errl
     pthread_mutex_init(&s->hb_mu, NULL);
     pthread_cond_init(&s->hb_cond, NULL);
     s->nreaders = opt->readers ? opt->readers : 4;
+    s->nwriters = drv->dialect == DB_SQLITE ? 1 : opt->writers ? opt->writers : 4;
     s->url = strdup(url);
     s->readers = calloc(s->nreaders, sizeof *s->readers);
-    s->wdb = drv->connect(url, true, opt->relaxed, err, errlen);
-    if (!s->readers || !s->wdb || drv->migrate(s->wdb, err, errlen))
+    s->writers = calloc(s->nwriters, sizeof *s->writers);
+    if (!s->url || !s->readers || !s->writers) {
+        snprintf(err, errlen, "out of memory");
         goto fail;
+    }
+    for (size_t i = 0; i < s->nwriters; i++) {
+        s->writers[i].s = s;
+        if (!(s->writers[i].db = drv->connect(url, true, opt->relaxed, err, errlen)) ||
+            (i == 0 && drv->migrate(s->writers[0].db, err, errlen)))
+            goto fail;
+    }
     for (; s->nfree < s->nreaders; s->nfree++) {
         s->readers[s->nfree] = drv->connect(url, false, opt->relaxed, err, errlen);
         if (!s->readers[s->nfree])
             goto fail;
     }
-    if (pthread_create(&s->writer, NULL, writer_main, s)) {
-        snprintf(err, errlen, "cannot start the writer thread");
-        goto fail;
-    }
+    for (; s->nstarted < s->nwriters; s->nstarted++)
+        if (pthread_create(&s->writers[s->nstarted].thread, NULL, writer_main,
+                           &s->writers[s->nstarted])) {
+            snprintf(err, errlen, "cannot start the writer threads");
+            goto fail;
+        }
     if (pthread_create(&s->flusher, NULL, flusher_main, s)) {
-        pthread_mutex_lock(&s->mu);
-        s->stopping = true;
-        pthread_cond_signal(&s->work);
-        pthread_mutex_unlock(&s->mu);
-        pthread_join(s->writer, NULL);
         snprintf(err, errlen, "cannot start the heartbeat flusher");
         goto fail;
     }
     return s;
 fail:
-    for (size_t i = 0; i < s->nfree; i++)
-        drv->close(s->readers[i]);
-    free(s->readers);
-    if (s->wdb)
-        drv->close(s->wdb);
-    free(s->url);
-    free(s);
+    writers_stop(s);
+    free_all(s);
     return NULL;
 }

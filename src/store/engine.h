@@ -2,7 +2,7 @@
  * engine's calls, the reader pool, and the SQL helpers every domain uses.
  *
  * Files of store/ and what calls what (no circles):
- *   engine.c       writer thread, group commit, savepoints, reader pool,
+ *   engine.c       writer threads, group commit, savepoints, reader pool,
  *                  heartbeat buffer, open and close; team scoping and events
  *   sql_sites.c    sites and the device plane          -> engine
  *   sql_jobs.c     jobs, dispatch, reports, timeouts    -> engine
@@ -10,10 +10,11 @@
  *   db.c           results, for every driver
  *   sqlite.c, postgres.c  the db.h drivers (and the migrations)
  *
- * An operation is a function run on the writer thread inside its own
- * savepoint of the batch's transaction: it returns a store_result, and
- * STORE_UNAVAILABLE undoes what it wrote. Refusals (NOT_FOUND, CONFLICT, ...)
- * keep what they wrote (a log line at most). */
+ * An operation is a function run on a writer thread inside the batch's
+ * transaction: it returns a store_result, and STORE_UNAVAILABLE undoes what
+ * it wrote (and only that: see run_batch). Refusals (NOT_FOUND, CONFLICT,
+ * ...) keep what they wrote (a log line at most). An operation may run twice
+ * (a batch run again): it clears its outputs first. */
 #ifndef JP_STORE_ENGINE_H
 #define JP_STORE_ENGINE_H
 
@@ -28,11 +29,23 @@
 struct wop;    /* a queued write operation (engine.c) */
 struct hb_rec; /* a buffered heartbeat (engine.c) */
 
+/* A writer thread and what only it touches. */
+struct writer {
+    struct store *s;
+    pthread_t thread;
+    struct db *db;          /* its read-write connection */
+    struct uuid7_gen idgen; /* ids increase within a writer */
+    char *notify;           /* the ids to announce at this commit, ','-separated */
+    size_t notify_len, notify_cap;
+};
+
 struct store {
     const struct db_driver *drv;
-    struct db *wdb;         /* the writer's connection; writer thread only */
-    struct uuid7_gen idgen; /* writer thread only: ids increase in commit order */
-    pthread_t writer;
+    /* One writer on SQLite (the database has one write lock); several on
+     * PostgreSQL, each with its own connection: while one waits for the
+     * server, the next runs (docs/design.md). */
+    struct writer *writers;
+    size_t nwriters, nstarted;
     pthread_mutex_t mu; /* guards the queue, stopping and the reader stack */
     pthread_cond_t work;
     pthread_cond_t reader_free;
@@ -60,8 +73,15 @@ typedef enum store_result (*store_op)(struct store *s, void *arg);
 /* RUN(s, conn, sql, &res or NULL, args...): one statement with ?N arguments. */
 #define RUN(s, c, sql, res, ...)                                                                   \
     (s)->drv->run((c), (sql), (struct db_arg[]){__VA_ARGS__}, NARGS(__VA_ARGS__), (res))
+/* LATER(s, sql, args...): a writer statement whose result the operation does
+ * not read; the driver may send it without waiting (db.h run_later). */
+#define LATER(s, sql, ...) eng_later((s), (sql), (struct db_arg[]){__VA_ARGS__}, NARGS(__VA_ARGS__))
 
 /* ---- the write engine (engine.c) -------------------------------------- */
+
+/* The connection of the writer running the current operation (writer
+ * threads only). */
+struct db *eng_wdb(struct store *s);
 
 /* Runs op(arg) on the writer and waits for its commit. */
 enum store_result eng_submit(struct store *s, store_op op, void *arg);
@@ -73,6 +93,11 @@ enum store_result eng_run_op(struct store *s, store_op op, void *arg, size_t siz
                              void (*post)(void *arg, enum store_result r), struct store_async *as);
 /* Runs sql without arguments on c; 0 or -1. */
 int eng_exec(struct store *s, struct db *c, const char *sql);
+enum db_status eng_later(struct store *s, const char *sql, const struct db_arg *args, int n);
+/* Announces, at the commit, that the operation queued a job for the site
+ * (writer thread): one NOTIFY per commit for every site (db.h notify_sql).
+ * 0 or -1. */
+int eng_notify(struct store *s, const char *site_id);
 
 /* A read connection (NULL when the database is unreachable), and back. */
 struct db *eng_reader(struct store *s);

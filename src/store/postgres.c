@@ -22,6 +22,7 @@
 #define NOTIFY_CHANNEL "jobplane_jobs"
 
 #define STMT_CACHE 64
+#define PEND_MAX 256 /* queued statements before the writer reads their results */
 
 /* A statement prepared on this connection (parsed and planned once). */
 struct stmt {
@@ -30,12 +31,28 @@ struct stmt {
     Oid types[MAX_ARGS];
 };
 
+/* The writer's connection runs in pipeline mode: statements whose result
+ * nobody reads (run_later: SAVEPOINT, event lines, heartbeats, NOTIFY) are
+ * sent and not waited for; the next statement whose result is read carries
+ * them to the server, and their results are read before its own. A queued
+ * statement that fails makes that statement fail too (the server skips
+ * everything after an error until the next Sync), so no failure goes
+ * unnoticed; the engine then undoes the operation (engine.c). */
+struct pend {
+    short slot; /* PREPARE of this cache slot, or -1: a queued statement */
+};
+
 struct db {
     PGconn *c;
     bool relaxed, writer;
+    bool pipe;  /* in pipeline mode (the writer, once migrated) */
+    bool in_tx; /* pipe: between BEGIN and COMMIT or ROLLBACK */
     long changes;
     struct stmt cache[STMT_CACHE]; /* slot i is the prepared statement "s<i>" */
     unsigned next;                 /* the slot the next miss replaces */
+    struct pend pend[PEND_MAX];    /* pipe: results not read yet, in order */
+    int npend;
+    bool failed; /* pipe: a queued statement failed; the next read statement fails */
 };
 
 /* Forgets every prepared statement (a new session has none). */
@@ -47,9 +64,15 @@ static void cache_clear(struct db *d)
     }
 }
 
+static void pend_add(struct db *d, int slot)
+{
+    d->pend[d->npend++].slot = (short)slot;
+}
+
 /* The name of q prepared with these types, preparing it on a miss; NULL when
  * it cannot be (then the statement runs unprepared, or *failed is the failed
- * PREPARE's result: the statement is wrong). */
+ * PREPARE's result: the statement is wrong). In pipeline mode the PREPARE is
+ * queued: its failure shows when its result is read (pipe_read). */
 static const char *prepared(struct db *d, const char *q, int n, const Oid *types, char name[16],
                             PGresult **failed)
 {
@@ -61,7 +84,10 @@ static const char *prepared(struct db *d, const char *q, int n, const Oid *types
             return name;
         }
     }
-    if (PQtransactionStatus(d->c) == PQTRANS_INERROR)
+    if (!d->pipe && PQtransactionStatus(d->c) == PQTRANS_INERROR)
+        return NULL;
+    char *copy = strdup(q);
+    if (!copy)
         return NULL;
     int slot = (int)(d->next++ % STMT_CACHE);
     struct stmt *st = &d->cache[slot];
@@ -69,18 +95,29 @@ static const char *prepared(struct db *d, const char *q, int n, const Oid *types
     if (st->sql) { /* evict: the name is reused */
         char sql[32];
         snprintf(sql, sizeof sql, "DEALLOCATE %s", name);
-        PQclear(PQexec(d->c, sql));
+        if (!d->pipe)
+            PQclear(PQexec(d->c, sql));
+        else if (PQsendQueryParams(d->c, sql, 0, NULL, NULL, NULL, NULL, 0))
+            pend_add(d, -1);
         free(st->sql);
         st->sql = NULL;
     }
-    PGresult *r = PQprepare(d->c, name, q, n, types);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        *failed = r;
-        return NULL;
+    if (d->pipe) {
+        if (!PQsendPrepare(d->c, name, q, n, types)) {
+            free(copy);
+            return NULL;
+        }
+        pend_add(d, slot);
+    } else {
+        PGresult *r = PQprepare(d->c, name, q, n, types);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            *failed = r;
+            free(copy);
+            return NULL;
+        }
+        PQclear(r);
     }
-    PQclear(r);
-    if (!(st->sql = strdup(q)))
-        return NULL;
+    st->sql = copy;
     st->n = n;
     memcpy(st->types, types, sizeof *types * (size_t)n);
     return name;
@@ -98,6 +135,92 @@ static PGresult *exec(struct db *d, const char *q, int n, const Oid *types,
     if (failed)
         return failed;
     return PQexecParams(d->c, q, n, types, values, lengths, formats, 0);
+}
+
+/* ---- pipeline mode (the writer) --------------------------------------- */
+
+static void log_result_error(const PGresult *r)
+{
+    const char *msg = r ? PQresultErrorMessage(r) : "no result";
+    log_error("postgres: %.*s", (int)strcspn(msg, "\n"), msg);
+}
+
+/* Sends q without waiting; 0 or -1 (the connection is broken). */
+static int pipe_send(struct db *d, const char *q, int n, const Oid *types,
+                     const char *const *values, const int *lengths, const int *formats)
+{
+    char name[16];
+    PGresult *failed = NULL;
+    const char *nm = n > 0 ? prepared(d, q, n, types, name, &failed) : NULL;
+    return (nm ? PQsendQueryPrepared(d->c, nm, n, values, lengths, formats, 0)
+               : PQsendQueryParams(d->c, q, n, types, values, lengths, formats, 0))
+               ? 0
+               : -1;
+}
+
+/* One command's result, and the NULL that ends it. */
+static PGresult *pipe_result(struct db *d)
+{
+    PGresult *r = PQgetResult(d->c), *more;
+    while (r && (more = PQgetResult(d->c)) != NULL)
+        PQclear(more);
+    return r;
+}
+
+/* Reads the results of the queued statements (a flush or a Sync must have
+ * been sent after them); false when one failed (logged). A failed PREPARE
+ * leaves its cache slot empty. */
+static bool pipe_read(struct db *d)
+{
+    bool ok = true;
+    for (int i = 0; i < d->npend; i++) {
+        PGresult *r = pipe_result(d);
+        ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+            if (st != PGRES_PIPELINE_ABORTED)
+                log_result_error(r);
+            if (d->pend[i].slot >= 0) {
+                free(d->cache[d->pend[i].slot].sql);
+                d->cache[d->pend[i].slot].sql = NULL;
+            }
+            ok = false;
+        }
+        PQclear(r);
+    }
+    d->npend = 0;
+    return ok;
+}
+
+/* Reads up to the result of a Sync already sent: the server accepts
+ * commands again after an error. */
+static void pipe_synced(struct db *d)
+{
+    for (;;) {
+        PGresult *r = PQgetResult(d->c);
+        if (!r) {
+            if (PQstatus(d->c) != CONNECTION_OK)
+                return;
+            continue;
+        }
+        ExecStatusType st = PQresultStatus(r);
+        PQclear(r);
+        if (st == PGRES_PIPELINE_SYNC)
+            return;
+    }
+}
+
+/* After an error the server skips every command up to the next Sync. */
+static void pipe_recover(struct db *d)
+{
+    if (PQpipelineSync(d->c) == 1)
+        pipe_synced(d);
+}
+
+/* Leaves pipeline mode's state as a new connection has it. */
+static void pipe_reset(struct db *d)
+{
+    d->pipe = d->in_tx = d->failed = false;
+    d->npend = 0;
 }
 
 /* The schema, one entry per version: see JP_SCHEMA_VERSION (db.h). */
@@ -199,6 +322,7 @@ static int pg_check(struct db *d)
         return 0;
     PQreset(d->c);
     cache_clear(d);
+    pipe_reset(d);
     if (PQstatus(d->c) != CONNECTION_OK || session_setup(d))
         return -1;
     log_info("postgres: reconnected");
@@ -215,6 +339,91 @@ static char *translate(const char *sql)
     return out;
 }
 
+struct params {
+    Oid types[MAX_ARGS];
+    const char *values[MAX_ARGS];
+    int lengths[MAX_ARGS], formats[MAX_ARGS];
+    char nums[MAX_ARGS][24];
+};
+
+static void params_of(const struct db_arg *args, int n, struct params *p)
+{
+    for (int i = 0; i < n; i++) {
+        const struct db_arg *a = &args[i];
+        p->lengths[i] = 0;
+        p->formats[i] = 0;
+        p->values[i] = NULL;
+        switch (a->kind) {
+        case DB_ARG_TEXT:
+            p->types[i] = OID_TEXT;
+            p->values[i] = a->p;
+            break;
+        case DB_ARG_INT:
+            p->types[i] = OID_INT8;
+            snprintf(p->nums[i], sizeof p->nums[i], "%lld", (long long)a->i);
+            p->values[i] = p->nums[i];
+            break;
+        case DB_ARG_BLOB:
+            p->types[i] = OID_BYTEA;
+            p->values[i] = a->p;
+            p->lengths[i] = (int)a->len;
+            p->formats[i] = 1;
+            break;
+        case DB_ARG_NULL_INT: p->types[i] = OID_INT8; break;
+        default: p->types[i] = OID_TEXT;
+        }
+    }
+}
+
+static bool result_ok(const PGresult *r)
+{
+    return r && (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK);
+}
+
+/* Pipeline mode: sends q, then reads the queued statements' results and its
+ * own. *queued_ok is false when a queued one failed (q then failed too). A
+ * statement outside a transaction, COMMIT and ROLLBACK end with a Sync (that
+ * is what commits an implicit transaction); others only ask the server to
+ * flush its answers. */
+static PGresult *pipe_exec(struct db *d, const char *sql, const char *q, int n,
+                           const struct params *p, bool *queued_ok)
+{
+    bool begin = !strcmp(sql, "BEGIN");
+    bool end = !strcmp(sql, "COMMIT") || !strcmp(sql, "ROLLBACK");
+    bool sync = end || (!d->in_tx && !begin);
+    *queued_ok = false;
+    if (pipe_send(d, q, n, p->types, p->values, p->lengths, p->formats) ||
+        (sync ? PQpipelineSync(d->c) != 1 : !PQsendFlushRequest(d->c) || PQflush(d->c))) {
+        pipe_reset(d); /* broken: nothing more comes back */
+        return NULL;
+    }
+    *queued_ok = pipe_read(d) && !d->failed;
+    d->failed = false;
+    PGresult *r = pipe_result(d);
+    bool ok = result_ok(r);
+    if (sync)
+        pipe_synced(d);
+    else if (!ok)
+        pipe_recover(d);
+    if (begin)
+        d->in_tx = ok;
+    if (end)
+        d->in_tx = false;
+    return r;
+}
+
+/* One statement, prepared: through the pipeline on the writer. */
+static PGresult *run_one(struct db *d, const char *sql, const char *q, int n,
+                         const struct params *p, bool *queued_ok)
+{
+    *queued_ok = true;
+    if (d->writer && !d->pipe && PQenterPipelineMode(d->c))
+        d->pipe = true;
+    if (d->pipe)
+        return pipe_exec(d, sql, q, n, p, queued_ok);
+    return exec(d, q, n, p->types, p->values, p->lengths, p->formats);
+}
+
 static enum db_status pg_run(struct db *d, const char *sql, const struct db_arg *args, int n,
                              struct db_res **res)
 {
@@ -222,58 +431,28 @@ static enum db_status pg_run(struct db *d, const char *sql, const struct db_arg 
         *res = NULL;
     if (n > MAX_ARGS)
         return DB_ERROR;
-    Oid types[MAX_ARGS];
-    const char *values[MAX_ARGS];
-    int lengths[MAX_ARGS], formats[MAX_ARGS];
-    char nums[MAX_ARGS][24];
-    for (int i = 0; i < n; i++) {
-        const struct db_arg *a = &args[i];
-        lengths[i] = 0;
-        formats[i] = 0;
-        values[i] = NULL;
-        switch (a->kind) {
-        case DB_ARG_TEXT:
-            types[i] = OID_TEXT;
-            values[i] = a->p;
-            break;
-        case DB_ARG_INT:
-            types[i] = OID_INT8;
-            snprintf(nums[i], sizeof nums[i], "%lld", (long long)a->i);
-            values[i] = nums[i];
-            break;
-        case DB_ARG_BLOB:
-            types[i] = OID_BYTEA;
-            values[i] = a->p;
-            lengths[i] = (int)a->len;
-            formats[i] = 1;
-            break;
-        case DB_ARG_NULL_INT: types[i] = OID_INT8; break;
-        default: types[i] = OID_TEXT;
-        }
-    }
+    struct params p;
+    params_of(args, n, &p);
     char *q = translate(sql);
     if (!q)
         return DB_ERROR;
     /* libpq notices a dead connection (a database restart) only when a
      * statement fails on it. Outside a transaction nothing was lost: reconnect
      * and run the statement once more, so a restart costs no failed request. */
-    bool idle = PQtransactionStatus(d->c) == PQTRANS_IDLE;
-    PGresult *r = exec(d, q, n, types, values, lengths, formats);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK && idle &&
-        PQstatus(d->c) != CONNECTION_OK && pg_check(d) == 0) {
+    bool idle = d->pipe ? !d->in_tx : PQtransactionStatus(d->c) == PQTRANS_IDLE;
+    bool queued_ok;
+    PGresult *r = run_one(d, sql, q, n, &p, &queued_ok);
+    if (!result_ok(r) && idle && PQstatus(d->c) != CONNECTION_OK && pg_check(d) == 0) {
         PQclear(r);
-        r = exec(d, q, n, types, values, lengths, formats);
+        r = run_one(d, sql, q, n, &p, &queued_ok);
     }
     free(q);
-    ExecStatusType st = PQresultStatus(r);
     enum db_status status = DB_OK;
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        status = state && !strcmp(state, "23505") ? DB_UNIQUE : DB_ERROR;
-        if (status == DB_ERROR) {
-            const char *msg = PQresultErrorMessage(r);
-            log_error("postgres: %.*s", (int)strcspn(msg, "\n"), msg);
-        }
+    if (!result_ok(r) || !queued_ok) {
+        const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+        status = queued_ok && state && !strcmp(state, "23505") ? DB_UNIQUE : DB_ERROR;
+        if (status == DB_ERROR && (!r || PQresultStatus(r) != PGRES_PIPELINE_ABORTED))
+            log_result_error(r);
     }
     /* COMMIT of a transaction a statement failed in succeeds, as a ROLLBACK:
      * that is a failed commit. */
@@ -308,6 +487,40 @@ static enum db_status pg_run(struct db *d, const char *sql, const struct db_arg 
     }
     PQclear(r);
     return status;
+}
+
+/* A statement whose result nobody reads (pipeline mode, in a transaction):
+ * queued; a failure fails the next statement that is read. Elsewhere it runs
+ * at once. */
+static enum db_status pg_run_later(struct db *d, const char *sql, const struct db_arg *args, int n)
+{
+    if (!d->pipe || !d->in_tx)
+        return pg_run(d, sql, args, n, NULL);
+    if (n > MAX_ARGS)
+        return DB_ERROR;
+    if (d->npend + 3 > PEND_MAX) { /* a DEALLOCATE, a PREPARE and the statement must fit */
+        if (!PQsendFlushRequest(d->c) || PQflush(d->c)) {
+            pipe_reset(d);
+            return DB_ERROR;
+        }
+        if (!pipe_read(d)) {
+            d->failed = true;
+            pipe_recover(d);
+        }
+    }
+    struct params p;
+    params_of(args, n, &p);
+    char *q = translate(sql);
+    if (!q)
+        return DB_ERROR;
+    int rc = pipe_send(d, q, n, p.types, p.values, p.lengths, p.formats);
+    free(q);
+    if (rc) {
+        pipe_reset(d);
+        return DB_ERROR;
+    }
+    pend_add(d, -1);
+    return DB_OK;
 }
 
 static long pg_changes(struct db *d)
@@ -401,7 +614,15 @@ static void *listener_main(void *arg)
             continue; /* broken: reconnect on the next turn */
         PGnotify *note;
         while ((note = PQnotifies(c)) != NULL) {
-            l->fn(l->ctx, note->extra);
+            /* the ids of one commit, comma-separated (engine.c notify_all) */
+            for (char *id = note->extra, *end; *id; id = *end ? end + 1 : end) {
+                end = id + strcspn(id, ",");
+                char save = *end;
+                *end = '\0';
+                if (*id)
+                    l->fn(l->ctx, id);
+                *end = save;
+            }
             PQfreemem(note);
         }
     }
@@ -450,6 +671,7 @@ const struct db_driver db_postgres = {
     .close = pg_close,
     .check = pg_check,
     .run = pg_run,
+    .run_later = pg_run_later,
     .changes = pg_changes,
     .migrate = pg_migrate,
     .begin_write = "BEGIN",

@@ -33,8 +33,8 @@ struct chunk_arg {
 static enum store_result assemble(struct store *s, struct chunk_arg *a, const char *token)
 {
     struct db_res *r = NULL;
-    if (RUN(s, s->wdb, "SELECT data FROM backup_chunks WHERE job_id=?1 ORDER BY chunk_offset", &r,
-            DB_TEXT(a->job_id)) != DB_OK)
+    if (RUN(s, eng_wdb(s), "SELECT data FROM backup_chunks WHERE job_id=?1 ORDER BY chunk_offset",
+            &r, DB_TEXT(a->job_id)) != DB_OK)
         return STORE_UNAVAILABLE;
     char *content = malloc((size_t)a->total + 1);
     size_t at = 0;
@@ -54,8 +54,9 @@ static enum store_result assemble(struct store *s, struct chunk_arg *a, const ch
     enum store_result res = STORE_UNAVAILABLE;
     for (int64_t ts = a->now;; ts++) {
         snprintf(a->filename, 64, "%lld.rsc", (long long)ts);
-        enum db_status rc = RUN(s, s->wdb, "SELECT 1 FROM backups WHERE site_id=?1 AND filename=?2",
-                                &r, DB_TEXT(a->site_id), DB_TEXT(a->filename));
+        enum db_status rc =
+            RUN(s, eng_wdb(s), "SELECT 1 FROM backups WHERE site_id=?1 AND filename=?2", &r,
+                DB_TEXT(a->site_id), DB_TEXT(a->filename));
         bool taken = rc == DB_OK && r->rows;
         db_res_free(r);
         r = NULL;
@@ -66,15 +67,15 @@ static enum store_result assemble(struct store *s, struct chunk_arg *a, const ch
     }
     char assoc[JP_UUID_LEN + 72];
     snprintf(assoc, sizeof assoc, "%s/%s", a->site_id, a->filename);
-    if (RUN(s, s->wdb,
+    if (RUN(s, eng_wdb(s),
             "INSERT INTO backups (site_id, filename, job_id, size, created_at, content)"
             " VALUES (?1,?2,?3,?4,?5,?6)",
             NULL, DB_TEXT(a->site_id), DB_TEXT(a->filename), DB_TEXT(a->job_id), DB_INT(a->total),
             DB_INT(a->now), DB_BLOB(content, (size_t)a->total)) != DB_OK ||
-        RUN(s, s->wdb, "DELETE FROM backup_chunks WHERE job_id=?1", NULL, DB_TEXT(a->job_id)) !=
+        RUN(s, eng_wdb(s), "DELETE FROM backup_chunks WHERE job_id=?1", NULL, DB_TEXT(a->job_id)) !=
             DB_OK ||
-        RUN(s, s->wdb, "UPDATE jobs SET associated_backup=?2 WHERE id=?1", NULL, DB_TEXT(a->job_id),
-            DB_TEXT(assoc)) != DB_OK ||
+        RUN(s, eng_wdb(s), "UPDATE jobs SET associated_backup=?2 WHERE id=?1", NULL,
+            DB_TEXT(a->job_id), DB_TEXT(assoc)) != DB_OK ||
         eng_event(s, a->site_id, a->now, "Job %s backup stored as %s (%lld bytes)", token, assoc,
                   (long long)a->total))
         goto out;
@@ -99,7 +100,7 @@ static enum store_result op_backup_chunk(struct store *s, void *p)
         return STORE_NOT_FOUND;
     /* What arrived so far must end exactly at this chunk's offset. */
     struct db_res *r = NULL;
-    if (RUN(s, s->wdb,
+    if (RUN(s, eng_wdb(s),
             "SELECT coalesce(sum(length(data)),0), min(total), max(total) FROM backup_chunks"
             " WHERE job_id=?1",
             &r, DB_TEXT(a->job_id)) != DB_OK)
@@ -109,7 +110,7 @@ static enum store_result op_backup_chunk(struct store *s, void *p)
     if (have != a->offset || (have > 0 && (tmin != a->total || tmax != a->total)) ||
         a->offset + (int64_t)a->len > a->total)
         return STORE_CONFLICT;
-    if (RUN(s, s->wdb,
+    if (RUN(s, eng_wdb(s),
             "INSERT INTO backup_chunks (job_id, site_id, chunk_offset, total, data)"
             " VALUES (?1,?2,?3,?4,?5)",
             NULL, DB_TEXT(a->job_id), DB_TEXT(a->site_id), DB_INT(a->offset), DB_INT(a->total),

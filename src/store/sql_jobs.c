@@ -58,7 +58,7 @@ struct job_create_arg {
 static enum store_result job_replay(struct store *s, const struct job_request *req, struct job *out)
 {
     struct db_res *r = NULL;
-    if (RUN(s, s->wdb,
+    if (RUN(s, eng_wdb(s),
             "SELECT " JOB_COLS ", cancelled_at FROM jobs WHERE site_id=?1 AND idempotency_key=?2",
             &r, DB_TEXT(req->site_id), DB_TEXT(req->idempotency_key)) != DB_OK)
         return STORE_UNAVAILABLE;
@@ -85,7 +85,7 @@ static enum store_result op_job_create(struct store *s, void *p)
     struct job_create_arg *a = p;
     const struct job_request *req = a->req;
     job_clear(a->out);
-    int owned = eng_site_owned(s, s->wdb, a->team, req->site_id, false);
+    int owned = eng_site_owned(s, eng_wdb(s), a->team, req->site_id, false);
     if (owned <= 0)
         return owned < 0 ? STORE_UNAVAILABLE : STORE_NOT_FOUND;
     enum store_result res = job_replay(s, req, a->out);
@@ -103,7 +103,7 @@ static enum store_result op_job_create(struct store *s, void *p)
     for (int attempt = 0; attempt < 4; attempt++) {
         if (eng_random(rnd_tok, sizeof rnd_tok) || token_base62(rnd_tok, sizeof rnd_tok, token))
             continue;
-        if (RUN(s, s->wdb,
+        if (RUN(s, eng_wdb(s),
                 "INSERT INTO jobs (id, site_id, token, idempotency_key, description, script,"
                 " notify_url, express_execute, needs_ack, should_backup, created_at)"
                 " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11) ON CONFLICT DO NOTHING",
@@ -113,7 +113,7 @@ static enum store_result op_job_create(struct store *s, void *p)
                 DB_INT(req->needs_acknowledgement), DB_INT(req->should_backup),
                 DB_INT(created)) != DB_OK)
             return STORE_UNAVAILABLE;
-        if (s->drv->changes(s->wdb) == 0) {
+        if (s->drv->changes(eng_wdb(s)) == 0) {
             res = job_replay(s, req, a->out); /* the key, or (rarely) the token, was taken */
             if (res != STORE_CREATED)
                 return res;
@@ -136,8 +136,7 @@ static enum store_result op_job_create(struct store *s, void *p)
             eng_event(s, req->site_id, created, "Job %s created: %s", token, req->description) ||
             (req->express_execute &&
              eng_event(s, req->site_id, created, "Job %s express execution requested", token)) ||
-            (s->drv->notify_sql &&
-             RUN(s, s->wdb, s->drv->notify_sql, NULL, DB_TEXT(req->site_id)) != DB_OK))
+            eng_notify(s, req->site_id))
             return STORE_UNAVAILABLE;
         return STORE_CREATED;
     }
@@ -239,11 +238,11 @@ struct job_cancel_arg {
 static enum store_result op_job_cancel(struct store *s, void *p)
 {
     struct job_cancel_arg *a = p;
-    int owned = eng_site_owned(s, s->wdb, a->team, a->site_id, true);
+    int owned = eng_site_owned(s, eng_wdb(s), a->team, a->site_id, true);
     if (owned <= 0)
         return owned < 0 ? STORE_UNAVAILABLE : STORE_NOT_FOUND;
     struct db_res *r = NULL;
-    if (RUN(s, s->wdb,
+    if (RUN(s, eng_wdb(s),
             "SELECT " JOB_COLS " FROM jobs WHERE id=?1 AND site_id=?2 AND cancelled_at IS NULL", &r,
             DB_TEXT(a->job_id), DB_TEXT(a->site_id)) != DB_OK)
         return STORE_UNAVAILABLE;
@@ -259,7 +258,7 @@ static enum store_result op_job_cancel(struct store *s, void *p)
     if (res != STORE_OK)
         return res;
     int64_t now = eng_now();
-    if (RUN(s, s->wdb, "UPDATE jobs SET cancelled_at=?2 WHERE id=?1", NULL, DB_TEXT(a->job_id),
+    if (RUN(s, eng_wdb(s), "UPDATE jobs SET cancelled_at=?2 WHERE id=?1", NULL, DB_TEXT(a->job_id),
             DB_INT(now)) != DB_OK ||
         eng_event(s, a->site_id, now, "Job %s cancelled", a->token))
         return STORE_UNAVAILABLE;
@@ -298,7 +297,7 @@ static int fail_timed_out(struct store *s, const char *site_id, int64_t now, int
              " AND delivered_at <= ?2 - ?3 AND (?1 IS NULL OR site_id=?1)%s)"
              " RETURNING site_id, token",
              PG(s) ? " FOR UPDATE SKIP LOCKED" : "");
-    if (RUN(s, s->wdb, sql, &r, DB_TEXT(site_id), DB_INT(now), DB_INT(run_timeout)) != DB_OK)
+    if (RUN(s, eng_wdb(s), sql, &r, DB_TEXT(site_id), DB_INT(now), DB_INT(run_timeout)) != DB_OK)
         return -1;
     int err = 0;
     for (size_t i = 0; i < r->rows && !err; i++) {
@@ -314,9 +313,10 @@ static int fail_timed_out(struct store *s, const char *site_id, int64_t now, int
 }
 
 /* Dispatch: fails an in-flight job past its timeout, then claims the oldest
- * pending one. Two polls never get one job: within a process the writer runs
- * one operation at a time; across processes the site row is locked (a node
- * that finds it locked hands out nothing this time). */
+ * pending one. Two polls never get one job: on SQLite the one writer runs
+ * one operation at a time; on PostgreSQL (several writers, several nodes) a
+ * transaction-scoped advisory lock per site is taken first, and a writer
+ * that finds it taken hands out nothing this time. */
 struct dispatch_arg {
     const char *site_id;
     int64_t now, run_timeout;
@@ -330,18 +330,20 @@ static enum store_result op_dispatch(struct store *s, void *p)
     struct db_res *r = NULL;
     job_clear(a->out);
     if (PG(s)) {
-        if (RUN(s, s->wdb, "SELECT 1 FROM sites WHERE id=?1 FOR UPDATE SKIP LOCKED", &r,
-                DB_TEXT(a->site_id)) != DB_OK)
+        /* A lock of the site's dispatch alone, not of its row: heartbeats
+         * and other writers update the row all the time. */
+        if (RUN(s, eng_wdb(s), "SELECT pg_try_advisory_xact_lock(hashtextextended(?1, 7277002))",
+                &r, DB_TEXT(a->site_id)) != DB_OK)
             return STORE_UNAVAILABLE;
-        bool locked = r->rows == 0;
+        bool locked = !r->rows || !db_int(r, 0, 0, 0);
         db_res_free(r);
         r = NULL;
         if (locked)
-            return STORE_NOT_FOUND; /* another node is dispatching for this site */
+            return STORE_NOT_FOUND; /* another writer or node is dispatching for this site */
     }
     /* One job at a time per site: a job in flight past its run timeout fails
      * here rather than at the next sweep, so the site is free at once. */
-    if (RUN(s, s->wdb, "SELECT delivered_at FROM jobs WHERE site_id=?1 AND " IN_FLIGHT, &r,
+    if (RUN(s, eng_wdb(s), "SELECT delivered_at FROM jobs WHERE site_id=?1 AND " IN_FLIGHT, &r,
             DB_TEXT(a->site_id)) != DB_OK)
         return STORE_UNAVAILABLE;
     bool busy = false, expired = false;
@@ -357,7 +359,7 @@ static enum store_result op_dispatch(struct store *s, void *p)
         return STORE_UNAVAILABLE;
     if (busy)
         return STORE_NOT_FOUND;
-    if (RUN(s, s->wdb,
+    if (RUN(s, eng_wdb(s),
             "SELECT " JOB_COLS " FROM jobs WHERE site_id=?1 AND delivered_at IS NULL"
             " AND cancelled_at IS NULL ORDER BY id LIMIT 1",
             &r, DB_TEXT(a->site_id)) != DB_OK)
@@ -374,17 +376,17 @@ static enum store_result op_dispatch(struct store *s, void *p)
     if (!j->needs_acknowledgement)
         j->started_at = j->completed_at = a->now;
     /* Guarded: a cancel committed on another node since the SELECT wins. */
-    if (RUN(s, s->wdb,
+    if (RUN(s, eng_wdb(s),
             "UPDATE jobs SET delivered_at=?2, started_at=?3, completed_at=?3 WHERE id=?1"
             " AND delivered_at IS NULL AND cancelled_at IS NULL",
             NULL, DB_TEXT(j->id), DB_INT(a->now),
             DB_NUM(j->needs_acknowledgement ? -1 : a->now)) != DB_OK)
         return STORE_UNAVAILABLE;
-    if (s->drv->changes(s->wdb) == 0) {
+    if (s->drv->changes(eng_wdb(s)) == 0) {
         job_clear(j);
         return STORE_NOT_FOUND;
     }
-    if (RUN(s, s->wdb,
+    if (RUN(s, eng_wdb(s),
             "SELECT count(*) FROM jobs WHERE site_id=?1 AND delivered_at IS NULL"
             " AND cancelled_at IS NULL",
             &r, DB_TEXT(a->site_id)) != DB_OK) {
@@ -446,7 +448,7 @@ struct report_arg {
 enum store_result sql_load_job(struct store *s, const char *job_id, struct job *out)
 {
     struct db_res *r = NULL;
-    if (RUN(s, s->wdb, "SELECT " JOB_COLS " FROM jobs WHERE id=?1 AND cancelled_at IS NULL", &r,
+    if (RUN(s, eng_wdb(s), "SELECT " JOB_COLS " FROM jobs WHERE id=?1 AND cancelled_at IS NULL", &r,
             DB_TEXT(job_id)) != DB_OK)
         return STORE_UNAVAILABLE;
     enum store_result res = r->rows ? STORE_OK : STORE_NOT_FOUND;
@@ -479,9 +481,9 @@ static enum store_result op_job_report(struct store *s, void *p)
     snprintf(guarded, sizeof guarded,
              "UPDATE jobs SET %s WHERE id=?1 AND completed_at IS NULL AND failed_at IS NULL",
              rep->set);
-    if (RUN(s, s->wdb, guarded, NULL, DB_TEXT(a->job_id), DB_INT(a->now)) != DB_OK)
+    if (RUN(s, eng_wdb(s), guarded, NULL, DB_TEXT(a->job_id), DB_INT(a->now)) != DB_OK)
         return STORE_UNAVAILABLE;
-    if (s->drv->changes(s->wdb) == 0) {
+    if (s->drv->changes(eng_wdb(s)) == 0) {
         job_clear(j);
         res = sql_load_job(s, a->job_id, j);
         return res == STORE_OK ? STORE_CONFLICT : res;

@@ -47,13 +47,14 @@ struct site_create_arg {
 static enum store_result op_site_create(struct store *s, void *p)
 {
     struct site_create_arg *a = p;
+    site_clear(a->out); /* a batch that is run again runs its operations again */
     char id[JP_UUID_LEN + 1];
     if (eng_new_id(s, id))
         return STORE_UNAVAILABLE;
     int64_t now = (int64_t)(uuid7_millis(id) / 1000);
     struct db_res *r = NULL;
     enum store_result res = STORE_UNAVAILABLE;
-    if (RUN(s, s->wdb,
+    if (RUN(s, eng_wdb(s),
             "INSERT INTO sites (id, team, name, created_at, updated_at, adoption_hash)"
             " VALUES (?1, ?2, ?3, ?4, ?4, ?5) RETURNING " SITE_COLS,
             &r, DB_TEXT(id), DB_TEXT(a->team), DB_TEXT(a->name), DB_INT(now),
@@ -123,7 +124,7 @@ static enum store_result op_site_adopt(struct store *s, void *p)
     int64_t now = eng_now();
     struct db_res *r = NULL;
     site_clear(a->out);
-    if (RUN(s, s->wdb,
+    if (RUN(s, eng_wdb(s),
             "UPDATE sites SET adoption_hash=NULL, device_hash=?2, adopted_at=?3,"
             " last_seen_at=?3, last_seen_from=?4, identity=?5, software_version=?6,"
             " serial_number=?7, model=?8, board_name=?9, architecture_name=?10, uptime=?11"
@@ -174,10 +175,10 @@ static enum store_result op_site_change(struct store *s, void *p)
 {
     struct site_change_arg *a = p;
     int64_t now = eng_now();
-    if (RUN(s, s->wdb, a->sql, NULL, DB_TEXT(a->site_id), DB_TEXT(a->team), DB_TEXT(a->value),
+    if (RUN(s, eng_wdb(s), a->sql, NULL, DB_TEXT(a->site_id), DB_TEXT(a->team), DB_TEXT(a->value),
             DB_INT(now)) != DB_OK)
         return STORE_UNAVAILABLE;
-    if (s->drv->changes(s->wdb) == 0)
+    if (s->drv->changes(eng_wdb(s)) == 0)
         return STORE_NOT_FOUND;
     return eng_event(s, a->site_id, now, "%s", a->message) ? STORE_UNAVAILABLE : STORE_OK;
 }

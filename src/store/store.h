@@ -31,6 +31,7 @@ struct store;
 struct store_options {
     const char *url;  /* file path, sqlite:PATH */
     unsigned readers; /* read connections (default 4) */
+    unsigned writers; /* PostgreSQL: write connections, one thread each (default 4) */
     bool relaxed;     /* commit without fsync (documented fast mode) */
 };
 
