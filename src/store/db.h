@@ -69,8 +69,11 @@ struct db_driver {
      * queued jobs for, before its COMMIT (NULL: single process). */
     const char *notify_sql;
     /* Calls fn(ctx, site id) for every site any process queued jobs for, from a
-     * thread of its own, until listen_stop (NULL: not supported). */
-    void *(*listen_start)(const char *url, void (*fn)(void *ctx, const char *site_id), void *ctx);
+     * thread of its own, until listen_stop (NULL: not supported); and
+     * up(ctx, true) each time it starts listening (announcements before may
+     * have been missed), up(ctx, false) when it lost its connection. */
+    void *(*listen_start)(const char *url, void (*fn)(void *ctx, const char *site_id),
+                          void (*up)(void *ctx, bool listening), void *ctx);
     void (*listen_stop)(void *listener);
 };
 

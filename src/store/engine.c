@@ -528,10 +528,30 @@ static void *flusher_main(void *arg)
 
 /* ---- open and close --------------------------------------------------- */
 
+/* Another process queued jobs for the site (the listener's thread). */
+static void announced(void *arg, const char *site_id)
+{
+    struct store *s = arg;
+    pending_add(s->pending, site_id); /* before the wake: the woken poll must see it */
+    s->watch_fn(s->watch_ctx, site_id);
+}
+
+static void listening(void *arg, bool up)
+{
+    struct store *s = arg;
+    if (!up)
+        pending_distrust(s->pending);
+    else if (pending_load(s->pending, s))
+        log_warn("store: cannot read the sites with pending jobs; every poll reads them");
+}
+
 void store_watch_jobs(struct store *s, void (*fn)(void *, const char *), void *ctx)
 {
-    if (s->drv->listen_start && !s->listener)
-        s->listener = s->drv->listen_start(s->url, fn, ctx);
+    if (!s->drv->listen_start || s->listener)
+        return;
+    s->watch_fn = fn;
+    s->watch_ctx = ctx;
+    s->listener = s->drv->listen_start(s->url, announced, listening, s);
 }
 
 /* Stops the writers once the queue is empty, and joins them. */
@@ -557,6 +577,7 @@ static void free_all(struct store *s)
         free(s->writers[i].notify);
     }
     free(s->writers);
+    pending_free(s->pending);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->work);
     pthread_cond_destroy(&s->reader_free);
@@ -609,7 +630,8 @@ struct store *store_open(const struct store_options *opt, char *err, size_t errl
     s->url = strdup(url);
     s->readers = calloc(s->nreaders, sizeof *s->readers);
     s->writers = calloc(s->nwriters, sizeof *s->writers);
-    if (!s->url || !s->readers || !s->writers) {
+    s->pending = pending_new();
+    if (!s->url || !s->readers || !s->writers || !s->pending) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -623,6 +645,12 @@ struct store *store_open(const struct store_options *opt, char *err, size_t errl
         s->readers[s->nfree] = drv->connect(url, false, opt->relaxed, err, errlen);
         if (!s->readers[s->nfree])
             goto fail;
+    }
+    /* One process owns a SQLite database: the set is trusted from the start.
+     * On PostgreSQL it is once the listener listens (store_watch_jobs). */
+    if (drv->dialect == DB_SQLITE && pending_load(s->pending, s)) {
+        snprintf(err, errlen, "cannot read the sites with pending jobs");
+        goto fail;
     }
     for (; s->nstarted < s->nwriters; s->nstarted++)
         if (pthread_create(&s->writers[s->nstarted].thread, NULL, writer_main,

@@ -63,6 +63,9 @@ struct store {
     bool hb_stopping;
     char *url;      /* for the listener's own connection */
     void *listener; /* cross-process job announcements, when watched */
+    void (*watch_fn)(void *ctx, const char *site_id);
+    void *watch_ctx;
+    struct pending *pending; /* the sites with pending jobs (pending.c) */
 };
 
 typedef enum store_result (*store_op)(struct store *s, void *arg);
@@ -131,6 +134,23 @@ static inline void eng_copy_cell(const struct db_res *r, size_t row, size_t col,
     const char *t = db_text(r, row, col);
     snprintf(dst, cap, "%s", t ? t : "");
 }
+
+/* ---- the sites with pending jobs (pending.c) --------------------------- */
+
+struct pending *pending_new(void);
+void pending_free(struct pending *p);
+/* A job was queued for the site (after its commit). */
+void pending_add(struct pending *p, const char *site_id);
+/* Taken before a read that may find no pending job; then pending_drop drops
+ * the site unless it was added since. */
+uint64_t pending_stamp(struct pending *p);
+void pending_drop(struct pending *p, const char *site_id, uint64_t stamp);
+/* 0: no pending job; 1: maybe; -1: not known (the set is not trusted now). */
+int pending_has(struct pending *p, const char *site_id);
+/* Stops trusting the set (announcements may be missed from now on). */
+void pending_distrust(struct pending *p);
+/* Rebuilds the set from the database, and trusts it; 0 or -1. */
+int pending_load(struct pending *p, struct store *s);
 
 /* ---- rows shared by the operation files ------------------------------- */
 

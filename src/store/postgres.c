@@ -579,6 +579,7 @@ static int pg_migrate(struct db *d, char *err, size_t errlen)
 struct listener {
     char *url;
     void (*fn)(void *, const char *);
+    void (*up)(void *, bool);
     void *ctx;
     pthread_t thread;
     int stop_pipe[2]; /* a byte here stops the thread */
@@ -589,19 +590,30 @@ static void *listener_main(void *arg)
     struct listener *l = arg;
     PGconn *c = NULL;
     bool warned = false;
+    /* A peer that vanishes without closing is noticed within about 10 s
+     * (TCP keepalives and a user timeout), not the system's two hours. */
+    const char *const keys[] = {"dbname",           "keepalives_idle",  "keepalives_interval",
+                                "keepalives_count", "tcp_user_timeout", NULL};
+    const char *const values[] = {l->url, "4", "2", "3", "10000", NULL};
     for (;;) {
-        if (!c || PQstatus(c) != CONNECTION_OK) {
+        if (c && PQstatus(c) != CONNECTION_OK) {
+            l->up(l->ctx, false);
             PQfinish(c);
-            c = PQconnectdb(l->url);
+            c = NULL;
+        }
+        if (!c) {
+            c = PQconnectdbParams(keys, values, 1);
             if (PQstatus(c) != CONNECTION_OK || simple(c, "LISTEN " NOTIFY_CHANNEL)) {
                 if (!warned)
                     log_warn("postgres: listener cannot connect; retrying every second");
                 warned = true;
                 PQfinish(c);
                 c = NULL;
-            } else if (warned) {
-                log_info("postgres: listener connected again");
+            } else {
+                if (warned)
+                    log_info("postgres: listener connected again");
                 warned = false;
+                l->up(l->ctx, true); /* from here on no announcement is missed */
             }
         }
         struct pollfd p[2] = {{l->stop_pipe[0], POLLIN, 0}, {c ? PQsocket(c) : -1, POLLIN, 0}};
@@ -610,8 +622,12 @@ static void *listener_main(void *arg)
             break;
         if (!c || n <= 0)
             continue;
-        if (!PQconsumeInput(c))
-            continue; /* broken: reconnect on the next turn */
+        if (!PQconsumeInput(c)) {
+            l->up(l->ctx, false); /* broken: reconnect on the next turn */
+            PQfinish(c);
+            c = NULL;
+            continue;
+        }
         PGnotify *note;
         while ((note = PQnotifies(c)) != NULL) {
             /* the ids of one commit, comma-separated (engine.c notify_all) */
@@ -630,7 +646,8 @@ static void *listener_main(void *arg)
     return NULL;
 }
 
-static void *pg_listen_start(const char *url, void (*fn)(void *, const char *), void *ctx)
+static void *pg_listen_start(const char *url, void (*fn)(void *, const char *),
+                             void (*up)(void *, bool), void *ctx)
 {
     struct listener *l = calloc(1, sizeof *l);
     if (!l || !(l->url = strdup(url)) || pipe(l->stop_pipe)) {
@@ -640,6 +657,7 @@ static void *pg_listen_start(const char *url, void (*fn)(void *, const char *), 
         return NULL;
     }
     l->fn = fn;
+    l->up = up;
     l->ctx = ctx;
     if (pthread_create(&l->thread, NULL, listener_main, l)) {
         close(l->stop_pipe[0]);

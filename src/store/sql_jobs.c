@@ -49,6 +49,7 @@ static void fill_job(const struct db_res *r, size_t i, void *out)
 }
 
 struct job_create_arg {
+    struct store *s;
     const char *team;
     const struct job_request *req;
     struct job *out;
@@ -145,15 +146,18 @@ static enum store_result op_job_create(struct store *s, void *p)
 
 static void job_create_post(void *p, enum store_result r)
 {
+    struct job_create_arg *a = p;
+    if (r == STORE_CREATED) /* committed; the answer is not out yet */
+        pending_add(a->s->pending, a->req->site_id);
     if (r != STORE_CREATED && r != STORE_OK)
-        job_clear(((struct job_create_arg *)p)->out);
+        job_clear(a->out);
 }
 
 static enum store_result job_create(struct store *s, const char *team,
                                     const struct job_request *req, struct job *out,
                                     struct store_async *as)
 {
-    struct job_create_arg a = {team, req, out};
+    struct job_create_arg a = {s, team, req, out};
     memset(out, 0, sizeof *out);
     return eng_run_op(s, op_job_create, &a, sizeof a, job_create_post, as);
 }
@@ -318,10 +322,13 @@ static int fail_timed_out(struct store *s, const char *site_id, int64_t now, int
  * transaction-scoped advisory lock per site is taken first, and a writer
  * that finds it taken hands out nothing this time. */
 struct dispatch_arg {
+    struct store *s;
     const char *site_id;
     int64_t now, run_timeout;
     struct job *out;
     long *remaining;
+    uint64_t stamp; /* of the pending set, when the operation began */
+    bool none_left; /* it found no pending job, or took the last one */
 };
 
 static enum store_result op_dispatch(struct store *s, void *p)
@@ -329,6 +336,8 @@ static enum store_result op_dispatch(struct store *s, void *p)
     struct dispatch_arg *a = p;
     struct db_res *r = NULL;
     job_clear(a->out);
+    a->none_left = false;
+    a->stamp = pending_stamp(s->pending);
     if (PG(s)) {
         /* A lock of the site's dispatch alone, not of its row: heartbeats
          * and other writers update the row all the time. */
@@ -369,8 +378,10 @@ static enum store_result op_dispatch(struct store *s, void *p)
         sql_row_to_job(r, 0, a->out);
     db_res_free(r);
     r = NULL;
-    if (!got)
+    if (!got) {
+        a->none_left = true;
         return STORE_NOT_FOUND;
+    }
     struct job *j = a->out;
     j->delivered_at = a->now;
     if (!j->needs_acknowledgement)
@@ -394,6 +405,7 @@ static enum store_result op_dispatch(struct store *s, void *p)
         return STORE_UNAVAILABLE;
     }
     *a->remaining = (long)db_int(r, 0, 0, 0);
+    a->none_left = *a->remaining == 0;
     db_res_free(r);
     if (eng_event(s, j->site_id, a->now, "Job %s delivered (%ld more pending)", j->token,
                   *a->remaining) ||
@@ -404,35 +416,45 @@ static enum store_result op_dispatch(struct store *s, void *p)
     return STORE_OK;
 }
 
-/* The common case, nothing to hand out, is answered by a reader: no write. */
+/* The common case, nothing to hand out, is answered from the pending set
+ * (pending.c) or by a reader: no write. */
 int store_dispatch_wanted(struct store *s, const char *site_id, int64_t now, int64_t run_timeout)
 {
+    if (pending_has(s->pending, site_id) == 0)
+        return 0;
+    uint64_t stamp = pending_stamp(s->pending);
     struct db *c = eng_reader(s);
     if (!c)
         return -1;
     struct db_res *r = NULL;
     enum db_status rc =
         RUN(s, c,
-            "SELECT CASE WHEN EXISTS (SELECT 1 FROM jobs WHERE site_id=?1 AND delivered_at IS NULL"
-            " AND cancelled_at IS NULL) AND NOT EXISTS (SELECT 1 FROM jobs WHERE site_id=?1 "
-            "AND " IN_FLIGHT " AND delivered_at > ?2 - ?3) THEN 1 ELSE 0 END",
+            "SELECT EXISTS (SELECT 1 FROM jobs WHERE site_id=?1 AND delivered_at IS NULL"
+            " AND cancelled_at IS NULL), NOT EXISTS (SELECT 1 FROM jobs WHERE site_id=?1 "
+            "AND " IN_FLIGHT " AND delivered_at > ?2 - ?3)",
             &r, DB_TEXT(site_id), DB_INT(now), DB_INT(run_timeout));
-    bool work = rc == DB_OK && r->rows && db_int(r, 0, 0, 0);
+    bool pending = rc == DB_OK && r->rows && db_int(r, 0, 0, 0);
+    bool work = pending && db_int(r, 0, 1, 0);
     db_res_free(r);
     eng_reader_put(s, c);
+    if (rc == DB_OK && !pending)
+        pending_drop(s->pending, site_id, stamp);
     return rc != DB_OK ? -1 : work;
 }
 
 static void dispatch_post(void *p, enum store_result r)
 {
+    struct dispatch_arg *a = p;
+    if ((r == STORE_OK || r == STORE_NOT_FOUND) && a->none_left)
+        pending_drop(a->s->pending, a->site_id, a->stamp);
     if (r != STORE_OK)
-        job_clear(((struct dispatch_arg *)p)->out);
+        job_clear(a->out);
 }
 
 void store_dispatch_async(struct store *s, const char *site_id, int64_t now, int64_t run_timeout,
                           struct job *out, long *remaining, struct store_async *as)
 {
-    struct dispatch_arg a = {site_id, now, run_timeout, out, remaining};
+    struct dispatch_arg a = {s, site_id, now, run_timeout, out, remaining, 0, false};
     memset(out, 0, sizeof *out);
     *remaining = 0;
     eng_run_op(s, op_dispatch, &a, sizeof a, dispatch_post, as);

@@ -17,6 +17,8 @@
 #include <pthread.h>
 #include <semaphore.h>
 
+#include <libpq-fe.h>
+
 #include "core/sign.h"
 #include "store/store.h"
 
@@ -140,6 +142,34 @@ static void test_one_job_in_flight(void **state)
     assert_int_equal(store_job_get(fx->s, "t1", site, b, &j), STORE_OK);
     assert_int_equal(job_status_of(&j), JOB_FAILED);
     job_clear(&j);
+}
+
+/* The pending set (pending.c) never hides a job this store queued: a site
+ * drops out only once no pending job is left, and is back with the next. */
+static void test_pending_set(void **state)
+{
+    struct fixture *fx = *state;
+    char site[JP_UUID_LEN + 1], a[JP_UUID_LEN + 1], b[JP_UUID_LEN + 1];
+    new_site(fx, "t1", site);
+    int64_t now = (int64_t)time(NULL);
+    assert_int_equal(store_dispatch_wanted(fx->s, site, now, 600), 0);
+    new_job(fx, "t1", site, false, a);
+    assert_int_equal(store_dispatch_wanted(fx->s, site, now, 600), 1);
+    struct job j;
+    long remaining = -1;
+    assert_int_equal(dispatch(fx->s, site, now, 600, &j, &remaining), STORE_OK);
+    assert_int_equal(remaining, 0);
+    job_clear(&j);
+    assert_int_equal(report(fx->s, a, REPORT_DONE, now, &j), STORE_OK);
+    job_clear(&j);
+    assert_int_equal(store_dispatch_wanted(fx->s, site, now, 600), 0);
+    new_job(fx, "t1", site, false, b);
+    assert_int_equal(store_dispatch_wanted(fx->s, site, now, 600), 1);
+    char token[JP_TOKEN_LEN + 1];
+    assert_int_equal(store_job_cancel(fx->s, "t1", site, b, token), STORE_OK);
+    assert_int_equal(store_dispatch_wanted(fx->s, site, now, 600), 0);
+    new_job(fx, "t1", site, false, a);
+    assert_int_equal(store_dispatch_wanted(fx->s, site, now, 600), 1);
 }
 
 static void test_terminal_reports_change_nothing(void **state)
@@ -414,9 +444,80 @@ static int close_store(void **state)
     return 0;
 }
 
+static void ignore_wake(void *ctx, const char *site_id)
+{
+    (void)ctx;
+    (void)site_id;
+}
+
+/* A pending job written behind the stores' backs: no NOTIFY. */
+static void unannounced(PGconn *c, const char *site, bool add)
+{
+    const char *v[] = {site};
+    PGresult *r = PQexecParams(
+        c,
+        add ? "INSERT INTO jobs (id, site_id, token, idempotency_key, description, script,"
+              " express_execute, needs_ack, should_backup, created_at) VALUES"
+              " ('ffffffff-ffff-7fff-bfff-ffffffffffff', $1, 'unannounced', 'k', 'd', ':put 1',"
+              " 0, 1, 0, 0)"
+            : "DELETE FROM jobs WHERE token='unannounced' AND site_id=$1",
+        1, NULL, v, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+}
+
+/* PostgreSQL, two stores on one database (two nodes). Once its listener
+ * listens, the watching store b trusts its pending set: a pending row that
+ * nobody announced is not seen (empty polls are answered from memory), while
+ * the unwatching store reads it; a job the other store queued is seen as soon
+ * as its NOTIFY arrives. */
+static void test_pending_across_nodes(void **state)
+{
+    struct fixture *fx = *state;
+    fx->seq += 100000; /* names and adoption hashes of their own in this database */
+    char err[256];
+    struct store_options o = {.url = getenv("JP_TEST_PG"), .readers = 2};
+    struct store *b = store_open(&o, err, sizeof err);
+    assert_non_null(b);
+    store_watch_jobs(b, ignore_wake, NULL);
+    PGconn *c = PQconnectdb(getenv("JP_TEST_PG"));
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    char site[JP_UUID_LEN + 1], a[JP_UUID_LEN + 1];
+    new_site(fx, "t1", site);
+    int64_t now = (int64_t)time(NULL);
+    /* Until the listener listens and loaded the set, b reads (and sees the
+     * row); the row is removed after each probe, so the load never has it. */
+    int b_saw = 1, a_saw = 0;
+    for (int i = 0; i < 250 && b_saw; i++) {
+        unannounced(c, site, true);
+        b_saw = store_dispatch_wanted(b, site, now, 600);
+        a_saw = store_dispatch_wanted(fx->s, site, now, 600);
+        unannounced(c, site, false);
+        assert_int_equal(store_dispatch_wanted(b, site, now, 600), 0);
+        if (b_saw)
+            usleep(20000);
+    }
+    assert_int_equal(b_saw, 0);
+    assert_int_equal(a_saw, 1);
+    PQfinish(c);
+    new_job(fx, "t1", site, false, a);
+    int seen = 0;
+    for (int i = 0; i < 200 && !(seen = store_dispatch_wanted(b, site, now, 600)); i++)
+        usleep(10000);
+    assert_int_equal(seen, 1);
+    struct job j;
+    long remaining;
+    assert_int_equal(dispatch(b, site, now, 600, &j, &remaining), STORE_OK);
+    assert_string_equal(j.id, a);
+    job_clear(&j);
+    assert_int_equal(store_dispatch_wanted(b, site, now, 600), 0);
+    store_close(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pending_set),
         cmocka_unit_test(test_one_job_in_flight),
         cmocka_unit_test(test_terminal_reports_change_nothing),
         cmocka_unit_test(test_idempotency),
@@ -425,10 +526,15 @@ int main(void)
     };
     int failed = cmocka_run_group_tests_name("store on SQLite", tests, open_sqlite, close_store);
     const char *pg = getenv("JP_TEST_PG");
-    if (pg && *pg)
+    const struct CMUnitTest pg_only[] = {
+        cmocka_unit_test(test_pending_across_nodes),
+    };
+    if (pg && *pg) {
         failed +=
             cmocka_run_group_tests_name("store on PostgreSQL", tests, open_postgres, close_store);
-    else
+        failed += cmocka_run_group_tests_name("two stores on PostgreSQL", pg_only, open_postgres,
+                                              close_store);
+    } else
         printf("# store on PostgreSQL: skipped (JP_TEST_PG is not set)\n");
     return failed;
 }
