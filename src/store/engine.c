@@ -528,6 +528,30 @@ static void *flusher_main(void *arg)
 
 /* ---- open and close --------------------------------------------------- */
 
+/* Rebuilds the pending set from the database, and trusts it; 0 or -1.
+ * Emptied first: a create that commits while the read runs adds its site
+ * after that, and is kept. */
+static int load_pending(struct store *s)
+{
+    pending_reset(s->pending);
+    struct db *c = eng_reader(s);
+    if (!c)
+        return -1;
+    struct db_res *r = NULL;
+    enum db_status rc = RUN(s, c,
+                            "SELECT DISTINCT site_id FROM jobs WHERE delivered_at IS NULL AND"
+                            " cancelled_at IS NULL",
+                            &r);
+    eng_reader_put(s, c);
+    if (rc == DB_OK) {
+        for (size_t i = 0; i < r->rows; i++)
+            pending_add(s->pending, db_text(r, i, 0));
+        pending_trust(s->pending);
+    }
+    db_res_free(r);
+    return rc == DB_OK ? 0 : -1;
+}
+
 /* Another process queued jobs for the site (the listener's thread). */
 static void announced(void *arg, const char *site_id)
 {
@@ -541,7 +565,7 @@ static void listening(void *arg, bool up)
     struct store *s = arg;
     if (!up)
         pending_distrust(s->pending);
-    else if (pending_load(s->pending, s))
+    else if (load_pending(s))
         log_warn("store: cannot read the sites with pending jobs; every poll reads them");
 }
 
@@ -648,7 +672,7 @@ struct store *store_open(const struct store_options *opt, char *err, size_t errl
     }
     /* One process owns a SQLite database: the set is trusted from the start.
      * On PostgreSQL it is once the listener listens (store_watch_jobs). */
-    if (drv->dialect == DB_SQLITE && pending_load(s->pending, s)) {
+    if (drv->dialect == DB_SQLITE && load_pending(s)) {
         snprintf(err, errlen, "cannot read the sites with pending jobs");
         goto fail;
     }

@@ -7,6 +7,7 @@
  *   sql_sites.c    sites and the device plane          -> engine
  *   sql_jobs.c     jobs, dispatch, reports, timeouts    -> engine
  *   sql_backups.c  backups, stats, logs                 -> engine, sql_jobs
+ *   pending.c      the sites with pending jobs, in memory (no SQL)
  *   db.c           results, for every driver
  *   sqlite.c, postgres.c  the db.h drivers (and the migrations)
  *
@@ -149,8 +150,10 @@ void pending_drop(struct pending *p, const char *site_id, uint64_t stamp);
 int pending_has(struct pending *p, const char *site_id);
 /* Stops trusting the set (announcements may be missed from now on). */
 void pending_distrust(struct pending *p);
-/* Rebuilds the set from the database, and trusts it; 0 or -1. */
-int pending_load(struct pending *p, struct store *s);
+/* Empties the set and stops trusting it; pending_trust trusts it again (once
+ * refilled: engine.c load_pending). */
+void pending_reset(struct pending *p);
+void pending_trust(struct pending *p);
 
 /* ---- rows shared by the operation files ------------------------------- */
 

@@ -15,9 +15,13 @@
  * while the listener is down, so announcements missed meanwhile cost reads,
  * never a job. */
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/ids.h"
 #include "store/engine.h"
 
 #define BUCKETS 65536
@@ -127,32 +131,17 @@ void pending_distrust(struct pending *p)
     pthread_mutex_unlock(&p->mu);
 }
 
-int pending_load(struct pending *p, struct store *s)
+void pending_reset(struct pending *p)
 {
-    /* Emptied first: a create that commits while the read runs adds its site
-     * after this, and is kept. */
     pthread_mutex_lock(&p->mu);
     p->trusted = false;
     clear_locked(p);
     pthread_mutex_unlock(&p->mu);
-    struct db *c = eng_reader(s);
-    if (!c)
-        return -1;
-    struct db_res *r = NULL;
-    enum db_status rc = RUN(s, c,
-                            "SELECT DISTINCT site_id FROM jobs WHERE delivered_at IS NULL AND"
-                            " cancelled_at IS NULL",
-                            &r);
-    eng_reader_put(s, c);
-    if (rc != DB_OK) {
-        db_res_free(r);
-        return -1;
-    }
-    for (size_t i = 0; i < r->rows; i++)
-        pending_add(p, db_text(r, i, 0));
-    db_res_free(r);
+}
+
+void pending_trust(struct pending *p)
+{
     pthread_mutex_lock(&p->mu);
     p->trusted = true;
     pthread_mutex_unlock(&p->mu);
-    return 0;
 }
