@@ -564,7 +564,7 @@ static void listening(void *arg, bool up)
 {
     struct store *s = arg;
     if (!up)
-        pending_distrust(s->pending);
+        pending_reset(s->pending);
     else if (load_pending(s))
         log_warn("store: cannot read the sites with pending jobs; every poll reads them");
 }

@@ -146,12 +146,12 @@ void pending_add(struct pending *p, const char *site_id);
  * the site unless it was added since. */
 uint64_t pending_stamp(struct pending *p);
 void pending_drop(struct pending *p, const char *site_id, uint64_t stamp);
-/* 0: no pending job; 1: maybe; -1: not known (the set is not trusted now). */
-int pending_has(struct pending *p, const char *site_id);
-/* Stops trusting the set (announcements may be missed from now on). */
-void pending_distrust(struct pending *p);
-/* Empties the set and stops trusting it; pending_trust trusts it again (once
- * refilled: engine.c load_pending). */
+/* 0: no pending job; 1: maybe; -1: not known (the set is not trusted now).
+ * *stamp is pending_stamp's, taken with it. */
+int pending_has(struct pending *p, const char *site_id, uint64_t *stamp);
+/* Empties the set and stops trusting it (announcements may be missed from
+ * now on); pending_trust trusts it again, once refilled (engine.c
+ * load_pending). */
 void pending_reset(struct pending *p);
 void pending_trust(struct pending *p);
 

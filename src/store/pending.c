@@ -116,19 +116,13 @@ void pending_drop(struct pending *p, const char *site_id, uint64_t stamp)
     pthread_mutex_unlock(&p->mu);
 }
 
-int pending_has(struct pending *p, const char *site_id)
+int pending_has(struct pending *p, const char *site_id, uint64_t *stamp)
 {
     pthread_mutex_lock(&p->mu);
     int r = !p->trusted ? -1 : *find(p, site_id) != NULL;
+    *stamp = p->seq;
     pthread_mutex_unlock(&p->mu);
     return r;
-}
-
-void pending_distrust(struct pending *p)
-{
-    pthread_mutex_lock(&p->mu);
-    p->trusted = false;
-    pthread_mutex_unlock(&p->mu);
 }
 
 void pending_reset(struct pending *p)

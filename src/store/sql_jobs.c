@@ -420,9 +420,9 @@ static enum store_result op_dispatch(struct store *s, void *p)
  * (pending.c) or by a reader: no write. */
 int store_dispatch_wanted(struct store *s, const char *site_id, int64_t now, int64_t run_timeout)
 {
-    if (pending_has(s->pending, site_id) == 0)
+    uint64_t stamp;
+    if (pending_has(s->pending, site_id, &stamp) == 0)
         return 0;
-    uint64_t stamp = pending_stamp(s->pending);
     struct db *c = eng_reader(s);
     if (!c)
         return -1;

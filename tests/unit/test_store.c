@@ -395,6 +395,17 @@ static void test_team_scoping(void **state)
 
 /* ---- fixtures --------------------------------------------------------- */
 
+/* A store on url, or NULL (the reason on stderr). */
+static struct store *open_url(const char *url, unsigned readers)
+{
+    char err[256];
+    struct store_options o = {.url = url, .readers = readers};
+    struct store *s = store_open(&o, err, sizeof err);
+    if (!s)
+        fprintf(stderr, "store_open: %s\n", err);
+    return s;
+}
+
 static int open_sqlite(void **state)
 {
     struct fixture *fx = calloc(1, sizeof *fx);
@@ -402,15 +413,9 @@ static int open_sqlite(void **state)
     snprintf(fx->dir, sizeof fx->dir, "/tmp/jobplane-unit.XXXXXX");
     if (!mkdtemp(fx->dir))
         return -1;
-    char path[128], err[256];
+    char path[128];
     snprintf(path, sizeof path, "%s/store.db", fx->dir);
-    struct store_options o = {.url = path, .readers = 4};
-    fx->s = store_open(&o, err, sizeof err);
-    if (!fx->s) {
-        fprintf(stderr, "store_open: %s\n", err);
-        return -1;
-    }
-    return 0;
+    return (fx->s = open_url(path, 4)) ? 0 : -1;
 }
 
 static int open_postgres(void **state)
@@ -420,14 +425,7 @@ static int open_postgres(void **state)
         return -1;
     struct fixture *fx = calloc(1, sizeof *fx);
     *state = fx;
-    char err[256];
-    struct store_options o = {.url = url, .readers = 4};
-    fx->s = store_open(&o, err, sizeof err);
-    if (!fx->s) {
-        fprintf(stderr, "store_open: %s\n", err);
-        return -1;
-    }
-    return 0;
+    return (fx->s = open_url(url, 4)) ? 0 : -1;
 }
 
 static int close_store(void **state)
@@ -475,9 +473,7 @@ static void test_pending_across_nodes(void **state)
 {
     struct fixture *fx = *state;
     fx->seq += 100000; /* names and adoption hashes of their own in this database */
-    char err[256];
-    struct store_options o = {.url = getenv("JP_TEST_PG"), .readers = 2};
-    struct store *b = store_open(&o, err, sizeof err);
+    struct store *b = open_url(getenv("JP_TEST_PG"), 2);
     assert_non_null(b);
     store_watch_jobs(b, ignore_wake, NULL);
     PGconn *c = PQconnectdb(getenv("JP_TEST_PG"));
