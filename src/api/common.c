@@ -66,18 +66,17 @@ static bool device_auth(struct http_req *req, struct caller *who)
     }
     char hash[JP_SIG_HEX + 1];
     token_hash(tok, hash);
-    struct site site;
+    struct device_site site;
     enum store_result r = store_site_by_device(app->store, hash, &site);
     if (r == STORE_OK) {
-        memcpy(who->site_id, site.id, sizeof who->site_id);
+        memcpy(who->site_id, site.site_id, sizeof who->site_id);
         who->deleted_at = site.deleted_at;
-        who->ros_version = ros_version(site.software_version);
+        who->ros_version = ros_version(site.version);
     } else if (r == STORE_NOT_FOUND) {
         http_reply_error(req, JP_ERR_UNAUTHENTICATED, "Unknown or revoked device token.");
     } else {
         api_reply_store_error(req, r);
     }
-    site_clear(&site);
     return r == STORE_OK;
 }
 

@@ -97,12 +97,12 @@ enum db_status eng_later(struct store *s, const char *sql, const struct db_arg *
                              : s->drv->run(self->db, sql, args, n, NULL);
 }
 
-int eng_notify(struct store *s, const char *site_id)
+/* Adds an id to the commit's notes: "ID" a job queued for the site, "-ID"
+ * the site's device tokens to forget. */
+static int note(const char *prefix, const char *site_id)
 {
-    if (!s->drv->notify_sql)
-        return 0;
     struct writer *w = self;
-    size_t n = strlen(site_id);
+    size_t n = strlen(site_id) + strlen(prefix);
     if (w->notify_len + n + 2 > w->notify_cap) {
         size_t cap = w->notify_cap ? w->notify_cap * 2 : 1024;
         char *p = realloc(w->notify, cap);
@@ -113,9 +113,36 @@ int eng_notify(struct store *s, const char *site_id)
     }
     if (w->notify_len)
         w->notify[w->notify_len++] = ',';
-    memcpy(w->notify + w->notify_len, site_id, n + 1);
+    snprintf(w->notify + w->notify_len, n + 1, "%s%s", prefix, site_id);
     w->notify_len += n;
     return 0;
+}
+
+int eng_notify(struct store *s, const char *site_id)
+{
+    return s->drv->notify_sql ? note("", site_id) : 0;
+}
+
+int eng_forget_device(struct store *s, const char *site_id)
+{
+    (void)s;
+    return note("-", site_id);
+}
+
+/* Forgets the device tokens of the sites the batch named, whether or not it
+ * committed: a commit whose answer was lost may have happened. */
+static void forget_devices(struct store *s)
+{
+    struct writer *w = self;
+    for (size_t at = 0; at < w->notify_len;) {
+        size_t n = strcspn(w->notify + at, ",");
+        if (w->notify[at] == '-') {
+            char id[JP_UUID_LEN + 1];
+            snprintf(id, sizeof id, "%.*s", (int)(n - 1), w->notify + at + 1);
+            devices_drop(s->devices, id);
+        }
+        at += n + 1;
+    }
 }
 
 /* The NOTIFYs of a commit: the ids in payloads under PostgreSQL's limit of
@@ -124,7 +151,7 @@ static int notify_all(struct store *s)
 {
     enum { PAYLOAD_MAX = 7900 };
     struct writer *w = self;
-    for (size_t at = 0; at < w->notify_len;) {
+    for (size_t at = 0; s->drv->notify_sql && at < w->notify_len;) {
         size_t n = w->notify_len - at;
         if (n > PAYLOAD_MAX) {
             n = PAYLOAD_MAX;
@@ -222,6 +249,7 @@ static bool run_batch(struct store *s, struct wop *batch, bool savepoints)
         ok = false;
         eng_exec(s, c, "ROLLBACK");
     }
+    forget_devices(s); /* before any answer: a revoked token is refused from then on */
     return ok;
 }
 
@@ -556,6 +584,10 @@ static int load_pending(struct store *s)
 static void announced(void *arg, const char *site_id)
 {
     struct store *s = arg;
+    if (site_id[0] == '-') { /* another node changed the site's device token */
+        devices_drop(s->devices, site_id + 1);
+        return;
+    }
     pending_add(s->pending, site_id); /* before the wake: the woken poll must see it */
     s->watch_fn(s->watch_ctx, site_id);
 }
@@ -563,6 +595,7 @@ static void announced(void *arg, const char *site_id)
 static void listening(void *arg, bool up)
 {
     struct store *s = arg;
+    devices_trust(s->devices, up);
     if (!up)
         pending_reset(s->pending);
     else if (load_pending(s))
@@ -602,6 +635,7 @@ static void free_all(struct store *s)
     }
     free(s->writers);
     pending_free(s->pending);
+    devices_free(s->devices);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->work);
     pthread_cond_destroy(&s->reader_free);
@@ -655,7 +689,8 @@ struct store *store_open(const struct store_options *opt, char *err, size_t errl
     s->readers = calloc(s->nreaders, sizeof *s->readers);
     s->writers = calloc(s->nwriters, sizeof *s->writers);
     s->pending = pending_new();
-    if (!s->url || !s->readers || !s->writers || !s->pending) {
+    s->devices = devices_new();
+    if (!s->url || !s->readers || !s->writers || !s->pending || !s->devices) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -670,12 +705,14 @@ struct store *store_open(const struct store_options *opt, char *err, size_t errl
         if (!s->readers[s->nfree])
             goto fail;
     }
-    /* One process owns a SQLite database: the set is trusted from the start.
-     * On PostgreSQL it is once the listener listens (store_watch_jobs). */
+    /* One process owns a SQLite database: the pending set and the device
+     * tokens are trusted from the start. On PostgreSQL they are once the
+     * listener listens (store_watch_jobs). */
     if (drv->dialect == DB_SQLITE && load_pending(s)) {
         snprintf(err, errlen, "cannot read the sites with pending jobs");
         goto fail;
     }
+    devices_trust(s->devices, drv->dialect == DB_SQLITE);
     for (; s->nstarted < s->nwriters; s->nstarted++)
         if (pthread_create(&s->writers[s->nstarted].thread, NULL, writer_main,
                            &s->writers[s->nstarted])) {

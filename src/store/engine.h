@@ -8,6 +8,7 @@
  *   sql_jobs.c     jobs, dispatch, reports, timeouts    -> engine
  *   sql_backups.c  backups, stats, logs                 -> engine, sql_jobs
  *   pending.c      the sites with pending jobs, in memory (no SQL)
+ *   devices.c      the device tokens seen, in memory (no SQL)
  *   db.c           results, for every driver
  *   sqlite.c, postgres.c  the db.h drivers (and the migrations)
  *
@@ -67,6 +68,7 @@ struct store {
     void (*watch_fn)(void *ctx, const char *site_id);
     void *watch_ctx;
     struct pending *pending; /* the sites with pending jobs (pending.c) */
+    struct devices *devices; /* the device tokens seen (devices.c) */
 };
 
 typedef enum store_result (*store_op)(struct store *s, void *arg);
@@ -102,6 +104,10 @@ enum db_status eng_later(struct store *s, const char *sql, const struct db_arg *
  * (writer thread): one NOTIFY per commit for every site (db.h notify_sql).
  * 0 or -1. */
 int eng_notify(struct store *s, const char *site_id);
+/* The operation changes what a device token of the site says (its device
+ * hash, its deletion) (writer thread): once it commits, the site's tokens
+ * are forgotten here and, through the same NOTIFY, on every node. 0 or -1. */
+int eng_forget_device(struct store *s, const char *site_id);
 
 /* A read connection (NULL when the database is unreachable), and back. */
 struct db *eng_reader(struct store *s);
@@ -154,6 +160,22 @@ int pending_has(struct pending *p, const char *site_id, uint64_t *stamp);
  * load_pending). */
 void pending_reset(struct pending *p);
 void pending_trust(struct pending *p);
+
+/* ---- the device tokens seen (devices.c) -------------------------------- */
+
+struct devices *devices_new(void);
+void devices_free(struct devices *d);
+/* 1: known (out filled); 0: not known; -1: not used now. *stamp is for a
+ * devices_put of what a read then finds. */
+int devices_get(struct devices *d, const char *token_hash, struct device_site *out,
+                uint64_t *stamp);
+/* Remembers what a read found, unless anything was dropped since the stamp. */
+void devices_put(struct devices *d, const char *token_hash, const struct device_site *site,
+                 uint64_t stamp);
+/* Forgets the site's tokens. */
+void devices_drop(struct devices *d, const char *site_id);
+/* Empties the map, and uses it from now on (trusted) or not. */
+void devices_trust(struct devices *d, bool trusted);
 
 /* ---- rows shared by the operation files ------------------------------- */
 

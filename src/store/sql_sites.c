@@ -139,9 +139,10 @@ static enum store_result op_site_adopt(struct store *s, void *p)
         sql_row_to_site(r, 0, a->out);
     db_res_free(r);
     if (res == STORE_OK &&
-        eng_event(s, a->out->id, now, "Site adopted from %s (identity %s, RouterOS %s)",
-                  f->from ? f->from : "?", f->identity ? f->identity : "?",
-                  f->software_version ? f->software_version : "?"))
+        (eng_forget_device(s, a->out->id) ||
+         eng_event(s, a->out->id, now, "Site adopted from %s (identity %s, RouterOS %s)",
+                   f->from ? f->from : "?", f->identity ? f->identity : "?",
+                   f->software_version ? f->software_version : "?")))
         res = STORE_UNAVAILABLE;
     return res;
 }
@@ -158,15 +159,33 @@ enum store_result store_site_adopt(struct store *s, const char *adoption_hash,
     return r;
 }
 
-enum store_result store_site_by_device(struct store *s, const char *device_hash, struct site *out)
+static void fill_device_site(const struct db_res *r, size_t i, void *out)
 {
-    memset(out, 0, sizeof *out);
-    struct db_arg args[] = {DB_TEXT(device_hash)};
-    return eng_read_one(s, "SELECT " SITE_COLS " FROM sites WHERE device_hash=?1", args, 1,
-                        fill_site, out);
+    struct device_site *d = out;
+    snprintf(d->site_id, sizeof d->site_id, "%s", db_text(r, i, 0) ? db_text(r, i, 0) : "");
+    d->deleted_at = db_int(r, i, 1, 0);
+    snprintf(d->version, sizeof d->version, "%s", db_text(r, i, 2) ? db_text(r, i, 2) : "");
 }
 
-/* A one-statement site change: sql binds ?1 site id, ?2 team, ?3 value, ?4 now. */
+enum store_result store_site_by_device(struct store *s, const char *device_hash,
+                                       struct device_site *out)
+{
+    memset(out, 0, sizeof *out);
+    uint64_t stamp;
+    int known = devices_get(s->devices, device_hash, out, &stamp);
+    if (known > 0)
+        return STORE_OK;
+    struct db_arg args[] = {DB_TEXT(device_hash)};
+    enum store_result r =
+        eng_read_one(s, "SELECT id, deleted_at, software_version FROM sites WHERE device_hash=?1",
+                     args, 1, fill_device_site, out);
+    if (r == STORE_OK && known == 0)
+        devices_put(s->devices, device_hash, out, stamp);
+    return r;
+}
+
+/* A one-statement change of a site's device token or deletion: sql binds ?1
+ * site id, ?2 team, ?3 value, ?4 now. */
 struct site_change_arg {
     const char *sql, *site_id, *team, *value, *message;
 };
@@ -180,7 +199,9 @@ static enum store_result op_site_change(struct store *s, void *p)
         return STORE_UNAVAILABLE;
     if (s->drv->changes(eng_wdb(s)) == 0)
         return STORE_NOT_FOUND;
-    return eng_event(s, a->site_id, now, "%s", a->message) ? STORE_UNAVAILABLE : STORE_OK;
+    return eng_forget_device(s, a->site_id) || eng_event(s, a->site_id, now, "%s", a->message)
+               ? STORE_UNAVAILABLE
+               : STORE_OK;
 }
 
 static enum store_result site_change(struct store *s, const char *sql, const char *site_id,

@@ -69,8 +69,16 @@ struct device_facts {
 enum store_result store_site_adopt(struct store *s, const char *adoption_hash,
                                    const char *device_hash, const struct device_facts *f,
                                    struct site *out);
-/* The site a device token belongs to (also while its deletion is pending). */
-enum store_result store_site_by_device(struct store *s, const char *device_hash, struct site *out);
+/* The site a device token belongs to (also while its deletion is pending):
+ * what a device request needs of it. Answered from memory when the token
+ * was seen before and nothing changed it since (store/devices.c). */
+struct device_site {
+    char site_id[JP_UUID_LEN + 1];
+    int64_t deleted_at; /* 0 unless deleted */
+    char version[32];   /* RouterOS version as last stored ("" unknown) */
+};
+enum store_result store_site_by_device(struct store *s, const char *device_hash,
+                                       struct device_site *out);
 /* Revokes the device token at once and sets a new one-time adoption token:
  * the router is adopted again with the new bootstrap line. */
 enum store_result store_site_rotate_device(struct store *s, const char *team, const char *site_id,

@@ -98,7 +98,7 @@ check_error "backups need backups:read" 403 forbidden
 TOK=$(token t1)
 adopt "old" "7.12 (stable)"
 curl -s -o /dev/null -X POST -H "Authorization: Bearer $TOK" "$BASE/backup/$SITE"
-poll
+poll "" "name=old;version=7.12 (stable);uptime=1h"
 check_true "7.12: the wrapper says a backup needs 7.13" grep -q 'a backup needs RouterOS 7.13 or later' <<<"$BODY"
 check_true "7.12: and has no /file read" bash -c "! grep -q '/file read' <<<\"\$0\"" "$BODY"
 

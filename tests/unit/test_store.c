@@ -146,6 +146,62 @@ static void test_one_job_in_flight(void **state)
 
 /* The pending set (pending.c) never hides a job this store queued: a site
  * drops out only once no pending job is left, and is back with the next. */
+/* Adopts a new site of team with a device hash of its own (in dev). */
+static void adopted_site(struct fixture *fx, const char *team, char id[JP_UUID_LEN + 1],
+                         char dev[JP_SIG_HEX + 1])
+{
+    char adopt[JP_SIG_HEX + 1];
+    new_site(fx, team, id);
+    /* new_site's adoption hash was the one before fx->seq */
+    snprintf(adopt, sizeof adopt, "%064x", fx->seq - 1 + (unsigned)getpid() * 1000u);
+    snprintf(dev, JP_SIG_HEX + 1, "d%063x", fx->seq++ + (unsigned)getpid() * 1000u);
+    struct device_facts f = {.software_version = "7.16 (stable)",
+                             .uptime = -1,
+                             .cpu_load = -1,
+                             .memory_free = -1,
+                             .disk_free = -1};
+    struct site st;
+    assert_int_equal(store_site_adopt(fx->s, adopt, dev, &f, &st), STORE_OK);
+    site_clear(&st);
+}
+
+/* A device token is answered from memory once seen, and every change of it
+ * (rotation, deletion, teardown) is seen by the next lookup. */
+static void test_device_tokens(void **state)
+{
+    struct fixture *fx = *state;
+    char site[JP_UUID_LEN + 1], dev[JP_SIG_HEX + 1], adopt[JP_SIG_HEX + 1];
+    adopted_site(fx, "t1", site, dev);
+    struct device_site d;
+    for (int i = 0; i < 3; i++) { /* the first read fills the memory, the next use it */
+        assert_int_equal(store_site_by_device(fx->s, dev, &d), STORE_OK);
+        assert_string_equal(d.site_id, site);
+        assert_string_equal(d.version, "7.16 (stable)");
+        assert_int_equal(d.deleted_at, 0);
+    }
+    snprintf(adopt, sizeof adopt, "%064x", fx->seq++ + (unsigned)getpid() * 1000u);
+    assert_int_equal(store_site_rotate_device(fx->s, "t1", site, adopt), STORE_OK);
+    assert_int_equal(store_site_by_device(fx->s, dev, &d), STORE_NOT_FOUND);
+    /* adopted again: the new token works, the old one stays refused */
+    char dev2[JP_SIG_HEX + 1];
+    snprintf(dev2, sizeof dev2, "e%063x", fx->seq++ + (unsigned)getpid() * 1000u);
+    struct device_facts f = {.uptime = -1, .cpu_load = -1, .memory_free = -1, .disk_free = -1};
+    struct site st;
+    assert_int_equal(store_site_adopt(fx->s, adopt, dev2, &f, &st), STORE_OK);
+    site_clear(&st);
+    assert_int_equal(store_site_by_device(fx->s, dev, &d), STORE_NOT_FOUND);
+    assert_int_equal(store_site_by_device(fx->s, dev2, &d), STORE_OK);
+    assert_int_equal(store_site_by_device(fx->s, dev2, &d), STORE_OK);
+    assert_int_equal(d.deleted_at, 0);
+    assert_int_equal(store_site_delete(fx->s, "t1", site), STORE_OK);
+    assert_int_equal(store_site_by_device(fx->s, dev2, &d), STORE_OK);
+    assert_true(d.deleted_at > 0);
+    assert_int_equal(store_site_by_device(fx->s, dev2, &d), STORE_OK);
+    assert_true(d.deleted_at > 0);
+    assert_int_equal(store_site_teardown_done(fx->s, site), STORE_OK);
+    assert_int_equal(store_site_by_device(fx->s, dev2, &d), STORE_NOT_FOUND);
+}
+
 static void test_pending_set(void **state)
 {
     struct fixture *fx = *state;
@@ -469,6 +525,46 @@ static void unannounced(PGconn *c, const char *site, bool add)
  * nobody announced is not seen (empty polls are answered from memory), while
  * the unwatching store reads it; a job the other store queued is seen as soon
  * as its NOTIFY arrives. */
+/* A token revoked through one node is refused by another that had it in
+ * memory, once the NOTIFY arrives; while that node's listener is not yet
+ * listening it reads every token. */
+static void test_device_tokens_across_nodes(void **state)
+{
+    struct fixture *fx = *state;
+    fx->seq += 200000;
+    struct store *b = open_url(getenv("JP_TEST_PG"), 2);
+    assert_non_null(b);
+    store_watch_jobs(b, ignore_wake, NULL);
+    char site[JP_UUID_LEN + 1], dev[JP_SIG_HEX + 1], adopt[JP_SIG_HEX + 1];
+    adopted_site(fx, "t1", site, dev);
+    struct device_site d;
+    /* b answers from memory once its listener listens: shown by a token
+     * removed behind its back (no NOTIFY) that it still accepts */
+    PGconn *c = PQconnectdb(getenv("JP_TEST_PG"));
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    const char *clear[] = {site}, *restore[] = {site, dev};
+    enum store_result r = STORE_NOT_FOUND;
+    for (int i = 0; i < 250 && r != STORE_OK; i++) {
+        assert_int_equal(store_site_by_device(b, dev, &d), STORE_OK);
+        PQclear(PQexecParams(c, "UPDATE sites SET device_hash=NULL WHERE id=$1", 1, NULL, clear,
+                             NULL, NULL, 0));
+        r = store_site_by_device(b, dev, &d);
+        PQclear(PQexecParams(c, "UPDATE sites SET device_hash=$2 WHERE id=$1", 2, NULL, restore,
+                             NULL, NULL, 0));
+        if (r != STORE_OK)
+            usleep(20000);
+    }
+    assert_int_equal(r, STORE_OK);
+    PQfinish(c);
+    snprintf(adopt, sizeof adopt, "%064x", fx->seq++ + (unsigned)getpid() * 1000u);
+    assert_int_equal(store_site_rotate_device(fx->s, "t1", site, adopt), STORE_OK);
+    assert_int_equal(store_site_by_device(fx->s, dev, &d), STORE_NOT_FOUND);
+    for (int i = 0; i < 200 && (r = store_site_by_device(b, dev, &d)) == STORE_OK; i++)
+        usleep(10000);
+    assert_int_equal(r, STORE_NOT_FOUND);
+    store_close(b);
+}
+
 static void test_pending_across_nodes(void **state)
 {
     struct fixture *fx = *state;
@@ -514,6 +610,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pending_set),
+        cmocka_unit_test(test_device_tokens),
         cmocka_unit_test(test_one_job_in_flight),
         cmocka_unit_test(test_terminal_reports_change_nothing),
         cmocka_unit_test(test_idempotency),
@@ -524,6 +621,7 @@ int main(void)
     const char *pg = getenv("JP_TEST_PG");
     const struct CMUnitTest pg_only[] = {
         cmocka_unit_test(test_pending_across_nodes),
+        cmocka_unit_test(test_device_tokens_across_nodes),
     };
     if (pg && *pg) {
         failed +=
