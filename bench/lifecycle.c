@@ -22,14 +22,15 @@ struct conn {
     char busy[512], done[512]; /* paths of the signed report URLs */
     char in[65536];
     size_t got;
-    double t0; /* start of this lifecycle */
+    char job[40]; /* the id of the job just created */
+    double t0;    /* start of this lifecycle */
     unsigned long n;
 };
 
 static const char *optoken;
 static char host[128];
 static struct sockaddr_in addr;
-static long cycles, errors;
+static long cycles, errors, duplicates, lost;
 static double *lat;
 static size_t nlat, caplat;
 
@@ -109,9 +110,20 @@ static void advance(struct conn *c, int code, char *body)
 {
     static const int want[] = {201, 200, 200, 200};
     bool ok = code == want[c->step];
-    if (ok && c->step == POLL)
+    const char *id = ok && c->step == CREATE ? strstr(body, "\"id\":\"") : NULL;
+    if (id)
+        snprintf(c->job, sizeof c->job, "%.36s", id + 6);
+    if (ok && c->step == POLL) {
         ok = url_path(body, "jpBusy", c->busy, sizeof c->busy) &&
              url_path(body, "jpDone", c->done, sizeof c->done);
+        /* each connection has a site of its own and one job at a time: the
+         * poll must bring the job just created, and no other */
+        const char *got = ok ? strstr(c->busy, "/job/") : NULL;
+        if (!ok)
+            lost++;
+        else if (!got || strncmp(got + 5, c->job, 36))
+            duplicates++;
+    }
     if (!ok) {
         if (errors++ == 0) /* say why, once */
             fprintf(stderr, "lifecycle: step %d answered %d: %.200s\n", c->step, code, body);
@@ -190,8 +202,10 @@ int main(int argc, char **argv)
     }
     double el = now() - t0;
     qsort(lat, nlat, sizeof *lat, cmp_double);
-    printf("lifecycles %ld in %.1fs = %.0f/s errors %ld p50 %.1fms p99 %.1fms\n", cycles, el,
-           cycles / el, errors, nlat ? lat[nlat / 2] : 0, nlat ? lat[(size_t)(nlat * 0.99)] : 0);
+    printf("lifecycles %ld in %.1fs = %.0f/s errors %ld p50 %.1fms p99 %.1fms duplicates %ld lost "
+           "%ld\n",
+           cycles, el, cycles / el, errors, nlat ? lat[nlat / 2] : 0,
+           nlat ? lat[(size_t)(nlat * 0.99)] : 0, duplicates, lost);
     for (int i = 0; i < nc; i++)
         close(cs[i].fd);
     free(lat);

@@ -19,7 +19,8 @@ if [ -n "$missing" ]; then
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
     $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
 fi
-ulimit -n 65536 2>/dev/null || true
+# as many open files as allowed: the held fleet below is sized by it
+ulimit -n 200000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 tmp=$(mktemp -d)
 pids=()
 pgdir=$(mktemp -d /tmp/jobplane-bench-pg.XXXXXX) # postgres must reach it: not inside $tmp
@@ -82,6 +83,7 @@ tail -n 64 "$tmp/tokens" >"$tmp/tokens.life"
 out=$(build-bench/lifecycle "$URL" "$TOK" "$tmp/tokens.life" 64 "$SECS")
 echo "jobplane durable lifecycles, 64 clients: $out"
 R[life]=$(awk '{ print $6 }' <<<"$out" | tr -d '/s'); R[lifep99]=$(sed -E 's/.*p99 ([0-9.]+ms).*/\1/' <<<"$out")
+R[lifedl]="$(awk '{ print $14 " / " $16 }' <<<"$out")"
 for mode in f0 F; do
     BPORT=$(freeport)
     mkdir -p "$tmp/bs$mode"
@@ -110,7 +112,7 @@ echo "listing 100k: start ${R[list_start]}, middle ${R[list_mid]}, end ${R[list_
 # jobs/s are queued through the operator API.
 serve fleet "$tmp/fleet.db"
 out=$(build/jobplane sim --url "$URL" --token "$TOK" --routers 100000 --interval 30 \
-    --duration "$FLEET_SECS" --queue-rate 1000 --threads 64) || true
+    --duration "$FLEET_SECS" --queue-rate 1000 --threads 64 --sources 16) || true
 echo "$out"
 simf() { grep "^$1" <<<"$out" | sed -E 's/^[^:]*: *//'; }
 R[fleet_p99]=$(simf 'poll latency' | sed -E 's/.*p99 ([0-9.]+).*/\1/')
@@ -124,6 +126,40 @@ R[fleet_setup]=$(simf setup | cut -d' ' -f1)
 R[fleet_perr]=$(simf polls | sed -E 's/.*errors //')
 kill "$JP_PID"
 
+# Held fleet: every router holds its poll (sim --wait 20, 30 s interval,
+# RouterOS 7.16) on a fresh SQLite node while 1000 jobs/s are queued. A
+# router holds about 2/3 of the time, so N routers need about 2N/3
+# connections at once on each side: the fleet is as large as this machine's
+# limit of open files allows, at most 100,000.
+NOFILE=$(ulimit -n)
+R[hf_n]=$(( (NOFILE - 4000) * 4 / 3 )); [ "${R[hf_n]}" -gt 100000 ] && R[hf_n]=100000
+serve heldfleet "$tmp/heldfleet.db" --max-connections $((NOFILE - 1000)) --max-held 100000
+rss0=$(awk '/VmRSS/ { print $2 }' "/proc/$JP_PID/status")
+( peak=0; rss=0
+  while kill -0 "$JP_PID" 2>/dev/null; do
+      h=$(curl -s -m 2 "$URL/healthz" | jq -r '.held_polls // 0' 2>/dev/null || echo 0)
+      r=$(awk '/VmRSS/ { print $2 }' "/proc/$JP_PID/status" 2>/dev/null || echo 0)
+      [ "${h:-0}" -gt "$peak" ] && peak=$h && rss=$r && echo "$peak $rss" >"$tmp/heldpeak"
+      sleep 1
+  done ) &
+mon=$!
+out=$(build/jobplane sim --url "$URL" --token "$TOK" --routers "${R[hf_n]}" --interval 30 --wait 20 \
+    --duration "$FLEET_SECS" --queue-rate 1000 --threads 64 --sources 16) || true
+echo "$out"
+rss1=$(awk '/VmRSS/ { print $2 }' "/proc/$JP_PID/status")
+kill "$JP_PID"; wait "$mon" 2>/dev/null || true
+read -r 'R[hf_held]' 'R[hf_rss]' <"$tmp/heldpeak" || true
+R[hf_rss0]=$rss0; R[hf_rss1]=$rss1
+R[hf_bytes]=$(awk -v a="$rss0" -v b="${R[hf_rss]:-0}" -v h="${R[hf_held]:-0}" 'BEGIN { if (h > 0) printf "%.0f", (b - a) * 1024 / h; else print "-" }')
+R[hf_p99]=$(simf 'poll latency' | sed -E 's/.*p99 ([0-9.]+).*/\1/')
+R[hf_nonheld]=$(simf 'poll latency' | sed -E 's/.*\(([0-9]+) answers.*/\1/')
+R[hf_wake]=$(simf 'express wake' | sed -E 's/.*(p50 [0-9.]+).*(p99 [0-9.]+).*\(([0-9]+) jobs\).*/\1 ms, \2 ms (\3 jobs)/')
+R[hf_polls]=$(simf polls)
+R[hf_queued]=$(simf queued | cut -d' ' -f1); R[hf_delivered]=$(simf delivered | cut -d' ' -f1)
+R[hf_drain]=$(simf delivered | sed -E 's/.*drained ([0-9]+)s.*/\1/')
+R[hf_dup]=$(simf duplicates); R[hf_lost]=$(simf lost)
+echo "held fleet: ${R[hf_n]} routers, peak ${R[hf_held]} held polls at RSS ${R[hf_rss]} KiB (from ${R[hf_rss0]}): ${R[hf_bytes]} bytes per held poll"
+
 # PostgreSQL: the same lifecycles and empty polls against a throwaway cluster.
 if pg=$(tests/pg.sh start "$pgdir"); then
     psql -q "$pg/postgres" -c "CREATE DATABASE bench" >/dev/null
@@ -133,6 +169,7 @@ if pg=$(tests/pg.sh start "$pgdir"); then
     # lifecycles first: the heartbeats of the polls below keep the writer busy for a while
     out=$(build-bench/lifecycle "$URL" "$TOK" "$tmp/pgtokens" 64 "$SECS")
     R[pglife]=$(awk '{ print $6 }' <<<"$out" | tr -d '/s'); R[pglifep99]=$(sed -E 's/.*p99 ([0-9.]+ms).*/\1/' <<<"$out")
+    R[pglifedl]="$(awk '{ print $14 " / " $16 }' <<<"$out")"
     out=$(TOKENS="$tmp/pgtokens" wrk -t2 -c64 -d${SECS}s --latency -s bench/poll.lua "$URL")
     R[pgpoll]=$(rps "$out"); R[pgpollp99]=$(lat99 "$out")
     echo "PostgreSQL: lifecycles ${R[pglife]}/s (p99 ${R[pglifep99]}); empty polls ${R[pgpoll]}/s"
@@ -151,6 +188,7 @@ if pg=$(tests/pg.sh start "$pgdir"); then
     R[pg2a]=$(awk '{ print $6 }' <<<"$out1" | tr -d '/s'); R[pg2b]=$(awk '{ print $6 }' <<<"$out2" | tr -d '/s')
     R[pg2]=$((R[pg2a] + R[pg2b]))
     R[pg2err]=$(( $(awk '{ print $8 }' <<<"$out1") + $(awk '{ print $8 }' <<<"$out2") ))
+    R[pg2dl]="$(( $(awk '{ print $14 }' <<<"$out1") + $(awk '{ print $14 }' <<<"$out2") )) / $(( $(awk '{ print $16 }' <<<"$out1") + $(awk '{ print $16 }' <<<"$out2") ))"
     echo "PostgreSQL, two nodes: ${R[pg2a]}/s + ${R[pg2b]}/s = ${R[pg2]}/s (errors ${R[pg2err]})"
     kill "$PID1" "$JP_PID"; wait "$PID1" "$JP_PID" 2>/dev/null || true
     # The machine's PostgreSQL ceiling, on the same cluster.
@@ -184,6 +222,7 @@ HTTP threads, 10,000 adopted sites.
 | durable lifecycles create+poll+busy+done, 64 clients (/s) | ${R[life]} (p99 ${R[lifep99]} per lifecycle) | beanstalkd -f 0 put+reserve+delete: ${R[bsf0]} | $(ratio "${R[life]}" "${R[bsf0]}") | >= 2 |
 | (same) | | the HTTP ceiling, hello-world's 64-connection rate / 4 requests: $((R[hello64] / 4)) | $(ratio "${R[life]}" "$((R[hello64] / 4))") | >= 0.5 |
 | (same) | | beanstalkd -F (no fsync): ${R[bsF]} | $(ratio "${R[life]}" "${R[bsF]}") | |
+| (same): duplicates / lost | ${R[lifedl]} | | | 0 / 0 |
 | 100-job page of a 100,000-job site: start | ${R[list_start]} | | | p99 <= 5 ms |
 | (same): middle | ${R[list_mid]} | | | p99 <= 5 ms |
 | (same): end | ${R[list_end]} | | | p99 <= 5 ms |
@@ -193,9 +232,16 @@ HTTP threads, 10,000 adopted sites.
 | express wake: create's 201 to the held poll's wrapper, 1000 jobs | ${R[wake]} | | | p99 <= 50 ms |
 | fleet: 100,000 routers every 30 s, 1000 jobs/s queued for ${FLEET_SECS}s | poll p99 ${R[fleet_p99]} ms; ${R[fleet_polls]} polls (${R[fleet_pollrate]}/s, errors ${R[fleet_perr]}); ${R[fleet_queued]} queued, ${R[fleet_delivered]} delivered | | | p99 <= 20 ms |
 | (same): duplicates / lost | ${R[fleet_dup]} / ${R[fleet_lost]} | | | 0 / 0 |
+| held fleet: ${R[hf_n]} routers holding polls (--wait 20, every 30 s), 1000 jobs/s queued for ${FLEET_SECS}s; routers bounded by open files ($NOFILE) | peak ${R[hf_held]} held polls; server RSS ${R[hf_rss0]} KiB before, ${R[hf_rss]} KiB at the peak, ${R[hf_rss1]} KiB at the end | | | 100,000 routers, RSS <= 1 GiB |
+| (same): server memory per held poll (RSS growth to the peak / held polls at the peak) | ${R[hf_bytes]} bytes | | | <= 8192 bytes |
+| (same): express wake, create's 201 to the wrapper at a router already holding | ${R[hf_wake]} | | | p99 <= 50 ms |
+| (same): poll latency of answers not held (a job was waiting) | p99 ${R[hf_p99]} ms (${R[hf_nonheld]} answers) | | | p99 <= 20 ms |
+| (same): polls; queued / delivered, drained after queueing stopped | ${R[hf_polls]}; ${R[hf_queued]} / ${R[hf_delivered]}, ${R[hf_drain]} s | | | |
+| (same): duplicates / lost | ${R[hf_dup]} / ${R[hf_lost]} | | | 0 / 0 |
 | PostgreSQL 15: empty polls, 64 connections (req/s) | ${R[pgpoll]:-not run} (p99 ${R[pgpollp99]:-}) | hello-world MHD: ${R[hello64]} | $(ratio "${R[pgpoll]:-0}" "${R[hello64]}") | >= 0.5 |
 | PostgreSQL 15: durable lifecycles, 64 clients (/s) | ${R[pglife]:-not run} (p99 ${R[pglifep99]:-} per lifecycle) | SQLite, above: ${R[life]} | $(ratio "${R[pglife]:-0}" "${R[life]}") | >= 0.8 and >= 3000/s |
-| PostgreSQL 15: two nodes, 32 clients each (/s) | ${R[pg2]:-not run} (${R[pg2a]:-} + ${R[pg2b]:-}, errors ${R[pg2err]:-}) | one node, 64 clients: ${R[pglife]:-} | $(ratio "${R[pg2]:-0}" "${R[pglife]:-0}") | |
+| (same): duplicates / lost | ${R[pglifedl]:-} | | | 0 / 0 |
+| PostgreSQL 15: two nodes, 32 clients each (/s) | ${R[pg2]:-not run} (${R[pg2a]:-} + ${R[pg2b]:-}, errors ${R[pg2err]:-}, duplicates / lost ${R[pg2dl]:-}) | one node, 64 clients: ${R[pglife]:-} | $(ratio "${R[pg2]:-0}" "${R[pglife]:-0}") | |
 | PostgreSQL 15 ceiling: pgbench -M prepared simple-update, 64 clients (tps) | | ${R[pgbench]:-not run} | | |
 
 Commands (from \`bench/run.sh\`):
@@ -208,7 +254,8 @@ Commands (from \`bench/run.sh\`):
     build-bench/lifecycle URL TOKEN tokens.last64 64 $SECS
     beanstalkd -f 0 | -F ;  build-bench/beanstalk PORT 64 $SECS 22
     build-bench/listing fill|time ...                                # see bench/run.sh
-    build/jobplane sim --routers 100000 --interval 30 --duration $FLEET_SECS --queue-rate 1000  # fresh server
+    build/jobplane sim --routers 100000 --interval 30 --duration $FLEET_SECS --queue-rate 1000 --sources 16  # fresh server
+    build/jobplane sim --routers ${R[hf_n]} --interval 30 --wait 20 --duration $FLEET_SECS --queue-rate 1000 --sources 16  # fresh server
     (PostgreSQL: tests/pg.sh start DIR; serve --db postgres://.../bench --db-pool 16 (4 writer
      connections); the same wrk and lifecycle; a second node on the same database, lifecycles
      with 32 clients on each; pgbench -i -s 10, pgbench -M prepared -b simple-update -c 64 -j 2)

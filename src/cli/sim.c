@@ -3,8 +3,16 @@
  * answer as a router would (the wrapper's signed URLs and payload are decoded
  * from their RouterOS literals), reports busy, uploads a backup when asked,
  * then done or fail, and prints what it saw. It talks only to --url: a URL in
- * a script that points elsewhere is refused and counted. */
+ * a script that points elsewhere is refused and counted.
+ *
+ * Threads: --threads adopt the routers, then run the jobs their polls bring
+ * (blocking requests, as a router runs its job before its next poll). The
+ * polls themselves all run on one event loop (libcurl's multi interface on
+ * epoll), each on a connection of its own as RouterOS's /tool fetch opens
+ * one, so a fleet can hold as many polls open at once as file descriptors
+ * allow. */
 #include <curl/curl.h>
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -12,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,8 +29,21 @@
 #include "core/routeros.h"
 #include "lib/opts.h"
 
+/* A job id and when: for a queued job, a = when its create's answer
+ * arrived; for a delivered one, a = when the poll that brought it started and
+ * b = when its answer arrived. */
+struct jid {
+    char id[37];
+    double a, b;
+};
+
 struct idlist {
-    char (*id)[37];
+    struct jid *id;
+    size_t n, cap;
+};
+
+struct buf {
+    char *p;
     size_t n, cap;
 };
 
@@ -28,11 +51,27 @@ struct router {
     char site_id[64];
     char token[64]; /* device token */
     char name[32];
-    double next;          /* monotonic seconds of the next poll */
-    bool gone;            /* torn down */
-    unsigned seq;         /* backups uploaded */
-    struct idlist seen;   /* jobs delivered to it (its worker's only) */
-    struct idlist queued; /* jobs --queue-rate created for it (under queue_mu) */
+    double next;            /* monotonic seconds of the next poll */
+    bool gone;              /* torn down */
+    unsigned seq;           /* backups uploaded */
+    struct idlist seen;     /* jobs delivered to it (under queue_mu) */
+    struct idlist queued;   /* jobs --queue-rate created for it (under queue_mu) */
+    atomic_int undelivered; /* of those, not delivered yet */
+    /* the poll in flight (the event loop's) */
+    CURL *easy;
+    struct curl_slist *hdr;
+    struct buf in;
+    double t0;    /* when it started */
+    bool backlog; /* a queued job was waiting when it started: its answer is not held */
+    int node;     /* which --url */
+};
+
+/* A poll's answer that carries work (a job, a teardown), for a job thread. */
+struct task {
+    long r;
+    char *answer;
+    double t0, t1; /* the poll's start, its answer's arrival */
+    struct task *next;
 };
 
 #define SIM_MAX_URLS 8
@@ -42,33 +81,59 @@ struct sim {
     const char *urls[SIM_MAX_URLS]; /* every --url (nodes of one fleet); polls pick one at random */
     int nurls;
     const char *op_token, *record, *tokens_out;
-    long routers, interval, wait, duration, threads, queue_rate;
+    long routers, interval, wait, duration, threads, queue_rate, sources;
     double fail_rate;
     struct router *r;
     FILE *rec;
     pthread_mutex_t rec_mu;
+    atomic_long
+        poll_causes[CURL_LAST + 2]; /* poll errors by CURLcode; then HTTP status, truncated */
     atomic_long polls, poll_errors, jobs, done, failed, backups, backup_errors, duplicates,
         report_errors, foreign_urls, teardowns, setup_errors;
     pthread_mutex_t lat_mu;
-    double *lat; /* poll latencies, ms */
-    size_t nlat, caplat;
+    struct samples {
+        double *v;
+        size_t n, cap;
+    } lat, wake; /* poll latencies (lat_mu); express wakes (queue_mu), ms */
     double t_end;
+    /* hand-offs: routers to (re)schedule, to the event loop (hand_mu, with a
+     * write to efd); tasks to the job threads (hand_mu, task_cv) */
+    pthread_mutex_t hand_mu;
+    pthread_cond_t task_cv;
+    int efd;
+    long *back;
+    size_t nback, capback;
+    struct task *tasks, *tasks_tail;
+    bool stop;
+    atomic_long busy; /* tasks not yet handed back */
+    long max_in_flight;
     /* --queue-rate: jobs are queued from the moment every router is adopted
      * (t_run) for --duration seconds; routers then poll on until every queued
      * job was delivered, or until 3 intervals pass without a delivery of one
      * (a router with a backlog takes one job per poll: it keeps progressing). */
     atomic_long ready, queued, queue_errors, delivered_queued;
-    atomic_bool queue_done;
+    atomic_long queuers; /* still queueing */
     pthread_mutex_t queue_mu;
     _Atomic double t_run, t_delivered; /* 0 until the run starts; the last delivery */
 };
 
 struct worker {
     struct sim *s;
-    long first, step; /* routers first, first+step, ... */
+    long first, step; /* adopts routers first, first+step, ... */
     unsigned seed;
     CURL *c;
 };
+
+static void sample(struct samples *v, double ms)
+{
+    if (v->n == v->cap) {
+        v->cap = v->cap ? v->cap * 2 : 4096;
+        v->v = realloc(v->v, v->cap * sizeof *v->v);
+        if (!v->v)
+            abort();
+    }
+    v->v[v->n++] = ms;
+}
 
 static double now_mono(void)
 {
@@ -76,11 +141,6 @@ static double now_mono(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
-
-struct buf {
-    char *p;
-    size_t n, cap;
-};
 
 static size_t on_data(char *d, size_t sz, size_t nm, void *u)
 {
@@ -207,15 +267,15 @@ static void record(struct sim *s, const char *site, const char *job, const char 
     pthread_mutex_unlock(&s->rec_mu);
 }
 
-static bool id_in(const struct idlist *l, const char *id)
+static struct jid *id_in(const struct idlist *l, const char *id)
 {
     for (size_t i = 0; i < l->n; i++)
-        if (!strcmp(l->id[i], id))
-            return true;
-    return false;
+        if (!strcmp(l->id[i].id, id))
+            return &l->id[i];
+    return NULL;
 }
 
-static void id_add(struct idlist *l, const char *id)
+static void id_add(struct idlist *l, const char *id, double a, double b)
 {
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 4;
@@ -225,20 +285,36 @@ static void id_add(struct idlist *l, const char *id)
         l->id = p;
         l->cap = cap;
     }
-    snprintf(l->id[l->n++], sizeof *l->id, "%s", id);
+    struct jid *j = &l->id[l->n++];
+    snprintf(j->id, sizeof j->id, "%s", id);
+    j->a = a;
+    j->b = b;
 }
 
-/* Remembers a job delivered to r; returns true when it was delivered before.
- * A job belongs to one site, so a per-router list finds every duplicate. */
-static bool seen_before(struct sim *s, struct router *r, const char *job)
+/* An express wake: the poll that brought a queued job was open before the
+ * job's create answered (t201); its wrapper arrived at t1. A wrapper that
+ * arrived before the create's answer was read counts as no wait at all. */
+static void woke(struct sim *s, double t0, double t1, double t201)
+{
+    if (t0 < t201)
+        sample(&s->wake, t1 > t201 ? (t1 - t201) * 1000 : 0);
+}
+
+/* Remembers a job delivered to r by the poll of t0 (answered at t1); returns
+ * true when it was delivered before. A job belongs to one site, so a
+ * per-router list finds every duplicate. */
+static bool seen_before(struct sim *s, struct router *r, const char *job, double t0, double t1)
 {
     pthread_mutex_lock(&s->queue_mu); /* a queuer may look at r->seen */
-    bool again = id_in(&r->seen, job);
+    bool again = id_in(&r->seen, job) != NULL;
     if (!again) {
-        id_add(&r->seen, job);
-        if (id_in(&r->queued, job)) {
+        id_add(&r->seen, job, t0, t1);
+        struct jid *q = id_in(&r->queued, job);
+        if (q) {
             atomic_fetch_add(&s->delivered_queued, 1);
+            atomic_fetch_sub(&r->undelivered, 1);
             s->t_delivered = now_mono();
+            woke(s, t0, t1, q->a);
         }
     }
     pthread_mutex_unlock(&s->queue_mu);
@@ -250,7 +326,7 @@ static bool finished(struct sim *s, double t)
 {
     if (!s->queue_rate)
         return t >= s->t_end;
-    if (!s->t_run || !atomic_load(&s->queue_done))
+    if (!s->t_run || atomic_load(&s->queuers))
         return false; /* routers are still being adopted, or jobs queued */
     double since = s->t_run + (double)s->duration;
     if (s->t_delivered > since)
@@ -260,7 +336,8 @@ static bool finished(struct sim *s, double t)
 }
 
 /* --queue-rate: creates jobs at random adopted routers through the operator
- * API, paced to its share of the rate, from t_run for --duration seconds. */
+ * API, paced to its share of the rate, from t_run for --duration seconds.
+ * With --wait the jobs ask for express execution. */
 struct queuer {
     struct sim *s;
     double rate; /* this thread's jobs per second */
@@ -276,6 +353,9 @@ static void *queuer_main(void *arg)
     while (!s->t_run)
         usleep(20000);
     double t = s->t_run, end = s->t_run + (double)s->duration;
+    const char *body = s->wait ? "{\"description\":\"sim fleet\",\"script\":\":put sim\","
+                                 "\"express_execute\":true}"
+                               : "{\"description\":\"sim fleet\",\"script\":\":put sim\"}";
     while (t < end) {
         double now = now_mono();
         if (t > now)
@@ -286,9 +366,8 @@ static void *queuer_main(void *arg)
             continue;
         char url[512];
         snprintf(url, sizeof url, "%s/api/asynchronous/%s", s->url, r->site_id);
-        static const char body[] = "{\"description\":\"sim fleet\",\"script\":\":put sim\"}";
-        long st =
-            http(c, "POST", url, s->op_token, "application/json", body, sizeof body - 1, 30, &b);
+        long st = http(c, "POST", url, s->op_token, "application/json", body, strlen(body), 30, &b);
+        double t201 = now_mono();
         json_t *j = st == 200 ? json_loads(b.p, 0, NULL) : NULL; /* this API answers 200 */
         const char *id =
             json_string_value(json_object_get(json_object_get(j, "data"), "request_id"));
@@ -296,16 +375,22 @@ static void *queuer_main(void *arg)
             atomic_fetch_add(&s->queue_errors, 1);
         } else {
             pthread_mutex_lock(&s->queue_mu);
-            id_add(&r->queued, id);
+            id_add(&r->queued, id, t201, 0);
             atomic_fetch_add(&s->queued, 1);
-            if (id_in(&r->seen, id)) /* delivered before this answer was read */
+            struct jid *seen = id_in(&r->seen, id);
+            if (seen) { /* delivered before this answer was read */
                 atomic_fetch_add(&s->delivered_queued, 1);
+                woke(s, seen->a, seen->b, t201);
+            } else {
+                atomic_fetch_add(&r->undelivered, 1);
+            }
             pthread_mutex_unlock(&s->queue_mu);
         }
         json_decref(j);
     }
     free(b.p);
     curl_easy_cleanup(c);
+    atomic_fetch_sub(&s->queuers, 1);
     return NULL;
 }
 
@@ -351,7 +436,7 @@ static bool upload_backup(struct worker *w, struct router *r, const char *bak)
     return ok;
 }
 
-static void run_job(struct worker *w, struct router *r, const char *script)
+static void run_job(struct worker *w, struct router *r, const char *script, double t0, double t1)
 {
     struct sim *s = w->s;
     char *id = NULL, *busy = ros_find_local(script, "jpBusy"),
@@ -365,7 +450,7 @@ static void run_job(struct worker *w, struct router *r, const char *script)
         goto out;
     }
     atomic_fetch_add(&s->jobs, 1);
-    if (seen_before(s, r, id)) {
+    if (seen_before(s, r, id, t0, t1)) {
         atomic_fetch_add(&s->duplicates, 1);
         record(s, r->site_id, id, "DUPLICATE");
     }
@@ -394,51 +479,314 @@ out:
     free(bak);
 }
 
-static void poll_once(struct worker *w, struct router *r)
+/* The event loop: every poll in flight, driven by libcurl's multi socket
+ * interface on epoll, and the routers due next in a heap by time. */
+struct loop {
+    struct sim *s;
+    CURLM *m;
+    int ep;
+    double timer_at; /* libcurl's next timeout; 0: none */
+    long *heap;      /* router indices, the soonest next first */
+    size_t nheap, capheap;
+    long in_flight;
+    unsigned seed;
+};
+
+static bool sooner(struct loop *L, size_t i, size_t j)
 {
-    struct sim *s = w->s;
+    return L->s->r[L->heap[i]].next < L->s->r[L->heap[j]].next;
+}
+
+static void heap_swap(struct loop *L, size_t i, size_t j)
+{
+    long t = L->heap[i];
+    L->heap[i] = L->heap[j];
+    L->heap[j] = t;
+}
+
+static void heap_push(struct loop *L, long r)
+{
+    if (L->nheap == L->capheap) {
+        L->capheap = L->capheap ? L->capheap * 2 : 1024;
+        L->heap = realloc(L->heap, L->capheap * sizeof *L->heap);
+        if (!L->heap)
+            abort();
+    }
+    size_t i = L->nheap++;
+    L->heap[i] = r;
+    for (; i && sooner(L, i, (i - 1) / 2); i = (i - 1) / 2)
+        heap_swap(L, i, (i - 1) / 2);
+}
+
+static long heap_pop(struct loop *L)
+{
+    long top = L->heap[0];
+    L->heap[0] = L->heap[--L->nheap];
+    for (size_t i = 0;;) {
+        size_t k = i, l = 2 * i + 1, r = l + 1;
+        if (l < L->nheap && sooner(L, l, k))
+            k = l;
+        if (r < L->nheap && sooner(L, r, k))
+            k = r;
+        if (k == i)
+            break;
+        heap_swap(L, i, k);
+        i = k;
+    }
+    return top;
+}
+
+/* A router goes (back) to the event loop: adopted, or its job run. */
+static void hand_back(struct sim *s, long r)
+{
+    pthread_mutex_lock(&s->hand_mu);
+    if (s->nback == s->capback) {
+        s->capback = s->capback ? s->capback * 2 : 1024;
+        s->back = realloc(s->back, s->capback * sizeof *s->back);
+        if (!s->back)
+            abort();
+    }
+    s->back[s->nback++] = r;
+    pthread_mutex_unlock(&s->hand_mu);
+    uint64_t one = 1;
+    if (write(s->efd, &one, sizeof one) < 0) { /* the counter is full: the loop is awake */
+    }
+}
+
+static int on_socket(CURL *e, curl_socket_t fd, int what, void *up, void *sockp)
+{
+    (void)e;
+    (void)sockp;
+    struct loop *L = up;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(L->ep, EPOLL_CTL_DEL, fd, NULL);
+        return 0;
+    }
+    struct epoll_event ev = {.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) |
+                                       (what & CURL_POLL_OUT ? EPOLLOUT : 0u),
+                             .data.fd = fd};
+    if (epoll_ctl(L->ep, EPOLL_CTL_MOD, fd, &ev) && errno == ENOENT)
+        epoll_ctl(L->ep, EPOLL_CTL_ADD, fd, &ev);
+    return 0;
+}
+
+static int on_timer(CURLM *m, long ms, void *up)
+{
+    (void)m;
+    struct loop *L = up;
+    L->timer_at = ms < 0 ? 0 : now_mono() + (double)ms / 1000;
+    return 0;
+}
+
+static void poll_start(struct loop *L, long i)
+{
+    struct sim *s = L->s;
+    struct router *r = &s->r[i];
+    if (!r->easy) {
+        char line[128];
+        snprintf(line, sizeof line, "Authorization: Bearer %s", r->token);
+        r->hdr = curl_slist_append(curl_slist_append(NULL, line), "Content-Type: text/plain");
+        r->easy = curl_easy_init();
+    }
     char url[512], body[512];
-    const char *base = s->urls[s->nurls > 1 ? rand_r(&w->seed) % (unsigned)s->nurls : 0];
-    snprintf(url, sizeof url, s->wait ? "%s/poll?wait=%ld" : "%s/poll", base, s->wait);
+    r->node = s->nurls > 1 ? (int)(rand_r(&L->seed) % (unsigned)s->nurls) : 0;
+    snprintf(url, sizeof url, s->wait ? "%s/poll?wait=%ld" : "%s/poll", s->urls[r->node], s->wait);
     snprintf(body, sizeof body,
              "name=%s;version=7.16 (stable);uptime=%ldm;cpu-load=%u;free-memory=%u;"
              "free-hdd-space=%u;board-name=CHR;architecture-name=x86_64",
-             r->name, (long)now_mono() / 60 % 100000, rand_r(&w->seed) % 100,
-             500000000u + rand_r(&w->seed) % 1000000, 80000000u);
-    struct buf b = {0};
-    double t0 = now_mono();
-    long st = http(w->c, "POST", url, r->token, "text/plain", body, strlen(body), s->wait + 30, &b);
-    double ms = (now_mono() - t0) * 1000;
-    atomic_fetch_add(&s->polls, 1);
-    if (st != 200 || !b.p) {
+             r->name, (long)now_mono() / 60 % 100000, rand_r(&L->seed) % 100,
+             500000000u + rand_r(&L->seed) % 1000000, 80000000u);
+    CURL *c = r->easy;
+    curl_easy_reset(c);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, r->hdr);
+    curl_easy_setopt(c, CURLOPT_COPYPOSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->in);
+    curl_easy_setopt(c, CURLOPT_PRIVATE, (void *)r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, s->wait + 30);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    /* /tool fetch: a connection per request (and no search of the others) */
+    curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (s->sources) {
+        char src[48];
+        snprintf(src, sizeof src, "host!127.0.0.%ld", 2 + i % s->sources);
+        curl_easy_setopt(c, CURLOPT_INTERFACE, src);
+    }
+    r->in.n = 0;
+    r->t0 = now_mono();
+    r->backlog = atomic_load(&r->undelivered) > 0;
+    if (curl_multi_add_handle(L->m, c) != CURLM_OK) {
+        atomic_fetch_add(&s->polls, 1);
         atomic_fetch_add(&s->poll_errors, 1);
-        free(b.p);
+        r->next = r->t0 + (double)s->interval;
+        heap_push(L, i);
         return;
     }
-    /* Held polls that got a job are not latency; with --queue-rate, only the
-     * polls of the run itself count (not those while routers are adopted). */
-    if ((!s->wait || !strstr(b.p, "# jobplane job ")) &&
-        (!s->queue_rate || (s->t_run && t0 >= s->t_run))) {
+    if (++L->in_flight > s->max_in_flight)
+        s->max_in_flight = L->in_flight;
+}
+
+/* A poll's answer: counted, timed, and its job (or teardown) handed to a job
+ * thread; otherwise the router's next poll is scheduled, one interval (+-10%
+ * jitter) after this one started, as RouterOS's scheduler starts them. */
+static void poll_done(struct loop *L, CURL *c, CURLcode rc)
+{
+    struct sim *s = L->s;
+    struct router *r = NULL;
+    curl_easy_getinfo(c, CURLINFO_PRIVATE, (char **)&r);
+    curl_multi_remove_handle(L->m, c);
+    L->in_flight--;
+    long st = 0;
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
+    double t1 = now_mono();
+    double jitter = ((double)(rand_r(&L->seed) % 2001) / 1000.0 - 1.0) * 0.1;
+    r->next = r->t0 + (double)s->interval * (1.0 + jitter);
+    atomic_fetch_add(&s->polls, 1);
+    const char *a = r->in.n ? r->in.p : NULL;
+    size_t n = a ? strlen(a) : 0, m = strlen(ROS_END_MARK);
+    if (st != 200 || !a || n < m || strcmp(a + n - m, ROS_END_MARK)) {
+        /* a router would not run a truncated answer */
+        atomic_fetch_add(&s->poll_errors, 1);
+        atomic_fetch_add(&s->poll_causes[rc != CURLE_OK ? (int)rc
+                                         : st != 200    ? CURL_LAST
+                                                        : CURL_LAST + 1],
+                         1);
+        heap_push(L, r - s->r);
+        return;
+    }
+    /* With --wait, only answers that are not held (a job was waiting when
+     * the poll started) are latency; with --queue-rate, only the polls of the
+     * run itself count (not those while routers are adopted). */
+    if ((!s->wait || r->backlog) && (!s->queue_rate || (s->t_run && r->t0 >= s->t_run))) {
         pthread_mutex_lock(&s->lat_mu);
-        if (s->nlat == s->caplat) {
-            s->caplat = s->caplat ? s->caplat * 2 : 4096;
-            s->lat = realloc(s->lat, s->caplat * sizeof *s->lat);
-        }
-        s->lat[s->nlat++] = ms;
+        sample(&s->lat, (t1 - r->t0) * 1000);
         pthread_mutex_unlock(&s->lat_mu);
     }
-    size_t n = strlen(b.p), m = strlen(ROS_END_MARK);
-    if (n < m || strcmp(b.p + n - m, ROS_END_MARK)) {
-        atomic_fetch_add(&s->poll_errors, 1); /* a router would not run a truncated answer */
-    } else if (strstr(b.p, "# jobplane job ")) {
-        run_job(w, r, b.p);
-    } else if (strstr(b.p, "# jobplane teardown")) {
-        snprintf(url, sizeof url, "%s/notify/delete", base);
-        http(w->c, "POST", url, r->token, "text/plain", "", 0, 30, &b);
-        r->gone = true;
-        atomic_fetch_add(&s->teardowns, 1);
+    if (!strstr(a, "# jobplane job ") && !strstr(a, "# jobplane teardown")) {
+        heap_push(L, r - s->r);
+        return;
     }
-    free(b.p);
+    struct task *t = malloc(sizeof *t);
+    if (!t)
+        abort();
+    *t = (struct task){.r = r - s->r, .answer = r->in.p, .t0 = r->t0, .t1 = t1};
+    r->in = (struct buf){0};
+    atomic_fetch_add(&s->busy, 1);
+    pthread_mutex_lock(&s->hand_mu);
+    if (s->tasks_tail)
+        s->tasks_tail->next = t;
+    else
+        s->tasks = t;
+    s->tasks_tail = t;
+    pthread_cond_signal(&s->task_cv);
+    pthread_mutex_unlock(&s->hand_mu);
+}
+
+/* Runs until the run is over and nothing is in flight: no poll, no job. */
+static void loop_run(struct sim *s)
+{
+    struct loop L = {.s = s, .m = curl_multi_init(), .ep = epoll_create1(EPOLL_CLOEXEC), .seed = 7};
+    curl_multi_setopt(L.m, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(L.m, CURLMOPT_SOCKETDATA, &L);
+    curl_multi_setopt(L.m, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(L.m, CURLMOPT_TIMERDATA, &L);
+    epoll_ctl(L.ep, EPOLL_CTL_ADD, s->efd,
+              &(struct epoll_event){.events = EPOLLIN, .data.fd = s->efd});
+    struct epoll_event ev[256];
+    int running = 0;
+    for (;;) {
+        /* read before the hand-offs are taken: an adopter hands a router back
+         * before it counts it ready, a job thread before it counts it done */
+        long ready = atomic_load(&s->ready), busy = atomic_load(&s->busy);
+        pthread_mutex_lock(&s->hand_mu);
+        for (size_t k = 0; k < s->nback; k++)
+            if (!s->r[s->back[k]].gone)
+                heap_push(&L, s->back[k]);
+        s->nback = 0;
+        pthread_mutex_unlock(&s->hand_mu);
+        double now = now_mono();
+        bool over = finished(s, now);
+        while (!over && L.nheap && s->r[L.heap[0]].next <= now &&
+               (s->queue_rate || s->r[L.heap[0]].next <= s->t_end))
+            poll_start(&L, heap_pop(&L));
+        bool more = !over && (ready < s->routers ||
+                              (L.nheap && (s->queue_rate || s->r[L.heap[0]].next <= s->t_end)));
+        if (!more && !L.in_flight && !busy)
+            break;
+        double until = now + 0.25; /* short naps: the end may come from elsewhere */
+        if (L.nheap && s->r[L.heap[0]].next < until)
+            until = s->r[L.heap[0]].next;
+        if (L.timer_at && L.timer_at < until)
+            until = L.timer_at;
+        int ms = until > now ? (int)((until - now) * 1000) + 1 : 0;
+        int k = epoll_wait(L.ep, ev, 256, ms);
+        for (int e = 0; e < k; e++) {
+            if (ev[e].data.fd == s->efd) {
+                uint64_t v;
+                if (read(s->efd, &v, sizeof v) < 0) { /* nothing to read: fine */
+                }
+                continue;
+            }
+            int flags = (ev[e].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
+                        (ev[e].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                        (ev[e].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+            curl_multi_socket_action(L.m, ev[e].data.fd, flags, &running);
+        }
+        if (L.timer_at && now_mono() >= L.timer_at) {
+            L.timer_at = 0;
+            curl_multi_socket_action(L.m, CURL_SOCKET_TIMEOUT, 0, &running);
+        }
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(L.m, &left)))
+            if (msg->msg == CURLMSG_DONE)
+                poll_done(&L, msg->easy_handle, msg->data.result);
+    }
+    curl_multi_cleanup(L.m);
+    close(L.ep);
+    free(L.heap);
+}
+
+/* A job thread: runs the jobs (and teardowns) the polls bring, one at a time. */
+static void *jobber_main(void *arg)
+{
+    struct worker *w = arg;
+    struct sim *s = w->s;
+    w->c = curl_easy_init();
+    for (;;) {
+        pthread_mutex_lock(&s->hand_mu);
+        while (!s->tasks && !s->stop)
+            pthread_cond_wait(&s->task_cv, &s->hand_mu);
+        struct task *t = s->tasks;
+        if (t && !(s->tasks = t->next))
+            s->tasks_tail = NULL;
+        pthread_mutex_unlock(&s->hand_mu);
+        if (!t)
+            break;
+        struct router *r = &s->r[t->r];
+        if (strstr(t->answer, "# jobplane job ")) {
+            run_job(w, r, t->answer, t->t0, t->t1);
+        } else { /* teardown: the router says so, and stops polling */
+            char url[512];
+            struct buf b = {0};
+            snprintf(url, sizeof url, "%s/notify/delete", s->urls[r->node]);
+            http(w->c, "POST", url, r->token, "text/plain", "", 0, 30, &b);
+            free(b.p);
+            r->gone = true;
+            atomic_fetch_add(&s->teardowns, 1);
+        }
+        long i = t->r;
+        free(t->answer);
+        free(t);
+        hand_back(s, i);
+        atomic_fetch_sub(&s->busy, 1);
+    }
+    curl_easy_cleanup(w->c);
+    return NULL;
 }
 
 /* Prints what the server says of each queued job the fleet never received
@@ -452,7 +800,7 @@ static void print_lost(struct sim *s)
     for (long i = 0; i < s->routers && shown < 10; i++) {
         struct router *r = &s->r[i];
         for (size_t k = 0; k < r->queued.n && shown < 10; k++) {
-            const char *id = r->queued.id[k];
+            const char *id = r->queued.id[k].id;
             if (id_in(&r->seen, id))
                 continue;
             char url[512];
@@ -470,7 +818,10 @@ static void print_lost(struct sim *s)
     curl_easy_cleanup(c);
 }
 
-static void *worker_main(void *arg)
+/* An adoption thread: adopts its share of the routers, handing each to the
+ * event loop as it is adopted, its first poll at a random point of one
+ * interval. */
+static void *adopter_main(void *arg)
 {
     struct worker *w = arg;
     struct sim *s = w->s;
@@ -481,29 +832,10 @@ static void *worker_main(void *arg)
             s->r[i].gone = true;
         }
         s->r[i].next = now_mono() + (double)(rand_r(&w->seed) % 1000) / 1000.0 * s->interval;
+        hand_back(s, i);
         if (atomic_fetch_add(&s->ready, 1) + 1 == s->routers && s->queue_rate) {
             s->t_run = now_mono(); /* the last router is adopted: the run starts */
         }
-    }
-    for (;;) {
-        struct router *due = NULL;
-        for (long i = w->first; i < s->routers; i += w->step)
-            if (!s->r[i].gone && (!due || s->r[i].next < due->next))
-                due = &s->r[i];
-        if (!due)
-            break;
-        double now = now_mono();
-        if (finished(s, now) || (!s->queue_rate && due->next > s->t_end))
-            break;
-        if (due->next > now) { /* short naps: the end may come from elsewhere */
-            double nap = due->next - now;
-            usleep((useconds_t)((nap < 0.25 ? nap : 0.25) * 1e6));
-            continue;
-        }
-        poll_once(w, due);
-        /* the next poll: the interval with +-10% jitter */
-        double jitter = ((double)(rand_r(&w->seed) % 2001) / 1000.0 - 1.0) * 0.1;
-        due->next = now_mono() + s->interval * (1.0 + jitter);
     }
     curl_easy_cleanup(w->c);
     return NULL;
@@ -525,38 +857,40 @@ static double pct(const double *v, size_t n, double p)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: jobplane sim --url URL [--url URL2 ...] --token OPERATOR_TOKEN --routers N\n"
-               "                    --interval S\n"
-               "                    [--fail-rate P] [--wait N] [--duration S] [--threads T]\n"
-               "                    [--record FILE] [--tokens FILE] [--queue-rate N]\n"
-               "Creates and adopts N sites, polls each every S seconds (+-10%% jitter) for\n"
-               "--duration seconds (default 60), runs every job handed out, then prints what\n"
-               "it saw. --record appends 'delivered|done|fail|DUPLICATE SITE JOB' lines.\n"
-               "Several --url (nodes on one database): each poll goes to one at random.\n"
-               "--tokens FILE writes 'SITE_ID DEVICE_TOKEN' per adopted router at the end.\n"
-               "--queue-rate N queues N jobs/s at random routers through the operator API\n"
-               "for --duration seconds once every router is adopted; routers then poll on\n"
-               "until each queued job was delivered (or 3 intervals pass without a delivery),\n"
-               "and the jobs never delivered are printed as lost, with what the server\n"
-               "says of each.\n");
+    fprintf(f,
+            "usage: jobplane sim --url URL [--url URL2 ...] --token OPERATOR_TOKEN --routers N\n"
+            "                    --interval S\n"
+            "                    [--fail-rate P] [--wait N] [--duration S] [--threads T]\n"
+            "                    [--record FILE] [--tokens FILE] [--queue-rate N] [--sources N]\n"
+            "Creates and adopts N sites, polls each every S seconds (+-10%% jitter) for\n"
+            "--duration seconds (default 60), runs every job handed out, then prints what\n"
+            "it saw. --record appends 'delivered|done|fail|DUPLICATE SITE JOB' lines.\n"
+            "Several --url (nodes on one database): each poll goes to one at random.\n"
+            "--tokens FILE writes 'SITE_ID DEVICE_TOKEN' per adopted router at the end.\n"
+            "--queue-rate N queues N jobs/s at random routers through the operator API\n"
+            "for --duration seconds once every router is adopted; routers then poll on\n"
+            "until each queued job was delivered (or 3 intervals pass without a delivery),\n"
+            "and the jobs never delivered are printed as lost, with what the server\n"
+            "says of each. With --wait N each poll asks the server to hold it up to N\n"
+            "seconds; the jobs queued ask for express execution, and the time from a\n"
+            "create's answer to the wrapper reaching a router already waiting is printed\n"
+            "(express wake); poll latency then counts only answers that were not held.\n"
+            "Each poll opens a connection of its own (as /tool fetch does); --sources N\n"
+            "spreads them over the loopback addresses 127.0.0.2 .. 127.0.0.N+1 (one\n"
+            "address has about 28,000 ports toward one server port). --threads T (default\n"
+            "64) adopt the routers and run the jobs.\n");
 }
 
 int sim_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"url", 1, 0, 'u'},
-        {"token", 1, 0, 't'},
-        {"routers", 1, 0, 'n'},
-        {"interval", 1, 0, 'i'},
-        {"fail-rate", 1, 0, 'f'},
-        {"wait", 1, 0, 'w'},
-        {"duration", 1, 0, 'd'},
-        {"threads", 1, 0, 'T'},
-        {"record", 1, 0, 'r'},
-        {"tokens", 1, 0, 'k'},
-        {"queue-rate", 1, 0, 'q'},
-        {"help", 0, 0, 'h'},
-        {0, 0, 0, 0},
+        {"url", 1, 0, 'u'},        {"token", 1, 0, 't'},
+        {"routers", 1, 0, 'n'},    {"interval", 1, 0, 'i'},
+        {"fail-rate", 1, 0, 'f'},  {"wait", 1, 0, 'w'},
+        {"duration", 1, 0, 'd'},   {"threads", 1, 0, 'T'},
+        {"record", 1, 0, 'r'},     {"tokens", 1, 0, 'k'},
+        {"queue-rate", 1, 0, 'q'}, {"sources", 1, 0, 's'},
+        {"help", 0, 0, 'h'},       {0, 0, 0, 0},
     };
     struct sim s = {.routers = 10, .interval = 30, .duration = 60};
     const char *fail = NULL;
@@ -581,6 +915,7 @@ int sim_main(int argc, char **argv)
         case 'r': s.record = optarg; break;
         case 'k': s.tokens_out = optarg; break;
         case 'q': bad |= opt_long(optarg, 0, 100000, &s.queue_rate); break;
+        case 's': bad |= opt_long(optarg, 0, 250, &s.sources); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -599,6 +934,9 @@ int sim_main(int argc, char **argv)
         if (strncmp(s.urls[i], "http://", 7) && strncmp(s.urls[i], "https://", 8)) {
             fprintf(stderr, "jobplane sim: --url must be http:// or https://\n");
             return 2;
+        } else if (s.sources && strncmp(s.urls[i], "http://127.", 11)) {
+            fprintf(stderr, "jobplane sim: --sources needs --url http://127.x.x.x (loopback)\n");
+            return 2;
         }
     if (s.record && !(s.rec = fopen(s.record, "a"))) {
         fprintf(stderr, "jobplane sim: cannot open %s\n", s.record);
@@ -614,23 +952,28 @@ int sim_main(int argc, char **argv)
     }
     s.url = s.urls[0];
     if (!s.threads)
-        s.threads = s.routers < (s.wait ? 512 : 64) ? s.routers : (s.wait ? 512 : 64);
+        s.threads = s.routers < 64 ? s.routers : 64;
     s.r = calloc((size_t)s.routers, sizeof *s.r);
     pthread_mutex_init(&s.rec_mu, NULL);
     pthread_mutex_init(&s.lat_mu, NULL);
     pthread_mutex_init(&s.queue_mu, NULL);
+    pthread_mutex_init(&s.hand_mu, NULL);
+    pthread_cond_init(&s.task_cv, NULL);
+    s.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     double t0 = now_mono();
     s.t_end = t0 + (double)s.duration;
-    struct worker *w = calloc((size_t)s.threads, sizeof *w);
-    pthread_t *tid = calloc((size_t)s.threads, sizeof *tid);
-    for (long i = 0; i < s.threads; i++) {
-        w[i] = (struct worker){.s = &s, .first = i, .step = s.threads, .seed = (unsigned)(i + 1)};
-        pthread_create(&tid[i], NULL, worker_main, &w[i]);
-    }
     long nq = s.queue_rate ? (s.queue_rate + 49) / 50 : 0; /* ~50 creates/s each */
     if (nq > 32)
         nq = 32;
+    atomic_store(&s.queuers, nq);
+    /* adopters (each its share of the routers), then as many job threads */
+    struct worker *w = calloc((size_t)s.threads * 2, sizeof *w);
+    pthread_t *tid = calloc((size_t)s.threads * 2, sizeof *tid);
+    for (long i = 0; i < s.threads * 2; i++) {
+        w[i] = (struct worker){.s = &s, .first = i, .step = s.threads, .seed = (unsigned)(i + 1)};
+        pthread_create(&tid[i], NULL, i < s.threads ? adopter_main : jobber_main, &w[i]);
+    }
     struct queuer *q = calloc((size_t)nq + 1, sizeof *q);
     pthread_t *qid = calloc((size_t)nq + 1, sizeof *qid);
     for (long i = 0; i < nq; i++) {
@@ -638,10 +981,16 @@ int sim_main(int argc, char **argv)
             .s = &s, .rate = (double)s.queue_rate / (double)nq, .seed = (unsigned)(1000 + i)};
         pthread_create(&qid[i], NULL, queuer_main, &q[i]);
     }
+    loop_run(&s);
+    for (long i = 0; i < s.threads; i++)
+        pthread_join(tid[i], NULL);
     for (long i = 0; i < nq; i++)
         pthread_join(qid[i], NULL);
-    atomic_store(&s.queue_done, true);
-    for (long i = 0; i < s.threads; i++)
+    pthread_mutex_lock(&s.hand_mu);
+    s.stop = true;
+    pthread_cond_broadcast(&s.task_cv);
+    pthread_mutex_unlock(&s.hand_mu);
+    for (long i = s.threads; i < s.threads * 2; i++)
         pthread_join(tid[i], NULL);
     double elapsed = now_mono() - t0;
     if (s.tokens_out) { /* "site_id device_token" per adopted router (for load tools) */
@@ -652,14 +1001,29 @@ int sim_main(int argc, char **argv)
         if (f)
             fclose(f);
     }
-    qsort(s.lat, s.nlat, sizeof *s.lat, cmp_double);
+    if (s.lat.n)
+        qsort(s.lat.v, s.lat.n, sizeof *s.lat.v, cmp_double);
+    if (s.wake.n)
+        qsort(s.wake.v, s.wake.n, sizeof *s.wake.v, cmp_double);
     printf("routers:          %ld (setup errors %ld)\n", s.routers, atomic_load(&s.setup_errors));
     printf("interval:         %lds, wait %lds, %.0fs run, %ld threads\n", s.interval, s.wait,
            elapsed, s.threads);
     printf("polls:            %ld (%.1f/s), errors %ld\n", atomic_load(&s.polls),
            (double)atomic_load(&s.polls) / elapsed, atomic_load(&s.poll_errors));
-    printf("poll latency ms:  p50 %.2f  p90 %.2f  p99 %.2f  max %.2f\n", pct(s.lat, s.nlat, 0.5),
-           pct(s.lat, s.nlat, 0.9), pct(s.lat, s.nlat, 0.99), s.nlat ? s.lat[s.nlat - 1] : 0);
+    for (int i = 0; i < CURL_LAST + 2; i++)
+        if (atomic_load(&s.poll_causes[i]))
+            printf("  poll errors:    %ld %s\n", atomic_load(&s.poll_causes[i]),
+                   i < CURL_LAST    ? curl_easy_strerror((CURLcode)i)
+                   : i == CURL_LAST ? "HTTP status not 200"
+                                    : "answer without its end line");
+    printf("poll latency ms:  p50 %.2f  p90 %.2f  p99 %.2f  max %.2f  (%zu answers%s)\n",
+           pct(s.lat.v, s.lat.n, 0.5), pct(s.lat.v, s.lat.n, 0.9), pct(s.lat.v, s.lat.n, 0.99),
+           s.lat.n ? s.lat.v[s.lat.n - 1] : 0, s.lat.n, s.wait ? " not held" : "");
+    printf("in flight:        at most %ld polls at once\n", s.max_in_flight);
+    if (s.wait && s.queue_rate)
+        printf("express wake ms:  p50 %.2f  p90 %.2f  p99 %.2f  max %.2f  (%zu jobs)\n",
+               pct(s.wake.v, s.wake.n, 0.5), pct(s.wake.v, s.wake.n, 0.9),
+               pct(s.wake.v, s.wake.n, 0.99), s.wake.n ? s.wake.v[s.wake.n - 1] : 0, s.wake.n);
     printf("jobs run:         %ld (done %ld, failed %ld)\n", atomic_load(&s.jobs),
            atomic_load(&s.done), atomic_load(&s.failed));
     printf("backups:          %ld uploaded, %ld failed\n", atomic_load(&s.backups),
@@ -682,11 +1046,18 @@ int sim_main(int argc, char **argv)
     }
     if (s.rec)
         fclose(s.rec);
-    free(s.lat);
+    free(s.lat.v);
+    free(s.wake.v);
     for (long i = 0; i < s.routers; i++) {
         free(s.r[i].seen.id);
         free(s.r[i].queued.id);
+        free(s.r[i].in.p);
+        curl_slist_free_all(s.r[i].hdr);
+        if (s.r[i].easy)
+            curl_easy_cleanup(s.r[i].easy);
     }
+    free(s.back);
+    close(s.efd);
     free(s.r);
     free(q);
     free(qid);
@@ -697,6 +1068,8 @@ int sim_main(int argc, char **argv)
     pthread_mutex_destroy(&s.rec_mu);
     pthread_mutex_destroy(&s.lat_mu);
     pthread_mutex_destroy(&s.queue_mu);
+    pthread_mutex_destroy(&s.hand_mu);
+    pthread_cond_destroy(&s.task_cv);
     curl_global_cleanup();
     return atomic_load(&s.duplicates) || atomic_load(&s.setup_errors) || lost ? 1 : 0;
 }
