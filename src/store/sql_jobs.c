@@ -331,6 +331,82 @@ struct dispatch_arg {
     bool none_left; /* it found no pending job, or took the last one */
 };
 
+/* The delivery's log lines. */
+static enum store_result delivered(struct store *s, const struct dispatch_arg *a)
+{
+    const struct job *j = a->out;
+    return eng_event(s, j->site_id, a->now, "Job %s delivered (%ld more pending)", j->token,
+                     *a->remaining) ||
+                   (!j->needs_acknowledgement &&
+                    eng_event(s, j->site_id, a->now,
+                              "Job %s completed at delivery (no acknowledgement needed)", j->token))
+               ? STORE_UNAVAILABLE
+               : STORE_OK;
+}
+
+/* PostgreSQL, in one round trip. The site's dispatch (not its row: heartbeats
+ * and other writers update the row all the time) is locked by a
+ * transaction-scoped advisory lock, taken by a statement that is not waited
+ * for and that keeps its outcome in a setting of the transaction. The
+ * statement after it reads that setting, and its snapshot is taken after
+ * the lock was granted, so it sees every dispatch committed before: it
+ * claims the oldest pending job unless one is in flight, and reports what
+ * is in flight and how many were pending. */
+static enum store_result dispatch_pg(struct store *s, struct dispatch_arg *a)
+{
+    if (LATER(s,
+              "SELECT set_config('jobplane.locked',"
+              " pg_try_advisory_xact_lock(hashtextextended(?1, 7277002))::text, true)",
+              DB_TEXT(a->site_id)) != DB_OK)
+        return STORE_UNAVAILABLE;
+    for (int round = 0; round < 2; round++) {
+        struct db_res *r = NULL;
+        if (RUN(s, eng_wdb(s),
+                "WITH f AS (SELECT min(delivered_at) AS mn, max(delivered_at) AS mx FROM jobs"
+                " WHERE site_id=?1 AND " IN_FLIGHT "),"
+                " k AS (SELECT coalesce(current_setting('jobplane.locked', true) = 'true', false)"
+                " AS locked),"
+                " u AS (UPDATE jobs SET delivered_at=?2,"
+                " started_at=CASE WHEN needs_ack=0 THEN ?2 END,"
+                " completed_at=CASE WHEN needs_ack=0 THEN ?2 END"
+                " WHERE id=(SELECT id FROM jobs WHERE site_id=?1 AND delivered_at IS NULL"
+                " AND cancelled_at IS NULL ORDER BY id LIMIT 1)"
+                " AND delivered_at IS NULL AND cancelled_at IS NULL"
+                " AND (SELECT locked FROM k) AND (SELECT mn FROM f) IS NULL"
+                " RETURNING " JOB_COLS ")"
+                " SELECT u.*, (SELECT locked FROM k), f.mn, f.mx, (SELECT count(*) FROM jobs"
+                " WHERE site_id=?1 AND delivered_at IS NULL AND cancelled_at IS NULL)"
+                " FROM f LEFT JOIN u ON true",
+                &r, DB_TEXT(a->site_id), DB_INT(a->now)) != DB_OK)
+            return STORE_UNAVAILABLE;
+        bool got = r->rows && db_text(r, 0, 0),
+             locked = r->rows && db_text(r, 0, 16) && !strcmp(db_text(r, 0, 16), "t");
+        int64_t mn = r->rows ? db_int(r, 0, 17, 0) : 0, mx = r->rows ? db_int(r, 0, 18, 0) : 0;
+        long pending = r->rows ? (long)db_int(r, 0, 19, 0) : 0;
+        if (got)
+            sql_row_to_job(r, 0, a->out);
+        db_res_free(r);
+        if (got) {
+            *a->remaining = pending - 1; /* the count saw the job still pending */
+            a->none_left = *a->remaining == 0;
+            return delivered(s, a);
+        }
+        if (!locked)
+            return STORE_NOT_FOUND; /* another writer or node is dispatching for this site */
+        if (!mn) {
+            a->none_left = pending == 0;
+            return STORE_NOT_FOUND; /* nothing pending (or a cancel just won) */
+        }
+        long timed_out = 0;
+        if (mx > a->now - a->run_timeout || round)
+            return STORE_NOT_FOUND; /* a job is in flight */
+        if (fail_timed_out(s, a->site_id, a->now, a->run_timeout, &timed_out))
+            return STORE_UNAVAILABLE;
+        /* the site is free again: claim once more */
+    }
+    return STORE_NOT_FOUND;
+}
+
 static enum store_result op_dispatch(struct store *s, void *p)
 {
     struct dispatch_arg *a = p;
@@ -338,18 +414,8 @@ static enum store_result op_dispatch(struct store *s, void *p)
     job_clear(a->out);
     a->none_left = false;
     a->stamp = pending_stamp(s->pending);
-    if (PG(s)) {
-        /* A lock of the site's dispatch alone, not of its row: heartbeats
-         * and other writers update the row all the time. */
-        if (RUN(s, eng_wdb(s), "SELECT pg_try_advisory_xact_lock(hashtextextended(?1, 7277002))",
-                &r, DB_TEXT(a->site_id)) != DB_OK)
-            return STORE_UNAVAILABLE;
-        bool locked = !r->rows || !db_int(r, 0, 0, 0);
-        db_res_free(r);
-        r = NULL;
-        if (locked)
-            return STORE_NOT_FOUND; /* another writer or node is dispatching for this site */
-    }
+    if (PG(s))
+        return dispatch_pg(s, a);
     /* One job at a time per site: a job in flight past its run timeout fails
      * here rather than at the next sweep, so the site is free at once. */
     if (RUN(s, eng_wdb(s), "SELECT delivered_at FROM jobs WHERE site_id=?1 AND " IN_FLIGHT, &r,
@@ -407,13 +473,7 @@ static enum store_result op_dispatch(struct store *s, void *p)
     *a->remaining = (long)db_int(r, 0, 0, 0);
     a->none_left = *a->remaining == 0;
     db_res_free(r);
-    if (eng_event(s, j->site_id, a->now, "Job %s delivered (%ld more pending)", j->token,
-                  *a->remaining) ||
-        (!j->needs_acknowledgement &&
-         eng_event(s, j->site_id, a->now,
-                   "Job %s completed at delivery (no acknowledgement needed)", j->token)))
-        return STORE_UNAVAILABLE;
-    return STORE_OK;
+    return delivered(s, a);
 }
 
 /* The common case, nothing to hand out, is answered from the pending set
@@ -480,12 +540,39 @@ enum store_result sql_load_job(struct store *s, const char *job_id, struct job *
     return res;
 }
 
+/* PostgreSQL: the common report (the first busy, the final one) in one round
+ * trip, the row changed and read back by one guarded statement. 1 when it
+ * changed the row; 0 when the guard held it back (the caller then reads
+ * why); -1 on failure. */
+static int report_pg(struct store *s, const struct report_arg *a)
+{
+    const struct job_report_info *rep = &job_reports[a->report];
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "UPDATE jobs SET %s WHERE id=?1 AND cancelled_at IS NULL AND completed_at IS NULL"
+             " AND failed_at IS NULL%s RETURNING " JOB_COLS,
+             rep->set, rep->to == JOB_RUNNING ? " AND started_at IS NULL" : "");
+    struct db_res *r = NULL;
+    if (RUN(s, eng_wdb(s), sql, &r, DB_TEXT(a->job_id), DB_INT(a->now)) != DB_OK)
+        return -1;
+    bool changed = r->rows > 0;
+    if (changed)
+        sql_row_to_job(r, 0, a->out);
+    db_res_free(r);
+    if (changed && eng_event(s, a->out->site_id, a->now, "Job %s %s", a->out->token, rep->event))
+        return -1;
+    return changed;
+}
+
 static enum store_result op_job_report(struct store *s, void *p)
 {
     struct report_arg *a = p;
     const struct job_report_info *rep = &job_reports[a->report];
     struct job *j = a->out;
     job_clear(j);
+    int fast = PG(s) ? report_pg(s, a) : 0;
+    if (fast)
+        return fast > 0 ? STORE_OK : STORE_UNAVAILABLE;
     enum store_result res = sql_load_job(s, a->job_id, j);
     if (res != STORE_OK)
         return res;
