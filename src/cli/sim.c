@@ -8,9 +8,9 @@
  * Threads: --threads adopt the routers, then run the jobs their polls bring
  * (blocking requests, as a router runs its job before its next poll). The
  * polls themselves all run on one event loop (libcurl's multi interface on
- * epoll), each on a connection of its own as RouterOS's /tool fetch opens
- * one, so a fleet can hold as many polls open at once as file descriptors
- * allow. */
+ * epoll), so a fleet can hold as many polls open at once as file
+ * descriptors allow; with --fresh-connections each on a connection of its
+ * own, as RouterOS's /tool fetch opens one. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
@@ -82,6 +82,7 @@ struct sim {
     int nurls;
     const char *op_token, *record, *tokens_out;
     long routers, interval, wait, duration, threads, queue_rate, sources;
+    bool fresh; /* --fresh-connections */
     double fail_rate;
     struct router *r;
     FILE *rec;
@@ -480,13 +481,23 @@ out:
 }
 
 /* The event loop: every poll in flight, driven by libcurl's multi socket
- * interface on epoll, and the routers due next in a heap by time. */
+ * interface on epoll, and the routers due next in a heap by time. The
+ * routers are spread over several multi handles (router i on multi i % nm):
+ * libcurl keeps one list of connections per host in each, and finding a
+ * finished connection in it takes time in its length. */
+#define ROUTERS_PER_MULTI 1024
+
+struct multi {
+    struct loop *L;
+    CURLM *m;
+    double timer_at; /* libcurl's next timeout; 0: none */
+};
+
 struct loop {
     struct sim *s;
-    CURLM *m;
-    int ep;
-    double timer_at; /* libcurl's next timeout; 0: none */
-    long *heap;      /* router indices, the soonest next first */
+    struct multi *m;
+    int nm, ep;
+    long *heap; /* router indices, the soonest next first */
     size_t nheap, capheap;
     long in_flight;
     unsigned seed;
@@ -553,28 +564,35 @@ static void hand_back(struct sim *s, long r)
     }
 }
 
+/* epoll's word for a socket: its multi (+1: 0 is the eventfd) and its fd. */
+static uint64_t ev_key(const struct multi *m, int fd)
+{
+    return (uint64_t)(m - m->L->m + 1) << 32 | (uint32_t)fd;
+}
+
 static int on_socket(CURL *e, curl_socket_t fd, int what, void *up, void *sockp)
 {
     (void)e;
     (void)sockp;
-    struct loop *L = up;
+    struct multi *m = up;
+    struct loop *L = m->L;
     if (what == CURL_POLL_REMOVE) {
         epoll_ctl(L->ep, EPOLL_CTL_DEL, fd, NULL);
         return 0;
     }
     struct epoll_event ev = {.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) |
                                        (what & CURL_POLL_OUT ? EPOLLOUT : 0u),
-                             .data.fd = fd};
+                             .data.u64 = ev_key(m, fd)};
     if (epoll_ctl(L->ep, EPOLL_CTL_MOD, fd, &ev) && errno == ENOENT)
         epoll_ctl(L->ep, EPOLL_CTL_ADD, fd, &ev);
     return 0;
 }
 
-static int on_timer(CURLM *m, long ms, void *up)
+static int on_timer(CURLM *cm, long ms, void *up)
 {
-    (void)m;
-    struct loop *L = up;
-    L->timer_at = ms < 0 ? 0 : now_mono() + (double)ms / 1000;
+    (void)cm;
+    struct multi *m = up;
+    m->timer_at = ms < 0 ? 0 : now_mono() + (double)ms / 1000;
     return 0;
 }
 
@@ -606,9 +624,10 @@ static void poll_start(struct loop *L, long i)
     curl_easy_setopt(c, CURLOPT_PRIVATE, (void *)r);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, s->wait + 30);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    /* /tool fetch: a connection per request (and no search of the others) */
-    curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
-    curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+    if (s->fresh) { /* as /tool fetch: a connection per request */
+        curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+    }
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     if (s->sources) {
         char src[48];
@@ -618,7 +637,7 @@ static void poll_start(struct loop *L, long i)
     r->in.n = 0;
     r->t0 = now_mono();
     r->backlog = atomic_load(&r->undelivered) > 0;
-    if (curl_multi_add_handle(L->m, c) != CURLM_OK) {
+    if (curl_multi_add_handle(L->m[i % L->nm].m, c) != CURLM_OK) {
         atomic_fetch_add(&s->polls, 1);
         atomic_fetch_add(&s->poll_errors, 1);
         r->next = r->t0 + (double)s->interval;
@@ -637,7 +656,7 @@ static void poll_done(struct loop *L, CURL *c, CURLcode rc)
     struct sim *s = L->s;
     struct router *r = NULL;
     curl_easy_getinfo(c, CURLINFO_PRIVATE, (char **)&r);
-    curl_multi_remove_handle(L->m, c);
+    curl_multi_remove_handle(L->m[(r - s->r) % L->nm].m, c);
     L->in_flight--;
     long st = 0;
     if (rc == CURLE_OK)
@@ -689,13 +708,20 @@ static void poll_done(struct loop *L, CURL *c, CURLcode rc)
 /* Runs until the run is over and nothing is in flight: no poll, no job. */
 static void loop_run(struct sim *s)
 {
-    struct loop L = {.s = s, .m = curl_multi_init(), .ep = epoll_create1(EPOLL_CLOEXEC), .seed = 7};
-    curl_multi_setopt(L.m, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(L.m, CURLMOPT_SOCKETDATA, &L);
-    curl_multi_setopt(L.m, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(L.m, CURLMOPT_TIMERDATA, &L);
-    epoll_ctl(L.ep, EPOLL_CTL_ADD, s->efd,
-              &(struct epoll_event){.events = EPOLLIN, .data.fd = s->efd});
+    struct loop L = {.s = s, .ep = epoll_create1(EPOLL_CLOEXEC), .seed = 7};
+    L.nm = (int)(s->routers / ROUTERS_PER_MULTI + 1);
+    L.m = calloc((size_t)L.nm, sizeof *L.m);
+    if (!L.m)
+        abort();
+    for (int i = 0; i < L.nm; i++) {
+        L.m[i] = (struct multi){.L = &L, .m = curl_multi_init()};
+        curl_multi_setopt(L.m[i].m, CURLMOPT_SOCKETFUNCTION, on_socket);
+        curl_multi_setopt(L.m[i].m, CURLMOPT_SOCKETDATA, &L.m[i]);
+        curl_multi_setopt(L.m[i].m, CURLMOPT_TIMERFUNCTION, on_timer);
+        curl_multi_setopt(L.m[i].m, CURLMOPT_TIMERDATA, &L.m[i]);
+        curl_multi_setopt(L.m[i].m, CURLMOPT_MAXCONNECTS, 64L); /* idle ones kept for reuse */
+    }
+    epoll_ctl(L.ep, EPOLL_CTL_ADD, s->efd, &(struct epoll_event){.events = EPOLLIN, .data.u64 = 0});
     struct epoll_event ev[256];
     int running = 0;
     for (;;) {
@@ -720,12 +746,14 @@ static void loop_run(struct sim *s)
         double until = now + 0.25; /* short naps: the end may come from elsewhere */
         if (L.nheap && s->r[L.heap[0]].next < until)
             until = s->r[L.heap[0]].next;
-        if (L.timer_at && L.timer_at < until)
-            until = L.timer_at;
+        for (int i = 0; i < L.nm; i++)
+            if (L.m[i].timer_at && L.m[i].timer_at < until)
+                until = L.m[i].timer_at;
         int ms = until > now ? (int)((until - now) * 1000) + 1 : 0;
         int k = epoll_wait(L.ep, ev, 256, ms);
         for (int e = 0; e < k; e++) {
-            if (ev[e].data.fd == s->efd) {
+            uint64_t key = ev[e].data.u64;
+            if (!key) {
                 uint64_t v;
                 if (read(s->efd, &v, sizeof v) < 0) { /* nothing to read: fine */
                 }
@@ -734,19 +762,25 @@ static void loop_run(struct sim *s)
             int flags = (ev[e].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
                         (ev[e].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
                         (ev[e].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
-            curl_multi_socket_action(L.m, ev[e].data.fd, flags, &running);
+            curl_multi_socket_action(L.m[(key >> 32) - 1].m, (curl_socket_t)(uint32_t)key, flags,
+                                     &running);
         }
-        if (L.timer_at && now_mono() >= L.timer_at) {
-            L.timer_at = 0;
-            curl_multi_socket_action(L.m, CURL_SOCKET_TIMEOUT, 0, &running);
+        now = now_mono();
+        for (int i = 0; i < L.nm; i++) {
+            if (L.m[i].timer_at && now >= L.m[i].timer_at) {
+                L.m[i].timer_at = 0;
+                curl_multi_socket_action(L.m[i].m, CURL_SOCKET_TIMEOUT, 0, &running);
+            }
+            CURLMsg *msg;
+            int left;
+            while ((msg = curl_multi_info_read(L.m[i].m, &left)))
+                if (msg->msg == CURLMSG_DONE)
+                    poll_done(&L, msg->easy_handle, msg->data.result);
         }
-        CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read(L.m, &left)))
-            if (msg->msg == CURLMSG_DONE)
-                poll_done(&L, msg->easy_handle, msg->data.result);
     }
-    curl_multi_cleanup(L.m);
+    for (int i = 0; i < L.nm; i++)
+        curl_multi_cleanup(L.m[i].m);
+    free(L.m);
     close(L.ep);
     free(L.heap);
 }
@@ -862,6 +896,7 @@ static void usage(FILE *f)
             "                    --interval S\n"
             "                    [--fail-rate P] [--wait N] [--duration S] [--threads T]\n"
             "                    [--record FILE] [--tokens FILE] [--queue-rate N] [--sources N]\n"
+            "                    [--fresh-connections]\n"
             "Creates and adopts N sites, polls each every S seconds (+-10%% jitter) for\n"
             "--duration seconds (default 60), runs every job handed out, then prints what\n"
             "it saw. --record appends 'delivered|done|fail|DUPLICATE SITE JOB' lines.\n"
@@ -875,7 +910,9 @@ static void usage(FILE *f)
             "seconds; the jobs queued ask for express execution, and the time from a\n"
             "create's answer to the wrapper reaching a router already waiting is printed\n"
             "(express wake); poll latency then counts only answers that were not held.\n"
-            "Each poll opens a connection of its own (as /tool fetch does); --sources N\n"
+            "Polls reuse idle connections (up to 64 kept per 1024 routers); with\n"
+            "--fresh-connections each poll opens one of its own, as RouterOS's /tool\n"
+            "fetch does. --sources N\n"
             "spreads them over the loopback addresses 127.0.0.2 .. 127.0.0.N+1 (one\n"
             "address has about 28,000 ports toward one server port). --threads T (default\n"
             "64) adopt the routers and run the jobs.\n");
@@ -884,13 +921,21 @@ static void usage(FILE *f)
 int sim_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"url", 1, 0, 'u'},        {"token", 1, 0, 't'},
-        {"routers", 1, 0, 'n'},    {"interval", 1, 0, 'i'},
-        {"fail-rate", 1, 0, 'f'},  {"wait", 1, 0, 'w'},
-        {"duration", 1, 0, 'd'},   {"threads", 1, 0, 'T'},
-        {"record", 1, 0, 'r'},     {"tokens", 1, 0, 'k'},
-        {"queue-rate", 1, 0, 'q'}, {"sources", 1, 0, 's'},
-        {"help", 0, 0, 'h'},       {0, 0, 0, 0},
+        {"url", 1, 0, 'u'},
+        {"token", 1, 0, 't'},
+        {"routers", 1, 0, 'n'},
+        {"interval", 1, 0, 'i'},
+        {"fail-rate", 1, 0, 'f'},
+        {"wait", 1, 0, 'w'},
+        {"duration", 1, 0, 'd'},
+        {"threads", 1, 0, 'T'},
+        {"record", 1, 0, 'r'},
+        {"tokens", 1, 0, 'k'},
+        {"queue-rate", 1, 0, 'q'},
+        {"sources", 1, 0, 's'},
+        {"fresh-connections", 0, 0, 'F'},
+        {"help", 0, 0, 'h'},
+        {0, 0, 0, 0},
     };
     struct sim s = {.routers = 10, .interval = 30, .duration = 60};
     const char *fail = NULL;
@@ -916,6 +961,7 @@ int sim_main(int argc, char **argv)
         case 'k': s.tokens_out = optarg; break;
         case 'q': bad |= opt_long(optarg, 0, 100000, &s.queue_rate); break;
         case 's': bad |= opt_long(optarg, 0, 250, &s.sources); break;
+        case 'F': s.fresh = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

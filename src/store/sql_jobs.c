@@ -86,36 +86,37 @@ static enum store_result op_job_create(struct store *s, void *p)
     struct job_create_arg *a = p;
     const struct job_request *req = a->req;
     job_clear(a->out);
-    int owned = eng_site_owned(s, eng_wdb(s), a->team, req->site_id, false);
-    if (owned <= 0)
-        return owned < 0 ? STORE_UNAVAILABLE : STORE_NOT_FOUND;
-    enum store_result res = job_replay(s, req, a->out);
-    if (res != STORE_CREATED)
-        return res;
     unsigned char rnd_tok[32];
     char id[JP_UUID_LEN + 1], token[JP_TOKEN_LEN + 1];
     if (eng_new_id(s, id))
         return STORE_UNAVAILABLE;
     int64_t created = (int64_t)(uuid7_millis(id) / 1000);
-    /* The token is unique across all jobs: draw again on a collision. The key
-     * is unique per site: a concurrent create on another node wins the race
-     * and this one becomes its replay. ON CONFLICT DO NOTHING leaves the
-     * transaction usable on both drivers, so no savepoint is needed. */
+    /* One statement in the common case: the insert checks that the team owns
+     * the site. The token is unique across all jobs: draw again on a
+     * collision. The key is unique per site: a create with a key seen before
+     * (or a concurrent one on another node that won the race) becomes its
+     * replay. ON CONFLICT DO NOTHING leaves the transaction usable on both
+     * drivers, so no savepoint is needed. When nothing was inserted, the
+     * reads say why. */
     for (int attempt = 0; attempt < 4; attempt++) {
         if (eng_random(rnd_tok, sizeof rnd_tok) || token_base62(rnd_tok, sizeof rnd_tok, token))
             continue;
         if (RUN(s, eng_wdb(s),
                 "INSERT INTO jobs (id, site_id, token, idempotency_key, description, script,"
                 " notify_url, express_execute, needs_ack, should_backup, created_at)"
-                " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11) ON CONFLICT DO NOTHING",
+                " SELECT ?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11 WHERE EXISTS (SELECT 1 FROM sites"
+                " WHERE id=?2 AND team=?12 AND deleted_at IS NULL) ON CONFLICT DO NOTHING",
                 NULL, DB_TEXT(id), DB_TEXT(req->site_id), DB_TEXT(token),
                 DB_TEXT(req->idempotency_key), DB_TEXT(req->description), DB_TEXT(req->script),
                 DB_TEXT(req->notify_url), DB_INT(req->express_execute),
-                DB_INT(req->needs_acknowledgement), DB_INT(req->should_backup),
-                DB_INT(created)) != DB_OK)
+                DB_INT(req->needs_acknowledgement), DB_INT(req->should_backup), DB_INT(created),
+                DB_TEXT(a->team)) != DB_OK)
             return STORE_UNAVAILABLE;
         if (s->drv->changes(eng_wdb(s)) == 0) {
-            res = job_replay(s, req, a->out); /* the key, or (rarely) the token, was taken */
+            int owned = eng_site_owned(s, eng_wdb(s), a->team, req->site_id, false);
+            if (owned <= 0)
+                return owned < 0 ? STORE_UNAVAILABLE : STORE_NOT_FOUND;
+            enum store_result res = job_replay(s, req, a->out); /* the key, or the token */
             if (res != STORE_CREATED)
                 return res;
             continue;
