@@ -217,8 +217,8 @@ HTTP threads, 10,000 adopted sites.
 
 | scenario | jobplane | baseline | ratio | budget |
 |---|---|---|---|---|
-| empty polls, 64 connections (req/s) | ${R[poll64]} (p99 ${R[poll64p99]}) | hello-world MHD: ${R[hello64]} (p99 ${R[hello64p99]}) | $(ratio "${R[poll64]}" "${R[hello64]}") | >= 0.5 |
-| empty polls, 1000 connections (req/s) | ${R[poll1000]} (p99 ${R[poll1000p99]}) | hello-world MHD: ${R[hello1000]} (p99 ${R[hello1000p99]}) | $(ratio "${R[poll1000]}" "${R[hello1000]}") | >= 0.5 |
+| empty polls, 64 connections (req/s) | ${R[poll64]} (p99 ${R[poll64p99]}) | hello-world MHD: ${R[hello64]} (p99 ${R[hello64p99]}) | $(ratio "${R[poll64]}" "${R[hello64]}") | >= 0.8 |
+| empty polls, 1000 connections (req/s) | ${R[poll1000]} (p99 ${R[poll1000p99]}) | hello-world MHD: ${R[hello1000]} (p99 ${R[hello1000p99]}) | $(ratio "${R[poll1000]}" "${R[hello1000]}") | >= 0.8 |
 | durable lifecycles create+poll+busy+done, 64 clients (/s) | ${R[life]} (p99 ${R[lifep99]} per lifecycle) | beanstalkd -f 0 put+reserve+delete: ${R[bsf0]} | $(ratio "${R[life]}" "${R[bsf0]}") | >= 2 |
 | (same) | | the HTTP ceiling, hello-world's 64-connection rate / 4 requests: $((R[hello64] / 4)) | $(ratio "${R[life]}" "$((R[hello64] / 4))") | >= 0.5 |
 | (same) | | beanstalkd -F (no fsync): ${R[bsF]} | $(ratio "${R[life]}" "${R[bsF]}") | |
