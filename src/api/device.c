@@ -297,8 +297,9 @@ static int poll_begin(struct http_req *req)
     struct heartbeat hb;
     if (parse_heartbeat(req, &hb))
         return -1;
-    if (ros_version(hb.version)) /* what it runs now, not what was stored */
-        ((struct caller *)req->caller)->ros_version = ros_version(hb.version);
+    int now_runs = ros_version(hb.version); /* what it runs now, not what was stored */
+    if (now_runs)
+        ((struct caller *)req->caller)->ros_version = now_runs;
     char ip[64];
     struct device_facts f;
     facts_of(&hb, http_client_ip(req, ip, sizeof ip), &f);

@@ -45,10 +45,7 @@ struct devices {
 
 static unsigned hash(const char *s)
 {
-    unsigned h = 2166136261u; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h % BUCKETS;
+    return eng_hash(s) % BUCKETS;
 }
 
 struct devices *devices_new(void)

@@ -78,11 +78,12 @@ struct db *eng_wdb(struct store *s)
 
 int eng_new_id(struct store *s, char id[JP_UUID_LEN + 1])
 {
-    (void)s;
     unsigned char rnd[JP_UUID7_RANDOM_BYTES];
     if (eng_random(rnd, sizeof rnd))
         return -1;
-    uuid7_next(&self->idgen, now_ms(), rnd, id);
+    pthread_mutex_lock(&s->id_mu);
+    uuid7_next(&s->idgen, now_ms(), rnd, id);
+    pthread_mutex_unlock(&s->id_mu);
     return 0;
 }
 
@@ -637,6 +638,7 @@ static void free_all(struct store *s)
     pending_free(s->pending);
     devices_free(s->devices);
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->id_mu);
     pthread_cond_destroy(&s->work);
     pthread_cond_destroy(&s->reader_free);
     pthread_mutex_destroy(&s->hb_mu);
@@ -679,6 +681,7 @@ struct store *store_open(const struct store_options *opt, char *err, size_t errl
     }
     s->drv = drv;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->id_mu, NULL);
     pthread_cond_init(&s->work, NULL);
     pthread_cond_init(&s->reader_free, NULL);
     pthread_mutex_init(&s->hb_mu, NULL);

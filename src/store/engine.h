@@ -35,9 +35,8 @@ struct hb_rec; /* a buffered heartbeat (engine.c) */
 struct writer {
     struct store *s;
     pthread_t thread;
-    struct db *db;          /* its read-write connection */
-    struct uuid7_gen idgen; /* ids increase within a writer */
-    char *notify;           /* the ids to announce at this commit, ','-separated */
+    struct db *db; /* its read-write connection */
+    char *notify;  /* the ids to announce at this commit, ','-separated */
     size_t notify_len, notify_cap;
 };
 
@@ -49,6 +48,10 @@ struct store {
     struct writer *writers;
     size_t nwriters, nstarted;
     pthread_mutex_t mu; /* guards the queue, stopping and the reader stack */
+    /* One generator for every writer: ids increase within the node, so a job
+     * created after another one was acknowledged sorts (and runs) after it. */
+    pthread_mutex_t id_mu;
+    struct uuid7_gen idgen;
     pthread_cond_t work;
     pthread_cond_t reader_free;
     struct wop *head, *tail;
@@ -140,6 +143,15 @@ static inline void eng_copy_cell(const struct db_res *r, size_t row, size_t col,
 {
     const char *t = db_text(r, row, col);
     snprintf(dst, cap, "%s", t ? t : "");
+}
+
+/* FNV-1a of a string, for the in-memory maps below. */
+static inline unsigned eng_hash(const char *s)
+{
+    unsigned h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
 }
 
 /* ---- the sites with pending jobs (pending.c) --------------------------- */

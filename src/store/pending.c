@@ -41,10 +41,7 @@ struct pending {
 
 static unsigned hash(const char *id)
 {
-    unsigned h = 2166136261u; /* FNV-1a */
-    for (; *id; id++)
-        h = (h ^ (unsigned char)*id) * 16777619u;
-    return h % BUCKETS;
+    return eng_hash(id) % BUCKETS;
 }
 
 struct pending *pending_new(void)

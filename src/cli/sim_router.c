@@ -1,0 +1,293 @@
+/* What one simulated router does: its HTTP requests, its adoption, the job
+ * a poll brings (reports, backup upload), and the records of what was
+ * delivered, from which duplicates, losses and express wakes are counted. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/sim.h"
+#include "core/routeros.h"
+
+void sim_sample(struct samples *v, double ms)
+{
+    if (v->n == v->cap) {
+        v->cap = v->cap ? v->cap * 2 : 4096;
+        v->v = realloc(v->v, v->cap * sizeof *v->v);
+        if (!v->v)
+            abort();
+    }
+    v->v[v->n++] = ms;
+}
+
+double sim_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+size_t sim_on_data(char *d, size_t sz, size_t nm, void *u)
+{
+    struct buf *b = u;
+    size_t n = sz * nm;
+    if (b->n + n + 1 > 4u * 1024 * 1024)
+        return 0;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 4096;
+        while (cap < b->n + n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p)
+            return 0;
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, d, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+    return n;
+}
+
+/* One HTTP request; returns the status (0 on a transport error), body in out. */
+long sim_http(CURL *c, const char *method, const char *url, const char *auth, const char *ctype,
+              const char *body, size_t len, long timeout, struct buf *out)
+{
+    struct curl_slist *h = NULL;
+    char line[600];
+    if (auth) {
+        snprintf(line, sizeof line, "Authorization: Bearer %s", auth);
+        h = curl_slist_append(h, line);
+    }
+    if (ctype) {
+        snprintf(line, sizeof line, "Content-Type: %s", ctype);
+        h = curl_slist_append(h, line);
+    }
+    out->n = 0;
+    if (out->p)
+        out->p[0] = '\0';
+    curl_easy_reset(c);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sim_on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
+    }
+    long status = 0;
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(h);
+    return status;
+}
+
+static bool ours(struct sim *s, const char *url)
+{
+    for (int i = 0; url && i < s->nurls; i++)
+        if (!strncmp(url, s->urls[i], strlen(s->urls[i])))
+            return true;
+    return false;
+}
+
+int sim_setup_router(struct worker *w, long i)
+{
+    struct sim *s = w->s;
+    struct router *r = &s->r[i];
+    struct buf b = {0};
+    char url[512], body[256];
+    snprintf(r->name, sizeof r->name, "sim-%05ld", i);
+    snprintf(url, sizeof url, "%s/sites", s->url);
+    snprintf(body, sizeof body, "{\"name\":\"%s\"}", r->name);
+    int ok = -1;
+    char *adopt = NULL, *poll = NULL, *tok = NULL;
+    if (sim_http(w->c, "POST", url, s->op_token, "application/json", body, strlen(body), 30, &b) !=
+        201)
+        goto out;
+    json_t *j = json_loads(b.p, 0, NULL);
+    const char *id = json_string_value(json_object_get(j, "id"));
+    const char *boot = json_string_value(json_object_get(j, "bootstrap"));
+    const char *at = boot ? strstr(boot, "/adopt/") : NULL;
+    if (!id || !at) {
+        json_decref(j);
+        goto out;
+    }
+    snprintf(r->site_id, sizeof r->site_id, "%s", id);
+    snprintf(url, sizeof url, "%s/adopt/%.22s", s->url, at + 7);
+    json_decref(j);
+    snprintf(body, sizeof body,
+             "name=%s;version=%s;board-name=CHR;architecture-name=x86_64;uptime=00:00:%02ld",
+             r->name, s->wait ? "7.16 (stable)" : "7.12 (stable)", i % 60);
+    if (sim_http(w->c, "POST", url, NULL, "text/plain", body, strlen(body), 30, &b) != 200)
+        goto out;
+    /* the device token sits in the poll script, inside the adoption answer */
+    const char *src = strstr(b.p, " source=");
+    if (!src)
+        goto out;
+    src += 8;
+    poll = ros_unquote(&src, NULL);
+    tok = poll ? ros_find_local(poll, "jpTok") : NULL;
+    if (!tok || strlen(tok) >= sizeof r->token)
+        goto out;
+    snprintf(r->token, sizeof r->token, "%s", tok);
+    ok = 0;
+out:
+    free(adopt);
+    free(poll);
+    free(tok);
+    free(b.p);
+    return ok;
+}
+
+static void sim_record(struct sim *s, const char *site, const char *job, const char *what)
+{
+    if (!s->rec)
+        return;
+    pthread_mutex_lock(&s->rec_mu);
+    fprintf(s->rec, "%s %s %s\n", what, site, job);
+    fflush(s->rec);
+    pthread_mutex_unlock(&s->rec_mu);
+}
+
+struct jid *sim_id_in(const struct idlist *l, const char *id)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (!strcmp(l->id[i].id, id))
+            return &l->id[i];
+    return NULL;
+}
+
+void sim_id_add(struct idlist *l, const char *id, double a, double b)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 4;
+        void *p = realloc(l->id, cap * sizeof *l->id);
+        if (!p)
+            abort();
+        l->id = p;
+        l->cap = cap;
+    }
+    struct jid *j = &l->id[l->n++];
+    snprintf(j->id, sizeof j->id, "%s", id);
+    j->a = a;
+    j->b = b;
+}
+
+/* An express wake: the poll that brought a queued job was open before the
+ * job's create answered (t201); its wrapper arrived at t1. A wrapper that
+ * arrived before the create's answer was read counts as no wait at all. */
+void sim_woke(struct sim *s, double t0, double t1, double t201)
+{
+    if (t0 < t201)
+        sim_sample(&s->wake, t1 > t201 ? (t1 - t201) * 1000 : 0);
+}
+
+/* Remembers a job delivered to r by the poll of t0 (answered at t1); returns
+ * true when it was delivered before. A job belongs to one site, so a
+ * per-router list finds every duplicate. */
+static bool sim_seen_before(struct sim *s, struct router *r, const char *job, double t0, double t1)
+{
+    pthread_mutex_lock(&s->queue_mu); /* a queuer may look at r->seen */
+    bool again = sim_id_in(&r->seen, job) != NULL;
+    if (!again) {
+        sim_id_add(&r->seen, job, t0, t1);
+        struct jid *q = sim_id_in(&r->queued, job);
+        if (q) {
+            atomic_fetch_add(&s->delivered_queued, 1);
+            atomic_fetch_sub(&r->undelivered, 1);
+            s->t_delivered = sim_now();
+            sim_woke(s, t0, t1, q->a);
+        }
+    }
+    pthread_mutex_unlock(&s->queue_mu);
+    return again;
+}
+
+static bool report(struct worker *w, const char *url)
+{
+    struct buf b = {0};
+    bool ok = ours(w->s, url) && sim_http(w->c, "GET", url, NULL, NULL, NULL, 0, 30, &b) == 200;
+    if (!ours(w->s, url))
+        atomic_fetch_add(&w->s->foreign_urls, 1);
+    free(b.p);
+    return ok;
+}
+
+/* Uploads a made-up export in 32 KiB chunks, as the wrapper's backup block does. */
+static bool upload_backup(struct worker *w, struct router *r, const char *bak)
+{
+    struct sim *s = w->s;
+    if (!ours(s, bak)) {
+        atomic_fetch_add(&s->foreign_urls, 1);
+        return false;
+    }
+    struct sbuf e;
+    sbuf_init(&e, 1 << 20);
+    sbuf_printf(&e, "# %s by RouterOS 7.16\n# software id = SIM\n/system identity\nset name=%s\n",
+                r->name, r->name);
+    r->seq++;
+    for (int i = 0; i < 1200; i++)
+        sbuf_printf(&e, "/ip firewall address-list add address=10.%d.%d.%u list=sim-%u\n", i / 250,
+                    i % 250, r->seq % 250, i % 7);
+    size_t len;
+    char *text = sbuf_take(&e, &len);
+    bool ok = text != NULL;
+    struct buf b = {0};
+    for (size_t off = 0; ok && off < len; off += 32768) {
+        size_t n = len - off < 32768 ? len - off : 32768;
+        char url[1024];
+        snprintf(url, sizeof url, "%s&offset=%zu&total=%zu", bak, off, len);
+        long st = sim_http(w->c, "POST", url, NULL, "text/plain", text + off, n, 30, &b);
+        ok = st == 200 || st == 201;
+    }
+    free(b.p);
+    free(text);
+    return ok;
+}
+
+void sim_run_job(struct worker *w, struct router *r, const char *script, double t0, double t1)
+{
+    struct sim *s = w->s;
+    char *id = NULL, *busy = ros_find_local(script, "jpBusy"),
+         *done = ros_find_local(script, "jpDone"), *fail = ros_find_local(script, "jpFail"),
+         *src = ros_find_local(script, "jpSrc"), *bak = ros_find_local(script, "jpBak");
+    const char *p = busy ? strstr(busy, "/job/") : NULL;
+    if (p)
+        id = strndup(p + 5, 36);
+    if (!id || !done || !fail || !src) {
+        atomic_fetch_add(&s->report_errors, 1);
+        goto out;
+    }
+    atomic_fetch_add(&s->jobs, 1);
+    if (sim_seen_before(s, r, id, t0, t1)) {
+        atomic_fetch_add(&s->duplicates, 1);
+        sim_record(s, r->site_id, id, "DUPLICATE");
+    }
+    sim_record(s, r->site_id, id, "delivered");
+    if (!report(w, busy))
+        atomic_fetch_add(&s->report_errors, 1);
+    bool ok = true;
+    if (bak) {
+        ok = upload_backup(w, r, bak);
+        atomic_fetch_add(ok ? &s->backups : &s->backup_errors, 1);
+    }
+    /* The payload "runs": it fails when it raises an error, or by --fail-rate. */
+    if (ok && (strstr(src, ":error") || (double)rand_r(&w->seed) / RAND_MAX < s->fail_rate))
+        ok = false;
+    if (!report(w, ok ? done : fail))
+        atomic_fetch_add(&s->report_errors, 1);
+    else
+        sim_record(s, r->site_id, id, ok ? "done" : "fail");
+    atomic_fetch_add(ok ? &s->done : &s->failed, 1);
+out:
+    free(id);
+    free(busy);
+    free(done);
+    free(fail);
+    free(src);
+    free(bak);
+}
