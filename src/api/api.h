@@ -11,6 +11,7 @@
 #include "core/jobreq.h"
 #include "core/jwt.h"
 #include "core/model.h"
+#include "core/shape.h"
 #include "core/sign.h"
 #include "http/server.h"
 #include "store/store.h"
@@ -110,8 +111,7 @@ const char *api_json_string(struct http_req *req, json_t *j, const char *name, l
 void api_job_create(struct http_req *req, const char *site, const struct job_fields *f, json_t *doc,
                     void (*answer)(struct http_req *, enum store_result, const struct job *));
 
-/* JSON shapes (new references). */
-json_t *api_job_json(const struct job *j);
+/* A site's JSON shape, online or not by the configured poll interval. */
 json_t *api_site_json(const struct app *app, const struct site *s);
 
 /* Handlers. */

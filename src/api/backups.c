@@ -15,14 +15,6 @@ static int backup_name_ok(const char *f)
     return n > 4 && n < 24 && !strcmp(f + n - 4, ".rsc") && strspn(f, "0123456789") == n - 4;
 }
 
-static json_t *backup_json(const struct backup_info *b)
-{
-    char ts[JP_RFC3339_LEN + 1];
-    rfc3339_format(b->created_at, ts);
-    return json_pack("{s:s, s:I, s:s}", "filename", b->filename, "size", (json_int_t)b->size,
-                     "created_at", ts);
-}
-
 void api_backups_list(struct http_req *req)
 {
     struct app *app = req->app;
@@ -38,7 +30,7 @@ void api_backups_list(struct http_req *req)
     }
     json_t *arr = json_array();
     for (size_t i = 0; i < l.n; i++)
-        json_array_append_new(arr, backup_json(&l.items[i]));
+        json_array_append_new(arr, backup_json(l.items[i].filename, l.items[i].size, l.items[i].created_at));
     backup_list_clear(&l);
     http_reply_json(req, 200, arr);
 }
@@ -74,7 +66,7 @@ void api_backups_get(struct http_req *req)
         http_reply(req, 200, "text/plain; charset=utf-8", b.content, len);
         return;
     }
-    json_t *j = backup_json(&b);
+    json_t *j = backup_json(b.filename, b.size, b.created_at);
     /* RouterOS exports are ASCII (it escapes other bytes); anything else is
      * served raw only (X-View), never as invalid JSON. */
     json_t *c = json_stringn(b.content, (size_t)b.size);

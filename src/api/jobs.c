@@ -92,7 +92,7 @@ void api_job_create(struct http_req *req, const char *site, const struct job_fie
 
 static void answer_job(struct http_req *req, enum store_result r, const struct job *j)
 {
-    http_reply_json(req, r == STORE_CREATED ? 201 : 200, api_job_json(j));
+    http_reply_json(req, r == STORE_CREATED ? 201 : 200, job_json(j));
 }
 
 void api_jobs_create(struct http_req *req)
@@ -205,7 +205,7 @@ void api_jobs_list(struct http_req *req)
     }
     json_t *arr = json_array();
     for (size_t i = 0; i < l.n; i++)
-        json_array_append_new(arr, api_job_json(&l.items[i]));
+        json_array_append_new(arr, job_json(&l.items[i]));
     if (l.more && l.n) {
         char link[512];
         snprintf(link, sizeof link, "<%s?limit=%u&before=%s%s%s>; rel=\"next\"", req->path, q.limit,
@@ -226,7 +226,7 @@ void api_jobs_get(struct http_req *req)
     struct job j;
     enum store_result r = store_job_get(app->store, who->team, site, id, &j);
     if (r == STORE_OK)
-        http_reply_json(req, 200, api_job_json(&j));
+        http_reply_json(req, 200, job_json(&j));
     else
         api_reply_store_error(req, r);
     job_clear(&j);

@@ -124,6 +124,14 @@ int eng_notify(struct store *s, const char *site_id)
     return s->drv->notify_sql ? note("", site_id) : 0;
 }
 
+int eng_outbox_queued(struct store *s)
+{
+    if (self->outbox_new)
+        return 0;
+    self->outbox_new = true;
+    return s->drv->notify_sql ? note("*", "") : 0;
+}
+
 int eng_forget_device(struct store *s, const char *site_id)
 {
     (void)s;
@@ -219,6 +227,7 @@ static bool run_batch(struct store *s, struct wop *batch, bool savepoints)
     bool began = s->drv->check(c) == 0 && eng_exec(s, c, s->drv->begin_write) == 0;
     bool ok = began;
     self->notify_len = 0;
+    self->outbox_new = false;
     for (struct wop *w = batch; w; w = w->next) {
         if (!ok || (savepoints && LATER(s, "SAVEPOINT op") != DB_OK)) {
             ok = false;
@@ -269,7 +278,11 @@ static void *writer_main(void *arg)
             break; /* stopping with nothing queued */
         /* Alone, an operation's failure is the batch's: no second attempt. */
         bool ok = run_batch(s, batch, false) || (batch->next && run_batch(s, batch, true));
+        bool woke = ok && self->outbox_new;
         finish(s, batch, ok);
+        void (*outbox_fn)(void *) = s->outbox_fn;
+        if (woke && outbox_fn)
+            outbox_fn(s->outbox_ctx);
         if (s->drv->after_commit)
             s->drv->after_commit(self->db);
     }
@@ -503,7 +516,8 @@ static enum store_result op_heartbeats(struct store *s, void *p)
                   " identity=coalesce(?4,identity), software_version=coalesce(?5,software_version),"
                   " serial_number=coalesce(?6,serial_number), model=coalesce(?7,model),"
                   " board_name=coalesce(?8,board_name),"
-                  " architecture_name=coalesce(?9,architecture_name), uptime=coalesce(?10,uptime)"
+                  " architecture_name=coalesce(?9,architecture_name), uptime=coalesce(?10,uptime),"
+                  " online=CASE WHEN online=0 AND deleted_at IS NULL THEN 2 ELSE online END"
                   " WHERE id=?1",
                   DB_TEXT(h->site_id), DB_INT(h->ts), DB_TEXT(h->from), DB_TEXT(h->identity),
                   DB_TEXT(h->software_version), DB_TEXT(h->serial_number), DB_TEXT(h->model),
@@ -516,7 +530,7 @@ static enum store_result op_heartbeats(struct store *s, void *p)
                   DB_NUM(h->disk_free), DB_NUM(h->uptime)) != DB_OK)
             return STORE_UNAVAILABLE;
     }
-    return STORE_OK;
+    return sql_sites_came_online(s, eng_now()) ? STORE_UNAVAILABLE : STORE_OK;
 }
 
 static void hb_flush(struct store *s)
@@ -585,6 +599,12 @@ static int load_pending(struct store *s)
 static void announced(void *arg, const char *site_id)
 {
     struct store *s = arg;
+    if (site_id[0] == '*') { /* another node queued deliveries */
+        void (*outbox_fn)(void *) = s->outbox_fn;
+        if (outbox_fn)
+            outbox_fn(s->outbox_ctx);
+        return;
+    }
     if (site_id[0] == '-') { /* another node changed the site's device token */
         devices_drop(s->devices, site_id + 1);
         return;
@@ -610,6 +630,12 @@ void store_watch_jobs(struct store *s, void (*fn)(void *, const char *), void *c
     s->watch_fn = fn;
     s->watch_ctx = ctx;
     s->listener = s->drv->listen_start(s->url, announced, listening, s);
+}
+
+void store_watch_outbox(struct store *s, void (*fn)(void *), void *ctx)
+{
+    s->outbox_ctx = ctx;
+    s->outbox_fn = fn;
 }
 
 /* Stops the writers once the queue is empty, and joins them. */

@@ -25,6 +25,8 @@
 #include <stdio.h>
 
 #include "core/ids.h"
+#include "core/shape.h"
+#include "core/webhook.h"
 #include "store/db.h"
 #include "store/store.h"
 
@@ -38,6 +40,7 @@ struct writer {
     struct db *db; /* its read-write connection */
     char *notify;  /* the ids to announce at this commit, ','-separated */
     size_t notify_len, notify_cap;
+    bool outbox_new; /* the batch queued deliveries: wake the deliverer after the commit */
 };
 
 struct store {
@@ -72,6 +75,9 @@ struct store {
     void *watch_ctx;
     struct pending *pending; /* the sites with pending jobs (pending.c) */
     struct devices *devices; /* the device tokens seen (devices.c) */
+    /* Called after a commit that queued deliveries (store_watch_outbox). */
+    void (*_Atomic outbox_fn)(void *ctx);
+    void *outbox_ctx;
 };
 
 typedef enum store_result (*store_op)(struct store *s, void *arg);
@@ -111,6 +117,11 @@ int eng_notify(struct store *s, const char *site_id);
  * hash, its deletion) (writer thread): once it commits, the site's tokens
  * are forgotten here and, through the same NOTIFY, on every node. 0 or -1. */
 int eng_forget_device(struct store *s, const char *site_id);
+
+/* The operation queued deliveries (writer thread): once it commits, the
+ * deliverer of this node and, through the NOTIFY, of every node is woken.
+ * 0 or -1. */
+int eng_outbox_queued(struct store *s);
 
 /* A read connection (NULL when the database is unreachable), and back. */
 struct db *eng_reader(struct store *s);
@@ -188,6 +199,21 @@ void devices_put(struct devices *d, const char *token_hash, const struct device_
 void devices_drop(struct devices *d, const char *site_id);
 /* Empties the map, and uses it from now on (trusted) or not. */
 void devices_trust(struct devices *d, bool trusted);
+
+/* ---- the outbox (sql_outbox.c) ----------------------------------------- */
+
+/* Queues event e about a site for delivery (writer thread), in the
+ * transaction of the change that causes it: the event row and a delivery to
+ * every endpoint of the site's team subscribed to e, and to notify_url (job
+ * events only; NULL: none). Nothing is written when nobody is subscribed.
+ * data (the object, core/shape.h) is taken over. 0 or -1. */
+int out_emit(struct store *s, enum whk_event e, const char *site_id, const char *notify_url,
+             json_t *data, int64_t now);
+/* The same for a job, with its JSON shape as it is now. */
+int out_job(struct store *s, enum whk_event e, const struct job *j, int64_t now);
+/* sql_sites.c: announces the sites whose heartbeats just marked them as
+ * online again (writer thread, in the heartbeats' transaction). 0 or -1. */
+int sql_sites_came_online(struct store *s, int64_t now);
 
 /* ---- rows shared by the operation files ------------------------------- */
 

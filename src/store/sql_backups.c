@@ -79,6 +79,13 @@ static enum store_result assemble(struct store *s, struct chunk_arg *a, const ch
         eng_event(s, a->site_id, a->now, "Job %s backup stored as %s (%lld bytes)", token, assoc,
                   (long long)a->total))
         goto out;
+    json_t *data = backup_json(a->filename, a->total, a->now);
+    if (data) {
+        json_object_set_new(data, "site_id", json_string(a->site_id));
+        json_object_set_new(data, "job_id", json_string(a->job_id));
+    }
+    if (out_emit(s, EV_BACKUP_CREATED, a->site_id, NULL, data, a->now))
+        goto out;
     res = STORE_CREATED;
 out:
     free(content);

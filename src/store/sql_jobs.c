@@ -259,15 +259,22 @@ static enum store_result op_job_cancel(struct store *s, void *p)
                             : job_status_of(&j) == JOB_PENDING ? STORE_OK
                                                                : STORE_STARTED;
     memcpy(a->token, j.token, JP_TOKEN_LEN + 1);
-    job_clear(&j);
-    if (res != STORE_OK)
-        return res;
     int64_t now = eng_now();
-    if (RUN(s, eng_wdb(s), "UPDATE jobs SET cancelled_at=?2 WHERE id=?1", NULL, DB_TEXT(a->job_id),
-            DB_INT(now)) != DB_OK ||
-        eng_event(s, a->site_id, now, "Job %s cancelled", a->token))
-        return STORE_UNAVAILABLE;
-    return STORE_OK;
+    if (res == STORE_OK) {
+        json_t *data = job_json(&j);
+        if (data) /* cancelled jobs leave the API: the event says what became of them */
+            json_object_set_new(data, "status", json_string("cancelled"));
+        if (RUN(s, eng_wdb(s), "UPDATE jobs SET cancelled_at=?2 WHERE id=?1", NULL,
+                DB_TEXT(a->job_id), DB_INT(now)) != DB_OK ||
+            eng_event(s, a->site_id, now, "Job %s cancelled", a->token)) {
+            json_decref(data);
+            res = STORE_UNAVAILABLE;
+        } else if (out_emit(s, EV_JOB_CANCELLED, a->site_id, j.notify_url, data, now)) {
+            res = STORE_UNAVAILABLE; /* out_emit took data over */
+        }
+    }
+    job_clear(&j);
+    return res;
 }
 
 enum store_result store_job_cancel(struct store *s, const char *team, const char *site_id,
@@ -300,17 +307,20 @@ static int fail_timed_out(struct store *s, const char *site_id, int64_t now, int
     snprintf(sql, sizeof sql,
              "UPDATE jobs SET failed_at=?2 WHERE id IN (SELECT id FROM jobs WHERE " IN_FLIGHT
              " AND delivered_at <= ?2 - ?3 AND (?1 IS NULL OR site_id=?1)%s)"
-             " RETURNING site_id, token",
+             " RETURNING " JOB_COLS,
              PG(s) ? " FOR UPDATE SKIP LOCKED" : "");
     if (RUN(s, eng_wdb(s), sql, &r, DB_TEXT(site_id), DB_INT(now), DB_INT(run_timeout)) != DB_OK)
         return -1;
     int err = 0;
     for (size_t i = 0; i < r->rows && !err; i++) {
-        err = eng_event(s, db_text(r, i, 0), now,
-                        "Job %s failed: no report within the run timeout of %llds",
-                        db_text(r, i, 1), (long long)run_timeout);
-        log_warn("job %s failed: no report within the run timeout of %llds", db_text(r, i, 1),
+        struct job j;
+        sql_row_to_job(r, i, &j);
+        err = eng_event(s, j.site_id, now, "Job %s failed: no report within the run timeout of %llds",
+                        j.token, (long long)run_timeout) ||
+              out_job(s, EV_JOB_FAILED, &j, now);
+        log_warn("job %s failed: no report within the run timeout of %llds", j.token,
                  (long long)run_timeout);
+        job_clear(&j);
     }
     *count = (long)r->rows;
     db_res_free(r);
@@ -332,15 +342,18 @@ struct dispatch_arg {
     bool none_left; /* it found no pending job, or took the last one */
 };
 
-/* The delivery's log lines. */
+/* The delivery's log lines and events. */
 static enum store_result delivered(struct store *s, const struct dispatch_arg *a)
 {
     const struct job *j = a->out;
     return eng_event(s, j->site_id, a->now, "Job %s delivered (%ld more pending)", j->token,
                      *a->remaining) ||
+                   out_job(s, EV_JOB_DELIVERED, j, a->now) ||
                    (!j->needs_acknowledgement &&
-                    eng_event(s, j->site_id, a->now,
-                              "Job %s completed at delivery (no acknowledgement needed)", j->token))
+                    (eng_event(s, j->site_id, a->now,
+                               "Job %s completed at delivery (no acknowledgement needed)",
+                               j->token) ||
+                     out_job(s, EV_JOB_COMPLETED, j, a->now)))
                ? STORE_UNAVAILABLE
                : STORE_OK;
 }
@@ -545,6 +558,17 @@ enum store_result sql_load_job(struct store *s, const char *job_id, struct job *
  * trip, the row changed and read back by one guarded statement. 1 when it
  * changed the row; 0 when the guard held it back (the caller then reads
  * why); -1 on failure. */
+/* The event of a report that changed the job. */
+static int report_emit(struct store *s, const struct report_arg *a, const struct job *j)
+{
+    static const enum whk_event of[JOB_STATUS_COUNT_] = {
+        [JOB_RUNNING] = EV_JOB_STARTED, [JOB_COMPLETED] = EV_JOB_COMPLETED,
+        [JOB_FAILED] = EV_JOB_FAILED};
+    const struct job_report_info *rep = &job_reports[a->report];
+    return eng_event(s, j->site_id, a->now, "Job %s %s", j->token, rep->event) ||
+           out_job(s, of[rep->to], j, a->now);
+}
+
 static int report_pg(struct store *s, const struct report_arg *a)
 {
     const struct job_report_info *rep = &job_reports[a->report];
@@ -560,7 +584,7 @@ static int report_pg(struct store *s, const struct report_arg *a)
     if (changed)
         sql_row_to_job(r, 0, a->out);
     db_res_free(r);
-    if (changed && eng_event(s, a->out->site_id, a->now, "Job %s %s", a->out->token, rep->event))
+    if (changed && report_emit(s, a, a->out))
         return -1;
     return changed;
 }
@@ -598,10 +622,8 @@ static enum store_result op_job_report(struct store *s, void *p)
         res = sql_load_job(s, a->job_id, j);
         return res == STORE_OK ? STORE_CONFLICT : res;
     }
-    if (eng_event(s, j->site_id, a->now, "Job %s %s", j->token, rep->event))
-        return STORE_UNAVAILABLE;
     job_apply_report(j, a->report, a->now); /* what the UPDATE wrote, without reading it again */
-    return STORE_OK;
+    return report_emit(s, a, j) ? STORE_UNAVAILABLE : STORE_OK;
 }
 
 static void job_report_post(void *p, enum store_result r)

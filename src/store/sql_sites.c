@@ -125,7 +125,7 @@ static enum store_result op_site_adopt(struct store *s, void *p)
     struct db_res *r = NULL;
     site_clear(a->out);
     if (RUN(s, eng_wdb(s),
-            "UPDATE sites SET adoption_hash=NULL, device_hash=?2, adopted_at=?3,"
+            "UPDATE sites SET adoption_hash=NULL, device_hash=?2, adopted_at=?3, online=1,"
             " last_seen_at=?3, last_seen_from=?4, identity=?5, software_version=?6,"
             " serial_number=?7, model=?8, board_name=?9, architecture_name=?10, uptime=?11"
             " WHERE adoption_hash=?1 AND deleted_at IS NULL RETURNING " SITE_COLS,
@@ -142,7 +142,8 @@ static enum store_result op_site_adopt(struct store *s, void *p)
         (eng_forget_device(s, a->out->id) ||
          eng_event(s, a->out->id, now, "Site adopted from %s (identity %s, RouterOS %s)",
                    f->from ? f->from : "?", f->identity ? f->identity : "?",
-                   f->software_version ? f->software_version : "?")))
+                   f->software_version ? f->software_version : "?") ||
+         out_emit(s, EV_SITE_ADOPTED, a->out->id, NULL, site_json(a->out, true), now)))
         res = STORE_UNAVAILABLE;
     return res;
 }
@@ -188,26 +189,38 @@ enum store_result store_site_by_device(struct store *s, const char *device_hash,
  * site id, ?2 team, ?3 value, ?4 now. */
 struct site_change_arg {
     const char *sql, *site_id, *team, *value, *message;
+    int event; /* enum whk_event to emit, or -1 */
 };
 
 static enum store_result op_site_change(struct store *s, void *p)
 {
     struct site_change_arg *a = p;
     int64_t now = eng_now();
-    if (RUN(s, eng_wdb(s), a->sql, NULL, DB_TEXT(a->site_id), DB_TEXT(a->team), DB_TEXT(a->value),
+    char sql[512];
+    snprintf(sql, sizeof sql, "%s RETURNING " SITE_COLS, a->sql);
+    struct db_res *r = NULL;
+    if (RUN(s, eng_wdb(s), sql, &r, DB_TEXT(a->site_id), DB_TEXT(a->team), DB_TEXT(a->value),
             DB_INT(now)) != DB_OK)
         return STORE_UNAVAILABLE;
-    if (s->drv->changes(eng_wdb(s)) == 0)
+    struct site site = {0};
+    if (r->rows)
+        sql_row_to_site(r, 0, &site);
+    bool found = r->rows > 0;
+    db_res_free(r);
+    if (!found)
         return STORE_NOT_FOUND;
-    return eng_forget_device(s, a->site_id) || eng_event(s, a->site_id, now, "%s", a->message)
-               ? STORE_UNAVAILABLE
-               : STORE_OK;
+    int err = eng_forget_device(s, a->site_id) || eng_event(s, a->site_id, now, "%s", a->message) ||
+              (a->event >= 0 &&
+               out_emit(s, (enum whk_event)a->event, a->site_id, NULL, site_json(&site, false), now));
+    site_clear(&site);
+    return err ? STORE_UNAVAILABLE : STORE_OK;
 }
 
 static enum store_result site_change(struct store *s, const char *sql, const char *site_id,
-                                     const char *team, const char *value, const char *message)
+                                     const char *team, const char *value, const char *message,
+                                     int event)
 {
-    struct site_change_arg a = {sql, site_id, team, value, message};
+    struct site_change_arg a = {sql, site_id, team, value, message, event};
     return eng_submit(s, op_site_change, &a);
 }
 
@@ -218,7 +231,7 @@ enum store_result store_site_rotate_device(struct store *s, const char *team, co
                        "UPDATE sites SET device_hash=NULL, adoption_hash=?3, updated_at=?4"
                        " WHERE id=?1 AND team=?2 AND deleted_at IS NULL",
                        site_id, team, adoption_hash,
-                       "Device token revoked; a new bootstrap line was issued");
+                       "Device token revoked; a new bootstrap line was issued", -1);
 }
 
 enum store_result store_site_delete(struct store *s, const char *team, const char *site_id)
@@ -226,7 +239,8 @@ enum store_result store_site_delete(struct store *s, const char *team, const cha
     return site_change(s,
                        "UPDATE sites SET deleted_at=?4, updated_at=?4, adoption_hash=NULL"
                        " WHERE id=?1 AND team=?2 AND deleted_at IS NULL AND ?3 IS NULL",
-                       site_id, team, NULL, "Site deleted; the router gets a teardown script");
+                       site_id, team, NULL, "Site deleted; the router gets a teardown script",
+                       EV_SITE_DELETED);
 }
 
 enum store_result store_site_teardown_done(struct store *s, const char *site_id)
@@ -235,5 +249,77 @@ enum store_result store_site_teardown_done(struct store *s, const char *site_id)
                        "UPDATE sites SET device_hash=NULL WHERE id=?1 AND deleted_at IS NOT NULL"
                        " AND ?2 IS NULL AND ?3 IS NULL AND ?4 > 0",
                        site_id, NULL, NULL,
-                       "Teardown confirmed by the router; its device token is revoked");
+                       "Teardown confirmed by the router; its device token is revoked", -1);
+}
+
+/* ---- online and offline ----------------------------------------------- */
+
+/* A site's pulse as announced: online 0 (offline, or never seen), 1
+ * (online), 2 (a heartbeat arrived while it was 0: to announce). The
+ * heartbeats set 2 (engine.c op_heartbeats); this turns 2 into 1 with the
+ * site.online event, in the same transaction. */
+int sql_sites_came_online(struct store *s, int64_t now)
+{
+    struct db_res *r = NULL;
+    if (RUN(s, eng_wdb(s), "UPDATE sites SET online=1 WHERE online=2 RETURNING " SITE_COLS, &r) !=
+        DB_OK)
+        return -1;
+    int err = 0;
+    for (size_t i = 0; i < r->rows && !err; i++) {
+        struct site site;
+        sql_row_to_site(r, i, &site);
+        err = eng_event(s, site.id, now, "Site online again (polling)") ||
+              out_emit(s, EV_SITE_ONLINE, site.id, NULL, site_json(&site, true), now);
+        site_clear(&site);
+    }
+    db_res_free(r);
+    return err;
+}
+
+struct offline_arg {
+    int64_t now, window;
+    long count;
+};
+
+static enum store_result op_offline(struct store *s, void *p)
+{
+    struct offline_arg *a = p;
+    struct db_res *r = NULL;
+    a->count = 0;
+    if (RUN(s, eng_wdb(s),
+            "UPDATE sites SET online=0 WHERE online=1 AND deleted_at IS NULL AND"
+            " coalesce(last_seen_at, 0) <= ?1 - ?2 RETURNING " SITE_COLS,
+            &r, DB_INT(a->now), DB_INT(a->window)) != DB_OK)
+        return STORE_UNAVAILABLE;
+    int err = 0;
+    for (size_t i = 0; i < r->rows && !err; i++) {
+        struct site site;
+        sql_row_to_site(r, i, &site);
+        err = eng_event(s, site.id, a->now, "Site offline: no poll for %llds",
+                        (long long)a->window) ||
+              out_emit(s, EV_SITE_OFFLINE, site.id, NULL, site_json(&site, false), a->now);
+        site_clear(&site);
+    }
+    a->count = (long)r->rows;
+    db_res_free(r);
+    return err ? STORE_UNAVAILABLE : STORE_OK;
+}
+
+long store_sweep_offline(struct store *s, int64_t now, int64_t window)
+{
+    struct db *c = eng_reader(s);
+    if (!c)
+        return 0;
+    struct db_res *r = NULL;
+    bool due = RUN(s, c,
+                   "SELECT CASE WHEN EXISTS (SELECT 1 FROM sites WHERE online=1 AND deleted_at IS"
+                   " NULL AND coalesce(last_seen_at, 0) <= ?1 - ?2) THEN 1 ELSE 0 END",
+                   &r, DB_INT(now), DB_INT(window)) == DB_OK &&
+               r->rows && db_int(r, 0, 0, 0);
+    db_res_free(r);
+    eng_reader_put(s, c);
+    if (!due)
+        return 0;
+    struct offline_arg a = {now, window, 0};
+    return eng_submit(s, op_offline, &a) == STORE_OK ? a.count : 0;
 }

@@ -218,4 +218,137 @@ enum store_result store_job_list(struct store *s, const char *team, const struct
 enum store_result store_job_cancel(struct store *s, const char *team, const char *site_id,
                                    const char *job_id, char token[JP_TOKEN_LEN + 1]);
 
+/* ---- webhooks and the outbox (sql_webhooks.c, sql_outbox.c) ----------- */
+
+/* A team's endpoint. events: bits of enum whk_event (core/webhook.h). */
+struct webhook {
+    char id[JP_UUID_LEN + 1];
+    char *url, *description;  /* owned; description may be NULL */
+    unsigned events;
+    int64_t created_at, updated_at;
+    int64_t disabled_at;      /* 0 while enabled */
+    char *disabled_reason;    /* owned, NULL while enabled */
+    int64_t old_secret_until; /* the previous secret signs too until then (0: none) */
+};
+void webhook_clear(struct webhook *w);
+struct webhook_list {
+    struct webhook *items;
+    size_t n;
+};
+void webhook_list_clear(struct webhook_list *l);
+
+/* secret: the endpoint's "whsec_..." (the caller draws it). */
+enum store_result store_webhook_create(struct store *s, const char *team, const char *url,
+                                       const char *description, unsigned events,
+                                       const char *secret, struct webhook *out);
+enum store_result store_webhook_get(struct store *s, const char *team, const char *id,
+                                    struct webhook *out);
+enum store_result store_webhook_list(struct store *s, const char *team, struct webhook_list *out);
+/* What PATCH changes: NULL / -1 keep a field; enabled 1 enables again (and
+ * clears the reason), 0 disables. */
+struct webhook_change {
+    const char *url, *description;
+    long events;
+    int enabled;
+};
+enum store_result store_webhook_update(struct store *s, const char *team, const char *id,
+                                       const struct webhook_change *c, struct webhook *out);
+/* Deletes the endpoint; its undelivered events are failed. */
+enum store_result store_webhook_delete(struct store *s, const char *team, const char *id);
+/* A new secret; the previous one keeps signing until old_until (seconds). */
+enum store_result store_webhook_rotate(struct store *s, const char *team, const char *id,
+                                       const char *secret, int64_t old_until);
+/* The team's notify_url secret: created, or rotated like an endpoint's. */
+enum store_result store_notify_secret_set(struct store *s, const char *team, const char *secret,
+                                          int64_t old_until);
+/* Queues a ping event to that endpoint alone; event_id gets its id. */
+enum store_result store_webhook_ping(struct store *s, const char *team, const char *id,
+                                     char event_id[48], int64_t *delivery_id);
+
+enum delivery_state { DELIVERY_PENDING = 0, DELIVERY_DELIVERED = 1, DELIVERY_FAILED = 2 };
+struct delivery_attempt {
+    int64_t at_ms, duration_ms;
+    int status;    /* HTTP status; 0 when no answer */
+    char *error;   /* owned; NULL after an answer */
+    char *excerpt; /* owned: the start of the answer's body */
+};
+struct delivery {
+    int64_t id;
+    char event_id[48], type[32];
+    char *webhook_id, *url; /* owned; url: a notify_url (NULL for an endpoint's) */
+    int state;              /* enum delivery_state */
+    int64_t next_at_ms, created_at_ms, updated_at_ms;
+    struct delivery_attempt *attempts; /* oldest first */
+    size_t nattempts;
+};
+struct delivery_list {
+    struct delivery *items; /* newest first */
+    size_t n;
+    bool more;
+};
+void delivery_list_clear(struct delivery_list *l);
+/* An endpoint's deliveries, newest first, older than before_id (0: from the
+ * newest), in one state (-1: any). */
+enum store_result store_deliveries_list(struct store *s, const char *team, const char *webhook_id,
+                                        int state, int64_t before_id, unsigned limit,
+                                        struct delivery_list *out);
+/* Queues a delivery again, now, with the whole retry schedule ahead. */
+enum store_result store_delivery_redeliver(struct store *s, const char *team, int64_t id);
+
+struct outbox_health {
+    long depth;            /* deliveries not yet done */
+    int64_t oldest_age_ms; /* of the oldest of them (0: none) */
+    long dead;             /* failed after the last try */
+};
+enum store_result store_outbox_health(struct store *s, int64_t now_ms, struct outbox_health *out);
+
+/* The delivery side (api/deliver.c). A claimed delivery is leased to this
+ * node until lease_until: no other node takes it before. */
+struct outbox_item {
+    int64_t id, lease_until;
+    char event_id[48];
+    char dest[JP_UUID_LEN + 64];     /* the endpoint id, or the notify_url's origin */
+    char *url, *body, *secret, *old_secret; /* owned; old_secret NULL unless rotating */
+    size_t body_len;
+    unsigned tries;                  /* attempts made since queued (or redelivered) */
+    bool endpoint;                   /* a team endpoint's (not a notify_url's) */
+};
+void outbox_item_clear(struct outbox_item *it);
+/* Leases up to max due deliveries whose destination is not one of busy[]
+ * (nbusy of them, at most 10 are looked at) until lease_until, which must
+ * differ from every earlier claim's of this node (the rows taken are read
+ * back by it). *next_due_ms gets when the next one not taken is due (0:
+ * none queued). */
+enum store_result store_outbox_claim(struct store *s, const char *node, int64_t now_ms,
+                                     int64_t lease_until, const char *const *busy, size_t nbusy,
+                                     struct outbox_item *items, size_t max, size_t *n,
+                                     int64_t *next_due_ms);
+enum delivery_outcome {
+    OUTCOME_DELIVERED, /* a 2xx answer */
+    OUTCOME_RETRY,     /* try again at next_at_ms */
+    OUTCOME_FAILED,    /* the last try failed: dead letter */
+    OUTCOME_GONE,      /* 410: the endpoint is disabled (a notify_url: failed) */
+};
+struct delivery_result {
+    const struct outbox_item *item;
+    enum delivery_outcome outcome;
+    int64_t at_ms, duration_ms, next_at_ms;
+    int status;
+    const char *error, *excerpt; /* NULL when none */
+};
+/* Records attempts (one transaction for all). */
+enum store_result store_outbox_record(struct store *s, const char *node,
+                                      const struct delivery_result *r, size_t n);
+/* At start: the deliveries this node had leased are free again. */
+enum store_result store_outbox_reclaim(struct store *s, const char *node);
+/* Deletes finished deliveries (and their attempts and events) older than
+ * before_ms, at most limit; returns how many, -1 on error. */
+long store_outbox_prune(struct store *s, int64_t before_ms, unsigned limit);
+/* Calls fn(ctx) from a store thread after a commit that queued deliveries
+ * (here or, on PostgreSQL, on another node). */
+void store_watch_outbox(struct store *s, void (*fn)(void *ctx), void *ctx);
+/* Marks sites that stopped polling for window seconds offline (their
+ * site.offline events); returns how many. */
+long store_sweep_offline(struct store *s, int64_t now, int64_t window);
+
 #endif

@@ -1,0 +1,23 @@
+/* The JSON shapes of jobplane's objects, as API.md documents them: what an
+ * operator reads from the API and what a webhook carries in "data". */
+#ifndef JP_CORE_SHAPE_H
+#define JP_CORE_SHAPE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/model.h"
+
+/* New references. */
+json_t *job_json(const struct job *j);
+/* has_pulse: whether the site counts as online (site_has_pulse). */
+json_t *site_json(const struct site *s, bool has_pulse);
+/* A backup as GET /backup/{siteId} lists it. */
+json_t *backup_json(const char *filename, int64_t size, int64_t created_at);
+
+/* Online: seen within the last 10 poll intervals. */
+bool site_has_pulse(const struct site *s, int64_t now, unsigned poll_interval);
+#define JP_PULSE_INTERVALS 10
+
+#endif

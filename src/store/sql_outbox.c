@@ -1,0 +1,380 @@
+/* The transactional outbox: events are written in the transaction of the
+ * change that causes them (out_emit), one delivery row per destination;
+ * the deliverer (api/deliver.c) leases due deliveries, sends them and
+ * records every attempt here.
+ *
+ * Tables (migration 3, times in milliseconds): outbox (one row per event:
+ * its id "msg_{uuid7}" is the webhook-id, body the exact payload), deliveries
+ * (one per event and destination: state, tries since queued, next_at, the
+ * lease), delivery_attempts (one per attempt). A lease is (lease_owner: the
+ * node, lease_until): a claim skips rows another node holds (SKIP LOCKED on
+ * PostgreSQL) or leased until later, so one node at a time sends a delivery,
+ * and a node that died leaves it to another once the lease ends. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/text.h"
+#include "lib/log.h"
+#include "store/engine.h"
+
+int out_emit(struct store *s, enum whk_event e, const char *site_id, const char *notify_url,
+             json_t *data, int64_t now)
+{
+    if (!data)
+        return -1;
+    char id[JP_UUID_LEN + 1], ev[48], ts[JP_RFC3339_LEN + 1];
+    if (eng_new_id(s, id)) {
+        json_decref(data);
+        return -1;
+    }
+    snprintf(ev, sizeof ev, "msg_%s", id);
+    rfc3339_format(now, ts);
+    json_t *doc = json_pack("{s:s, s:s, s:o}", "type", whk_events[e].name, "timestamp", ts, "data",
+                            data);
+    char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (!body)
+        return -1;
+    int64_t ms = (int64_t)uuid7_millis(id);
+    const char *notify = whk_events[e].job ? notify_url : NULL;
+    char origin[JP_UUID_LEN + 64] = "";
+    if (notify) { /* notify_urls of one origin share its limit of transfers */
+        const char *host = strstr(notify, "://");
+        host = host ? host + 3 : notify;
+        snprintf(origin, sizeof origin, "%.*s", (int)(host - notify + strcspn(host, "/?#")),
+                 notify);
+    }
+    int64_t bit = (int64_t)1 << e;
+    /* The event only when someone is subscribed; the deliveries by one
+     * statement: every subscribed endpoint of the site's team, and the
+     * notify_url. Neither result is read: on PostgreSQL both travel with the
+     * batch's next statement. */
+    enum db_status rc =
+        LATER(s,
+              "INSERT INTO outbox (id, team, type, created_at, body) SELECT ?1, team, ?2, ?3, ?4"
+              " FROM sites WHERE id=?5 AND (?6 IS NOT NULL OR EXISTS (SELECT 1 FROM webhooks w"
+              " WHERE w.team=sites.team AND w.disabled_at IS NULL AND (w.events & ?7) <> 0))",
+              DB_TEXT(ev), DB_TEXT(whk_events[e].name), DB_INT(ms), DB_TEXT(body), DB_TEXT(site_id),
+              DB_TEXT(notify), DB_INT(bit));
+    free(body);
+    if (rc != DB_OK ||
+        LATER(s,
+              "INSERT INTO deliveries (event_id, team, webhook_id, dest, url, next_at, created_at,"
+              " updated_at) SELECT ?1, w.team, w.id, w.id, NULL, ?2, ?2, ?2 FROM webhooks w"
+              " WHERE w.team=(SELECT team FROM sites WHERE id=?3) AND w.disabled_at IS NULL"
+              " AND (w.events & ?4) <> 0"
+              " UNION ALL SELECT ?1, team, NULL, ?5, ?6, ?2, ?2, ?2 FROM sites"
+              " WHERE id=?3 AND ?6 IS NOT NULL",
+              DB_TEXT(ev), DB_INT(ms), DB_TEXT(site_id), DB_INT(bit), DB_TEXT(origin),
+              DB_TEXT(notify)) != DB_OK)
+        return -1;
+    return eng_outbox_queued(s);
+}
+
+int out_job(struct store *s, enum whk_event e, const struct job *j, int64_t now)
+{
+    return out_emit(s, e, j->site_id, j->notify_url, job_json(j), now);
+}
+
+void outbox_item_clear(struct outbox_item *it)
+{
+    free(it->url);
+    free(it->body);
+    free(it->secret);
+    free(it->old_secret);
+    memset(it, 0, sizeof *it);
+}
+
+/* ---- claiming --------------------------------------------------------- */
+
+struct claim_arg {
+    const char *node;
+    int64_t now;
+    const char *const *busy;
+    size_t nbusy;
+    struct outbox_item *items;
+    size_t max, *n;
+    int64_t *next_due, lease_until;
+};
+
+/* A notify_url delivery of a team without a notify secret yet: one is
+ * made (the operator sees a secret only by POST /webhooks/notify-secret,
+ * which rotates it; the deliveries signed before cannot be checked). */
+static int notify_secret_ensure(struct store *s, const char *team)
+{
+    unsigned char raw[WHK_SECRET_RAW];
+    char secret[WHK_SECRET_LEN + 1];
+    if (eng_random(raw, sizeof raw))
+        return -1;
+    whk_secret_format(raw, secret);
+    return RUN(s, eng_wdb(s),
+               "INSERT INTO notify_secrets (team, secret, updated_at) VALUES (?1, ?2, ?3)"
+               " ON CONFLICT (team) DO NOTHING",
+               NULL, DB_TEXT(team), DB_TEXT(secret), DB_INT(eng_now())) == DB_OK
+               ? 0
+               : -1;
+}
+
+static enum store_result op_claim(struct store *s, void *p)
+{
+    struct claim_arg *a = p;
+    for (size_t i = 0; i < *a->n; i++)
+        outbox_item_clear(&a->items[i]);
+    *a->n = 0;
+    *a->next_due = 0;
+    /* ?5.. : the destinations at their limit of transfers in flight */
+    char sql[1024], notin[256] = "";
+    size_t nb = a->nbusy > 10 ? 10 : a->nbusy;
+    for (size_t i = 0; i < nb; i++)
+        snprintf(notin + strlen(notin), sizeof notin - strlen(notin), "%s?%zu", i ? "," : "",
+                 i + 5);
+    snprintf(sql, sizeof sql,
+             "UPDATE deliveries SET lease_owner=?1, lease_until=?2 WHERE id IN (SELECT id FROM"
+             " deliveries WHERE state=0 AND next_at <= ?3 AND (lease_until IS NULL OR"
+             " lease_until < ?3)%s%s%s ORDER BY next_at LIMIT ?4%s)",
+             nb ? " AND dest NOT IN (" : "", notin, nb ? ")" : "",
+             PG(s) ? " FOR UPDATE SKIP LOCKED" : "");
+    struct db_arg args[16] = {DB_TEXT(a->node), DB_INT(a->lease_until), DB_INT(a->now),
+                              DB_INT((int64_t)a->max)};
+    for (size_t i = 0; i < nb; i++)
+        args[4 + i] = DB_TEXT(a->busy[i]);
+    if (s->drv->run(eng_wdb(s), sql, args, (int)(4 + nb), NULL) != DB_OK)
+        return STORE_UNAVAILABLE;
+    struct db_res *r = NULL;
+    for (int round = 0; round < 2; round++) {
+        db_res_free(r);
+        r = NULL;
+        if (RUN(s, eng_wdb(s),
+                "SELECT d.id, d.event_id, d.dest, d.tries, coalesce(w.url, d.url), o.body,"
+                " coalesce(w.secret, n.secret), CASE WHEN coalesce(w.old_until, n.old_until) > ?3"
+                " THEN coalesce(w.old_secret, n.old_secret) END, d.webhook_id, d.team"
+                " FROM deliveries d JOIN outbox o ON o.id=d.event_id"
+                " LEFT JOIN webhooks w ON w.id=d.webhook_id"
+                " LEFT JOIN notify_secrets n ON n.team=d.team AND d.webhook_id IS NULL"
+                " WHERE d.lease_owner=?1 AND d.lease_until=?2 AND d.state=0 ORDER BY d.next_at",
+                &r, DB_TEXT(a->node), DB_INT(a->lease_until), DB_INT(a->now / 1000)) != DB_OK)
+            return STORE_UNAVAILABLE;
+        bool made = false;
+        for (size_t i = 0; i < r->rows; i++)
+            if (db_null(r, i, 6) && db_null(r, i, 8)) {
+                if (notify_secret_ensure(s, db_text(r, i, 9)))
+                    return db_res_free(r), STORE_UNAVAILABLE;
+                made = true;
+            }
+        if (!made)
+            break;
+    }
+    for (size_t i = 0; i < r->rows && *a->n < a->max; i++) {
+        struct outbox_item *it = &a->items[*a->n];
+        memset(it, 0, sizeof *it);
+        it->id = db_int(r, i, 0, 0);
+        it->lease_until = a->lease_until;
+        eng_copy_cell(r, i, 1, it->event_id, sizeof it->event_id);
+        eng_copy_cell(r, i, 2, it->dest, sizeof it->dest);
+        it->tries = (unsigned)db_int(r, i, 3, 0);
+        it->url = db_dup(r, i, 4);
+        it->body = db_dup(r, i, 5);
+        it->body_len = db_len(r, i, 5);
+        it->secret = db_dup(r, i, 6);
+        it->old_secret = db_dup(r, i, 7);
+        it->endpoint = !db_null(r, i, 8);
+        if (!it->url || !it->body || !it->secret) { /* an endpoint deleted meanwhile */
+            outbox_item_clear(it);
+            if (RUN(s, eng_wdb(s),
+                    "UPDATE deliveries SET state=2, last_error='the endpoint was deleted',"
+                    " lease_owner=NULL, lease_until=NULL, updated_at=?2 WHERE id=?1",
+                    NULL, DB_INT(db_int(r, i, 0, 0)), DB_INT(a->now)) != DB_OK)
+                return db_res_free(r), STORE_UNAVAILABLE;
+            continue;
+        }
+        (*a->n)++;
+    }
+    db_res_free(r);
+    r = NULL;
+    if (RUN(s, eng_wdb(s),
+            "SELECT min(next_at) FROM deliveries WHERE state=0 AND (lease_until IS NULL OR"
+            " lease_until < ?1)",
+            &r, DB_INT(a->now)) != DB_OK)
+        return STORE_UNAVAILABLE;
+    *a->next_due = r->rows ? db_int(r, 0, 0, 0) : 0;
+    db_res_free(r);
+    return STORE_OK;
+}
+
+enum store_result store_outbox_claim(struct store *s, const char *node, int64_t now_ms,
+                                     int64_t lease_until, const char *const *busy, size_t nbusy,
+                                     struct outbox_item *items, size_t max, size_t *n,
+                                     int64_t *next_due_ms)
+{
+    *n = 0;
+    struct claim_arg a = {node, now_ms, busy, nbusy, items, max, n, next_due_ms, lease_until};
+    enum store_result r = eng_submit(s, op_claim, &a);
+    if (r != STORE_OK) {
+        for (size_t i = 0; i < *n; i++)
+            outbox_item_clear(&items[i]);
+        *n = 0;
+    }
+    return r;
+}
+
+/* ---- results ---------------------------------------------------------- */
+
+struct record_arg {
+    const char *node;
+    const struct delivery_result *r;
+    size_t n;
+};
+
+/* The endpoint answered 410, or a delivery to it failed for good with no
+ * success since it was queued: it is disabled, and what it still had
+ * queued fails with it. */
+static int disable_endpoint(struct store *s, const struct outbox_item *it, int64_t at,
+                            const char *reason)
+{
+    if (RUN(s, eng_wdb(s),
+            "UPDATE webhooks SET disabled_at=?2, disabled_reason=?3, updated_at=?2"
+            " WHERE id=?1 AND disabled_at IS NULL",
+            NULL, DB_TEXT(it->dest), DB_INT(at / 1000), DB_TEXT(reason)) != DB_OK)
+        return -1;
+    if (s->drv->changes(eng_wdb(s)))
+        log_warn("webhook %s disabled: %s", it->dest, reason);
+    return RUN(s, eng_wdb(s),
+               "UPDATE deliveries SET state=2, last_error='the endpoint is disabled',"
+               " lease_owner=NULL, lease_until=NULL, updated_at=?2"
+               " WHERE webhook_id=?1 AND state=0 AND id<>?3",
+               NULL, DB_TEXT(it->dest), DB_INT(at), DB_INT(it->id)) == DB_OK
+               ? 0
+               : -1;
+}
+
+static int record_one(struct store *s, const char *node, const struct delivery_result *d)
+{
+    const struct outbox_item *it = d->item;
+    if (LATER(s,
+              "INSERT INTO delivery_attempts (delivery_id, at, status, duration_ms, error,"
+              " excerpt, node) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+              DB_INT(it->id), DB_INT(d->at_ms), DB_NUM(d->status ? d->status : -1),
+              DB_INT(d->duration_ms), DB_TEXT(d->error), DB_TEXT(d->excerpt),
+              DB_TEXT(node)) != DB_OK)
+        return -1;
+    int state = d->outcome == OUTCOME_DELIVERED ? DELIVERY_DELIVERED
+                : d->outcome == OUTCOME_RETRY   ? DELIVERY_PENDING
+                                                : DELIVERY_FAILED;
+    /* Only while the lease is ours: past it, another node may have taken
+     * the delivery (the attempt above is recorded all the same). */
+    if (RUN(s, eng_wdb(s),
+            "UPDATE deliveries SET state=?4, tries=tries+1, next_at=?5, lease_owner=NULL,"
+            " lease_until=NULL, last_status=?6, last_error=?7, updated_at=?8"
+            " WHERE id=?1 AND lease_owner=?2 AND lease_until=?3 AND state=0",
+            NULL, DB_INT(it->id), DB_TEXT(node), DB_INT(it->lease_until), DB_INT(state),
+            DB_INT(d->outcome == OUTCOME_RETRY ? d->next_at_ms : d->at_ms),
+            DB_NUM(d->status ? d->status : -1), DB_TEXT(d->error), DB_INT(d->at_ms)) != DB_OK)
+        return -1;
+    if (!it->endpoint || !s->drv->changes(eng_wdb(s)))
+        return 0;
+    if (d->outcome == OUTCOME_GONE)
+        return disable_endpoint(s, it, d->at_ms, "the endpoint answered 410 Gone");
+    if (d->outcome != OUTCOME_FAILED)
+        return 0;
+    struct db_res *r = NULL;
+    if (RUN(s, eng_wdb(s),
+            "SELECT EXISTS (SELECT 1 FROM deliveries WHERE webhook_id=?1 AND state=1 AND"
+            " updated_at >= (SELECT created_at FROM deliveries WHERE id=?2))",
+            &r, DB_TEXT(it->dest), DB_INT(it->id)) != DB_OK)
+        return -1;
+    bool since = r->rows && db_int(r, 0, 0, 0);
+    db_res_free(r);
+    return since ? 0
+                 : disable_endpoint(s, it, d->at_ms,
+                                    "every attempt failed, over the whole retry schedule");
+}
+
+static enum store_result op_record(struct store *s, void *p)
+{
+    struct record_arg *a = p;
+    for (size_t i = 0; i < a->n; i++)
+        if (record_one(s, a->node, &a->r[i]))
+            return STORE_UNAVAILABLE;
+    return STORE_OK;
+}
+
+enum store_result store_outbox_record(struct store *s, const char *node,
+                                      const struct delivery_result *r, size_t n)
+{
+    struct record_arg a = {node, r, n};
+    return n ? eng_submit(s, op_record, &a) : STORE_OK;
+}
+
+static enum store_result op_reclaim(struct store *s, void *p)
+{
+    return RUN(s, eng_wdb(s),
+               "UPDATE deliveries SET lease_owner=NULL, lease_until=NULL"
+               " WHERE lease_owner=?1 AND state=0",
+               NULL, DB_TEXT((const char *)p)) == DB_OK
+               ? STORE_OK
+               : STORE_UNAVAILABLE;
+}
+
+enum store_result store_outbox_reclaim(struct store *s, const char *node)
+{
+    return eng_submit(s, op_reclaim, (void *)node);
+}
+
+/* ---- retention and health --------------------------------------------- */
+
+struct prune_arg {
+    int64_t before;
+    unsigned limit;
+    long count;
+};
+
+static enum store_result op_prune(struct store *s, void *p)
+{
+    struct prune_arg *a = p;
+    struct db_res *r = NULL;
+    a->count = 0;
+    if (RUN(s, eng_wdb(s),
+            "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE state<>0 AND"
+            " updated_at < ?1 ORDER BY id LIMIT ?2) RETURNING id, event_id",
+            &r, DB_INT(a->before), DB_INT(a->limit)) != DB_OK)
+        return STORE_UNAVAILABLE;
+    for (size_t i = 0; i < r->rows; i++)
+        if (LATER(s, "DELETE FROM delivery_attempts WHERE delivery_id=?1",
+                  DB_INT(db_int(r, i, 0, 0))) != DB_OK ||
+            LATER(s,
+                  "DELETE FROM outbox WHERE id=?1 AND NOT EXISTS (SELECT 1 FROM deliveries"
+                  " WHERE event_id=?1)",
+                  DB_TEXT(db_text(r, i, 1))) != DB_OK) {
+            db_res_free(r);
+            return STORE_UNAVAILABLE;
+        }
+    a->count = (long)r->rows;
+    db_res_free(r);
+    return STORE_OK;
+}
+
+long store_outbox_prune(struct store *s, int64_t before_ms, unsigned limit)
+{
+    struct prune_arg a = {before_ms, limit, 0};
+    return eng_submit(s, op_prune, &a) == STORE_OK ? a.count : -1;
+}
+
+static void fill_health(const struct db_res *r, size_t i, void *out)
+{
+    struct outbox_health *h = out;
+    h->depth = (long)db_int(r, i, 0, 0);
+    h->oldest_age_ms = db_null(r, i, 1) ? 0 : db_int(r, i, 1, 0);
+    h->dead = (long)db_int(r, i, 2, 0);
+}
+
+enum store_result store_outbox_health(struct store *s, int64_t now_ms, struct outbox_health *out)
+{
+    memset(out, 0, sizeof *out);
+    struct db_arg args[] = {DB_INT(now_ms)};
+    return eng_read_one(s,
+                        "SELECT (SELECT count(*) FROM deliveries WHERE state=0),"
+                        " ?1 - (SELECT min(created_at) FROM deliveries WHERE state=0),"
+                        " (SELECT count(*) FROM deliveries WHERE state=2)",
+                        args, 1, fill_health, out);
+}
