@@ -138,5 +138,15 @@ void api_device_poll(struct http_req *req);
 void api_device_report(struct http_req *req);
 void api_device_backup(struct http_req *req);
 void api_device_notify_delete(struct http_req *req);
+void api_webhooks_create(struct http_req *req);
+void api_webhooks_list(struct http_req *req);
+void api_webhooks_get(struct http_req *req);
+void api_webhooks_update(struct http_req *req);
+void api_webhooks_delete(struct http_req *req);
+void api_webhooks_rotate(struct http_req *req);
+void api_webhooks_test(struct http_req *req);
+void api_webhooks_deliveries(struct http_req *req);
+void api_webhooks_redeliver(struct http_req *req);
+void api_webhooks_notify_secret(struct http_req *req);
 
 #endif

@@ -299,8 +299,19 @@ json_t *api_site_json(const struct app *app, const struct site *s)
 
 void api_healthz(struct http_req *req)
 {
-    http_reply_json(
-        req, 200, json_pack("{s:s, s:i}", "status", "ok", "held_polls", (int)http_held(req->srv)));
+    struct app *app = req->app;
+    json_t *j = json_pack("{s:s, s:i}", "status", "ok", "held_polls", (int)http_held(req->srv));
+    struct outbox_health h;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    /* the webhook outbox: what waits, since when, and what failed for good */
+    if (store_outbox_health(app->store, (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000, &h) ==
+        STORE_OK)
+        json_object_set_new(j, "outbox",
+                            json_pack("{s:I, s:I, s:I}", "depth", (json_int_t)h.depth,
+                                      "oldest_age_seconds", (json_int_t)(h.oldest_age_ms / 1000),
+                                      "dead_letters", (json_int_t)h.dead));
+    http_reply_json(req, 200, j);
 }
 
 void api_error_doc(struct http_req *req)

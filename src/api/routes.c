@@ -60,6 +60,21 @@ const struct http_route api_routes[] = {
     {"GET", "/sites/{site}/backups/{from}/diff/{to}", api_backups_diff, 0, OPERATOR(BACKUPS_READ)},
     {"GET", "/logs", api_logs, 0, OPERATOR(JOBS_READ)},
 
+    /* webhooks */
+    {"POST", "/webhooks", api_webhooks_create, SMALL_BODY, OPERATOR(WEBHOOKS_WRITE)},
+    {"GET", "/webhooks", api_webhooks_list, 0, OPERATOR(WEBHOOKS_READ)},
+    {"POST", "/webhooks/notify-secret", api_webhooks_notify_secret, 0, OPERATOR(WEBHOOKS_WRITE)},
+    {"POST", "/webhooks/deliveries/{delivery}/redeliver", api_webhooks_redeliver, 0,
+     OPERATOR(WEBHOOKS_WRITE)},
+    {"GET", "/webhooks/{webhook}", api_webhooks_get, 0, OPERATOR(WEBHOOKS_READ)},
+    {"PATCH", "/webhooks/{webhook}", api_webhooks_update, SMALL_BODY, OPERATOR(WEBHOOKS_WRITE)},
+    {"DELETE", "/webhooks/{webhook}", api_webhooks_delete, 0, OPERATOR(WEBHOOKS_WRITE)},
+    {"POST", "/webhooks/{webhook}/rotate-secret", api_webhooks_rotate, 0,
+     OPERATOR(WEBHOOKS_WRITE)},
+    {"POST", "/webhooks/{webhook}/test", api_webhooks_test, 0, OPERATOR(WEBHOOKS_WRITE)},
+    {"GET", "/webhooks/{webhook}/deliveries", api_webhooks_deliveries, 0,
+     OPERATOR(WEBHOOKS_READ)},
+
     /* the device API */
     {"POST", "/adopt/{token}", api_device_adopt, HB_BODY, ADOPTION},
     {"POST", "/poll", api_device_poll, HB_BODY, DEVICE},

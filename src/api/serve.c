@@ -8,8 +8,10 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "api/api.h"
+#include "api/deliver.h"
 #include "lib/log.h"
 #include "lib/opts.h"
 
@@ -53,7 +55,14 @@ static void usage(FILE *f)
             "  --max-held N            polls held at once at most; more answer 503 (default"
             " 20000)\n"
             "  --rate-limit N          operator requests per minute per team; beyond: 429\n"
-            "                          with Retry-After (default 0: off)\n");
+            "                          with Retry-After (default 0: off)\n"
+            "  --node NAME             this node's name in webhook leases (default HOSTNAME:PORT;\n"
+            "                          keep it across restarts: a node takes back its own)\n"
+            "  --webhook-retry-schedule LIST  delays before each try, e.g. the default\n"
+            "                          0,5s,5m,30m,2h,5h,10h,10h (ms, s, m, h; at most 16)\n"
+            "  --webhook-concurrency N deliveries in flight at once (default 64)\n"
+            "  --webhook-retention D   days finished deliveries are kept (default 7)\n"
+            "  --webhook-allow-private deliver to loopback and private addresses too (labs, tests)\n");
 }
 
 /* Splits HOST:PORT or [V6]:PORT. */
@@ -82,7 +91,8 @@ static int parse_listen(const char *s, char *host, size_t cap, unsigned *port)
 }
 
 /* Once a second, fails delivered jobs that passed the run timeout (polls do it
- * too for their own site; this catches sites that stopped polling). */
+ * too for their own site; this catches sites that stopped polling); every
+ * five seconds, marks sites that missed 10 polls offline. */
 struct sweeper {
     struct app *app;
     pthread_mutex_t mu;
@@ -93,6 +103,7 @@ struct sweeper {
 static void *sweeper_main(void *arg)
 {
     struct sweeper *sw = arg;
+    unsigned tick = 0;
     pthread_mutex_lock(&sw->mu);
     while (!sw->stopping) {
         struct timespec until;
@@ -103,6 +114,9 @@ static void *sweeper_main(void *arg)
             break;
         pthread_mutex_unlock(&sw->mu);
         store_sweep_timeouts(sw->app->store, (int64_t)time(NULL), sw->app->run_timeout);
+        if (tick++ % 5 == 0)
+            store_sweep_offline(sw->app->store, (int64_t)time(NULL),
+                                JP_PULSE_INTERVALS * (int64_t)sw->app->poll_interval);
         pthread_mutex_lock(&sw->mu);
     }
     pthread_mutex_unlock(&sw->mu);
@@ -150,7 +164,12 @@ int serve_main(int argc, char **argv)
         O_PROXY,
         O_MAXHELD,
         O_RATE,
-        O_WRITERS
+        O_WRITERS,
+        O_NODE,
+        O_WH_SCHEDULE,
+        O_WH_CONC,
+        O_WH_RETENTION,
+        O_WH_PRIVATE
     };
     static const struct option longopts[] = {
         {"listen", 1, 0, O_LISTEN},
@@ -177,12 +196,20 @@ int serve_main(int argc, char **argv)
         {"max-held", 1, 0, O_MAXHELD},
         {"rate-limit", 1, 0, O_RATE},
         {"db-writers", 1, 0, O_WRITERS},
+        {"node", 1, 0, O_NODE},
+        {"webhook-retry-schedule", 1, 0, O_WH_SCHEDULE},
+        {"webhook-concurrency", 1, 0, O_WH_CONC},
+        {"webhook-retention", 1, 0, O_WH_RETENTION},
+        {"webhook-allow-private", 0, 0, O_WH_PRIVATE},
         {0, 0, 0, 0},
     };
     const char *listen = "127.0.0.1:8080", *db = "./jobplane.db", *secret_flag = NULL,
                *secret_file = NULL, *base_url = NULL, *port_file = NULL, *proxy = NULL;
     long threads = 16, maxconn = 4096, idle = 30, maxbody = 65536, poll = 30, leeway = 0, wait = 20,
-         run_timeout = 600, url_ttl = -1, pool = 0, max_held = 20000, rate = 0, writers = 0;
+         run_timeout = 600, url_ttl = -1, pool = 0, max_held = 20000, rate = 0, writers = 0,
+         wh_conc = 64, wh_retention = 7;
+    const char *node = NULL;
+    struct deliver_options dopt = {.schedule = whk_default_schedule};
     struct app app = {0};
     struct store_options sopt = {0};
     int c;
@@ -213,6 +240,11 @@ int serve_main(int argc, char **argv)
         case O_MAXHELD: bad = opt_long(optarg, 1, 1000000, &max_held); break;
         case O_RATE: bad = opt_long(optarg, 0, 1000000, &rate); break;
         case O_WRITERS: bad = opt_long(optarg, 1, 64, &writers); break;
+        case O_NODE: node = optarg; bad = !*optarg || strlen(optarg) > 200; break;
+        case O_WH_SCHEDULE: bad = whk_schedule_parse(optarg, &dopt.schedule); break;
+        case O_WH_CONC: bad = opt_long(optarg, 1, 1024, &wh_conc); break;
+        case O_WH_RETENTION: bad = opt_long(optarg, 1, 3650, &wh_retention); break;
+        case O_WH_PRIVATE: dopt.allow_private = true; break;
         case O_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -259,6 +291,7 @@ int serve_main(int argc, char **argv)
     raise_fd_limit();
 
     int status = 1;
+    struct deliverer *deliverer = NULL;
     sopt.url = db;
     sopt.readers = (unsigned)(pool ? pool : threads < 64 ? threads : 64);
     sopt.writers = (unsigned)writers;
@@ -290,6 +323,22 @@ int serve_main(int argc, char **argv)
         goto out;
     }
     store_watch_jobs(app.store, wake_site, srv);
+    char node_name[300];
+    if (!node) {
+        char hn[200] = "localhost";
+        gethostname(hn, sizeof hn - 1);
+        snprintf(node_name, sizeof node_name, "%s:%u", hn, http_port(srv));
+        node = node_name;
+    }
+    dopt.node = node;
+    dopt.concurrency = (unsigned)wh_conc;
+    dopt.retention_ms = wh_retention * 86400 * 1000LL;
+    deliverer = deliver_start(app.store, &dopt);
+    if (!deliverer) {
+        fprintf(stderr, "jobplane serve: cannot start the webhook deliverer\n");
+        http_stop(srv, 0);
+        goto out;
+    }
     log_info("jobplane listening on %s:%u (%s store, %s durability)", host, http_port(srv),
              strncmp(db, "postgres", 8) ? "SQLite" : "PostgreSQL",
              sopt.relaxed ? "relaxed" : "full");
@@ -311,6 +360,7 @@ int serve_main(int argc, char **argv)
     sigwait(&stop, &sig);
     log_info("signal %d: finishing requests in flight", sig);
     http_stop(srv, 10);
+    deliver_stop(deliverer);
     if (sweeping) {
         pthread_mutex_lock(&sw.mu);
         sw.stopping = true;
@@ -323,6 +373,7 @@ int serve_main(int argc, char **argv)
     status = 0;
 out:
     store_close(app.store);
+    deliver_free(deliverer); /* after the store: it may wake the deliverer until closed */
     if (status == 0)
         log_info("jobplane stopped");
     ratelimit_free(app.rate);

@@ -9,7 +9,8 @@
 #include "core/jwt.h"
 #include "lib/opts.h"
 
-#define ALL_SCOPES "jobs:read jobs:write sites:read sites:write backups:read"
+#define ALL_SCOPES                                                                                 \
+    "jobs:read jobs:write sites:read sites:write backups:read webhooks:read webhooks:write"
 
 static void usage(FILE *f)
 {

@@ -5,6 +5,7 @@
 
 #include "core/model.h"
 #include "core/text.h"
+#include "core/webhook.h"
 
 static enum jp_err fail(enum jp_err e, char *msg, size_t msglen, const char *text)
 {
@@ -134,14 +135,11 @@ static enum jp_err check_notify_url(json_t *obj, const char **out, char *msg, si
     if (!v || json_is_null(v))
         return JP_OK;
     const char *u = json_is_string(v) ? json_string_value(v) : NULL;
-    bool ok = u && json_string_length(v) <= JP_NOTIFY_URL_MAX &&
-              strlen(u) == json_string_length(v) &&
-              (!strncmp(u, "https://", 8) || !strncmp(u, "http://", 7));
-    for (const unsigned char *p = (const unsigned char *)u; ok && *p; p++)
-        ok = *p > 0x20 && *p != 0x7f;
-    if (!ok)
-        return fail(JP_ERR_PARAMETER_INVALID, msg, msglen,
-                    "notify_url must be an http:// or https:// URL of at most 2048 bytes.");
+    const char *why = u ? whk_url_check(u, json_string_length(v)) : "It must be a string.";
+    if (why) {
+        snprintf(msg, msglen, "notify_url: %s", why);
+        return JP_ERR_PARAMETER_INVALID;
+    }
     *out = u;
     return JP_OK;
 }

@@ -13,9 +13,11 @@ enum jp_scope {
     JP_SCOPE_SITES_READ = 1 << 2,
     JP_SCOPE_SITES_WRITE = 1 << 3,
     JP_SCOPE_BACKUPS_READ = 1 << 4,
+    JP_SCOPE_WEBHOOKS_READ = 1 << 5,
+    JP_SCOPE_WEBHOOKS_WRITE = 1 << 6,
 };
 
-#define JP_SCOPE_COUNT 5
+#define JP_SCOPE_COUNT 7
 /* Every scope's name, in the order of the bits. */
 struct jp_scope_info {
     const char *name; /* in the token's space-separated scope claim */

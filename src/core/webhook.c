@@ -117,6 +117,46 @@ int64_t whk_next_delay(const struct whk_schedule *s, unsigned tried, int64_t ret
     return retry_after_ms < longest ? retry_after_ms : longest;
 }
 
+const char *whk_url_check(const char *url, size_t len)
+{
+    if (len > WHK_URL_MAX)
+        return "The URL is longer than 2048 bytes.";
+    if (strlen(url) != len)
+        return "The URL must not contain NUL characters.";
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)url[i] <= ' ' || url[i] == 0x7f)
+            return "The URL must not contain spaces or control characters.";
+    const char *host = !strncmp(url, "https://", 8) ? url + 8
+                       : !strncmp(url, "http://", 7) ? url + 7
+                                                     : NULL;
+    if (!host)
+        return "Only http:// and https:// URLs can receive webhooks.";
+    size_t authority = strcspn(host, "/?#");
+    if (memchr(host, '@', authority))
+        return "The URL must not carry credentials.";
+    size_t name = authority;
+    if (host[0] == '[') { /* an IPv6 literal */
+        const char *end = memchr(host, ']', authority);
+        if (!end || end == host + 1)
+            return "The URL's IPv6 address is malformed.";
+        name = (size_t)(end - host) + 1;
+    } else {
+        const char *colon = memchr(host, ':', authority);
+        if (colon)
+            name = (size_t)(colon - host);
+    }
+    if (name == 0)
+        return "The URL has no host.";
+    if (name < authority) {
+        const char *port = host + name;
+        size_t digits = authority - name - 1;
+        if (*port != ':' || digits == 0 || digits > 5 ||
+            strspn(port + 1, "0123456789") < digits || atoi(port + 1) > 65535)
+            return "The URL's port is not a number from 1 to 65535.";
+    }
+    return NULL;
+}
+
 /* An IPv4 prefix: the first bytes of the address under a mask length. */
 struct v4_net {
     unsigned char net[4];

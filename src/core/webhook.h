@@ -65,6 +65,12 @@ int whk_schedule_parse(const char *text, struct whk_schedule *out);
  * scheduled delay, capped at the schedule's longest step. */
 int64_t whk_next_delay(const struct whk_schedule *s, unsigned tried, int64_t retry_after_ms);
 
+/* NULL when url can receive webhooks: http:// or https://, a host, at
+ * most WHK_URL_MAX bytes, no credentials, spaces or control characters;
+ * else why not (a sentence for the API's error). */
+#define WHK_URL_MAX 2048
+const char *whk_url_check(const char *url, size_t len);
+
 /* Whether a delivery may connect to this peer address (family AF_INET with
  * 4 bytes, AF_INET6 with 16): NULL when it may, else why not ("loopback",
  * "private", "link-local", "multicast", ...). IPv4-mapped IPv6 addresses are

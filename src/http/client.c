@@ -77,32 +77,6 @@ void hc_free(struct hc *h)
     free(h);
 }
 
-const char *hc_url_check(const char *url)
-{
-    if (strlen(url) > HC_URL_MAX)
-        return "The URL is longer than 2048 bytes.";
-    CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL, *user = NULL;
-    const char *why = NULL;
-    if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
-        why = "The URL is not a valid absolute URL.";
-    else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-             (strcmp(scheme, "http") && strcmp(scheme, "https")))
-        why = "Only http and https URLs can receive webhooks.";
-    else if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host[0])
-        why = "The URL has no host.";
-    else if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK)
-        why = "The URL must not carry credentials.";
-    for (const char *p = url; !why && *p; p++)
-        if ((unsigned char)*p <= ' ' || *p == 0x7f)
-            why = "The URL has spaces or control characters.";
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(user);
-    curl_url_cleanup(u);
-    return why;
-}
-
 /* Every socket a transfer opens passes here: its peer address is checked
  * before the connect. */
 static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)

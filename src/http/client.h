@@ -14,7 +14,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HC_URL_MAX 2048
 #define HC_EXCERPT_MAX 512 /* bytes of an answer's body kept */
 
 struct hc_options {
@@ -36,10 +35,6 @@ struct hc_result {
 struct hc;
 struct hc *hc_new(const struct hc_options *o);
 void hc_free(struct hc *h); /* abandons transfers in flight */
-
-/* NULL when url may be delivered to (http or https, a host, at most
- * HC_URL_MAX bytes, no credentials in it); else why not. */
-const char *hc_url_check(const char *url);
 
 /* Starts a POST; url, headers ("Name: value") and body are copied. -1 when
  * it cannot start (no result will come). */
