@@ -30,7 +30,8 @@ void api_backups_list(struct http_req *req)
     }
     json_t *arr = json_array();
     for (size_t i = 0; i < l.n; i++)
-        json_array_append_new(arr, backup_json(l.items[i].filename, l.items[i].size, l.items[i].created_at));
+        json_array_append_new(
+            arr, backup_json(l.items[i].filename, l.items[i].size, l.items[i].created_at));
     backup_list_clear(&l);
     http_reply_json(req, 200, arr);
 }

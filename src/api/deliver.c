@@ -22,10 +22,10 @@
 #include "http/client.h"
 #include "lib/log.h"
 
-#define CLAIM_MAX 64    /* deliveries leased at once */
-#define PER_DEST_MAX 4  /* transfers to one destination at once */
-#define LEASE_MS 30000  /* a node that died leaves its deliveries to others after this */
-#define IDLE_MS 1000    /* the outbox is looked at this often without a wake */
+#define CLAIM_MAX 64   /* deliveries leased at once */
+#define PER_DEST_MAX 4 /* transfers to one destination at once */
+#define LEASE_MS 30000 /* a node that died leaves its deliveries to others after this */
+#define IDLE_MS 1000   /* the outbox is looked at this often without a wake */
 #define PRUNE_EVERY_MS 60000
 
 struct slot {

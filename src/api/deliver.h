@@ -10,7 +10,7 @@
 #include "store/store.h"
 
 struct deliver_options {
-    const char *node;    /* this node's name: its leases carry it */
+    const char *node; /* this node's name: its leases carry it */
     struct whk_schedule schedule;
     unsigned concurrency; /* transfers at once */
     bool allow_private;   /* lab mode: loopback and private addresses too */

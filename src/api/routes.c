@@ -69,11 +69,9 @@ const struct http_route api_routes[] = {
     {"GET", "/webhooks/{webhook}", api_webhooks_get, 0, OPERATOR(WEBHOOKS_READ)},
     {"PATCH", "/webhooks/{webhook}", api_webhooks_update, SMALL_BODY, OPERATOR(WEBHOOKS_WRITE)},
     {"DELETE", "/webhooks/{webhook}", api_webhooks_delete, 0, OPERATOR(WEBHOOKS_WRITE)},
-    {"POST", "/webhooks/{webhook}/rotate-secret", api_webhooks_rotate, 0,
-     OPERATOR(WEBHOOKS_WRITE)},
+    {"POST", "/webhooks/{webhook}/rotate-secret", api_webhooks_rotate, 0, OPERATOR(WEBHOOKS_WRITE)},
     {"POST", "/webhooks/{webhook}/test", api_webhooks_test, 0, OPERATOR(WEBHOOKS_WRITE)},
-    {"GET", "/webhooks/{webhook}/deliveries", api_webhooks_deliveries, 0,
-     OPERATOR(WEBHOOKS_READ)},
+    {"GET", "/webhooks/{webhook}/deliveries", api_webhooks_deliveries, 0, OPERATOR(WEBHOOKS_READ)},
 
     /* the device API */
     {"POST", "/adopt/{token}", api_device_adopt, HB_BODY, ADOPTION},

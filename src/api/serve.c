@@ -17,52 +17,53 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: jobplane serve [options]\n"
-            "  --listen HOST:PORT      address to listen on (default 127.0.0.1:8080; [::1]:8080"
-            " for IPv6; port 0 picks a free one)\n"
-            "  --db PATH|URL           SQLite database file (default ./jobplane.db), or\n"
-            "                          postgres://user@host:port/db for PostgreSQL\n"
-            "  --db-pool N             read connections to the database (default: threads, at\n"
-            "                          most 64)\n"
-            "  --db-writers N          PostgreSQL: write connections, each committing its own\n"
-            "                          batches (default 4; SQLite always has one)\n"
-            "  --secret S              operator JWT secret (or JOBPLANE_SECRET, or --secret-file)\n"
-            "  --secret-file PATH      read the secret from a file\n"
-            "  --base-url URL          public base URL, used in error doc_url (default"
-            " http://HOST:PORT)\n"
-            "  --threads N             HTTP worker threads (default 16)\n"
-            "  --max-connections N     concurrent connections; beyond, requests answer 503 with\n"
-            "                          Retry-After (default 4096)\n"
-            "  --idle-timeout S        close idle connections after S seconds (default 30)\n"
-            "  --max-body BYTES        largest request body (default 65536)\n"
-            "  --poll-interval S       router poll interval (scheduler and has_pulse; default"
-            " 30)\n"
-            "  --poll-wait S           held-poll seconds rendered into RouterOS 7.15+ poll"
-            " scripts (0-60, default 20)\n"
-            "  --run-timeout S         a delivered job without a final report fails after S"
-            " seconds (default 600)\n"
-            "  --url-ttl S             lifetime of signed report and backup URLs (default:"
-            " run timeout + 3600)\n"
-            "  --jwt-issuer ISS        require this iss claim\n"
-            "  --jwt-audience AUD      require this aud claim\n"
-            "  --jwt-leeway S          tolerated clock skew for exp/nbf (default 0)\n"
-            "  --relaxed-durability    commit without fsync (faster; a crash may lose the last"
-            " second of acknowledged writes)\n"
-            "  --port-file PATH        write the bound port to PATH once listening\n"
-            "  --trusted-proxy IP      take the client address from X-Forwarded-For when the\n"
-            "                          peer is this address (a load balancer in front)\n"
-            "  --max-held N            polls held at once at most; more answer 503 (default"
-            " 20000)\n"
-            "  --rate-limit N          operator requests per minute per team; beyond: 429\n"
-            "                          with Retry-After (default 0: off)\n"
-            "  --node NAME             this node's name in webhook leases (default HOSTNAME:PORT;\n"
-            "                          keep it across restarts: a node takes back its own)\n"
-            "  --webhook-retry-schedule LIST  delays before each try, e.g. the default\n"
-            "                          0,5s,5m,30m,2h,5h,10h,10h (ms, s, m, h; at most 16)\n"
-            "  --webhook-concurrency N deliveries in flight at once (default 64)\n"
-            "  --webhook-retention D   days finished deliveries are kept (default 7)\n"
-            "  --webhook-allow-private deliver to loopback and private addresses too (labs, tests)\n");
+    fprintf(
+        f,
+        "usage: jobplane serve [options]\n"
+        "  --listen HOST:PORT      address to listen on (default 127.0.0.1:8080; [::1]:8080"
+        " for IPv6; port 0 picks a free one)\n"
+        "  --db PATH|URL           SQLite database file (default ./jobplane.db), or\n"
+        "                          postgres://user@host:port/db for PostgreSQL\n"
+        "  --db-pool N             read connections to the database (default: threads, at\n"
+        "                          most 64)\n"
+        "  --db-writers N          PostgreSQL: write connections, each committing its own\n"
+        "                          batches (default 4; SQLite always has one)\n"
+        "  --secret S              operator JWT secret (or JOBPLANE_SECRET, or --secret-file)\n"
+        "  --secret-file PATH      read the secret from a file\n"
+        "  --base-url URL          public base URL, used in error doc_url (default"
+        " http://HOST:PORT)\n"
+        "  --threads N             HTTP worker threads (default 16)\n"
+        "  --max-connections N     concurrent connections; beyond, requests answer 503 with\n"
+        "                          Retry-After (default 4096)\n"
+        "  --idle-timeout S        close idle connections after S seconds (default 30)\n"
+        "  --max-body BYTES        largest request body (default 65536)\n"
+        "  --poll-interval S       router poll interval (scheduler and has_pulse; default"
+        " 30)\n"
+        "  --poll-wait S           held-poll seconds rendered into RouterOS 7.15+ poll"
+        " scripts (0-60, default 20)\n"
+        "  --run-timeout S         a delivered job without a final report fails after S"
+        " seconds (default 600)\n"
+        "  --url-ttl S             lifetime of signed report and backup URLs (default:"
+        " run timeout + 3600)\n"
+        "  --jwt-issuer ISS        require this iss claim\n"
+        "  --jwt-audience AUD      require this aud claim\n"
+        "  --jwt-leeway S          tolerated clock skew for exp/nbf (default 0)\n"
+        "  --relaxed-durability    commit without fsync (faster; a crash may lose the last"
+        " second of acknowledged writes)\n"
+        "  --port-file PATH        write the bound port to PATH once listening\n"
+        "  --trusted-proxy IP      take the client address from X-Forwarded-For when the\n"
+        "                          peer is this address (a load balancer in front)\n"
+        "  --max-held N            polls held at once at most; more answer 503 (default"
+        " 20000)\n"
+        "  --rate-limit N          operator requests per minute per team; beyond: 429\n"
+        "                          with Retry-After (default 0: off)\n"
+        "  --node NAME             this node's name in webhook leases (default HOSTNAME:PORT;\n"
+        "                          keep it across restarts: a node takes back its own)\n"
+        "  --webhook-retry-schedule LIST  delays before each try, e.g. the default\n"
+        "                          0,5s,5m,30m,2h,5h,10h,10h (ms, s, m, h; at most 16)\n"
+        "  --webhook-concurrency N deliveries in flight at once (default 64)\n"
+        "  --webhook-retention D   days finished deliveries are kept (default 7)\n"
+        "  --webhook-allow-private deliver to loopback and private addresses too (labs, tests)\n");
 }
 
 /* Splits HOST:PORT or [V6]:PORT. */
@@ -240,7 +241,10 @@ int serve_main(int argc, char **argv)
         case O_MAXHELD: bad = opt_long(optarg, 1, 1000000, &max_held); break;
         case O_RATE: bad = opt_long(optarg, 0, 1000000, &rate); break;
         case O_WRITERS: bad = opt_long(optarg, 1, 64, &writers); break;
-        case O_NODE: node = optarg; bad = !*optarg || strlen(optarg) > 200; break;
+        case O_NODE:
+            node = optarg;
+            bad = !*optarg || strlen(optarg) > 200;
+            break;
         case O_WH_SCHEDULE: bad = whk_schedule_parse(optarg, &dopt.schedule); break;
         case O_WH_CONC: bad = opt_long(optarg, 1, 1024, &wh_conc); break;
         case O_WH_RETENTION: bad = opt_long(optarg, 1, 3650, &wh_retention); break;

@@ -68,11 +68,13 @@ static int read_fields(struct http_req *req, json_t *body, bool create, struct w
     json_t *url = json_object_get(body, "url");
     if (url || create) {
         const char *why = !url || json_is_null(url) ? "The 'url' parameter is required."
-                          : !json_is_string(url)    ? "The 'url' parameter must be a string."
-                                   : whk_url_check(json_string_value(url), json_string_length(url));
+                          : !json_is_string(url)
+                              ? "The 'url' parameter must be a string."
+                              : whk_url_check(json_string_value(url), json_string_length(url));
         if (why) {
-            http_reply_error(req, !url || json_is_null(url) ? JP_ERR_PARAMETER_MISSING
-                                                              : JP_ERR_PARAMETER_INVALID,
+            http_reply_error(req,
+                             !url || json_is_null(url) ? JP_ERR_PARAMETER_MISSING
+                                                       : JP_ERR_PARAMETER_INVALID,
                              why);
             return -1;
         }
@@ -103,8 +105,8 @@ static int read_fields(struct http_req *req, json_t *body, bool create, struct w
     }
     json_t *d = json_object_get(body, "description");
     if (d && !json_is_null(d)) {
-        long chars = json_is_string(d) ? utf8_length(json_string_value(d), json_string_length(d))
-                                       : -1;
+        long chars =
+            json_is_string(d) ? utf8_length(json_string_value(d), json_string_length(d)) : -1;
         if (chars < 0 || chars > WEBHOOK_DESCRIPTION_MAX) {
             http_reply_error(req, JP_ERR_PARAMETER_INVALID,
                              "'description' must be a string of at most 500 characters.");
@@ -291,15 +293,14 @@ static json_t *delivery_json(const struct delivery *d)
                            a->error ? json_string(a->error) : json_null(), "response",
                            a->excerpt ? json_string(a->excerpt) : json_null()));
     }
-    return json_pack("{s:I, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:o}", "id", (json_int_t)d->id,
-                     "event_id", d->event_id, "type", d->type, "webhook_id",
-                     d->webhook_id ? json_string(d->webhook_id) : json_null(), "status",
-                     delivery_states[d->state < 0 || d->state > 2 ? 0 : d->state],
-                     "next_attempt_at",
-                     d->state == DELIVERY_PENDING ? time_or_null(d->next_at_ms / 1000)
-                                                  : json_null(),
-                     "created_at", time_or_null(d->created_at_ms / 1000), "updated_at",
-                     time_or_null(d->updated_at_ms / 1000), "attempts", att);
+    return json_pack(
+        "{s:I, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:o}", "id", (json_int_t)d->id, "event_id",
+        d->event_id, "type", d->type, "webhook_id",
+        d->webhook_id ? json_string(d->webhook_id) : json_null(), "status",
+        delivery_states[d->state < 0 || d->state > 2 ? 0 : d->state], "next_attempt_at",
+        d->state == DELIVERY_PENDING ? time_or_null(d->next_at_ms / 1000) : json_null(),
+        "created_at", time_or_null(d->created_at_ms / 1000), "updated_at",
+        time_or_null(d->updated_at_ms / 1000), "attempts", att);
 }
 
 /* A positive decimal no longer than 18 digits, or -1. */
@@ -369,8 +370,9 @@ void api_webhooks_redeliver(struct http_req *req)
     }
     enum store_result r = store_delivery_redeliver(app->store, who->team, id);
     if (r == STORE_OK)
-        http_reply_json(req, 202, json_pack("{s:I, s:s}", "id", (json_int_t)id, "status",
-                                            delivery_states[DELIVERY_PENDING]));
+        http_reply_json(req, 202,
+                        json_pack("{s:I, s:s}", "id", (json_int_t)id, "status",
+                                  delivery_states[DELIVERY_PENDING]));
     else
         api_reply_store_error(req, r);
 }

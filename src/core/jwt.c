@@ -8,9 +8,9 @@
 #include <string.h>
 
 const struct jp_scope_info jp_scopes[JP_SCOPE_COUNT] = {
-    {"jobs:read", JP_SCOPE_JOBS_READ},       {"jobs:write", JP_SCOPE_JOBS_WRITE},
-    {"sites:read", JP_SCOPE_SITES_READ},     {"sites:write", JP_SCOPE_SITES_WRITE},
-    {"backups:read", JP_SCOPE_BACKUPS_READ}, {"webhooks:read", JP_SCOPE_WEBHOOKS_READ},
+    {"jobs:read", JP_SCOPE_JOBS_READ},           {"jobs:write", JP_SCOPE_JOBS_WRITE},
+    {"sites:read", JP_SCOPE_SITES_READ},         {"sites:write", JP_SCOPE_SITES_WRITE},
+    {"backups:read", JP_SCOPE_BACKUPS_READ},     {"webhooks:read", JP_SCOPE_WEBHOOKS_READ},
     {"webhooks:write", JP_SCOPE_WEBHOOKS_WRITE},
 };
 

@@ -3,19 +3,24 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <openssl/evp.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 const struct whk_event_info whk_events[WHK_EVENT_COUNT_] = {
-    [EV_JOB_DELIVERED] = {"job.delivered", true}, [EV_JOB_STARTED] = {"job.started", true},
-    [EV_JOB_COMPLETED] = {"job.completed", true}, [EV_JOB_FAILED] = {"job.failed", true},
-    [EV_JOB_CANCELLED] = {"job.cancelled", true}, [EV_SITE_ADOPTED] = {"site.adopted", false},
-    [EV_SITE_OFFLINE] = {"site.offline", false},  [EV_SITE_ONLINE] = {"site.online", false},
-    [EV_SITE_DELETED] = {"site.deleted", false},  [EV_BACKUP_CREATED] = {"backup.created", false},
+    [EV_JOB_DELIVERED] = {"job.delivered", true},
+    [EV_JOB_STARTED] = {"job.started", true},
+    [EV_JOB_COMPLETED] = {"job.completed", true},
+    [EV_JOB_FAILED] = {"job.failed", true},
+    [EV_JOB_CANCELLED] = {"job.cancelled", true},
+    [EV_SITE_ADOPTED] = {"site.adopted", false},
+    [EV_SITE_OFFLINE] = {"site.offline", false},
+    [EV_SITE_ONLINE] = {"site.online", false},
+    [EV_SITE_DELETED] = {"site.deleted", false},
+    [EV_BACKUP_CREATED] = {"backup.created", false},
     [EV_PING] = {"ping", false},
 };
 
@@ -126,7 +131,7 @@ const char *whk_url_check(const char *url, size_t len)
     for (size_t i = 0; i < len; i++)
         if ((unsigned char)url[i] <= ' ' || url[i] == 0x7f)
             return "The URL must not contain spaces or control characters.";
-    const char *host = !strncmp(url, "https://", 8) ? url + 8
+    const char *host = !strncmp(url, "https://", 8)  ? url + 8
                        : !strncmp(url, "http://", 7) ? url + 7
                                                      : NULL;
     if (!host)
@@ -150,8 +155,8 @@ const char *whk_url_check(const char *url, size_t len)
     if (name < authority) {
         const char *port = host + name;
         size_t digits = authority - name - 1;
-        if (*port != ':' || digits == 0 || digits > 5 ||
-            strspn(port + 1, "0123456789") < digits || atoi(port + 1) > 65535)
+        if (*port != ':' || digits == 0 || digits > 5 || strspn(port + 1, "0123456789") < digits ||
+            atoi(port + 1) > 65535)
             return "The URL's port is not a number from 1 to 65535.";
     }
     return NULL;
@@ -165,11 +170,11 @@ struct v4_net {
 };
 
 static const struct v4_net v4_refused[] = {
-    {{0, 0, 0, 0}, 8, "unspecified"},         {{10, 0, 0, 0}, 8, "private"},
-    {{100, 64, 0, 0}, 10, "shared (CGNAT)"},  {{127, 0, 0, 0}, 8, "loopback"},
-    {{169, 254, 0, 0}, 16, "link-local"},     {{172, 16, 0, 0}, 12, "private"},
-    {{192, 0, 0, 0}, 24, "special-purpose"},  {{192, 168, 0, 0}, 16, "private"},
-    {{198, 18, 0, 0}, 15, "benchmarking"},    {{224, 0, 0, 0}, 4, "multicast"},
+    {{0, 0, 0, 0}, 8, "unspecified"},        {{10, 0, 0, 0}, 8, "private"},
+    {{100, 64, 0, 0}, 10, "shared (CGNAT)"}, {{127, 0, 0, 0}, 8, "loopback"},
+    {{169, 254, 0, 0}, 16, "link-local"},    {{172, 16, 0, 0}, 12, "private"},
+    {{192, 0, 0, 0}, 24, "special-purpose"}, {{192, 168, 0, 0}, 16, "private"},
+    {{198, 18, 0, 0}, 15, "benchmarking"},   {{224, 0, 0, 0}, 4, "multicast"},
     {{240, 0, 0, 0}, 4, "reserved"},
 };
 

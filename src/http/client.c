@@ -180,8 +180,8 @@ unsigned hc_active(const struct hc *h)
     return h->active;
 }
 
-static void report(struct hc *h, CURLMsg *msg,
-                   void (*done)(void *arg, const struct hc_result *r), void *arg)
+static void report(struct hc *h, CURLMsg *msg, void (*done)(void *arg, const struct hc_result *r),
+                   void *arg)
 {
     struct transfer *t = NULL;
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
@@ -197,12 +197,11 @@ static void report(struct hc *h, CURLMsg *msg,
     } else {
         r.status = 0;
         snprintf(r.error, sizeof r.error, "%s",
-                 t->refused[0]                     ? t->refused
+                 t->refused[0]                    ? t->refused
                  : rc == CURLE_OPERATION_TIMEDOUT ? "timed out"
-                                                   : curl_easy_strerror(rc));
+                                                  : curl_easy_strerror(rc));
         if (rc == CURLE_OPERATION_TIMEDOUT)
-            snprintf(r.error, sizeof r.error, "timed out after %lld ms",
-                     (long long)r.duration_ms);
+            snprintf(r.error, sizeof r.error, "timed out after %lld ms", (long long)r.duration_ms);
     }
     curl_multi_remove_handle(h->m, t->e);
     h->active--;

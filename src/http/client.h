@@ -24,11 +24,11 @@ struct hc_options {
 };
 
 struct hc_result {
-    void *ctx;              /* hc_post's */
-    long status;            /* HTTP status; 0 when there was no answer */
-    int64_t duration_ms;    /* from start to the end of the answer or the failure */
-    int64_t retry_after_ms; /* the answer's Retry-After, -1 when none */
-    char error[256];        /* why there was no answer ("" when there was one) */
+    void *ctx;                        /* hc_post's */
+    long status;                      /* HTTP status; 0 when there was no answer */
+    int64_t duration_ms;              /* from start to the end of the answer or the failure */
+    int64_t retry_after_ms;           /* the answer's Retry-After, -1 when none */
+    char error[256];                  /* why there was no answer ("" when there was one) */
     char excerpt[HC_EXCERPT_MAX + 1]; /* the start of the body, NUL-terminated */
 };
 

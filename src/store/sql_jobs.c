@@ -315,9 +315,10 @@ static int fail_timed_out(struct store *s, const char *site_id, int64_t now, int
     for (size_t i = 0; i < r->rows && !err; i++) {
         struct job j;
         sql_row_to_job(r, i, &j);
-        err = eng_event(s, j.site_id, now, "Job %s failed: no report within the run timeout of %llds",
-                        j.token, (long long)run_timeout) ||
-              out_job(s, EV_JOB_FAILED, &j, now);
+        err =
+            eng_event(s, j.site_id, now, "Job %s failed: no report within the run timeout of %llds",
+                      j.token, (long long)run_timeout) ||
+            out_job(s, EV_JOB_FAILED, &j, now);
         log_warn("job %s failed: no report within the run timeout of %llds", j.token,
                  (long long)run_timeout);
         job_clear(&j);
@@ -561,9 +562,9 @@ enum store_result sql_load_job(struct store *s, const char *job_id, struct job *
 /* The event of a report that changed the job. */
 static int report_emit(struct store *s, const struct report_arg *a, const struct job *j)
 {
-    static const enum whk_event of[JOB_STATUS_COUNT_] = {
-        [JOB_RUNNING] = EV_JOB_STARTED, [JOB_COMPLETED] = EV_JOB_COMPLETED,
-        [JOB_FAILED] = EV_JOB_FAILED};
+    static const enum whk_event of[JOB_STATUS_COUNT_] = {[JOB_RUNNING] = EV_JOB_STARTED,
+                                                         [JOB_COMPLETED] = EV_JOB_COMPLETED,
+                                                         [JOB_FAILED] = EV_JOB_FAILED};
     const struct job_report_info *rep = &job_reports[a->report];
     return eng_event(s, j->site_id, a->now, "Job %s %s", j->token, rep->event) ||
            out_job(s, of[rep->to], j, a->now);

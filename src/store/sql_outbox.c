@@ -30,8 +30,8 @@ int out_emit(struct store *s, enum whk_event e, const char *site_id, const char 
     }
     snprintf(ev, sizeof ev, "msg_%s", id);
     rfc3339_format(now, ts);
-    json_t *doc = json_pack("{s:s, s:s, s:o}", "type", whk_events[e].name, "timestamp", ts, "data",
-                            data);
+    json_t *doc =
+        json_pack("{s:s, s:s, s:o}", "type", whk_events[e].name, "timestamp", ts, "data", data);
     char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     if (!body)

@@ -78,9 +78,9 @@ static enum store_result op_webhook_create(struct store *s, void *p)
     char id[JP_UUID_LEN + 1];
     if (eng_new_id(s, id))
         return STORE_UNAVAILABLE;
-    struct db_arg args[] = {DB_TEXT(id),          DB_TEXT(a->team),   DB_TEXT(a->url),
-                            DB_TEXT(a->description), DB_INT(a->events), DB_TEXT(a->secret),
-                            DB_INT(eng_now())};
+    struct db_arg args[] = {
+        DB_TEXT(id),       DB_TEXT(a->team),   DB_TEXT(a->url),  DB_TEXT(a->description),
+        DB_INT(a->events), DB_TEXT(a->secret), DB_INT(eng_now())};
     enum store_result r = returning(s,
                                     "INSERT INTO webhooks (id, team, url, description, events,"
                                     " secret, created_at, updated_at) VALUES (?1,?2,?3,?4,?5,?6,"
@@ -90,12 +90,16 @@ static enum store_result op_webhook_create(struct store *s, void *p)
 }
 
 enum store_result store_webhook_create(struct store *s, const char *team, const char *url,
-                                       const char *description, unsigned events,
-                                       const char *secret, struct webhook *out)
+                                       const char *description, unsigned events, const char *secret,
+                                       struct webhook *out)
 {
     memset(out, 0, sizeof *out);
-    struct webhook_arg a = {.team = team, .url = url, .description = description,
-                            .secret = secret, .events = events, .out = out};
+    struct webhook_arg a = {.team = team,
+                            .url = url,
+                            .description = description,
+                            .secret = secret,
+                            .events = events,
+                            .out = out};
     enum store_result r = eng_submit(s, op_webhook_create, &a);
     if (r != STORE_CREATED)
         webhook_clear(out);
@@ -107,8 +111,8 @@ enum store_result store_webhook_get(struct store *s, const char *team, const cha
 {
     memset(out, 0, sizeof *out);
     struct db_arg args[] = {DB_TEXT(id), DB_TEXT(team)};
-    return eng_read_one(s, "SELECT " WEBHOOK_COLS " FROM webhooks WHERE id=?1 AND team=?2", args,
-                        2, fill_webhook, out);
+    return eng_read_one(s, "SELECT " WEBHOOK_COLS " FROM webhooks WHERE id=?1 AND team=?2", args, 2,
+                        fill_webhook, out);
 }
 
 enum store_result store_webhook_list(struct store *s, const char *team, struct webhook_list *out)
@@ -139,24 +143,20 @@ static enum store_result op_webhook_update(struct store *s, void *p)
     const struct webhook_change *c = a->change;
     webhook_clear(a->out);
     /* enabled: -1 keeps, 1 clears disabled_at and the reason, 0 sets them */
-    struct db_arg args[] = {DB_TEXT(a->id),
-                            DB_TEXT(a->team),
-                            DB_TEXT(c->url),
-                            DB_TEXT(c->description),
-                            DB_NUM(c->events),
-                            DB_INT(c->enabled),
-                            DB_INT(eng_now()),
-                            DB_INT(c->description != NULL)};
-    return returning(s,
-                     "UPDATE webhooks SET url=coalesce(?3, url),"
-                     " description=CASE WHEN ?8=1 THEN ?4 ELSE description END,"
-                     " events=coalesce(?5, events),"
-                     " disabled_at=CASE WHEN ?6=1 THEN NULL WHEN ?6=0 THEN coalesce(disabled_at, ?7)"
-                     " ELSE disabled_at END,"
-                     " disabled_reason=CASE WHEN ?6=1 THEN NULL WHEN ?6=0 THEN"
-                     " coalesce(disabled_reason, 'disabled by an operator') ELSE disabled_reason END,"
-                     " updated_at=?7 WHERE id=?1 AND team=?2 RETURNING " WEBHOOK_COLS,
-                     args, 8, a->out);
+    struct db_arg args[] = {
+        DB_TEXT(a->id),    DB_TEXT(a->team),   DB_TEXT(c->url),   DB_TEXT(c->description),
+        DB_NUM(c->events), DB_INT(c->enabled), DB_INT(eng_now()), DB_INT(c->description != NULL)};
+    return returning(
+        s,
+        "UPDATE webhooks SET url=coalesce(?3, url),"
+        " description=CASE WHEN ?8=1 THEN ?4 ELSE description END,"
+        " events=coalesce(?5, events),"
+        " disabled_at=CASE WHEN ?6=1 THEN NULL WHEN ?6=0 THEN coalesce(disabled_at, ?7)"
+        " ELSE disabled_at END,"
+        " disabled_reason=CASE WHEN ?6=1 THEN NULL WHEN ?6=0 THEN"
+        " coalesce(disabled_reason, 'disabled by an operator') ELSE disabled_reason END,"
+        " updated_at=?7 WHERE id=?1 AND team=?2 RETURNING " WEBHOOK_COLS,
+        args, 8, a->out);
 }
 
 enum store_result store_webhook_update(struct store *s, const char *team, const char *id,

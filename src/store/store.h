@@ -223,7 +223,7 @@ enum store_result store_job_cancel(struct store *s, const char *team, const char
 /* A team's endpoint. events: bits of enum whk_event (core/webhook.h). */
 struct webhook {
     char id[JP_UUID_LEN + 1];
-    char *url, *description;  /* owned; description may be NULL */
+    char *url, *description; /* owned; description may be NULL */
     unsigned events;
     int64_t created_at, updated_at;
     int64_t disabled_at;      /* 0 while enabled */
@@ -239,8 +239,8 @@ void webhook_list_clear(struct webhook_list *l);
 
 /* secret: the endpoint's "whsec_..." (the caller draws it). */
 enum store_result store_webhook_create(struct store *s, const char *team, const char *url,
-                                       const char *description, unsigned events,
-                                       const char *secret, struct webhook *out);
+                                       const char *description, unsigned events, const char *secret,
+                                       struct webhook *out);
 enum store_result store_webhook_get(struct store *s, const char *team, const char *id,
                                     struct webhook *out);
 enum store_result store_webhook_list(struct store *s, const char *team, struct webhook_list *out);
@@ -307,11 +307,11 @@ enum store_result store_outbox_health(struct store *s, int64_t now_ms, struct ou
 struct outbox_item {
     int64_t id, lease_until;
     char event_id[48];
-    char dest[JP_UUID_LEN + 64];     /* the endpoint id, or the notify_url's origin */
+    char dest[JP_UUID_LEN + 64];            /* the endpoint id, or the notify_url's origin */
     char *url, *body, *secret, *old_secret; /* owned; old_secret NULL unless rotating */
     size_t body_len;
-    unsigned tries;                  /* attempts made since queued (or redelivered) */
-    bool endpoint;                   /* a team endpoint's (not a notify_url's) */
+    unsigned tries; /* attempts made since queued (or redelivered) */
+    bool endpoint;  /* a team endpoint's (not a notify_url's) */
 };
 void outbox_item_clear(struct outbox_item *it);
 /* Leases up to max due deliveries whose destination is not one of busy[]
