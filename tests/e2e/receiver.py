@@ -12,6 +12,7 @@ Paths: /ok/...                200
        /seq/NAME/S1,S2,...    the n-th request to this path gets Sn (the last
                               one repeats); Sn is CODE or CODE:RA
        /hang/...              never answers (sleeps 120 s)
+       /sleep/MS/...          200 after MS milliseconds
 """
 import base64
 import hashlib
@@ -76,6 +77,8 @@ class Handler(BaseHTTPRequestHandler):
             retry_after = code[1] if len(code) > 1 else None
         elif parts[0] == "hang":
             time.sleep(120)
+        elif parts[0] == "sleep":
+            time.sleep(int(parts[1]) / 1000)
         try:
             doc = json.loads(body)
         except ValueError:
@@ -91,6 +94,7 @@ class Handler(BaseHTTPRequestHandler):
             "content_type": self.headers.get("Content-Type"),
             "status": status,
             "t": start,
+            "end": time.time(),
             "body": doc,
         }
         with LOCK:
@@ -106,7 +110,12 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(reply)
 
 
-server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+class Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass  # a sender that went away mid-request (the crash tests kill it)
+
+
+server = Server(("127.0.0.1", 0), Handler)
 server.daemon_threads = True
 with open(os.path.join(DIR, "port.tmp"), "w") as f:
     f.write(str(server.server_address[1]))

@@ -20,6 +20,7 @@
 #include <libpq-fe.h>
 
 #include "core/sign.h"
+#include "core/webhook.h"
 #include "store/store.h"
 
 struct fixture {
@@ -101,6 +102,133 @@ static void new_job(struct fixture *fx, const char *team, const char *site, bool
 }
 
 /* ---- the tests -------------------------------------------------------- */
+
+static int64_t ms_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Claims what is due for node at now; returns how many (items cleared). */
+static size_t claim(struct fixture *fx, const char *node, int64_t now, int64_t until,
+                    struct outbox_item *items, size_t max)
+{
+    size_t n = 0;
+    int64_t next = 0;
+    assert_int_equal(store_outbox_claim(fx->s, node, now, until, NULL, 0, items, max, &n, &next),
+                     STORE_OK);
+    return n;
+}
+
+/* The outbox: a state change queues its event for the team's subscribed
+ * endpoints only; a lease keeps other nodes off until it ends or its node
+ * takes it back; a retry waits for its time; every attempt is recorded. */
+static void test_outbox(void **state)
+{
+    struct fixture *fx = *state;
+    char team[32], other[32], site[JP_UUID_LEN + 1], job[JP_UUID_LEN + 1], n1[48], n2[48];
+    snprintf(team, sizeof team, "hooks-%u-%d", fx->seq++, getpid());
+    snprintf(other, sizeof other, "other-%u-%d", fx->seq++, getpid());
+    snprintf(n1, sizeof n1, "n1-%s", team);
+    snprintf(n2, sizeof n2, "n2-%s", team);
+    struct webhook w, wo;
+    assert_int_equal(store_webhook_create(fx->s, team, "http://127.0.0.1:9/", NULL,
+                                          1u << EV_JOB_DELIVERED,
+                                          "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", &w),
+                     STORE_CREATED);
+    assert_int_equal(store_webhook_create(fx->s, other, "http://127.0.0.1:9/", NULL, WHK_EVENTS_ALL,
+                                          "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", &wo),
+                     STORE_CREATED);
+    new_site(fx, team, site);
+    new_job(fx, team, site, false, job);
+    struct outbox_item it[4];
+    int64_t now = ms_now() + 1000;
+    /* the create is not subscribed: nothing for anyone yet */
+    size_t n = claim(fx, n1, now, now + 30000, it, 4);
+    for (size_t i = 0; i < n; i++) /* other tests' events are not this endpoint's */
+        assert_string_not_equal(it[i].dest, w.id);
+    for (size_t i = 0; i < n; i++)
+        outbox_item_clear(&it[i]);
+    struct job j;
+    long left;
+    assert_int_equal(dispatch(fx->s, site, now / 1000, 600, &j, &left), STORE_OK);
+    job_clear(&j);
+    now = ms_now() + 1000;
+    n = claim(fx, n1, now, now + 30000, it, 4);
+    assert_int_equal(n, 1);
+    assert_string_equal(it[0].dest, w.id);
+    assert_true(it[0].endpoint);
+    assert_int_equal(it[0].tries, 0);
+    assert_string_equal(it[0].url, "http://127.0.0.1:9/");
+    assert_non_null(strstr(it[0].body, "\"type\":\"job.delivered\""));
+    assert_non_null(strstr(it[0].body, job));
+    assert_memory_equal(it[0].event_id, "msg_", 4);
+    /* leased: another node gets nothing until the lease ends */
+    struct outbox_item none[2];
+    assert_int_equal(claim(fx, n2, now + 1, now + 30001, none, 2), 0);
+    /* a failed attempt: tried again at its time, not before */
+    struct delivery_result r = {.item = &it[0],
+                                .outcome = OUTCOME_RETRY,
+                                .at_ms = now,
+                                .duration_ms = 12,
+                                .next_at_ms = now + 5000,
+                                .status = 500,
+                                .excerpt = "oops"};
+    assert_int_equal(store_outbox_record(fx->s, n1, &r, 1), STORE_OK);
+    char event[48];
+    memcpy(event, it[0].event_id, sizeof event);
+    outbox_item_clear(&it[0]);
+    assert_int_equal(claim(fx, n2, now + 4000, now + 34000, it, 4), 0);
+    assert_int_equal(claim(fx, n2, now + 5000, now + 35000, it, 4), 1);
+    assert_string_equal(it[0].event_id, event); /* one webhook-id for every try */
+    assert_int_equal(it[0].tries, 1);
+    /* n2 dies holding it: after its lease another node takes it */
+    outbox_item_clear(&it[0]);
+    assert_int_equal(claim(fx, n1, now + 6000, now + 36000, it, 4), 0);
+    assert_int_equal(claim(fx, n1, now + 35001, now + 65001, it, 4), 1);
+    /* n1 restarts: it takes its own lease back at once */
+    outbox_item_clear(&it[0]);
+    assert_int_equal(store_outbox_reclaim(fx->s, n1), STORE_OK);
+    assert_int_equal(claim(fx, n2, now + 35002, now + 65002, it, 4), 1);
+    r = (struct delivery_result){.item = &it[0],
+                                 .outcome = OUTCOME_DELIVERED,
+                                 .at_ms = now + 35002,
+                                 .duration_ms = 3,
+                                 .status = 204};
+    assert_int_equal(store_outbox_record(fx->s, n2, &r, 1), STORE_OK);
+    outbox_item_clear(&it[0]);
+    assert_int_equal(claim(fx, n1, now + 100000, now + 130000, it, 4), 0);
+    struct delivery_list l;
+    assert_int_equal(store_deliveries_list(fx->s, team, w.id, -1, 0, 10, &l), STORE_OK);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.items[0].state, DELIVERY_DELIVERED);
+    assert_string_equal(l.items[0].type, "job.delivered");
+    assert_int_equal(l.items[0].nattempts, 2);
+    assert_int_equal(l.items[0].attempts[0].status, 500);
+    assert_string_equal(l.items[0].attempts[0].excerpt, "oops");
+    assert_int_equal(l.items[0].attempts[1].status, 204);
+    int64_t did = l.items[0].id;
+    delivery_list_clear(&l);
+    /* team scoping: the other team sees neither the deliveries nor can redeliver */
+    assert_int_equal(store_deliveries_list(fx->s, other, w.id, -1, 0, 10, &l), STORE_NOT_FOUND);
+    assert_int_equal(store_delivery_redeliver(fx->s, other, did), STORE_NOT_FOUND);
+    assert_int_equal(store_delivery_redeliver(fx->s, team, did), STORE_OK);
+    now = ms_now() + 1000;
+    assert_int_equal(claim(fx, n1, now, now + 30000, it, 4), 1);
+    assert_int_equal(it[0].tries, 0); /* the whole schedule again */
+    r = (struct delivery_result){
+        .item = &it[0], .outcome = OUTCOME_GONE, .at_ms = now, .status = 410};
+    assert_int_equal(store_outbox_record(fx->s, n1, &r, 1), STORE_OK);
+    outbox_item_clear(&it[0]);
+    struct webhook g;
+    assert_int_equal(store_webhook_get(fx->s, team, w.id, &g), STORE_OK);
+    assert_true(g.disabled_at > 0);
+    assert_non_null(strstr(g.disabled_reason, "410"));
+    webhook_clear(&g);
+    webhook_clear(&w);
+    webhook_clear(&wo);
+}
 
 static void test_one_job_in_flight(void **state)
 {
@@ -616,6 +744,7 @@ int main(void)
         cmocka_unit_test(test_idempotency),
         cmocka_unit_test(test_backup_chunks),
         cmocka_unit_test(test_team_scoping),
+        cmocka_unit_test(test_outbox),
     };
     int failed = cmocka_run_group_tests_name("store on SQLite", tests, open_sqlite, close_store);
     const char *pg = getenv("JP_TEST_PG");
