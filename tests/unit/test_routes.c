@@ -33,7 +33,8 @@ struct world {
 
 /* The objects a route's path names, all of team "owner". */
 struct objects {
-    char site[JP_UUID_LEN + 1], job[JP_UUID_LEN + 1], file[64];
+    char site[JP_UUID_LEN + 1], job[JP_UUID_LEN + 1], file[64], webhook[JP_UUID_LEN + 1];
+    char delivery[24];
 };
 
 struct answer {
@@ -75,7 +76,8 @@ static unsigned all_scopes(void)
     return bits;
 }
 
-/* Fresh objects of team "owner": a site, a pending backup job, a backup. */
+/* Fresh objects of team "owner": a site, a pending backup job, a backup, a
+ * webhook endpoint and a delivery to it. */
 static void seed(struct world *w, struct objects *o)
 {
     char name[32], hash[JP_SIG_HEX + 1], key[JP_UUID_LEN + 1];
@@ -99,6 +101,16 @@ static void seed(struct world *w, struct objects *o)
     assert_int_equal(
         store_backup_chunk(w->store, o->site, o->job, 0, 4, "abc\n", 4, 1700000000, o->file),
         STORE_CREATED);
+    struct webhook wh;
+    assert_int_equal(store_webhook_create(w->store, "owner", "https://hooks.example/", NULL, 1,
+                                          "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", &wh),
+                     STORE_CREATED);
+    memcpy(o->webhook, wh.id, sizeof o->webhook);
+    webhook_clear(&wh);
+    char event[48];
+    int64_t delivery = 0;
+    assert_int_equal(store_webhook_ping(w->store, "owner", o->webhook, event, &delivery), STORE_OK);
+    snprintf(o->delivery, sizeof o->delivery, "%lld", (long long)delivery);
 }
 
 /* The route's path with its {names} filled from o, and a query that carries
@@ -127,6 +139,10 @@ static void url_of(const struct world *w, const struct http_route *r, const stru
             v = "AAAAAAAAAAAAAAAAAAAAAA"; /* the form of an adoption token, never issued */
         else if (len == 4 && !strncmp(p + 1, "code", 4))
             v = "resource_missing";
+        else if (len == 7 && !strncmp(p + 1, "webhook", 7))
+            v = o->webhook;
+        else if (len == 8 && !strncmp(p + 1, "delivery", 8))
+            v = o->delivery;
         else
             fail_msg("route %s %s: no value for %.*s", r->method, r->pattern, (int)len, p + 1);
         n += snprintf(url + n, cap - (size_t)n, "%s", v);
@@ -240,7 +256,7 @@ static void test_operator_routes(void **state)
         } else if (a.status >= 500) {
             ROUTE_FAIL(r, &a, "another team's call failed");
         }
-        if (strstr(a.body, o.site) || strstr(a.body, o.job))
+        if (strstr(a.body, o.site) || strstr(a.body, o.job) || strstr(a.body, o.webhook))
             ROUTE_FAIL(r, &a, "another team's answer names the owner's objects");
         /* the owner gets past authentication and team scoping */
         call(w, r, &o, owner, &a);
