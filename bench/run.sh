@@ -95,6 +95,51 @@ for mode in f0 F; do
     R[bs$mode]=$(awk '{ print $6 }' <<<"$out" | tr -d '/s')
 done
 
+# Webhooks: the same durable lifecycles on a server of their own, with and
+# without an endpoint subscribed to every job event (three deliveries per
+# lifecycle, to the hello server on loopback), interleaved off, on, off, on on
+# sites of their own (the lifecycle tool's idempotency keys repeat). After
+# each "on" run the outbox drains before the next run starts.
+KEEP_URL=$URL KEEP_PID=$JP_PID
+serve hooks "$tmp/hooks.db" --webhook-allow-private
+build/jobplane sim --url "$URL" --token "$TOK" --routers 256 --interval 3600 --duration 1 \
+    --threads 64 --tokens "$tmp/htokens" >/dev/null
+WH=$(curl -s -X POST -H "Authorization: Bearer $TOK" -H 'Content-Type: application/json' \
+    -d "{\"url\":\"http://127.0.0.1:$HPORT/hook\",\"events\":[\"job.delivered\",\"job.started\",\"job.completed\",\"job.failed\",\"job.cancelled\"]}" \
+    "$URL/webhooks" | jq -r .id)
+depth() { curl -s "$URL/healthz" | jq .outbox.depth; }
+whon=0 whoff=0 whsent=0 whtime=0 whdrained=0 whdraintime=0
+for round in 1 2 3 4; do
+    sed -n "$(((round - 1) * 64 + 1)),$((round * 64))p" "$tmp/htokens" >"$tmp/ht$round"
+    on=$([ $((round % 2)) = 0 ] && echo true || echo false)
+    curl -s -o /dev/null -X PATCH -H "Authorization: Bearer $TOK" -H 'Content-Type: application/json' \
+        -d "{\"enabled\":$on}" "$URL/webhooks/$WH"
+    out=$(build-bench/lifecycle "$URL" "$TOK" "$tmp/ht$round" 64 "$SECS")
+    rate=$(awk '{ print $6 }' <<<"$out" | tr -d '/s')
+    echo "lifecycles, webhook $on: $out"
+    if [ "$on" = true ]; then
+        whon=$((whon + rate))
+        left=$(depth) t0=$(date +%s.%N)
+        for _ in $(seq 1200); do [ "$(depth)" = 0 ] && break; sleep 0.1; done
+        t1=$(date +%s.%N)
+        whsent=$((whsent + 3 * rate * SECS)) # three events per lifecycle
+        whtime=$(awk -v a="$whtime" -v t="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" -v s="$SECS" 'BEGIN { print a + s + t }')
+        whdrained=$((whdrained + left))
+        whdraintime=$(awk -v a="$whdraintime" -v x="$t0" -v y="$t1" 'BEGIN { print a + y - x }')
+        R[whdl]="$(awk '{ print $14 " / " $16 }' <<<"$out")"
+    else
+        whoff=$((whoff + rate))
+    fi
+done
+R[wh_on]=$((whon / 2)); R[wh_off]=$((whoff / 2))
+R[wh_rate]=$(awk -v n="$whsent" -v t="$whtime" 'BEGIN { printf "%.0f", (t > 0 ? n / t : 0) }')
+R[wh_drain]=$(awk -v n="$whdrained" -v t="$whdraintime" 'BEGIN { printf "%.0f", (t > 0 ? n / t : 0) }')
+R[wh_left]=$(awk -v n="$whdrained" 'BEGIN { printf "%.0f", n / 2 }')
+R[wh_dead]=$(curl -s "$URL/healthz" | jq .outbox.dead_letters)
+echo "webhooks: lifecycles ${R[wh_on]}/s with, ${R[wh_off]}/s without; deliveries ${R[wh_rate]}/s sustained, ${R[wh_drain]}/s draining; dead letters ${R[wh_dead]}"
+kill "$JP_PID"; wait "$JP_PID" 2>/dev/null || true
+URL=$KEEP_URL JP_PID=$KEEP_PID
+
 # Listing: one site with 100,000 jobs.
 S=$(curl -s -X POST -H "Authorization: Bearer $TOK" -H 'Content-Type: application/json' \
     -d '{"name":"big"}' "$URL/sites" | jq -r .id)
@@ -223,6 +268,8 @@ HTTP threads, 10,000 adopted sites.
 | (same) | | the HTTP ceiling, hello-world's 64-connection rate / 4 requests: $((R[hello64] / 4)) | $(ratio "${R[life]}" "$((R[hello64] / 4))") | >= 0.5 |
 | (same) | | beanstalkd -F (no fsync): ${R[bsF]} | $(ratio "${R[life]}" "${R[bsF]}") | |
 | (same): duplicates / lost | ${R[lifedl]} | | | 0 / 0 |
+| durable lifecycles with a webhook endpoint subscribed to every job event, 64 clients (/s) | ${R[wh_on]} (duplicates / lost ${R[whdl]}) | the same without it (interleaved runs): ${R[wh_off]} | $(ratio "${R[wh_on]}" "${R[wh_off]}") | >= 0.8 |
+| (same): webhook deliveries to a loopback receiver (events/s) | ${R[wh_rate]} sustained over the runs and their drain; ${R[wh_drain]} while draining (${R[wh_left]} queued at the end of a run, on average); dead letters ${R[wh_dead]} | | | |
 | 100-job page of a 100,000-job site: start | ${R[list_start]} | | | p99 <= 5 ms |
 | (same): middle | ${R[list_mid]} | | | p99 <= 5 ms |
 | (same): end | ${R[list_end]} | | | p99 <= 5 ms |
