@@ -265,9 +265,11 @@ static const char *const migrations[] = {
     "CREATE TABLE backup_chunks (job_id TEXT NOT NULL, site_id TEXT NOT NULL,"
     " chunk_offset BIGINT NOT NULL, total BIGINT NOT NULL, data BYTEA NOT NULL,"
     " PRIMARY KEY (job_id, chunk_offset));",
-    /* 3: webhooks and the transactional outbox (store/sql_outbox.c); sites
-     * remember whether they were announced online (2: came online, not yet
-     * announced). Times of the outbox tables are in milliseconds. */
+    /* 3: webhooks and the transactional outbox (store/sql_outbox.c): one
+     * delivery per event and destination, its last attempt in its row, the
+     * earlier ones in delivery_attempts; sites remember whether they were
+     * announced online (2: came online, not yet announced). Times of the
+     * outbox tables are in milliseconds. */
     "ALTER TABLE sites ADD COLUMN online INTEGER NOT NULL DEFAULT 0;"
     "UPDATE sites SET online=1 WHERE device_hash IS NOT NULL AND deleted_at IS NULL;"
     "CREATE INDEX sites_came_online ON sites(id) WHERE online=2;"
@@ -278,19 +280,15 @@ static const char *const migrations[] = {
     "CREATE INDEX webhooks_team ON webhooks(team, id);"
     "CREATE TABLE notify_secrets (team TEXT PRIMARY KEY, secret TEXT NOT NULL,"
     " old_secret TEXT, old_until BIGINT, updated_at BIGINT NOT NULL);"
-    "CREATE TABLE outbox (id TEXT PRIMARY KEY, team TEXT NOT NULL, type TEXT NOT NULL,"
-    " created_at BIGINT NOT NULL, body TEXT NOT NULL);"
     "CREATE TABLE deliveries (id BIGSERIAL PRIMARY KEY, event_id TEXT NOT NULL,"
-    " team TEXT NOT NULL, webhook_id TEXT, dest TEXT NOT NULL, url TEXT,"
-    " state INTEGER NOT NULL DEFAULT 0, tries INTEGER NOT NULL DEFAULT 0, next_at BIGINT NOT NULL,"
-    " lease_owner TEXT, lease_until BIGINT, last_status INTEGER, last_error TEXT,"
-    " created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);"
+    " type TEXT NOT NULL, team TEXT NOT NULL, webhook_id TEXT, dest TEXT NOT NULL, url TEXT,"
+    " body TEXT NOT NULL, state INTEGER NOT NULL DEFAULT 0, tries INTEGER NOT NULL DEFAULT 0,"
+    " next_at BIGINT NOT NULL, lease_owner TEXT, lease_until BIGINT, last_at BIGINT,"
+    " last_status INTEGER, last_duration_ms BIGINT, last_error TEXT, last_excerpt TEXT,"
+    " last_node TEXT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);"
     "CREATE INDEX deliveries_due ON deliveries(next_at) WHERE state=0;"
     "CREATE INDEX deliveries_webhook ON deliveries(webhook_id, id);"
-    "CREATE INDEX deliveries_event ON deliveries(event_id);"
     "CREATE INDEX deliveries_dead ON deliveries(id) WHERE state=2;"
-    "CREATE INDEX deliveries_lease ON deliveries(lease_owner, lease_until)"
-    " WHERE lease_owner IS NOT NULL;"
     "CREATE TABLE delivery_attempts (delivery_id BIGINT NOT NULL, at BIGINT NOT NULL,"
     " status INTEGER, duration_ms BIGINT, error TEXT, excerpt TEXT, node TEXT);"
     "CREATE INDEX delivery_attempts_d ON delivery_attempts(delivery_id, at);",

@@ -1,15 +1,17 @@
 /* The transactional outbox: events are written in the transaction of the
- * change that causes them (out_emit), one delivery row per destination;
- * the deliverer (api/deliver.c) leases due deliveries, sends them and
- * records every attempt here.
+ * change that causes them (out_emit), as one delivery row per destination
+ * holding the exact payload; the deliverer (api/deliver.c) leases due
+ * deliveries, sends them and records every attempt here.
  *
- * Tables (migration 3, times in milliseconds): outbox (one row per event:
- * its id "msg_{uuid7}" is the webhook-id, body the exact payload), deliveries
- * (one per event and destination: state, tries since queued, next_at, the
- * lease), delivery_attempts (one per attempt). A lease is (lease_owner: the
- * node, lease_until): a claim skips rows another node holds (SKIP LOCKED on
- * PostgreSQL) or leased until later, so one node at a time sends a delivery,
- * and a node that died leaves it to another once the lease ends. */
+ * Tables (migration 3, times in milliseconds): deliveries (event id
+ * "msg_{uuid7}", the webhook-id, shared by the event's destinations; the
+ * body; state, tries since queued, next_at; the lease; the last attempt),
+ * delivery_attempts (the attempts before the last). A lease is (lease_owner:
+ * the node, lease_until): a claim skips rows another node holds (SKIP LOCKED
+ * on PostgreSQL) or leased until later, so one node at a time sends a
+ * delivery, and a node that died leaves it to another once the lease ends.
+ * The common delivery costs an insert (with the change), the claim's update
+ * and the result's update: one row written three times. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,30 +48,26 @@ int out_emit(struct store *s, enum whk_event e, const char *site_id, const char 
                  notify);
     }
     int64_t bit = (int64_t)1 << e;
-    /* The event only when someone is subscribed; the deliveries by one
-     * statement: every subscribed endpoint of the site's team, and the
-     * notify_url. Neither result is read: on PostgreSQL both travel with the
-     * batch's next statement. */
-    enum db_status rc =
-        LATER(s,
-              "INSERT INTO outbox (id, team, type, created_at, body) SELECT ?1, team, ?2, ?3, ?4"
-              " FROM sites WHERE id=?5 AND (?6 IS NOT NULL OR EXISTS (SELECT 1 FROM webhooks w"
-              " WHERE w.team=sites.team AND w.disabled_at IS NULL AND (w.events & ?7) <> 0))",
-              DB_TEXT(ev), DB_TEXT(whk_events[e].name), DB_INT(ms), DB_TEXT(body), DB_TEXT(site_id),
-              DB_TEXT(notify), DB_INT(bit));
+    /* One statement: a delivery to every subscribed endpoint of the site's
+     * team, and to the notify_url. On PostgreSQL its result is not waited
+     * for (it travels with the batch's next statement); SQLite says at once
+     * whether it queued anything. */
+    const char *sql =
+        "INSERT INTO deliveries (event_id, type, team, webhook_id, dest, url, body, next_at,"
+        " created_at, updated_at) SELECT ?1, ?2, w.team, w.id, w.id, NULL, ?3, ?4, ?4, ?4"
+        " FROM webhooks w WHERE w.team=(SELECT team FROM sites WHERE id=?5)"
+        " AND w.disabled_at IS NULL AND (w.events & ?6) <> 0"
+        " UNION ALL SELECT ?1, ?2, team, NULL, ?7, ?8, ?3, ?4, ?4, ?4 FROM sites"
+        " WHERE id=?5 AND ?8 IS NOT NULL";
+    struct db_arg args[] = {DB_TEXT(ev),      DB_TEXT(whk_events[e].name), DB_TEXT(body),
+                            DB_INT(ms),       DB_TEXT(site_id),            DB_INT(bit),
+                            DB_TEXT(origin), DB_TEXT(notify)};
+    enum db_status rc = PG(s) ? eng_later(s, sql, args, 8)
+                              : s->drv->run(eng_wdb(s), sql, args, 8, NULL);
     free(body);
-    if (rc != DB_OK ||
-        LATER(s,
-              "INSERT INTO deliveries (event_id, team, webhook_id, dest, url, next_at, created_at,"
-              " updated_at) SELECT ?1, w.team, w.id, w.id, NULL, ?2, ?2, ?2 FROM webhooks w"
-              " WHERE w.team=(SELECT team FROM sites WHERE id=?3) AND w.disabled_at IS NULL"
-              " AND (w.events & ?4) <> 0"
-              " UNION ALL SELECT ?1, team, NULL, ?5, ?6, ?2, ?2, ?2 FROM sites"
-              " WHERE id=?3 AND ?6 IS NOT NULL",
-              DB_TEXT(ev), DB_INT(ms), DB_TEXT(site_id), DB_INT(bit), DB_TEXT(origin),
-              DB_TEXT(notify)) != DB_OK)
+    if (rc != DB_OK)
         return -1;
-    return eng_outbox_queued(s);
+    return PG(s) || s->drv->changes(eng_wdb(s)) ? eng_outbox_queued(s) : 0;
 }
 
 int out_job(struct store *s, enum whk_event e, const struct job *j, int64_t now)
@@ -116,6 +114,16 @@ static int notify_secret_ensure(struct store *s, const char *team)
                : -1;
 }
 
+/* The secrets of the endpoint or, for a notify_url, of the team: the
+ * current one and the previous while a rotation overlaps (?1 destination
+ * webhook id, ?2 team, ?3 now in seconds). */
+#define SECRETS                                                                                    \
+    " CASE WHEN webhook_id IS NULL THEN (SELECT secret FROM notify_secrets n WHERE"               \
+    " n.team=deliveries.team) ELSE (SELECT secret FROM webhooks w WHERE w.id=deliveries.webhook_id)" \
+    " END, CASE WHEN webhook_id IS NULL THEN (SELECT CASE WHEN old_until > ?3 THEN old_secret END" \
+    " FROM notify_secrets n WHERE n.team=deliveries.team) ELSE (SELECT CASE WHEN old_until > ?3"   \
+    " THEN old_secret END FROM webhooks w WHERE w.id=deliveries.webhook_id) END"
+
 static enum store_result op_claim(struct store *s, void *p)
 {
     struct claim_arg *a = p;
@@ -123,49 +131,31 @@ static enum store_result op_claim(struct store *s, void *p)
         outbox_item_clear(&a->items[i]);
     *a->n = 0;
     *a->next_due = 0;
-    /* ?5.. : the destinations at their limit of transfers in flight */
-    char sql[1024], notin[256] = "";
+    /* ?6.. : the destinations at their limit of transfers in flight */
+    char sql[2048], notin[256] = "";
     size_t nb = a->nbusy > 10 ? 10 : a->nbusy;
     for (size_t i = 0; i < nb; i++)
         snprintf(notin + strlen(notin), sizeof notin - strlen(notin), "%s?%zu", i ? "," : "",
-                 i + 5);
+                 i + 6);
+    /* One statement leases the rows and returns what sending them takes:
+     * the endpoint's URL (it may have changed since) and secrets. */
     snprintf(sql, sizeof sql,
              "UPDATE deliveries SET lease_owner=?1, lease_until=?2 WHERE id IN (SELECT id FROM"
-             " deliveries WHERE state=0 AND next_at <= ?3 AND (lease_until IS NULL OR"
-             " lease_until < ?3)%s%s%s ORDER BY next_at LIMIT ?4%s)",
+             " deliveries WHERE state=0 AND next_at <= ?4 AND (lease_until IS NULL OR"
+             " lease_until < ?4)%s%s%s ORDER BY next_at LIMIT ?5%s) RETURNING id, event_id, dest,"
+             " tries, coalesce((SELECT url FROM webhooks w WHERE w.id=deliveries.webhook_id), url),"
+             " body," SECRETS ", webhook_id, team, last_at",
              nb ? " AND dest NOT IN (" : "", notin, nb ? ")" : "",
              PG(s) ? " FOR UPDATE SKIP LOCKED" : "");
-    struct db_arg args[16] = {DB_TEXT(a->node), DB_INT(a->lease_until), DB_INT(a->now),
-                              DB_INT((int64_t)a->max)};
+    struct db_arg args[16] = {DB_TEXT(a->node), DB_INT(a->lease_until), DB_INT(a->now / 1000),
+                              DB_INT(a->now), DB_INT((int64_t)a->max)};
     for (size_t i = 0; i < nb; i++)
-        args[4 + i] = DB_TEXT(a->busy[i]);
-    if (s->drv->run(eng_wdb(s), sql, args, (int)(4 + nb), NULL) != DB_OK)
-        return STORE_UNAVAILABLE;
+        args[5 + i] = DB_TEXT(a->busy[i]);
     struct db_res *r = NULL;
-    for (int round = 0; round < 2; round++) {
-        db_res_free(r);
-        r = NULL;
-        if (RUN(s, eng_wdb(s),
-                "SELECT d.id, d.event_id, d.dest, d.tries, coalesce(w.url, d.url), o.body,"
-                " coalesce(w.secret, n.secret), CASE WHEN coalesce(w.old_until, n.old_until) > ?3"
-                " THEN coalesce(w.old_secret, n.old_secret) END, d.webhook_id, d.team"
-                " FROM deliveries d JOIN outbox o ON o.id=d.event_id"
-                " LEFT JOIN webhooks w ON w.id=d.webhook_id"
-                " LEFT JOIN notify_secrets n ON n.team=d.team AND d.webhook_id IS NULL"
-                " WHERE d.lease_owner=?1 AND d.lease_until=?2 AND d.state=0 ORDER BY d.next_at",
-                &r, DB_TEXT(a->node), DB_INT(a->lease_until), DB_INT(a->now / 1000)) != DB_OK)
-            return STORE_UNAVAILABLE;
-        bool made = false;
-        for (size_t i = 0; i < r->rows; i++)
-            if (db_null(r, i, 6) && db_null(r, i, 8)) {
-                if (notify_secret_ensure(s, db_text(r, i, 9)))
-                    return db_res_free(r), STORE_UNAVAILABLE;
-                made = true;
-            }
-        if (!made)
-            break;
-    }
-    for (size_t i = 0; i < r->rows && *a->n < a->max; i++) {
+    if (s->drv->run(eng_wdb(s), sql, args, (int)(5 + nb), &r) != DB_OK)
+        return STORE_UNAVAILABLE;
+    enum store_result res = STORE_OK;
+    for (size_t i = 0; i < r->rows && *a->n < a->max && res == STORE_OK; i++) {
         struct outbox_item *it = &a->items[*a->n];
         memset(it, 0, sizeof *it);
         it->id = db_int(r, i, 0, 0);
@@ -179,18 +169,34 @@ static enum store_result op_claim(struct store *s, void *p)
         it->secret = db_dup(r, i, 6);
         it->old_secret = db_dup(r, i, 7);
         it->endpoint = !db_null(r, i, 8);
-        if (!it->url || !it->body || !it->secret) { /* an endpoint deleted meanwhile */
+        it->has_last = !db_null(r, i, 10);
+        if (!it->endpoint && !it->secret) { /* a team without a notify secret yet */
+            struct db_res *k = NULL;
+            if (notify_secret_ensure(s, db_text(r, i, 9)) ||
+                RUN(s, eng_wdb(s), "SELECT secret FROM notify_secrets WHERE team=?1", &k,
+                    DB_TEXT(db_text(r, i, 9))) != DB_OK || !k->rows)
+                res = STORE_UNAVAILABLE;
+            else
+                it->secret = db_dup(k, 0, 0);
+            db_res_free(k);
+        }
+        if (res == STORE_OK && (!it->url || !it->body || !it->secret)) {
+            /* an endpoint deleted since (or out of memory): failed, not sent */
+            int64_t id = it->id;
             outbox_item_clear(it);
             if (RUN(s, eng_wdb(s),
                     "UPDATE deliveries SET state=2, last_error='the endpoint was deleted',"
                     " lease_owner=NULL, lease_until=NULL, updated_at=?2 WHERE id=?1",
-                    NULL, DB_INT(db_int(r, i, 0, 0)), DB_INT(a->now)) != DB_OK)
-                return db_res_free(r), STORE_UNAVAILABLE;
+                    NULL, DB_INT(id), DB_INT(a->now)) != DB_OK)
+                res = STORE_UNAVAILABLE;
             continue;
         }
-        (*a->n)++;
+        if (res == STORE_OK)
+            (*a->n)++;
     }
     db_res_free(r);
+    if (res != STORE_OK)
+        return res;
     r = NULL;
     if (RUN(s, eng_wdb(s),
             "SELECT min(next_at) FROM deliveries WHERE state=0 AND (lease_until IS NULL OR"
@@ -251,32 +257,45 @@ static int disable_endpoint(struct store *s, const struct outbox_item *it, int64
 static int record_one(struct store *s, const char *node, const struct delivery_result *d)
 {
     const struct outbox_item *it = d->item;
-    if (LATER(s,
+    /* The row keeps the last attempt; an earlier one moves to the attempts
+     * table first. Both only while the lease is ours: past it, another node
+     * may have taken the delivery. */
+    if (it->has_last &&
+        LATER(s,
               "INSERT INTO delivery_attempts (delivery_id, at, status, duration_ms, error,"
-              " excerpt, node) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-              DB_INT(it->id), DB_INT(d->at_ms), DB_NUM(d->status ? d->status : -1),
-              DB_INT(d->duration_ms), DB_TEXT(d->error), DB_TEXT(d->excerpt),
-              DB_TEXT(node)) != DB_OK)
+              " excerpt, node) SELECT id, last_at, last_status, last_duration_ms, last_error,"
+              " last_excerpt, last_node FROM deliveries WHERE id=?1 AND lease_owner=?2"
+              " AND lease_until=?3 AND last_at IS NOT NULL",
+              DB_INT(it->id), DB_TEXT(node), DB_INT(it->lease_until)) != DB_OK)
         return -1;
     int state = d->outcome == OUTCOME_DELIVERED ? DELIVERY_DELIVERED
                 : d->outcome == OUTCOME_RETRY   ? DELIVERY_PENDING
                                                 : DELIVERY_FAILED;
-    /* Only while the lease is ours: past it, another node may have taken
-     * the delivery (the attempt above is recorded all the same). */
-    if (RUN(s, eng_wdb(s),
-            "UPDATE deliveries SET state=?4, tries=tries+1, next_at=?5, lease_owner=NULL,"
-            " lease_until=NULL, last_status=?6, last_error=?7, updated_at=?8"
-            " WHERE id=?1 AND lease_owner=?2 AND lease_until=?3 AND state=0",
-            NULL, DB_INT(it->id), DB_TEXT(node), DB_INT(it->lease_until), DB_INT(state),
-            DB_INT(d->outcome == OUTCOME_RETRY ? d->next_at_ms : d->at_ms),
-            DB_NUM(d->status ? d->status : -1), DB_TEXT(d->error), DB_INT(d->at_ms)) != DB_OK)
+    const char *sql =
+        "UPDATE deliveries SET state=?4, tries=tries+1, next_at=?5, lease_owner=NULL,"
+        " lease_until=NULL, last_at=?6, last_status=?7, last_duration_ms=?8, last_error=?9,"
+        " last_excerpt=?10, last_node=?2, updated_at=?11"
+        " WHERE id=?1 AND lease_owner=?2 AND lease_until=?3 AND state=0";
+    struct db_arg args[] = {DB_INT(it->id),
+                            DB_TEXT(node),
+                            DB_INT(it->lease_until),
+                            DB_INT(state),
+                            DB_INT(d->outcome == OUTCOME_RETRY ? d->next_at_ms : d->at_ms),
+                            DB_INT(d->at_ms),
+                            DB_NUM(d->status ? d->status : -1),
+                            DB_INT(d->duration_ms),
+                            DB_TEXT(d->error),
+                            DB_TEXT(d->excerpt),
+                            DB_INT(d->at_ms + d->duration_ms)};
+    bool final = it->endpoint && (d->outcome == OUTCOME_GONE || d->outcome == OUTCOME_FAILED);
+    if (!final) /* nothing more depends on it: not waited for on PostgreSQL */
+        return eng_later(s, sql, args, 11) == DB_OK ? 0 : -1;
+    if (s->drv->run(eng_wdb(s), sql, args, 11, NULL) != DB_OK)
         return -1;
-    if (!it->endpoint || !s->drv->changes(eng_wdb(s)))
+    if (!s->drv->changes(eng_wdb(s)))
         return 0;
     if (d->outcome == OUTCOME_GONE)
         return disable_endpoint(s, it, d->at_ms, "the endpoint answered 410 Gone");
-    if (d->outcome != OUTCOME_FAILED)
-        return 0;
     struct db_res *r = NULL;
     if (RUN(s, eng_wdb(s),
             "SELECT EXISTS (SELECT 1 FROM deliveries WHERE webhook_id=?1 AND state=1 AND"
@@ -336,16 +355,12 @@ static enum store_result op_prune(struct store *s, void *p)
     a->count = 0;
     if (RUN(s, eng_wdb(s),
             "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE state<>0 AND"
-            " updated_at < ?1 ORDER BY id LIMIT ?2) RETURNING id, event_id",
+            " updated_at < ?1 ORDER BY id LIMIT ?2) RETURNING id",
             &r, DB_INT(a->before), DB_INT(a->limit)) != DB_OK)
         return STORE_UNAVAILABLE;
     for (size_t i = 0; i < r->rows; i++)
         if (LATER(s, "DELETE FROM delivery_attempts WHERE delivery_id=?1",
-                  DB_INT(db_int(r, i, 0, 0))) != DB_OK ||
-            LATER(s,
-                  "DELETE FROM outbox WHERE id=?1 AND NOT EXISTS (SELECT 1 FROM deliveries"
-                  " WHERE event_id=?1)",
-                  DB_TEXT(db_text(r, i, 1))) != DB_OK) {
+                  DB_INT(db_int(r, i, 0, 0))) != DB_OK) {
             db_res_free(r);
             return STORE_UNAVAILABLE;
         }

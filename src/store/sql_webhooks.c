@@ -255,22 +255,18 @@ static enum store_result op_webhook_ping(struct store *s, void *p)
     struct db_res *r = NULL;
     enum db_status rc =
         RUN(s, eng_wdb(s),
-            "INSERT INTO deliveries (event_id, team, webhook_id, dest, next_at, created_at,"
-            " updated_at) SELECT ?1, team, id, id, ?2, ?2, ?2 FROM webhooks WHERE id=?3 AND"
-            " team=?4 RETURNING id",
-            &r, DB_TEXT(a->event_id), DB_INT(ms), DB_TEXT(a->id), DB_TEXT(a->team));
+            "INSERT INTO deliveries (event_id, type, team, webhook_id, dest, body, next_at,"
+            " created_at, updated_at) SELECT ?1, ?5, team, id, id, ?6, ?2, ?2, ?2 FROM webhooks"
+            " WHERE id=?3 AND team=?4 RETURNING id",
+            &r, DB_TEXT(a->event_id), DB_INT(ms), DB_TEXT(a->id), DB_TEXT(a->team),
+            DB_TEXT(whk_events[EV_PING].name), DB_TEXT(body));
+    free(body);
     enum store_result res = rc != DB_OK ? STORE_UNAVAILABLE : r->rows ? STORE_OK : STORE_NOT_FOUND;
     if (res == STORE_OK)
         *a->delivery_id = db_int(r, 0, 0, 0);
     db_res_free(r);
-    if (res == STORE_OK &&
-        (RUN(s, eng_wdb(s),
-             "INSERT INTO outbox (id, team, type, created_at, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-             NULL, DB_TEXT(a->event_id), DB_TEXT(a->team), DB_TEXT(whk_events[EV_PING].name),
-             DB_INT(ms), DB_TEXT(body)) != DB_OK ||
-         eng_outbox_queued(s)))
+    if (res == STORE_OK && eng_outbox_queued(s))
         res = STORE_UNAVAILABLE;
-    free(body);
     return res;
 }
 
@@ -308,12 +304,12 @@ static int load_attempts(struct store *s, struct db *c, struct delivery *d)
             " WHERE delivery_id=?1 ORDER BY at",
             &r, DB_INT(d->id)) != DB_OK)
         return -1;
-    d->attempts = calloc(r->rows ? r->rows : 1, sizeof *d->attempts);
+    d->attempts = calloc(r->rows + 1, sizeof *d->attempts); /* and the last, in the row */
     if (!d->attempts) {
         db_res_free(r);
         return -1;
     }
-    for (; d->nattempts < r->rows; d->nattempts++) {
+    for (; d->nattempts < r->rows; d->nattempts++) { /* the earlier ones */
         struct delivery_attempt *at = &d->attempts[d->nattempts];
         size_t i = d->nattempts;
         at->at_ms = db_int(r, i, 0, 0);
@@ -348,10 +344,10 @@ enum store_result store_deliveries_list(struct store *s, const char *team, const
     db_res_free(r);
     r = NULL;
     if (RUN(s, c,
-            "SELECT d.id, d.event_id, o.type, d.webhook_id, d.url, d.state, d.next_at,"
-            " d.created_at, d.updated_at FROM deliveries d JOIN outbox o ON o.id=d.event_id"
-            " WHERE d.webhook_id=?1 AND d.team=?2 AND d.id < ?3 AND (?4 < 0 OR d.state=?4)"
-            " ORDER BY d.id DESC LIMIT ?5",
+            "SELECT id, event_id, type, webhook_id, url, state, next_at, created_at, updated_at,"
+            " last_at, last_status, last_duration_ms, last_error, last_excerpt FROM deliveries"
+            " WHERE webhook_id=?1 AND team=?2 AND id < ?3 AND (?4 < 0 OR state=?4)"
+            " ORDER BY id DESC LIMIT ?5",
             &r, DB_TEXT(webhook_id), DB_TEXT(team), DB_INT(before_id > 0 ? before_id : INT64_MAX),
             DB_INT(state), DB_INT((int64_t)limit + 1)) != DB_OK)
         goto rollback;
@@ -377,9 +373,21 @@ enum store_result store_deliveries_list(struct store *s, const char *team, const
         d->updated_at_ms = db_int(r, i, 8, 0);
     }
     res = STORE_OK;
-    for (size_t i = 0; i < out->n && res == STORE_OK; i++)
-        if (load_attempts(s, c, &out->items[i]))
+    for (size_t i = 0; i < out->n && res == STORE_OK; i++) {
+        struct delivery *d = &out->items[i];
+        if (load_attempts(s, c, d)) {
             res = STORE_UNAVAILABLE;
+            break;
+        }
+        if (db_null(r, i, 9))
+            continue;
+        struct delivery_attempt *at = &d->attempts[d->nattempts++];
+        at->at_ms = db_int(r, i, 9, 0);
+        at->status = (int)db_int(r, i, 10, 0);
+        at->duration_ms = db_int(r, i, 11, 0);
+        at->error = db_dup(r, i, 12);
+        at->excerpt = db_dup(r, i, 13);
+    }
 rollback:
     db_res_free(r);
     eng_exec(s, c, "ROLLBACK");

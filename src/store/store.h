@@ -312,6 +312,7 @@ struct outbox_item {
     size_t body_len;
     unsigned tries; /* attempts made since queued (or redelivered) */
     bool endpoint;  /* a team endpoint's (not a notify_url's) */
+    bool has_last;  /* an earlier attempt is recorded in its row */
 };
 void outbox_item_clear(struct outbox_item *it);
 /* Leases up to max due deliveries whose destination is not one of busy[]
@@ -341,7 +342,7 @@ enum store_result store_outbox_record(struct store *s, const char *node,
                                       const struct delivery_result *r, size_t n);
 /* At start: the deliveries this node had leased are free again. */
 enum store_result store_outbox_reclaim(struct store *s, const char *node);
-/* Deletes finished deliveries (and their attempts and events) older than
+/* Deletes finished deliveries (and their attempts) older than
  * before_ms, at most limit; returns how many, -1 on error. */
 long store_outbox_prune(struct store *s, int64_t before_ms, unsigned limit);
 /* Calls fn(ctx) from a store thread after a commit that queued deliveries
