@@ -159,12 +159,12 @@ static int64_t claim(struct deliverer *d, int64_t now)
     size_t want = free_slots < CLAIM_MAX ? free_slots : CLAIM_MAX;
     struct outbox_item items[CLAIM_MAX];
     size_t n = 0;
-    int64_t next_due = 0, lease = now + LEASE_MS;
+    int64_t lease = now + LEASE_MS;
     if (lease <= d->last_lease)
         lease = d->last_lease + 1;
     d->last_lease = lease;
-    if (store_outbox_claim(d->store, d->o.node, now, lease, busy, nbusy, items, want, &n,
-                           &next_due) != STORE_OK)
+    if (store_outbox_claim(d->store, d->o.node, now, lease, busy, nbusy, items, want, &n) !=
+        STORE_OK)
         return now + IDLE_MS; /* the database is away: try again in a second */
     size_t started = 0;
     for (size_t i = 0, at = 0; i < n; i++) {
@@ -184,6 +184,10 @@ static int64_t claim(struct deliverer *d, int64_t now)
     }
     if (n == want && started)
         return now; /* more may be due */
+    if (n)
+        return now + 50; /* busy: look again soon (wakes come sooner) */
+    /* nothing due now: sleep until the next retry (a read) */
+    int64_t next_due = store_outbox_next_due(d->store, now);
     if (next_due && next_due < now + IDLE_MS)
         return next_due > now ? next_due : now + 50;
     return now + IDLE_MS;
@@ -207,7 +211,11 @@ static void *deliver_main(void *arg)
         }
         if (now - pruned >= PRUNE_EVERY_MS) {
             pruned = now;
-            if (store_outbox_prune(d->store, now - d->o.retention_ms, 1000) < 0)
+            int64_t span = 0; /* an event stays while a delivery of it may be retried */
+            for (unsigned i = 0; i < d->o.schedule.n; i++)
+                span += d->o.schedule.delay_ms[i];
+            if (store_outbox_prune(d->store, now - d->o.retention_ms,
+                                   now - d->o.retention_ms - span, 1000) < 0)
                 log_warn("webhooks: cannot prune finished deliveries");
         }
         flush_results(d);

@@ -266,8 +266,9 @@ static const char *const migrations[] = {
     " chunk_offset BIGINT NOT NULL, total BIGINT NOT NULL, data BYTEA NOT NULL,"
     " PRIMARY KEY (job_id, chunk_offset));",
     /* 3: webhooks and the transactional outbox (store/sql_outbox.c): one
-     * delivery per event and destination, its last attempt in its row, the
-     * earlier ones in delivery_attempts; sites remember whether they were
+     * row per event (its payload, written once) and one delivery per event
+     * and destination (small, updated by every claim and attempt), its last
+     * attempt in its row, the earlier ones in delivery_attempts; sites remember whether they were
      * announced online (2: came online, not yet announced). Times of the
      * outbox tables are in milliseconds. */
     "ALTER TABLE sites ADD COLUMN online INTEGER NOT NULL DEFAULT 0;"
@@ -280,9 +281,10 @@ static const char *const migrations[] = {
     "CREATE INDEX webhooks_team ON webhooks(team, id);"
     "CREATE TABLE notify_secrets (team TEXT PRIMARY KEY, secret TEXT NOT NULL,"
     " old_secret TEXT, old_until BIGINT, updated_at BIGINT NOT NULL);"
+    "CREATE TABLE outbox (id TEXT COLLATE \"C\" PRIMARY KEY, body TEXT NOT NULL);"
     "CREATE TABLE deliveries (id BIGSERIAL PRIMARY KEY, event_id TEXT NOT NULL,"
     " type TEXT NOT NULL, team TEXT NOT NULL, webhook_id TEXT, dest TEXT NOT NULL, url TEXT,"
-    " body TEXT NOT NULL, state INTEGER NOT NULL DEFAULT 0, tries INTEGER NOT NULL DEFAULT 0,"
+    " state INTEGER NOT NULL DEFAULT 0, tries INTEGER NOT NULL DEFAULT 0,"
     " next_at BIGINT NOT NULL, lease_owner TEXT, lease_until BIGINT, last_at BIGINT,"
     " last_status INTEGER, last_duration_ms BIGINT, last_error TEXT, last_excerpt TEXT,"
     " last_node TEXT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);"

@@ -48,26 +48,43 @@ int out_emit(struct store *s, enum whk_event e, const char *site_id, const char 
                  notify);
     }
     int64_t bit = (int64_t)1 << e;
-    /* One statement: a delivery to every subscribed endpoint of the site's
-     * team, and to the notify_url. On PostgreSQL its result is not waited
-     * for (it travels with the batch's next statement); SQLite says at once
-     * whether it queued anything. */
-    const char *sql =
-        "INSERT INTO deliveries (event_id, type, team, webhook_id, dest, url, body, next_at,"
-        " created_at, updated_at) SELECT ?1, ?2, w.team, w.id, w.id, NULL, ?3, ?4, ?4, ?4"
-        " FROM webhooks w WHERE w.team=(SELECT team FROM sites WHERE id=?5)"
-        " AND w.disabled_at IS NULL AND (w.events & ?6) <> 0"
-        " UNION ALL SELECT ?1, ?2, team, NULL, ?7, ?8, ?3, ?4, ?4, ?4 FROM sites"
-        " WHERE id=?5 AND ?8 IS NOT NULL";
-    struct db_arg args[] = {DB_TEXT(ev),      DB_TEXT(whk_events[e].name), DB_TEXT(body),
-                            DB_INT(ms),       DB_TEXT(site_id),            DB_INT(bit),
-                            DB_TEXT(origin), DB_TEXT(notify)};
-    enum db_status rc = PG(s) ? eng_later(s, sql, args, 8)
-                              : s->drv->run(eng_wdb(s), sql, args, 8, NULL);
+    /* A delivery to every subscribed endpoint of the site's team, and to
+     * the notify_url, in one statement; the payload once, when anyone is
+     * to receive it. On PostgreSQL neither result is waited for (they
+     * travel with the batch's next statement); SQLite says at once whether
+     * deliveries were queued. */
+    struct db_arg args[] = {DB_TEXT(ev),   DB_TEXT(whk_events[e].name), DB_INT(ms),
+                            DB_TEXT(site_id), DB_INT(bit),             DB_TEXT(origin),
+                            DB_TEXT(notify)};
+    const char *deliveries =
+        "INSERT INTO deliveries (event_id, type, team, webhook_id, dest, url, next_at,"
+        " created_at, updated_at) SELECT ?1, ?2, w.team, w.id, w.id, NULL, ?3, ?3, ?3"
+        " FROM webhooks w WHERE w.team=(SELECT team FROM sites WHERE id=?4)"
+        " AND w.disabled_at IS NULL AND (w.events & ?5) <> 0"
+        " UNION ALL SELECT ?1, ?2, team, NULL, ?6, ?7, ?3, ?3, ?3 FROM sites"
+        " WHERE id=?4 AND ?7 IS NOT NULL";
+    enum db_status rc;
+    bool queued = true;
+    if (PG(s)) {
+        rc = eng_later(s, deliveries, args, 7);
+        if (rc == DB_OK)
+            rc = LATER(s,
+                       "INSERT INTO outbox (id, body) SELECT ?1, ?2 WHERE ?3::text IS NOT NULL"
+                       " OR EXISTS (SELECT 1 FROM webhooks w WHERE w.team=(SELECT team FROM sites"
+                       " WHERE id=?4) AND w.disabled_at IS NULL AND (w.events & ?5) <> 0)",
+                       DB_TEXT(ev), DB_TEXT(body), DB_TEXT(notify), DB_TEXT(site_id),
+                       DB_INT(bit));
+    } else {
+        rc = s->drv->run(eng_wdb(s), deliveries, args, 7, NULL);
+        queued = rc == DB_OK && s->drv->changes(eng_wdb(s)) > 0;
+        if (queued)
+            rc = RUN(s, eng_wdb(s), "INSERT INTO outbox (id, body) VALUES (?1, ?2)", NULL,
+                     DB_TEXT(ev), DB_TEXT(body));
+    }
     free(body);
     if (rc != DB_OK)
         return -1;
-    return PG(s) || s->drv->changes(eng_wdb(s)) ? eng_outbox_queued(s) : 0;
+    return queued ? eng_outbox_queued(s) : 0;
 }
 
 int out_job(struct store *s, enum whk_event e, const struct job *j, int64_t now)
@@ -93,7 +110,7 @@ struct claim_arg {
     size_t nbusy;
     struct outbox_item *items;
     size_t max, *n;
-    int64_t *next_due, lease_until;
+    int64_t lease_until;
 };
 
 /* A notify_url delivery of a team without a notify secret yet: one is
@@ -115,8 +132,8 @@ static int notify_secret_ensure(struct store *s, const char *team)
 }
 
 /* The secrets of the endpoint or, for a notify_url, of the team: the
- * current one and the previous while a rotation overlaps (?1 destination
- * webhook id, ?2 team, ?3 now in seconds). */
+ * current one and the previous while a rotation overlaps (?3: now, in
+ * seconds). */
 #define SECRETS                                                                                    \
     " CASE WHEN webhook_id IS NULL THEN (SELECT secret FROM notify_secrets n WHERE"               \
     " n.team=deliveries.team) ELSE (SELECT secret FROM webhooks w WHERE w.id=deliveries.webhook_id)" \
@@ -130,23 +147,38 @@ static enum store_result op_claim(struct store *s, void *p)
     for (size_t i = 0; i < *a->n; i++)
         outbox_item_clear(&a->items[i]);
     *a->n = 0;
-    *a->next_due = 0;
     /* ?6.. : the destinations at their limit of transfers in flight */
     char sql[2048], notin[256] = "";
     size_t nb = a->nbusy > 10 ? 10 : a->nbusy;
     for (size_t i = 0; i < nb; i++)
         snprintf(notin + strlen(notin), sizeof notin - strlen(notin), "%s?%zu", i ? "," : "",
                  i + 6);
-    /* One statement leases the rows and returns what sending them takes:
-     * the endpoint's URL (it may have changed since) and secrets. */
-    snprintf(sql, sizeof sql,
-             "UPDATE deliveries SET lease_owner=?1, lease_until=?2 WHERE id IN (SELECT id FROM"
-             " deliveries WHERE state=0 AND next_at <= ?4 AND (lease_until IS NULL OR"
-             " lease_until < ?4)%s%s%s ORDER BY next_at LIMIT ?5%s) RETURNING id, event_id, dest,"
-             " tries, coalesce((SELECT url FROM webhooks w WHERE w.id=deliveries.webhook_id), url),"
-             " body," SECRETS ", webhook_id, team, last_at",
-             nb ? " AND dest NOT IN (" : "", notin, nb ? ")" : "",
-             PG(s) ? " FOR UPDATE SKIP LOCKED" : "");
+    /* What sending takes: the endpoint's URL (it may have changed since),
+     * the payload and the secrets. On PostgreSQL one statement leases the
+     * rows (skipping those another node holds) and returns it all. SQLite
+     * does not use indexes for subqueries of RETURNING, and one process
+     * owns its database: the rows are read with joins, then leased. */
+    if (PG(s))
+        snprintf(sql, sizeof sql,
+                 "UPDATE deliveries SET lease_owner=?1, lease_until=?2 WHERE id IN (SELECT id"
+                 " FROM deliveries WHERE state=0 AND next_at <= ?4 AND (lease_until IS NULL OR"
+                 " lease_until < ?4)%s%s%s ORDER BY next_at LIMIT ?5 FOR UPDATE SKIP LOCKED)"
+                 " RETURNING id, event_id, dest, tries, coalesce((SELECT url FROM webhooks w"
+                 " WHERE w.id=deliveries.webhook_id), url), (SELECT body FROM outbox o WHERE"
+                 " o.id=deliveries.event_id)," SECRETS ", webhook_id, team, last_at",
+                 nb ? " AND dest NOT IN (" : "", notin, nb ? ")" : "");
+    else
+        snprintf(sql, sizeof sql,
+                 "SELECT d.id, d.event_id, d.dest, d.tries, coalesce(w.url, d.url), o.body,"
+                 " CASE WHEN d.webhook_id IS NULL THEN n.secret ELSE w.secret END,"
+                 " CASE WHEN d.webhook_id IS NULL THEN CASE WHEN n.old_until > ?3 THEN"
+                 " n.old_secret END ELSE CASE WHEN w.old_until > ?3 THEN w.old_secret END END,"
+                 " d.webhook_id, d.team, d.last_at FROM deliveries d"
+                 " LEFT JOIN outbox o ON o.id=d.event_id LEFT JOIN webhooks w ON w.id=d.webhook_id"
+                 " LEFT JOIN notify_secrets n ON n.team=d.team AND d.webhook_id IS NULL"
+                 " WHERE d.state=0 AND d.next_at <= ?4 AND (d.lease_until IS NULL OR"
+                 " d.lease_until < ?4)%s%s%s ORDER BY d.next_at LIMIT ?5",
+                 nb ? " AND d.dest NOT IN (" : "", notin, nb ? ")" : "");
     struct db_arg args[16] = {DB_TEXT(a->node), DB_INT(a->lease_until), DB_INT(a->now / 1000),
                               DB_INT(a->now), DB_INT((int64_t)a->max)};
     for (size_t i = 0; i < nb; i++)
@@ -181,40 +213,55 @@ static enum store_result op_claim(struct store *s, void *p)
             db_res_free(k);
         }
         if (res == STORE_OK && (!it->url || !it->body || !it->secret)) {
-            /* an endpoint deleted since (or out of memory): failed, not sent */
+            /* an endpoint deleted since, an event past its retention (or
+             * out of memory): failed, not sent */
             int64_t id = it->id;
+            const char *why = !it->url || !it->secret ? "the endpoint was deleted"
+                              : !it->body              ? "the event is past its retention"
+                                                       : "out of memory";
             outbox_item_clear(it);
             if (RUN(s, eng_wdb(s),
-                    "UPDATE deliveries SET state=2, last_error='the endpoint was deleted',"
-                    " lease_owner=NULL, lease_until=NULL, updated_at=?2 WHERE id=?1",
-                    NULL, DB_INT(id), DB_INT(a->now)) != DB_OK)
+                    "UPDATE deliveries SET state=2, last_error=?3, lease_owner=NULL,"
+                    " lease_until=NULL, updated_at=?2 WHERE id=?1",
+                    NULL, DB_INT(id), DB_INT(a->now), DB_TEXT(why)) != DB_OK)
                 res = STORE_UNAVAILABLE;
             continue;
         }
+        if (res == STORE_OK && !PG(s) &&
+            LATER(s, "UPDATE deliveries SET lease_owner=?2, lease_until=?3 WHERE id=?1",
+                  DB_INT(it->id), DB_TEXT(a->node), DB_INT(a->lease_until)) != DB_OK)
+            res = STORE_UNAVAILABLE;
         if (res == STORE_OK)
             (*a->n)++;
+        else
+            outbox_item_clear(it);
     }
     db_res_free(r);
-    if (res != STORE_OK)
-        return res;
-    r = NULL;
-    if (RUN(s, eng_wdb(s),
-            "SELECT min(next_at) FROM deliveries WHERE state=0 AND (lease_until IS NULL OR"
-            " lease_until < ?1)",
-            &r, DB_INT(a->now)) != DB_OK)
-        return STORE_UNAVAILABLE;
-    *a->next_due = r->rows ? db_int(r, 0, 0, 0) : 0;
-    db_res_free(r);
-    return STORE_OK;
+    return res;
+}
+
+static void fill_due(const struct db_res *r, size_t i, void *out)
+{
+    *(int64_t *)out = db_int(r, i, 0, 0);
+}
+
+int64_t store_outbox_next_due(struct store *s, int64_t now_ms)
+{
+    int64_t due = 0;
+    struct db_arg args[] = {DB_INT(now_ms)};
+    eng_read_one(s,
+                 "SELECT min(next_at) FROM deliveries WHERE state=0 AND (lease_until IS NULL OR"
+                 " lease_until < ?1)",
+                 args, 1, fill_due, &due);
+    return due;
 }
 
 enum store_result store_outbox_claim(struct store *s, const char *node, int64_t now_ms,
                                      int64_t lease_until, const char *const *busy, size_t nbusy,
-                                     struct outbox_item *items, size_t max, size_t *n,
-                                     int64_t *next_due_ms)
+                                     struct outbox_item *items, size_t max, size_t *n)
 {
     *n = 0;
-    struct claim_arg a = {node, now_ms, busy, nbusy, items, max, n, next_due_ms, lease_until};
+    struct claim_arg a = {node, now_ms, busy, nbusy, items, max, n, lease_until};
     enum store_result r = eng_submit(s, op_claim, &a);
     if (r != STORE_OK) {
         for (size_t i = 0; i < *n; i++)
@@ -343,11 +390,13 @@ enum store_result store_outbox_reclaim(struct store *s, const char *node)
 /* ---- retention and health --------------------------------------------- */
 
 struct prune_arg {
-    int64_t before;
+    int64_t before, events_before;
     unsigned limit;
     long count;
 };
 
+/* Finished deliveries older than before, with their attempts; events older
+ * than events_before (by their ids, which begin with their time). */
 static enum store_result op_prune(struct store *s, void *p)
 {
     struct prune_arg *a = p;
@@ -366,12 +415,23 @@ static enum store_result op_prune(struct store *s, void *p)
         }
     a->count = (long)r->rows;
     db_res_free(r);
+    char cutoff[32]; /* "msg_" and the first 12 hex digits of a UUIDv7: its millisecond */
+    uint64_t ms = (uint64_t)(a->events_before > 0 ? a->events_before : 0);
+    snprintf(cutoff, sizeof cutoff, "msg_%08llx-%04llx", (unsigned long long)(ms >> 16),
+             (unsigned long long)(ms & 0xffff));
+    if (RUN(s, eng_wdb(s),
+            "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE id < ?1 ORDER BY id"
+            " LIMIT ?2)",
+            NULL, DB_TEXT(cutoff), DB_INT(a->limit)) != DB_OK)
+        return STORE_UNAVAILABLE;
+    a->count += s->drv->changes(eng_wdb(s));
     return STORE_OK;
 }
 
-long store_outbox_prune(struct store *s, int64_t before_ms, unsigned limit)
+long store_outbox_prune(struct store *s, int64_t before_ms, int64_t events_before_ms,
+                        unsigned limit)
 {
-    struct prune_arg a = {before_ms, limit, 0};
+    struct prune_arg a = {before_ms, events_before_ms, limit, 0};
     return eng_submit(s, op_prune, &a) == STORE_OK ? a.count : -1;
 }
 

@@ -255,18 +255,21 @@ static enum store_result op_webhook_ping(struct store *s, void *p)
     struct db_res *r = NULL;
     enum db_status rc =
         RUN(s, eng_wdb(s),
-            "INSERT INTO deliveries (event_id, type, team, webhook_id, dest, body, next_at,"
-            " created_at, updated_at) SELECT ?1, ?5, team, id, id, ?6, ?2, ?2, ?2 FROM webhooks"
+            "INSERT INTO deliveries (event_id, type, team, webhook_id, dest, next_at,"
+            " created_at, updated_at) SELECT ?1, ?5, team, id, id, ?2, ?2, ?2 FROM webhooks"
             " WHERE id=?3 AND team=?4 RETURNING id",
             &r, DB_TEXT(a->event_id), DB_INT(ms), DB_TEXT(a->id), DB_TEXT(a->team),
-            DB_TEXT(whk_events[EV_PING].name), DB_TEXT(body));
-    free(body);
+            DB_TEXT(whk_events[EV_PING].name));
     enum store_result res = rc != DB_OK ? STORE_UNAVAILABLE : r->rows ? STORE_OK : STORE_NOT_FOUND;
     if (res == STORE_OK)
         *a->delivery_id = db_int(r, 0, 0, 0);
     db_res_free(r);
-    if (res == STORE_OK && eng_outbox_queued(s))
+    if (res == STORE_OK &&
+        (RUN(s, eng_wdb(s), "INSERT INTO outbox (id, body) VALUES (?1, ?2)", NULL,
+             DB_TEXT(a->event_id), DB_TEXT(body)) != DB_OK ||
+         eng_outbox_queued(s)))
         res = STORE_UNAVAILABLE;
+    free(body);
     return res;
 }
 

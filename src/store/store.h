@@ -316,14 +316,12 @@ struct outbox_item {
 };
 void outbox_item_clear(struct outbox_item *it);
 /* Leases up to max due deliveries whose destination is not one of busy[]
- * (nbusy of them, at most 10 are looked at) until lease_until, which must
- * differ from every earlier claim's of this node (the rows taken are read
- * back by it). *next_due_ms gets when the next one not taken is due (0:
- * none queued). */
+ * (nbusy of them, at most 10 are looked at) until lease_until. */
 enum store_result store_outbox_claim(struct store *s, const char *node, int64_t now_ms,
                                      int64_t lease_until, const char *const *busy, size_t nbusy,
-                                     struct outbox_item *items, size_t max, size_t *n,
-                                     int64_t *next_due_ms);
+                                     struct outbox_item *items, size_t max, size_t *n);
+/* When the next delivery not leased now is due (0: none queued); a read. */
+int64_t store_outbox_next_due(struct store *s, int64_t now_ms);
 enum delivery_outcome {
     OUTCOME_DELIVERED, /* a 2xx answer */
     OUTCOME_RETRY,     /* try again at next_at_ms */
@@ -342,9 +340,12 @@ enum store_result store_outbox_record(struct store *s, const char *node,
                                       const struct delivery_result *r, size_t n);
 /* At start: the deliveries this node had leased are free again. */
 enum store_result store_outbox_reclaim(struct store *s, const char *node);
-/* Deletes finished deliveries (and their attempts) older than
- * before_ms, at most limit; returns how many, -1 on error. */
-long store_outbox_prune(struct store *s, int64_t before_ms, unsigned limit);
+/* Deletes finished deliveries (and their attempts) older than before_ms,
+ * and events older than events_before_ms (none may be pending then: the
+ * caller adds the retry schedule's length), at most limit of each; returns
+ * how many, -1 on error. */
+long store_outbox_prune(struct store *s, int64_t before_ms, int64_t events_before_ms,
+                        unsigned limit);
 /* Calls fn(ctx) from a store thread after a commit that queued deliveries
  * (here or, on PostgreSQL, on another node). */
 void store_watch_outbox(struct store *s, void (*fn)(void *ctx), void *ctx);

@@ -115,8 +115,7 @@ static size_t claim(struct fixture *fx, const char *node, int64_t now, int64_t u
                     struct outbox_item *items, size_t max)
 {
     size_t n = 0;
-    int64_t next = 0;
-    assert_int_equal(store_outbox_claim(fx->s, node, now, until, NULL, 0, items, max, &n, &next),
+    assert_int_equal(store_outbox_claim(fx->s, node, now, until, NULL, 0, items, max, &n),
                      STORE_OK);
     return n;
 }
