@@ -231,6 +231,8 @@ int sql_sites_came_online(struct store *s, int64_t now);
 void sql_row_to_site(const struct db_res *r, size_t i, struct site *out);
 /* sql_jobs.c: a row of JOB_COLS, and the job of an id (writer thread). */
 void sql_row_to_job(const struct db_res *r, size_t i, struct job *out);
+/* The same, from column c on. */
+void sql_row_to_job_at(const struct db_res *r, size_t i, size_t c, struct job *out);
 enum store_result sql_load_job(struct store *s, const char *job_id, struct job *out);
 
 #endif

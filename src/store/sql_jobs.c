@@ -22,25 +22,30 @@ void job_list_clear(struct job_list *l)
     memset(l, 0, sizeof *l);
 }
 
-void sql_row_to_job(const struct db_res *r, size_t i, struct job *j)
+void sql_row_to_job_at(const struct db_res *r, size_t i, size_t c, struct job *j)
 {
     memset(j, 0, sizeof *j);
-    eng_copy_cell(r, i, 0, j->id, sizeof j->id);
-    eng_copy_cell(r, i, 1, j->token, sizeof j->token);
-    eng_copy_cell(r, i, 2, j->site_id, sizeof j->site_id);
-    eng_copy_cell(r, i, 3, j->idempotency_key, sizeof j->idempotency_key);
-    j->description = db_dup(r, i, 4);
-    j->script = db_dup(r, i, 5);
-    j->notify_url = db_dup(r, i, 6);
-    j->associated_backup = db_dup(r, i, 7);
-    j->express_execute = db_int(r, i, 8, 0);
-    j->needs_acknowledgement = db_int(r, i, 9, 0);
-    j->should_backup = db_int(r, i, 10, 0);
-    j->created_at = db_int(r, i, 11, 0);
-    j->delivered_at = db_int(r, i, 12, 0);
-    j->started_at = db_int(r, i, 13, 0);
-    j->completed_at = db_int(r, i, 14, 0);
-    j->failed_at = db_int(r, i, 15, 0);
+    eng_copy_cell(r, i, c + 0, j->id, sizeof j->id);
+    eng_copy_cell(r, i, c + 1, j->token, sizeof j->token);
+    eng_copy_cell(r, i, c + 2, j->site_id, sizeof j->site_id);
+    eng_copy_cell(r, i, c + 3, j->idempotency_key, sizeof j->idempotency_key);
+    j->description = db_dup(r, i, c + 4);
+    j->script = db_dup(r, i, c + 5);
+    j->notify_url = db_dup(r, i, c + 6);
+    j->associated_backup = db_dup(r, i, c + 7);
+    j->express_execute = db_int(r, i, c + 8, 0);
+    j->needs_acknowledgement = db_int(r, i, c + 9, 0);
+    j->should_backup = db_int(r, i, c + 10, 0);
+    j->created_at = db_int(r, i, c + 11, 0);
+    j->delivered_at = db_int(r, i, c + 12, 0);
+    j->started_at = db_int(r, i, c + 13, 0);
+    j->completed_at = db_int(r, i, c + 14, 0);
+    j->failed_at = db_int(r, i, c + 15, 0);
+}
+
+void sql_row_to_job(const struct db_res *r, size_t i, struct job *j)
+{
+    sql_row_to_job_at(r, i, 0, j);
 }
 
 static void fill_job(const struct db_res *r, size_t i, void *out)
@@ -260,19 +265,12 @@ static enum store_result op_job_cancel(struct store *s, void *p)
                                                                : STORE_STARTED;
     memcpy(a->token, j.token, JP_TOKEN_LEN + 1);
     int64_t now = eng_now();
-    if (res == STORE_OK) {
-        json_t *data = job_json(&j);
-        if (data) /* cancelled jobs leave the API: the event says what became of them */
-            json_object_set_new(data, "status", json_string("cancelled"));
-        if (RUN(s, eng_wdb(s), "UPDATE jobs SET cancelled_at=?2 WHERE id=?1", NULL,
-                DB_TEXT(a->job_id), DB_INT(now)) != DB_OK ||
-            eng_event(s, a->site_id, now, "Job %s cancelled", a->token)) {
-            json_decref(data);
-            res = STORE_UNAVAILABLE;
-        } else if (out_emit(s, EV_JOB_CANCELLED, a->site_id, j.notify_url, data, now)) {
-            res = STORE_UNAVAILABLE; /* out_emit took data over */
-        }
-    }
+    if (res == STORE_OK &&
+        (RUN(s, eng_wdb(s), "UPDATE jobs SET cancelled_at=?2 WHERE id=?1", NULL,
+             DB_TEXT(a->job_id), DB_INT(now)) != DB_OK ||
+         eng_event(s, a->site_id, now, "Job %s cancelled", a->token) ||
+         out_job(s, EV_JOB_CANCELLED, &j, now)))
+        res = STORE_UNAVAILABLE;
     job_clear(&j);
     return res;
 }

@@ -20,26 +20,16 @@
 #include "lib/log.h"
 #include "store/engine.h"
 
-int out_emit(struct store *s, enum whk_event e, const char *site_id, const char *notify_url,
-             json_t *data, int64_t now)
+/* Queues deliveries of event ev to every endpoint of the site's team
+ * subscribed to e, and to notify (NULL: none), in one statement. A job
+ * event carries the job's state at the event (snap) instead of a payload:
+ * the deliverer renders it from the job's row, off the writer. Returns 1
+ * when something may have been queued, 0 when nothing was, -1 on failure.
+ * On PostgreSQL the result is not waited for (it travels with the batch's
+ * next statement): "may have". */
+static int queue(struct store *s, enum whk_event e, const char *site_id, const char *notify,
+                 const char *ev, int64_t ms, const struct job *snap)
 {
-    if (!data)
-        return -1;
-    char id[JP_UUID_LEN + 1], ev[48], ts[JP_RFC3339_LEN + 1];
-    if (eng_new_id(s, id)) {
-        json_decref(data);
-        return -1;
-    }
-    snprintf(ev, sizeof ev, "msg_%s", id);
-    rfc3339_format(now, ts);
-    json_t *doc =
-        json_pack("{s:s, s:s, s:o}", "type", whk_events[e].name, "timestamp", ts, "data", data);
-    char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-    json_decref(doc);
-    if (!body)
-        return -1;
-    int64_t ms = (int64_t)uuid7_millis(id);
-    const char *notify = whk_events[e].job ? notify_url : NULL;
     char origin[JP_UUID_LEN + 64] = "";
     if (notify) { /* notify_urls of one origin share its limit of transfers */
         const char *host = strstr(notify, "://");
@@ -47,53 +37,111 @@ int out_emit(struct store *s, enum whk_event e, const char *site_id, const char 
         snprintf(origin, sizeof origin, "%.*s", (int)(host - notify + strcspn(host, "/?#")),
                  notify);
     }
-    int64_t bit = (int64_t)1 << e;
-    /* A delivery to every subscribed endpoint of the site's team, and to
-     * the notify_url, in one statement; the payload once, when anyone is
-     * to receive it. On PostgreSQL neither result is waited for (they
-     * travel with the batch's next statement); SQLite says at once whether
-     * deliveries were queued. */
-    struct db_arg args[] = {DB_TEXT(ev),   DB_TEXT(whk_events[e].name), DB_INT(ms),
-                            DB_TEXT(site_id), DB_INT(bit),             DB_TEXT(origin),
-                            DB_TEXT(notify)};
-    const char *deliveries =
+    struct job none = {0};
+    const struct job *j = snap ? snap : &none;
+    struct db_arg args[] = {DB_TEXT(ev),
+                            DB_TEXT(whk_events[e].name),
+                            DB_INT(ms),
+                            DB_TEXT(site_id),
+                            DB_INT((int64_t)1 << e),
+                            DB_TEXT(origin),
+                            DB_TEXT(notify),
+                            DB_TEXT(snap ? j->id : NULL),
+                            DB_NUM(j->delivered_at ? j->delivered_at : -1),
+                            DB_NUM(j->started_at ? j->started_at : -1),
+                            DB_NUM(j->completed_at ? j->completed_at : -1),
+                            DB_NUM(j->failed_at ? j->failed_at : -1),
+                            DB_TEXT(j->associated_backup)};
+    const char *sql =
         "INSERT INTO deliveries (event_id, type, team, webhook_id, dest, url, next_at,"
-        " created_at, updated_at) SELECT ?1, ?2, w.team, w.id, w.id, NULL, ?3, ?3, ?3"
-        " FROM webhooks w WHERE w.team=(SELECT team FROM sites WHERE id=?4)"
+        " created_at, updated_at, job_id, s_delivered, s_started, s_completed, s_failed,"
+        " s_backup) SELECT ?1, ?2, w.team, w.id, w.id, NULL, ?3, ?3, ?3, ?8, ?9, ?10, ?11, ?12,"
+        " ?13 FROM webhooks w WHERE w.team=(SELECT team FROM sites WHERE id=?4)"
         " AND w.disabled_at IS NULL AND (w.events & ?5) <> 0"
-        " UNION ALL SELECT ?1, ?2, team, NULL, ?6, ?7, ?3, ?3, ?3 FROM sites"
-        " WHERE id=?4 AND ?7 IS NOT NULL";
-    enum db_status rc;
-    bool queued = true;
-    if (PG(s)) {
-        rc = eng_later(s, deliveries, args, 7);
-        if (rc == DB_OK)
-            rc = LATER(s,
-                       "INSERT INTO outbox (id, body) SELECT ?1, ?2 WHERE ?3::text IS NOT NULL"
-                       " OR EXISTS (SELECT 1 FROM webhooks w WHERE w.team=(SELECT team FROM sites"
-                       " WHERE id=?4) AND w.disabled_at IS NULL AND (w.events & ?5) <> 0)",
-                       DB_TEXT(ev), DB_TEXT(body), DB_TEXT(notify), DB_TEXT(site_id),
-                       DB_INT(bit));
-    } else {
-        rc = s->drv->run(eng_wdb(s), deliveries, args, 7, NULL);
-        queued = rc == DB_OK && s->drv->changes(eng_wdb(s)) > 0;
-        if (queued)
-            rc = RUN(s, eng_wdb(s), "INSERT INTO outbox (id, body) VALUES (?1, ?2)", NULL,
-                     DB_TEXT(ev), DB_TEXT(body));
-    }
-    free(body);
-    if (rc != DB_OK)
+        " UNION ALL SELECT ?1, ?2, team, NULL, ?6, ?7, ?3, ?3, ?3, ?8, ?9, ?10, ?11, ?12, ?13"
+        " FROM sites WHERE id=?4 AND ?7 IS NOT NULL";
+    if (PG(s))
+        return eng_later(s, sql, args, 13) == DB_OK ? 1 : -1;
+    if (s->drv->run(eng_wdb(s), sql, args, 13, NULL) != DB_OK)
         return -1;
-    return queued ? eng_outbox_queued(s) : 0;
+    return s->drv->changes(eng_wdb(s)) > 0;
+}
+
+/* A new event id ("msg_" and a UUIDv7) and its millisecond. */
+static int new_event(struct store *s, char ev[48], int64_t *ms)
+{
+    char id[JP_UUID_LEN + 1];
+    if (eng_new_id(s, id))
+        return -1;
+    snprintf(ev, 48, "msg_%s", id);
+    *ms = (int64_t)uuid7_millis(id);
+    return 0;
+}
+
+int out_emit(struct store *s, enum whk_event e, const char *site_id, const char *notify_url,
+             json_t *data, int64_t now)
+{
+    char ev[48], ts[JP_RFC3339_LEN + 1];
+    int64_t ms;
+    if (!data || new_event(s, ev, &ms)) {
+        json_decref(data);
+        return -1;
+    }
+    rfc3339_format(now, ts);
+    json_t *doc = json_pack("{s:s, s:s, s:o}", "type", whk_events[e].name, "timestamp", ts, "data",
+                            data);
+    char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (!body)
+        return -1;
+    int queued = queue(s, e, site_id, whk_events[e].job ? notify_url : NULL, ev, ms, NULL);
+    /* the payload once, when anyone is to receive it */
+    if (queued > 0 &&
+        (PG(s) ? LATER(s,
+                       "INSERT INTO outbox (id, body) SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM"
+                       " webhooks w WHERE w.team=(SELECT team FROM sites WHERE id=?3) AND"
+                       " w.disabled_at IS NULL AND (w.events & ?4) <> 0)",
+                       DB_TEXT(ev), DB_TEXT(body), DB_TEXT(site_id), DB_INT((int64_t)1 << e))
+               : RUN(s, eng_wdb(s), "INSERT INTO outbox (id, body) VALUES (?1, ?2)", NULL,
+                     DB_TEXT(ev), DB_TEXT(body))) != DB_OK)
+        queued = -1;
+    free(body);
+    return queued < 0 ? -1 : queued ? eng_outbox_queued(s) : 0;
 }
 
 int out_job(struct store *s, enum whk_event e, const struct job *j, int64_t now)
 {
-    return out_emit(s, e, j->site_id, j->notify_url, job_json(j), now);
+    (void)now; /* the event's time is its id's */
+    char ev[48];
+    int64_t ms;
+    if (new_event(s, ev, &ms))
+        return -1;
+    int queued = queue(s, e, j->site_id, j->notify_url, ev, ms, j);
+    return queued < 0 ? -1 : queued ? eng_outbox_queued(s) : 0;
+}
+
+/* The payload of a job event: the job as its row says, in the state the
+ * event left it (the snapshot's timestamps and backup), as the jobs API
+ * shows it; job.cancelled says "cancelled". NULL on failure. */
+static char *render_job(const char *type, int64_t ms, struct job *j)
+{
+    char ts[JP_RFC3339_LEN + 1];
+    rfc3339_format(ms / 1000, ts);
+    json_t *data = job_json(j);
+    if (data && !strcmp(type, whk_events[EV_JOB_CANCELLED].name))
+        json_object_set_new(data, "status", json_string("cancelled"));
+    json_t *doc = data ? json_pack("{s:s, s:s, s:o}", "type", type, "timestamp", ts, "data", data)
+                       : NULL;
+    char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    return body;
 }
 
 void outbox_item_clear(struct outbox_item *it)
 {
+    if (it->_job)
+        job_clear(it->_job);
+    free(it->_job);
     free(it->url);
     free(it->body);
     free(it->secret);
@@ -131,15 +179,66 @@ static int notify_secret_ensure(struct store *s, const char *team)
                : -1;
 }
 
-/* The secrets of the endpoint or, for a notify_url, of the team: the
- * current one and the previous while a rotation overlaps (?3: now, in
- * seconds). */
-#define SECRETS                                                                                    \
-    " CASE WHEN webhook_id IS NULL THEN (SELECT secret FROM notify_secrets n WHERE"               \
-    " n.team=deliveries.team) ELSE (SELECT secret FROM webhooks w WHERE w.id=deliveries.webhook_id)" \
-    " END, CASE WHEN webhook_id IS NULL THEN (SELECT CASE WHEN old_until > ?3 THEN old_secret END" \
-    " FROM notify_secrets n WHERE n.team=deliveries.team) ELSE (SELECT CASE WHEN old_until > ?3"   \
-    " THEN old_secret END FROM webhooks w WHERE w.id=deliveries.webhook_id) END"
+/* What sending a delivery takes, for both dialects (d: the delivery): the
+ * endpoint's URL (it may have changed since), the payload or, for a job
+ * event, the snapshot and the job's row, and the secrets of the endpoint or,
+ * for a notify_url, of the team (the previous one too while a rotation
+ * overlaps; ?3: now, in seconds). */
+#define CLAIM_COLS                                                                                 \
+    "d.id, d.event_id, d.dest, d.tries, coalesce(w.url, d.url), o.body,"                          \
+    " CASE WHEN d.webhook_id IS NULL THEN n.secret ELSE w.secret END,"                             \
+    " CASE WHEN d.webhook_id IS NULL THEN CASE WHEN n.old_until > ?3 THEN n.old_secret END"        \
+    " ELSE CASE WHEN w.old_until > ?3 THEN w.old_secret END END,"                                  \
+    " d.webhook_id, d.team, d.last_at, d.type, d.created_at, d.job_id, d.s_delivered,"             \
+    " d.s_started, d.s_completed, d.s_failed, d.s_backup, j.id, j.token, j.site_id,"               \
+    " j.idempotency_key, j.description, j.script, j.notify_url, j.associated_backup,"              \
+    " j.express_execute, j.needs_ack, j.should_backup, j.created_at, j.delivered_at,"              \
+    " j.started_at, j.completed_at, j.failed_at"
+#define CLAIM_JOB_COL 19 /* where the job's columns (JOB_COLS) begin */
+#define CLAIM_JOINS                                                                                \
+    " LEFT JOIN outbox o ON o.id=d.event_id LEFT JOIN webhooks w ON w.id=d.webhook_id"            \
+    " LEFT JOIN notify_secrets n ON n.team=d.team AND d.webhook_id IS NULL"                        \
+    " LEFT JOIN jobs j ON j.id=d.job_id"
+#define CLAIM_DUE                                                                                  \
+    "state=0 AND next_at <= ?4 AND (lease_until IS NULL OR lease_until < ?4)"
+
+/* Fills the item from a claimed row; NULL, or why it cannot be sent. The
+ * payload of a job event is rendered later, off the writer (_job). */
+static const char *claimed(const struct db_res *r, size_t i, struct outbox_item *it)
+{
+    it->id = db_int(r, i, 0, 0);
+    eng_copy_cell(r, i, 1, it->event_id, sizeof it->event_id);
+    eng_copy_cell(r, i, 2, it->dest, sizeof it->dest);
+    it->tries = (unsigned)db_int(r, i, 3, 0);
+    it->url = db_dup(r, i, 4);
+    it->secret = db_dup(r, i, 6);
+    it->old_secret = db_dup(r, i, 7);
+    it->endpoint = !db_null(r, i, 8);
+    it->has_last = !db_null(r, i, 10);
+    eng_copy_cell(r, i, 11, it->_type, sizeof it->_type);
+    it->_ms = db_int(r, i, 12, 0);
+    if (!it->url || (it->endpoint && !it->secret))
+        return "the endpoint was deleted";
+    if (db_null(r, i, 13)) {
+        it->body = db_dup(r, i, 5);
+        it->body_len = db_len(r, i, 5);
+        return it->body ? NULL : "the event is past its retention";
+    }
+    if (db_null(r, i, CLAIM_JOB_COL))
+        return "the job is gone";
+    struct job *j = it->_job = malloc(sizeof *j);
+    if (!j)
+        return "out of memory";
+    sql_row_to_job_at(r, i, CLAIM_JOB_COL, j);
+    /* the job as the event left it */
+    j->delivered_at = db_int(r, i, 14, 0);
+    j->started_at = db_int(r, i, 15, 0);
+    j->completed_at = db_int(r, i, 16, 0);
+    j->failed_at = db_int(r, i, 17, 0);
+    free(j->associated_backup);
+    j->associated_backup = db_dup(r, i, 18);
+    return NULL;
+}
 
 static enum store_result op_claim(struct store *s, void *p)
 {
@@ -148,36 +247,25 @@ static enum store_result op_claim(struct store *s, void *p)
         outbox_item_clear(&a->items[i]);
     *a->n = 0;
     /* ?6.. : the destinations at their limit of transfers in flight */
-    char sql[2048], notin[256] = "";
+    char sql[4096], notin[256] = "";
     size_t nb = a->nbusy > 10 ? 10 : a->nbusy;
     for (size_t i = 0; i < nb; i++)
         snprintf(notin + strlen(notin), sizeof notin - strlen(notin), "%s?%zu", i ? "," : "",
                  i + 6);
-    /* What sending takes: the endpoint's URL (it may have changed since),
-     * the payload and the secrets. On PostgreSQL one statement leases the
-     * rows (skipping those another node holds) and returns it all. SQLite
-     * does not use indexes for subqueries of RETURNING, and one process
-     * owns its database: the rows are read with joins, then leased. */
+    /* On PostgreSQL one statement leases the rows (skipping those another
+     * node holds) and reads what sending them takes. One process owns a
+     * SQLite database: the rows are read, then leased. */
     if (PG(s))
         snprintf(sql, sizeof sql,
-                 "UPDATE deliveries SET lease_owner=?1, lease_until=?2 WHERE id IN (SELECT id"
-                 " FROM deliveries WHERE state=0 AND next_at <= ?4 AND (lease_until IS NULL OR"
-                 " lease_until < ?4)%s%s%s ORDER BY next_at LIMIT ?5 FOR UPDATE SKIP LOCKED)"
-                 " RETURNING id, event_id, dest, tries, coalesce((SELECT url FROM webhooks w"
-                 " WHERE w.id=deliveries.webhook_id), url), (SELECT body FROM outbox o WHERE"
-                 " o.id=deliveries.event_id)," SECRETS ", webhook_id, team, last_at",
+                 "WITH d AS (UPDATE deliveries SET lease_owner=?1, lease_until=?2 WHERE id IN"
+                 " (SELECT id FROM deliveries WHERE " CLAIM_DUE "%s%s%s ORDER BY next_at"
+                 " LIMIT ?5 FOR UPDATE SKIP LOCKED) RETURNING *) SELECT " CLAIM_COLS
+                 " FROM d" CLAIM_JOINS " ORDER BY d.next_at",
                  nb ? " AND dest NOT IN (" : "", notin, nb ? ")" : "");
     else
         snprintf(sql, sizeof sql,
-                 "SELECT d.id, d.event_id, d.dest, d.tries, coalesce(w.url, d.url), o.body,"
-                 " CASE WHEN d.webhook_id IS NULL THEN n.secret ELSE w.secret END,"
-                 " CASE WHEN d.webhook_id IS NULL THEN CASE WHEN n.old_until > ?3 THEN"
-                 " n.old_secret END ELSE CASE WHEN w.old_until > ?3 THEN w.old_secret END END,"
-                 " d.webhook_id, d.team, d.last_at FROM deliveries d"
-                 " LEFT JOIN outbox o ON o.id=d.event_id LEFT JOIN webhooks w ON w.id=d.webhook_id"
-                 " LEFT JOIN notify_secrets n ON n.team=d.team AND d.webhook_id IS NULL"
-                 " WHERE d.state=0 AND d.next_at <= ?4 AND (d.lease_until IS NULL OR"
-                 " d.lease_until < ?4)%s%s%s ORDER BY d.next_at LIMIT ?5",
+                 "SELECT " CLAIM_COLS " FROM deliveries d" CLAIM_JOINS
+                 " WHERE d." CLAIM_DUE "%s%s%s ORDER BY d.next_at LIMIT ?5",
                  nb ? " AND d.dest NOT IN (" : "", notin, nb ? ")" : "");
     struct db_arg args[16] = {DB_TEXT(a->node), DB_INT(a->lease_until), DB_INT(a->now / 1000),
                               DB_INT(a->now), DB_INT((int64_t)a->max)};
@@ -190,19 +278,9 @@ static enum store_result op_claim(struct store *s, void *p)
     for (size_t i = 0; i < r->rows && *a->n < a->max && res == STORE_OK; i++) {
         struct outbox_item *it = &a->items[*a->n];
         memset(it, 0, sizeof *it);
-        it->id = db_int(r, i, 0, 0);
         it->lease_until = a->lease_until;
-        eng_copy_cell(r, i, 1, it->event_id, sizeof it->event_id);
-        eng_copy_cell(r, i, 2, it->dest, sizeof it->dest);
-        it->tries = (unsigned)db_int(r, i, 3, 0);
-        it->url = db_dup(r, i, 4);
-        it->body = db_dup(r, i, 5);
-        it->body_len = db_len(r, i, 5);
-        it->secret = db_dup(r, i, 6);
-        it->old_secret = db_dup(r, i, 7);
-        it->endpoint = !db_null(r, i, 8);
-        it->has_last = !db_null(r, i, 10);
-        if (!it->endpoint && !it->secret) { /* a team without a notify secret yet */
+        const char *why = claimed(r, i, it);
+        if (!why && !it->endpoint && !it->secret) { /* a team without a notify secret yet */
             struct db_res *k = NULL;
             if (notify_secret_ensure(s, db_text(r, i, 9)) ||
                 RUN(s, eng_wdb(s), "SELECT secret FROM notify_secrets WHERE team=?1", &k,
@@ -212,13 +290,8 @@ static enum store_result op_claim(struct store *s, void *p)
                 it->secret = db_dup(k, 0, 0);
             db_res_free(k);
         }
-        if (res == STORE_OK && (!it->url || !it->body || !it->secret)) {
-            /* an endpoint deleted since, an event past its retention (or
-             * out of memory): failed, not sent */
+        if (why) { /* failed, not sent */
             int64_t id = it->id;
-            const char *why = !it->url || !it->secret ? "the endpoint was deleted"
-                              : !it->body              ? "the event is past its retention"
-                                                       : "out of memory";
             outbox_item_clear(it);
             if (RUN(s, eng_wdb(s),
                     "UPDATE deliveries SET state=2, last_error=?3, lease_owner=NULL,"
@@ -263,6 +336,25 @@ enum store_result store_outbox_claim(struct store *s, const char *node, int64_t 
     *n = 0;
     struct claim_arg a = {node, now_ms, busy, nbusy, items, max, n, lease_until};
     enum store_result r = eng_submit(s, op_claim, &a);
+    /* job payloads are rendered here, on the deliverer's thread; one that
+     * cannot be (out of memory) stays leased and is sent after its lease */
+    size_t kept = 0;
+    for (size_t i = 0; r == STORE_OK && i < *n; i++) {
+        struct outbox_item *it = &items[i];
+        if (it->_job) {
+            it->body = render_job(it->_type, it->_ms, it->_job);
+            it->body_len = it->body ? strlen(it->body) : 0;
+            job_clear(it->_job);
+            free(it->_job);
+            it->_job = NULL;
+        }
+        if (it->body)
+            items[kept++] = *it;
+        else
+            outbox_item_clear(it);
+    }
+    if (r == STORE_OK)
+        *n = kept;
     if (r != STORE_OK) {
         for (size_t i = 0; i < *n; i++)
             outbox_item_clear(&items[i]);

@@ -313,6 +313,9 @@ struct outbox_item {
     unsigned tries; /* attempts made since queued (or redelivered) */
     bool endpoint;  /* a team endpoint's (not a notify_url's) */
     bool has_last;  /* an earlier attempt is recorded in its row */
+    struct job *_job; /* the store's, while it renders a job event's payload */
+    char _type[32];
+    int64_t _ms;
 };
 void outbox_item_clear(struct outbox_item *it);
 /* Leases up to max due deliveries whose destination is not one of busy[]
