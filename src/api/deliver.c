@@ -144,9 +144,9 @@ static int64_t claim(struct deliverer *d, int64_t now)
     unsigned free_slots = d->o.concurrency - hc_active(d->hc);
     if (!free_slots)
         return now + IDLE_MS; /* an ending transfer wakes the loop */
-    const char *busy[10];
+    const char *busy[9];
     size_t nbusy = 0;
-    for (unsigned i = 0; i < d->o.concurrency && nbusy < 10; i++) {
+    for (unsigned i = 0; i < d->o.concurrency && nbusy < 9; i++) {
         const struct slot *sl = &d->slots[i];
         if (!sl->used || dest_count(d, sl->it.dest) < PER_DEST_MAX)
             continue;
@@ -158,13 +158,18 @@ static int64_t claim(struct deliverer *d, int64_t now)
     }
     size_t want = free_slots < CLAIM_MAX ? free_slots : CLAIM_MAX;
     struct outbox_item items[CLAIM_MAX];
+    int64_t inflight[d->o.concurrency > 0 ? d->o.concurrency : 1];
+    size_t ninflight = 0;
+    for (unsigned i = 0; i < d->o.concurrency; i++)
+        if (d->slots[i].used)
+            inflight[ninflight++] = d->slots[i].it.id;
     size_t n = 0;
     int64_t lease = now + LEASE_MS;
     if (lease <= d->last_lease)
         lease = d->last_lease + 1;
     d->last_lease = lease;
-    if (store_outbox_claim(d->store, d->o.node, now, lease, busy, nbusy, items, want, &n) !=
-        STORE_OK)
+    if (store_outbox_claim(d->store, d->o.node, now, lease, busy, nbusy, inflight, ninflight,
+                           items, want, &n) != STORE_OK)
         return now + IDLE_MS; /* the database is away: try again in a second */
     size_t started = 0;
     for (size_t i = 0, at = 0; i < n; i++) {

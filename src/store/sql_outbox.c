@@ -153,6 +153,8 @@ void outbox_item_clear(struct outbox_item *it)
 
 struct claim_arg {
     const char *node;
+    const char *inflight; /* SQLite: the ids this node is sending, a JSON array */
+    bool reader;          /* SQLite: on a reader; a row that needs a write ends the pass */
     int64_t now;
     const char *const *busy;
     size_t nbusy;
@@ -240,39 +242,42 @@ static const char *claimed(const struct db_res *r, size_t i, struct outbox_item 
     return NULL;
 }
 
-static enum store_result op_claim(struct store *s, void *p)
+/* Claims on connection c (the writer's, or on SQLite a reader's). */
+static enum store_result claim_on(struct store *s, struct db *c, struct claim_arg *a)
 {
-    struct claim_arg *a = p;
     for (size_t i = 0; i < *a->n; i++)
         outbox_item_clear(&a->items[i]);
     *a->n = 0;
-    /* ?6.. : the destinations at their limit of transfers in flight */
+    /* ?7.. : the destinations at their limit of transfers in flight */
     char sql[4096], notin[256] = "";
-    size_t nb = a->nbusy > 10 ? 10 : a->nbusy;
+    size_t nb = a->nbusy > 9 ? 9 : a->nbusy;
     for (size_t i = 0; i < nb; i++)
         snprintf(notin + strlen(notin), sizeof notin - strlen(notin), "%s?%zu", i ? "," : "",
-                 i + 6);
+                 i + 7);
     /* On PostgreSQL one statement leases the rows (skipping those another
      * node holds) and reads what sending them takes. One process owns a
-     * SQLite database: the rows are read, then leased. */
+     * SQLite database: its leases are the deliverer's memory (?6, the ids
+     * in flight), and a claim is a read. */
     if (PG(s))
         snprintf(sql, sizeof sql,
                  "WITH d AS (UPDATE deliveries SET lease_owner=?1, lease_until=?2 WHERE id IN"
                  " (SELECT id FROM deliveries WHERE " CLAIM_DUE "%s%s%s ORDER BY next_at"
                  " LIMIT ?5 FOR UPDATE SKIP LOCKED) RETURNING *) SELECT " CLAIM_COLS
-                 " FROM d" CLAIM_JOINS " ORDER BY d.next_at",
+                 " FROM d" CLAIM_JOINS " WHERE ?6::text IS NULL ORDER BY d.next_at",
                  nb ? " AND dest NOT IN (" : "", notin, nb ? ")" : "");
     else
         snprintf(sql, sizeof sql,
                  "SELECT " CLAIM_COLS " FROM deliveries d" CLAIM_JOINS
-                 " WHERE d." CLAIM_DUE "%s%s%s ORDER BY d.next_at LIMIT ?5",
+                 " WHERE d." CLAIM_DUE " AND d.id NOT IN (SELECT value FROM json_each(?6))%s%s%s"
+                 " ORDER BY d.next_at LIMIT ?5",
                  nb ? " AND d.dest NOT IN (" : "", notin, nb ? ")" : "");
-    struct db_arg args[16] = {DB_TEXT(a->node), DB_INT(a->lease_until), DB_INT(a->now / 1000),
-                              DB_INT(a->now), DB_INT((int64_t)a->max)};
+    struct db_arg args[16] = {DB_TEXT(a->node),       DB_INT(a->lease_until),
+                              DB_INT(a->now / 1000),  DB_INT(a->now),
+                              DB_INT((int64_t)a->max), DB_TEXT(PG(s) ? NULL : a->inflight)};
     for (size_t i = 0; i < nb; i++)
-        args[5 + i] = DB_TEXT(a->busy[i]);
+        args[6 + i] = DB_TEXT(a->busy[i]);
     struct db_res *r = NULL;
-    if (s->drv->run(eng_wdb(s), sql, args, (int)(5 + nb), &r) != DB_OK)
+    if (s->drv->run(c, sql, args, (int)(6 + nb), &r) != DB_OK)
         return STORE_UNAVAILABLE;
     enum store_result res = STORE_OK;
     for (size_t i = 0; i < r->rows && *a->n < a->max && res == STORE_OK; i++) {
@@ -280,10 +285,16 @@ static enum store_result op_claim(struct store *s, void *p)
         memset(it, 0, sizeof *it);
         it->lease_until = a->lease_until;
         const char *why = claimed(r, i, it);
-        if (!why && !it->endpoint && !it->secret) { /* a team without a notify secret yet */
+        bool no_secret = !why && !it->endpoint && !it->secret;
+        if ((why || no_secret) && a->reader) {
+            outbox_item_clear(it);
+            res = STORE_CONFLICT; /* this round goes to the writer */
+            break;
+        }
+        if (no_secret) { /* a team without a notify secret yet */
             struct db_res *k = NULL;
             if (notify_secret_ensure(s, db_text(r, i, 9)) ||
-                RUN(s, eng_wdb(s), "SELECT secret FROM notify_secrets WHERE team=?1", &k,
+                RUN(s, c, "SELECT secret FROM notify_secrets WHERE team=?1", &k,
                     DB_TEXT(db_text(r, i, 9))) != DB_OK || !k->rows)
                 res = STORE_UNAVAILABLE;
             else
@@ -293,24 +304,30 @@ static enum store_result op_claim(struct store *s, void *p)
         if (why) { /* failed, not sent */
             int64_t id = it->id;
             outbox_item_clear(it);
-            if (RUN(s, eng_wdb(s),
+            if (RUN(s, c,
                     "UPDATE deliveries SET state=2, last_error=?3, lease_owner=NULL,"
                     " lease_until=NULL, updated_at=?2 WHERE id=?1",
                     NULL, DB_INT(id), DB_INT(a->now), DB_TEXT(why)) != DB_OK)
                 res = STORE_UNAVAILABLE;
             continue;
         }
-        if (res == STORE_OK && !PG(s) &&
-            LATER(s, "UPDATE deliveries SET lease_owner=?2, lease_until=?3 WHERE id=?1",
-                  DB_INT(it->id), DB_TEXT(a->node), DB_INT(a->lease_until)) != DB_OK)
-            res = STORE_UNAVAILABLE;
         if (res == STORE_OK)
             (*a->n)++;
         else
             outbox_item_clear(it);
     }
     db_res_free(r);
+    if (res != STORE_OK) {
+        for (size_t i = 0; i < *a->n; i++)
+            outbox_item_clear(&a->items[i]);
+        *a->n = 0;
+    }
     return res;
+}
+
+static enum store_result op_claim(struct store *s, void *p)
+{
+    return claim_on(s, eng_wdb(s), p);
 }
 
 static void fill_due(const struct db_res *r, size_t i, void *out)
@@ -331,11 +348,34 @@ int64_t store_outbox_next_due(struct store *s, int64_t now_ms)
 
 enum store_result store_outbox_claim(struct store *s, const char *node, int64_t now_ms,
                                      int64_t lease_until, const char *const *busy, size_t nbusy,
+                                     const int64_t *inflight, size_t ninflight,
                                      struct outbox_item *items, size_t max, size_t *n)
 {
     *n = 0;
-    struct claim_arg a = {node, now_ms, busy, nbusy, items, max, n, lease_until};
-    enum store_result r = eng_submit(s, op_claim, &a);
+    char *list = NULL; /* SQLite: "[id,id,...]" */
+    if (!PG(s)) {
+        list = malloc(ninflight * 21 + 3);
+        if (!list)
+            return STORE_UNAVAILABLE;
+        size_t at = 0;
+        list[at++] = '[';
+        for (size_t i = 0; i < ninflight; i++)
+            at += (size_t)sprintf(list + at, "%s%lld", i ? "," : "", (long long)inflight[i]);
+        list[at++] = ']';
+        list[at] = '\0';
+    }
+    struct claim_arg a = {node, list, !PG(s), now_ms, busy, nbusy, items, max, n, lease_until};
+    enum store_result r = STORE_CONFLICT;
+    if (a.reader) { /* the common claim costs the writer nothing */
+        struct db *c = eng_reader(s);
+        r = c ? claim_on(s, c, &a) : STORE_UNAVAILABLE;
+        if (c)
+            eng_reader_put(s, c);
+        a.reader = false;
+    }
+    if (r == STORE_CONFLICT)
+        r = eng_submit(s, op_claim, &a);
+    free(list);
     /* job payloads are rendered here, on the deliverer's thread; one that
      * cannot be (out of memory) stays leased and is sent after its lease */
     size_t kept = 0;
@@ -399,22 +439,25 @@ static int record_one(struct store *s, const char *node, const struct delivery_r
     /* The row keeps the last attempt; an earlier one moves to the attempts
      * table first. Both only while the lease is ours: past it, another node
      * may have taken the delivery. */
+    /* (SQLite: one process, no leases in the database) */
+    const char *ours = PG(s) ? "lease_owner=?2 AND lease_until=?3" : "?2 = ?2 AND ?3 = ?3";
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO delivery_attempts (delivery_id, at, status, duration_ms, error, excerpt,"
+             " node) SELECT id, last_at, last_status, last_duration_ms, last_error, last_excerpt,"
+             " last_node FROM deliveries WHERE id=?1 AND %s AND last_at IS NOT NULL",
+             ours);
     if (it->has_last &&
-        LATER(s,
-              "INSERT INTO delivery_attempts (delivery_id, at, status, duration_ms, error,"
-              " excerpt, node) SELECT id, last_at, last_status, last_duration_ms, last_error,"
-              " last_excerpt, last_node FROM deliveries WHERE id=?1 AND lease_owner=?2"
-              " AND lease_until=?3 AND last_at IS NOT NULL",
-              DB_INT(it->id), DB_TEXT(node), DB_INT(it->lease_until)) != DB_OK)
+        LATER(s, sql, DB_INT(it->id), DB_TEXT(node), DB_INT(it->lease_until)) != DB_OK)
         return -1;
     int state = d->outcome == OUTCOME_DELIVERED ? DELIVERY_DELIVERED
                 : d->outcome == OUTCOME_RETRY   ? DELIVERY_PENDING
                                                 : DELIVERY_FAILED;
-    const char *sql =
-        "UPDATE deliveries SET state=?4, tries=tries+1, next_at=?5, lease_owner=NULL,"
-        " lease_until=NULL, last_at=?6, last_status=?7, last_duration_ms=?8, last_error=?9,"
-        " last_excerpt=?10, last_node=?2, updated_at=?11"
-        " WHERE id=?1 AND lease_owner=?2 AND lease_until=?3 AND state=0";
+    snprintf(sql, sizeof sql,
+             "UPDATE deliveries SET state=?4, tries=tries+1, next_at=?5, lease_owner=NULL,"
+             " lease_until=NULL, last_at=?6, last_status=?7, last_duration_ms=?8, last_error=?9,"
+             " last_excerpt=?10, last_node=?2, updated_at=?11 WHERE id=?1 AND %s AND state=0",
+             ours);
     struct db_arg args[] = {DB_INT(it->id),
                             DB_TEXT(node),
                             DB_INT(it->lease_until),

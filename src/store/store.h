@@ -319,9 +319,11 @@ struct outbox_item {
 };
 void outbox_item_clear(struct outbox_item *it);
 /* Leases up to max due deliveries whose destination is not one of busy[]
- * (nbusy of them, at most 10 are looked at) until lease_until. */
+ * (nbusy of them, at most 9 are looked at) until lease_until. inflight[]:
+ * the deliveries this node is sending (SQLite keeps its leases there). */
 enum store_result store_outbox_claim(struct store *s, const char *node, int64_t now_ms,
                                      int64_t lease_until, const char *const *busy, size_t nbusy,
+                                     const int64_t *inflight, size_t ninflight,
                                      struct outbox_item *items, size_t max, size_t *n);
 /* When the next delivery not leased now is due (0: none queued); a read. */
 int64_t store_outbox_next_due(struct store *s, int64_t now_ms);
