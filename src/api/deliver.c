@@ -6,7 +6,10 @@
  *
  * Bounded: at most `concurrency` transfers at once, and at most
  * PER_DEST_MAX to one destination (an endpoint, or a notify_url's origin),
- * so a receiver that never answers holds a few slots, not all of them.
+ * so a receiver that never answers holds some slots, not all of them. While
+ * destinations are at their limit, a claim that found nothing else waits
+ * for a transfer to end (or SATURATED_MS): each claim reads past their
+ * backlog.
  * Woken by the store after a commit that queued deliveries (here or, on
  * PostgreSQL, on another node), and at least once a second for retries. */
 #include "api/deliver.h"
@@ -22,12 +25,13 @@
 #include "http/client.h"
 #include "lib/log.h"
 
-#define CLAIM_MAX 64   /* deliveries leased at once */
-#define PER_DEST_MAX 4 /* transfers to one destination at once */
-#define LEASE_MS 30000 /* a node that died leaves its deliveries to others after this */
-#define IDLE_MS 1000   /* the outbox is looked at this often without a wake */
+#define CLAIM_MAX 64    /* deliveries leased at once */
+#define PER_DEST_MAX 16 /* transfers to one destination at once */
+#define LEASE_MS 30000  /* a node that died leaves its deliveries to others after this */
+#define IDLE_MS 1000    /* the outbox is looked at this often without a wake */
 #define PRUNE_EVERY_MS 60000
 #define CLAIM_GAP_MS 5 /* wakes closer together share one claim: bigger batches, fewer writes */
+#define SATURATED_MS 250
 
 struct slot {
     bool used;
@@ -44,7 +48,8 @@ struct deliverer {
     struct delivery_result *results;
     char (*excerpts)[HC_EXCERPT_MAX + 1], (*errors)[256];
     size_t nresults;
-    int64_t last_lease; /* every claim's lease_until differs */
+    int64_t last_lease;      /* every claim's lease_until differs */
+    int64_t saturated_until; /* no claim before, unless a transfer ends */
 };
 
 static int64_t wall_ms(void)
@@ -121,11 +126,11 @@ static void on_done(void *arg, const struct hc_result *r)
     res->next_at_ms = now + delay;
 }
 
-/* Records what ended and frees its slots. */
-static void flush_results(struct deliverer *d)
+/* Records what ended and frees its slots; true when there was any. */
+static bool flush_results(struct deliverer *d)
 {
     if (!d->nresults)
-        return;
+        return false;
     if (store_outbox_record(d->store, d->o.node, d->results, d->nresults) != STORE_OK)
         log_warn("webhooks: %zu attempts could not be recorded; they are sent again once their"
                  " lease ends",
@@ -136,6 +141,7 @@ static void flush_results(struct deliverer *d)
         sl->used = false;
     }
     d->nresults = 0;
+    return true;
 }
 
 /* Leases what is due and starts it; returns when to look again. */
@@ -168,8 +174,8 @@ static int64_t claim(struct deliverer *d, int64_t now)
     if (lease <= d->last_lease)
         lease = d->last_lease + 1;
     d->last_lease = lease;
-    if (store_outbox_claim(d->store, d->o.node, now, lease, busy, nbusy, inflight, ninflight,
-                           items, want, &n) != STORE_OK)
+    if (store_outbox_claim(d->store, d->o.node, now, lease, busy, nbusy, inflight, ninflight, items,
+                           want, &n) != STORE_OK)
         return now + IDLE_MS; /* the database is away: try again in a second */
     size_t started = 0;
     for (size_t i = 0, at = 0; i < n; i++) {
@@ -191,6 +197,10 @@ static int64_t claim(struct deliverer *d, int64_t now)
         return now; /* more may be due */
     if (n)
         return now + 50; /* busy: look again soon (wakes come sooner) */
+    if (nbusy) {         /* what is due waits for a busy destination */
+        d->saturated_until = now + SATURATED_MS;
+        return d->saturated_until;
+    }
     /* nothing due now: sleep until the next retry (a read) */
     int64_t next_due = store_outbox_next_due(d->store, now);
     if (next_due && next_due < now + IDLE_MS)
@@ -207,7 +217,7 @@ static void *deliver_main(void *arg)
     int64_t next = 0, pruned = 0, claimed = 0;
     while (!atomic_load(&d->stopping)) {
         int64_t now = wall_ms();
-        if (atomic_load(&d->woken) && next > claimed + CLAIM_GAP_MS)
+        if (atomic_load(&d->woken) && next > claimed + CLAIM_GAP_MS && now >= d->saturated_until)
             next = claimed + CLAIM_GAP_MS;
         if (now >= next) {
             atomic_store(&d->woken, false);
@@ -226,7 +236,8 @@ static void *deliver_main(void *arg)
         flush_results(d);
         int64_t wait = next - wall_ms();
         hc_run(d->hc, wait < 0 ? 0 : wait > IDLE_MS ? IDLE_MS : (int)wait, on_done, d);
-        flush_results(d);
+        if (flush_results(d) && d->saturated_until > now) /* a slot is free again */
+            d->saturated_until = next = 0;
     }
     return NULL;
 }

@@ -265,11 +265,10 @@ static enum store_result op_job_cancel(struct store *s, void *p)
                                                                : STORE_STARTED;
     memcpy(a->token, j.token, JP_TOKEN_LEN + 1);
     int64_t now = eng_now();
-    if (res == STORE_OK &&
-        (RUN(s, eng_wdb(s), "UPDATE jobs SET cancelled_at=?2 WHERE id=?1", NULL,
-             DB_TEXT(a->job_id), DB_INT(now)) != DB_OK ||
-         eng_event(s, a->site_id, now, "Job %s cancelled", a->token) ||
-         out_job(s, EV_JOB_CANCELLED, &j, now)))
+    if (res == STORE_OK && (RUN(s, eng_wdb(s), "UPDATE jobs SET cancelled_at=?2 WHERE id=?1", NULL,
+                                DB_TEXT(a->job_id), DB_INT(now)) != DB_OK ||
+                            eng_event(s, a->site_id, now, "Job %s cancelled", a->token) ||
+                            out_job(s, EV_JOB_CANCELLED, &j, now)))
         res = STORE_UNAVAILABLE;
     job_clear(&j);
     return res;

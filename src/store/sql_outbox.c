@@ -88,8 +88,8 @@ int out_emit(struct store *s, enum whk_event e, const char *site_id, const char 
         return -1;
     }
     rfc3339_format(now, ts);
-    json_t *doc = json_pack("{s:s, s:s, s:o}", "type", whk_events[e].name, "timestamp", ts, "data",
-                            data);
+    json_t *doc =
+        json_pack("{s:s, s:s, s:o}", "type", whk_events[e].name, "timestamp", ts, "data", data);
     char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     if (!body)
@@ -130,8 +130,8 @@ static char *render_job(const char *type, int64_t ms, struct job *j)
     json_t *data = job_json(j);
     if (data && !strcmp(type, whk_events[EV_JOB_CANCELLED].name))
         json_object_set_new(data, "status", json_string("cancelled"));
-    json_t *doc = data ? json_pack("{s:s, s:s, s:o}", "type", type, "timestamp", ts, "data", data)
-                       : NULL;
+    json_t *doc =
+        data ? json_pack("{s:s, s:s, s:o}", "type", type, "timestamp", ts, "data", data) : NULL;
     char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     return body;
@@ -187,7 +187,7 @@ static int notify_secret_ensure(struct store *s, const char *team)
  * for a notify_url, of the team (the previous one too while a rotation
  * overlaps; ?3: now, in seconds). */
 #define CLAIM_COLS                                                                                 \
-    "d.id, d.event_id, d.dest, d.tries, coalesce(w.url, d.url), o.body,"                          \
+    "d.id, d.event_id, d.dest, d.tries, coalesce(w.url, d.url), o.body,"                           \
     " CASE WHEN d.webhook_id IS NULL THEN n.secret ELSE w.secret END,"                             \
     " CASE WHEN d.webhook_id IS NULL THEN CASE WHEN n.old_until > ?3 THEN n.old_secret END"        \
     " ELSE CASE WHEN w.old_until > ?3 THEN w.old_secret END END,"                                  \
@@ -198,11 +198,10 @@ static int notify_secret_ensure(struct store *s, const char *team)
     " j.started_at, j.completed_at, j.failed_at"
 #define CLAIM_JOB_COL 19 /* where the job's columns (JOB_COLS) begin */
 #define CLAIM_JOINS                                                                                \
-    " LEFT JOIN outbox o ON o.id=d.event_id LEFT JOIN webhooks w ON w.id=d.webhook_id"            \
+    " LEFT JOIN outbox o ON o.id=d.event_id LEFT JOIN webhooks w ON w.id=d.webhook_id"             \
     " LEFT JOIN notify_secrets n ON n.team=d.team AND d.webhook_id IS NULL"                        \
     " LEFT JOIN jobs j ON j.id=d.job_id"
-#define CLAIM_DUE                                                                                  \
-    "state=0 AND next_at <= ?4 AND (lease_until IS NULL OR lease_until < ?4)"
+#define CLAIM_DUE "state=0 AND next_at <= ?4 AND (lease_until IS NULL OR lease_until < ?4)"
 
 /* Fills the item from a claimed row; NULL, or why it cannot be sent. The
  * payload of a job event is rendered later, off the writer (_job). */
@@ -267,12 +266,12 @@ static enum store_result claim_on(struct store *s, struct db *c, struct claim_ar
                  nb ? " AND dest NOT IN (" : "", notin, nb ? ")" : "");
     else
         snprintf(sql, sizeof sql,
-                 "SELECT " CLAIM_COLS " FROM deliveries d" CLAIM_JOINS
-                 " WHERE d." CLAIM_DUE " AND d.id NOT IN (SELECT value FROM json_each(?6))%s%s%s"
+                 "SELECT " CLAIM_COLS " FROM deliveries d" CLAIM_JOINS " WHERE d." CLAIM_DUE
+                 " AND d.id NOT IN (SELECT value FROM json_each(?6))%s%s%s"
                  " ORDER BY d.next_at LIMIT ?5",
                  nb ? " AND d.dest NOT IN (" : "", notin, nb ? ")" : "");
-    struct db_arg args[16] = {DB_TEXT(a->node),       DB_INT(a->lease_until),
-                              DB_INT(a->now / 1000),  DB_INT(a->now),
+    struct db_arg args[16] = {DB_TEXT(a->node),        DB_INT(a->lease_until),
+                              DB_INT(a->now / 1000),   DB_INT(a->now),
                               DB_INT((int64_t)a->max), DB_TEXT(PG(s) ? NULL : a->inflight)};
     for (size_t i = 0; i < nb; i++)
         args[6 + i] = DB_TEXT(a->busy[i]);
@@ -295,7 +294,8 @@ static enum store_result claim_on(struct store *s, struct db *c, struct claim_ar
             struct db_res *k = NULL;
             if (notify_secret_ensure(s, db_text(r, i, 9)) ||
                 RUN(s, c, "SELECT secret FROM notify_secrets WHERE team=?1", &k,
-                    DB_TEXT(db_text(r, i, 9))) != DB_OK || !k->rows)
+                    DB_TEXT(db_text(r, i, 9))) != DB_OK ||
+                !k->rows)
                 res = STORE_UNAVAILABLE;
             else
                 it->secret = db_dup(k, 0, 0);

@@ -264,10 +264,9 @@ static enum store_result op_webhook_ping(struct store *s, void *p)
     if (res == STORE_OK)
         *a->delivery_id = db_int(r, 0, 0, 0);
     db_res_free(r);
-    if (res == STORE_OK &&
-        (RUN(s, eng_wdb(s), "INSERT INTO outbox (id, body) VALUES (?1, ?2)", NULL,
-             DB_TEXT(a->event_id), DB_TEXT(body)) != DB_OK ||
-         eng_outbox_queued(s)))
+    if (res == STORE_OK && (RUN(s, eng_wdb(s), "INSERT INTO outbox (id, body) VALUES (?1, ?2)",
+                                NULL, DB_TEXT(a->event_id), DB_TEXT(body)) != DB_OK ||
+                            eng_outbox_queued(s)))
         res = STORE_UNAVAILABLE;
     free(body);
     return res;

@@ -310,9 +310,9 @@ struct outbox_item {
     char dest[JP_UUID_LEN + 64];            /* the endpoint id, or the notify_url's origin */
     char *url, *body, *secret, *old_secret; /* owned; old_secret NULL unless rotating */
     size_t body_len;
-    unsigned tries; /* attempts made since queued (or redelivered) */
-    bool endpoint;  /* a team endpoint's (not a notify_url's) */
-    bool has_last;  /* an earlier attempt is recorded in its row */
+    unsigned tries;   /* attempts made since queued (or redelivered) */
+    bool endpoint;    /* a team endpoint's (not a notify_url's) */
+    bool has_last;    /* an earlier attempt is recorded in its row */
     struct job *_job; /* the store's, while it renders a job event's payload */
     char _type[32];
     int64_t _ms;

@@ -26,8 +26,8 @@
 struct fixture {
     struct store *s;
     char dir[64];
-    unsigned seq; /* makes names and keys unique within a run */
-    bool pg;      /* several nodes may share the database: leases are in it */
+    unsigned seq;        /* makes names and keys unique within a run */
+    bool pg;             /* several nodes may share the database: leases are in it */
     int64_t inflight[4]; /* what the caller is sending (SQLite's leases) */
     size_t ninflight;
 };
@@ -118,10 +118,9 @@ static size_t claim(struct fixture *fx, const char *node, int64_t now, int64_t u
                     struct outbox_item *items, size_t max)
 {
     size_t n = 0;
-    assert_int_equal(
-        store_outbox_claim(fx->s, node, now, until, NULL, 0, fx->inflight, fx->ninflight, items,
-                           max, &n),
-        STORE_OK);
+    assert_int_equal(store_outbox_claim(fx->s, node, now, until, NULL, 0, fx->inflight,
+                                        fx->ninflight, items, max, &n),
+                     STORE_OK);
     return n;
 }
 
