@@ -25,7 +25,7 @@
 #include "http/client.h"
 #include "lib/log.h"
 
-#define CLAIM_MAX 64    /* deliveries leased at once */
+#define CLAIM_MAX 8     /* deliveries leased at once */
 #define PER_DEST_MAX 16 /* transfers to one destination at once */
 #define LEASE_MS 30000  /* a node that died leaves its deliveries to others after this */
 #define IDLE_MS 1000    /* the outbox is looked at this often without a wake */
@@ -154,7 +154,9 @@ static int64_t claim(struct deliverer *d, int64_t now)
     size_t nbusy = 0;
     for (unsigned i = 0; i < d->o.concurrency && nbusy < 9; i++) {
         const struct slot *sl = &d->slots[i];
-        if (!sl->used || dest_count(d, sl->it.dest) < PER_DEST_MAX)
+        /* a claim may take CLAIM_MAX of one destination: with what is in
+         * flight, never more than PER_DEST_MAX */
+        if (!sl->used || dest_count(d, sl->it.dest) + CLAIM_MAX <= PER_DEST_MAX)
             continue;
         bool seen = false;
         for (size_t k = 0; k < nbusy; k++)

@@ -67,7 +67,7 @@ wait "$PID2" 2>/dev/null
 t_kill=$(date +%s)
 kill -CONT "$JP_PID"
 leased=$(psql -qtA "$JP_DB" -c "SELECT count(*) FROM deliveries WHERE lease_owner='node-b' AND state=0")
-check "node B died holding 4 pings (its limit for one endpoint)" 4 "$leased"
+check "node B died holding the 6 pings" 6 "$leased"
 for _ in $(seq 450); do
     [ "$(psql -qtA "$JP_DB" -c "SELECT count(*) FROM deliveries WHERE state=1 AND webhook_id='$W' AND type='ping'")" = 6 ] && break
     sleep 0.1
