@@ -29,7 +29,9 @@
 #define PER_DEST_MAX 16 /* transfers to one destination at once */
 #define LEASE_MS 30000  /* a node that died leaves its deliveries to others after this */
 #define IDLE_MS 1000    /* the outbox is looked at this often without a wake */
-#define PRUNE_EVERY_MS 60000
+#define PRUNE_EVERY_MS 10000
+#define PRUNE_BATCH 1000
+#define PRUNE_BATCHES 100 /* per round at most: 10,000 a second */
 #define CLAIM_GAP_MS 5 /* wakes closer together share one claim: bigger batches, fewer writes */
 #define SATURATED_MS 250
 
@@ -231,9 +233,12 @@ static void *deliver_main(void *arg)
             int64_t span = 0; /* an event stays while a delivery of it may be retried */
             for (unsigned i = 0; i < d->o.schedule.n; i++)
                 span += d->o.schedule.delay_ms[i];
-            if (store_outbox_prune(d->store, now - d->o.retention_ms,
-                                   now - d->o.retention_ms - span, 1000) < 0)
-                log_warn("webhooks: cannot prune finished deliveries");
+            /* small batches, each its own commit, until one is not full */
+            long n = PRUNE_BATCH;
+            for (int b = 0; b < PRUNE_BATCHES && n >= PRUNE_BATCH; b++)
+                if ((n = store_outbox_prune(d->store, now - d->o.retention_ms,
+                                            now - d->o.retention_ms - span, PRUNE_BATCH)) < 0)
+                    log_warn("webhooks: cannot prune finished deliveries");
         }
         flush_results(d);
         int64_t wait = next - wall_ms();

@@ -203,14 +203,14 @@ void devices_trust(struct devices *d, bool trusted);
 /* ---- the outbox (sql_outbox.c) ----------------------------------------- */
 
 /* Queues event e about a site for delivery (writer thread), in the
- * transaction of the change that causes it: the event row and a delivery to
- * every endpoint of the site's team subscribed to e, and to notify_url (job
- * events only; NULL: none). Nothing is written when nobody is subscribed.
- * data (the object, core/shape.h) is taken over. 0 or -1. */
-int out_emit(struct store *s, enum whk_event e, const char *site_id, const char *notify_url,
-             json_t *data, int64_t now);
-/* The same for a job, with its JSON shape as it is now. */
-int out_job(struct store *s, enum whk_event e, const struct job *j, int64_t now);
+ * transaction of the change that causes it: a delivery to every endpoint of
+ * the site's team subscribed to e, with data (the object, core/shape.h;
+ * taken over) as its payload. Nothing is written when nobody is subscribed.
+ * 0 or -1. */
+int out_emit(struct store *s, enum whk_event e, const char *site_id, json_t *data);
+/* The same for a job event, also to the job's notify_url: the job's state
+ * now is kept with it, and its payload rendered when it is sent. */
+int out_job(struct store *s, enum whk_event e, const struct job *j);
 /* sql_sites.c: announces the sites whose heartbeats just marked them as
  * online again (writer thread, in the heartbeats' transaction). 0 or -1. */
 int sql_sites_came_online(struct store *s, int64_t now);

@@ -84,7 +84,7 @@ static enum store_result assemble(struct store *s, struct chunk_arg *a, const ch
         json_object_set_new(data, "site_id", json_string(a->site_id));
         json_object_set_new(data, "job_id", json_string(a->job_id));
     }
-    if (out_emit(s, EV_BACKUP_CREATED, a->site_id, NULL, data, a->now))
+    if (out_emit(s, EV_BACKUP_CREATED, a->site_id, data))
         goto out;
     res = STORE_CREATED;
 out:

@@ -268,7 +268,7 @@ static enum store_result op_job_cancel(struct store *s, void *p)
     if (res == STORE_OK && (RUN(s, eng_wdb(s), "UPDATE jobs SET cancelled_at=?2 WHERE id=?1", NULL,
                                 DB_TEXT(a->job_id), DB_INT(now)) != DB_OK ||
                             eng_event(s, a->site_id, now, "Job %s cancelled", a->token) ||
-                            out_job(s, EV_JOB_CANCELLED, &j, now)))
+                            out_job(s, EV_JOB_CANCELLED, &j)))
         res = STORE_UNAVAILABLE;
     job_clear(&j);
     return res;
@@ -315,7 +315,7 @@ static int fail_timed_out(struct store *s, const char *site_id, int64_t now, int
         err =
             eng_event(s, j.site_id, now, "Job %s failed: no report within the run timeout of %llds",
                       j.token, (long long)run_timeout) ||
-            out_job(s, EV_JOB_FAILED, &j, now);
+            out_job(s, EV_JOB_FAILED, &j);
         log_warn("job %s failed: no report within the run timeout of %llds", j.token,
                  (long long)run_timeout);
         job_clear(&j);
@@ -346,12 +346,12 @@ static enum store_result delivered(struct store *s, const struct dispatch_arg *a
     const struct job *j = a->out;
     return eng_event(s, j->site_id, a->now, "Job %s delivered (%ld more pending)", j->token,
                      *a->remaining) ||
-                   out_job(s, EV_JOB_DELIVERED, j, a->now) ||
+                   out_job(s, EV_JOB_DELIVERED, j) ||
                    (!j->needs_acknowledgement &&
                     (eng_event(s, j->site_id, a->now,
                                "Job %s completed at delivery (no acknowledgement needed)",
                                j->token) ||
-                     out_job(s, EV_JOB_COMPLETED, j, a->now)))
+                     out_job(s, EV_JOB_COMPLETED, j)))
                ? STORE_UNAVAILABLE
                : STORE_OK;
 }
@@ -564,7 +564,7 @@ static int report_emit(struct store *s, const struct report_arg *a, const struct
                                                          [JOB_FAILED] = EV_JOB_FAILED};
     const struct job_report_info *rep = &job_reports[a->report];
     return eng_event(s, j->site_id, a->now, "Job %s %s", j->token, rep->event) ||
-           out_job(s, of[rep->to], j, a->now);
+           out_job(s, of[rep->to], j);
 }
 
 static int report_pg(struct store *s, const struct report_arg *a)

@@ -1,17 +1,20 @@
 /* The transactional outbox: events are written in the transaction of the
- * change that causes them (out_emit), as one delivery row per destination
- * holding the exact payload; the deliverer (api/deliver.c) leases due
- * deliveries, sends them and records every attempt here.
+ * change that causes them (out_job, out_emit), as one delivery row per
+ * destination; the deliverer (api/deliver.c) claims due deliveries, sends
+ * them and records every attempt here.
  *
  * Tables (migration 3, times in milliseconds): deliveries (event id
- * "msg_{uuid7}", the webhook-id, shared by the event's destinations; the
- * body; state, tries since queued, next_at; the lease; the last attempt),
- * delivery_attempts (the attempts before the last). A lease is (lease_owner:
- * the node, lease_until): a claim skips rows another node holds (SKIP LOCKED
- * on PostgreSQL) or leased until later, so one node at a time sends a
- * delivery, and a node that died leaves it to another once the lease ends.
- * The common delivery costs an insert (with the change), the claim's update
- * and the result's update: one row written three times. */
+ * "msg_{uuid7}", the webhook-id, shared by the event's destinations; for a
+ * job event the job's state at the event, its payload rendered when sent;
+ * state, tries since queued, next_at; the lease; the last attempt), outbox
+ * (the payload of a site or backup event, once), delivery_attempts (the
+ * attempts before the last). On PostgreSQL a lease is (lease_owner: the
+ * node, lease_until): a claim skips rows another node holds (SKIP LOCKED) or
+ * leased until later, so one node at a time sends a delivery, and a node
+ * that died leaves it to another once the lease ends. One process owns a
+ * SQLite database: its leases are the deliverer's memory, and a claim is a
+ * read. The common delivery then costs the writer an insert (with the
+ * change) and an update (its result). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,8 +81,7 @@ static int new_event(struct store *s, char ev[48], int64_t *ms)
     return 0;
 }
 
-int out_emit(struct store *s, enum whk_event e, const char *site_id, const char *notify_url,
-             json_t *data, int64_t now)
+int out_emit(struct store *s, enum whk_event e, const char *site_id, json_t *data)
 {
     char ev[48], ts[JP_RFC3339_LEN + 1];
     int64_t ms;
@@ -87,14 +89,14 @@ int out_emit(struct store *s, enum whk_event e, const char *site_id, const char 
         json_decref(data);
         return -1;
     }
-    rfc3339_format(now, ts);
+    rfc3339_format(ms / 1000, ts);
     json_t *doc =
         json_pack("{s:s, s:s, s:o}", "type", whk_events[e].name, "timestamp", ts, "data", data);
     char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     if (!body)
         return -1;
-    int queued = queue(s, e, site_id, whk_events[e].job ? notify_url : NULL, ev, ms, NULL);
+    int queued = queue(s, e, site_id, NULL, ev, ms, NULL);
     /* the payload once, when anyone is to receive it */
     if (queued > 0 &&
         (PG(s) ? LATER(s,
@@ -109,9 +111,8 @@ int out_emit(struct store *s, enum whk_event e, const char *site_id, const char 
     return queued < 0 ? -1 : queued ? eng_outbox_queued(s) : 0;
 }
 
-int out_job(struct store *s, enum whk_event e, const struct job *j, int64_t now)
+int out_job(struct store *s, enum whk_event e, const struct job *j)
 {
-    (void)now; /* the event's time is its id's */
     char ev[48];
     int64_t ms;
     if (new_event(s, ev, &ms))
@@ -366,6 +367,11 @@ enum store_result store_outbox_claim(struct store *s, const char *node, int64_t 
     }
     struct claim_arg a = {node, list, !PG(s), now_ms, busy, nbusy, items, max, n, lease_until};
     enum store_result r = STORE_CONFLICT;
+    if (PG(s)) { /* a read first: when nothing is due, no write transaction */
+        int64_t due = store_outbox_next_due(s, now_ms);
+        if (!due || due > now_ms)
+            r = STORE_OK;
+    }
     if (a.reader) { /* the common claim costs the writer nothing */
         struct db *c = eng_reader(s);
         r = c ? claim_on(s, c, &a) : STORE_UNAVAILABLE;

@@ -143,7 +143,7 @@ static enum store_result op_site_adopt(struct store *s, void *p)
          eng_event(s, a->out->id, now, "Site adopted from %s (identity %s, RouterOS %s)",
                    f->from ? f->from : "?", f->identity ? f->identity : "?",
                    f->software_version ? f->software_version : "?") ||
-         out_emit(s, EV_SITE_ADOPTED, a->out->id, NULL, site_json(a->out, true), now)))
+         out_emit(s, EV_SITE_ADOPTED, a->out->id, site_json(a->out, true))))
         res = STORE_UNAVAILABLE;
     return res;
 }
@@ -210,8 +210,7 @@ static enum store_result op_site_change(struct store *s, void *p)
     if (!found)
         return STORE_NOT_FOUND;
     int err = eng_forget_device(s, a->site_id) || eng_event(s, a->site_id, now, "%s", a->message) ||
-              (a->event >= 0 && out_emit(s, (enum whk_event)a->event, a->site_id, NULL,
-                                         site_json(&site, false), now));
+              (a->event >= 0 && out_emit(s, (enum whk_event)a->event, a->site_id, site_json(&site, false)));
     site_clear(&site);
     return err ? STORE_UNAVAILABLE : STORE_OK;
 }
@@ -269,7 +268,7 @@ int sql_sites_came_online(struct store *s, int64_t now)
         struct site site;
         sql_row_to_site(r, i, &site);
         err = eng_event(s, site.id, now, "Site online again (polling)") ||
-              out_emit(s, EV_SITE_ONLINE, site.id, NULL, site_json(&site, true), now);
+              out_emit(s, EV_SITE_ONLINE, site.id, site_json(&site, true));
         site_clear(&site);
     }
     db_res_free(r);
@@ -297,7 +296,7 @@ static enum store_result op_offline(struct store *s, void *p)
         sql_row_to_site(r, i, &site);
         err = eng_event(s, site.id, a->now, "Site offline: no poll for %llds",
                         (long long)a->window) ||
-              out_emit(s, EV_SITE_OFFLINE, site.id, NULL, site_json(&site, false), a->now);
+              out_emit(s, EV_SITE_OFFLINE, site.id, site_json(&site, false));
         site_clear(&site);
     }
     a->count = (long)r->rows;
