@@ -32,7 +32,7 @@
 #define PRUNE_EVERY_MS 10000
 #define PRUNE_BATCH 1000
 #define PRUNE_BATCHES 100 /* per round at most: 10,000 a second */
-#define CLAIM_GAP_MS 5 /* wakes closer together share one claim: bigger batches, fewer writes */
+#define CLAIM_GAP_MS 5    /* wakes closer together share one claim: bigger batches, fewer writes */
 #define SATURATED_MS 250
 
 struct slot {

@@ -210,7 +210,8 @@ static enum store_result op_site_change(struct store *s, void *p)
     if (!found)
         return STORE_NOT_FOUND;
     int err = eng_forget_device(s, a->site_id) || eng_event(s, a->site_id, now, "%s", a->message) ||
-              (a->event >= 0 && out_emit(s, (enum whk_event)a->event, a->site_id, site_json(&site, false)));
+              (a->event >= 0 &&
+               out_emit(s, (enum whk_event)a->event, a->site_id, site_json(&site, false)));
     site_clear(&site);
     return err ? STORE_UNAVAILABLE : STORE_OK;
 }
