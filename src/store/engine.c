@@ -132,6 +132,25 @@ int eng_outbox_queued(struct store *s)
     return s->drv->notify_sql ? note("*", "") : 0;
 }
 
+void eng_webhooks_changed(struct store *s)
+{
+    if (PG(s))
+        return; /* several writers and nodes: always queued as if there were some */
+    s->hooks = -1;
+    self->hooks_changed = true;
+}
+
+long eng_count_webhooks(struct store *s, struct db *c)
+{
+    struct db_res *r = NULL;
+    long n =
+        RUN(s, c, "SELECT count(*) FROM webhooks WHERE disabled_at IS NULL", &r) == DB_OK && r->rows
+            ? (long)db_int(r, 0, 0, -1)
+            : -1;
+    db_res_free(r);
+    return n;
+}
+
 int eng_forget_device(struct store *s, const char *site_id)
 {
     (void)s;
@@ -279,6 +298,10 @@ static void *writer_main(void *arg)
         /* Alone, an operation's failure is the batch's: no second attempt. */
         bool ok = run_batch(s, batch, false) || (batch->next && run_batch(s, batch, true));
         bool woke = ok && self->outbox_new;
+        if (self->hooks_changed && !PG(s)) { /* committed or not: what the database holds */
+            self->hooks_changed = false;
+            s->hooks = eng_count_webhooks(s, self->db);
+        }
         finish(s, batch, ok);
         void (*outbox_fn)(void *) = s->outbox_fn;
         if (woke && outbox_fn)
@@ -742,6 +765,7 @@ struct store *store_open(const struct store_options *opt, char *err, size_t errl
         goto fail;
     }
     devices_trust(s->devices, drv->dialect == DB_SQLITE);
+    s->hooks = drv->dialect == DB_SQLITE ? eng_count_webhooks(s, s->writers[0].db) : -1;
     for (; s->nstarted < s->nwriters; s->nstarted++)
         if (pthread_create(&s->writers[s->nstarted].thread, NULL, writer_main,
                            &s->writers[s->nstarted])) {

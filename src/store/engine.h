@@ -40,7 +40,8 @@ struct writer {
     struct db *db; /* its read-write connection */
     char *notify;  /* the ids to announce at this commit, ','-separated */
     size_t notify_len, notify_cap;
-    bool outbox_new; /* the batch queued deliveries: wake the deliverer after the commit */
+    bool outbox_new;    /* the batch queued deliveries: wake the deliverer after the commit */
+    bool hooks_changed; /* the batch changed webhooks: count them after the commit */
 };
 
 struct store {
@@ -75,6 +76,10 @@ struct store {
     void *watch_ctx;
     struct pending *pending; /* the sites with pending jobs (pending.c) */
     struct devices *devices; /* the device tokens seen (devices.c) */
+    /* SQLite: the enabled webhooks, -1 while unknown; read and written by
+     * the one writer thread only. With none (and no notify_url), a job
+     * event costs no statement. */
+    long hooks;
     /* Called after a commit that queued deliveries (store_watch_outbox). */
     void (*_Atomic outbox_fn)(void *ctx);
     void *outbox_ctx;
@@ -122,6 +127,13 @@ int eng_forget_device(struct store *s, const char *site_id);
  * deliverer of this node and, through the NOTIFY, of every node is woken.
  * 0 or -1. */
 int eng_outbox_queued(struct store *s);
+
+/* The operation adds, changes or removes webhooks (writer thread): from
+ * now on events are queued as if there were some, until the count after
+ * the commit. */
+void eng_webhooks_changed(struct store *s);
+/* The number of enabled webhooks (writer connection c), or -1. */
+long eng_count_webhooks(struct store *s, struct db *c);
 
 /* A read connection (NULL when the database is unreachable), and back. */
 struct db *eng_reader(struct store *s);

@@ -33,6 +33,8 @@
 static int queue(struct store *s, enum whk_event e, const char *site_id, const char *notify,
                  const char *ev, int64_t ms, const struct job *snap)
 {
+    if (!notify && s->hooks == 0)
+        return 0; /* SQLite, no webhook enabled: nobody to queue for */
     char origin[JP_UUID_LEN + 64] = "";
     if (notify) { /* notify_urls of one origin share its limit of transfers */
         const char *host = strstr(notify, "://");
@@ -423,6 +425,7 @@ struct record_arg {
 static int disable_endpoint(struct store *s, const struct outbox_item *it, int64_t at,
                             const char *reason)
 {
+    eng_webhooks_changed(s);
     if (RUN(s, eng_wdb(s),
             "UPDATE webhooks SET disabled_at=?2, disabled_reason=?3, updated_at=?2"
             " WHERE id=?1 AND disabled_at IS NULL",

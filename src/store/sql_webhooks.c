@@ -73,6 +73,7 @@ struct webhook_arg {
 
 static enum store_result op_webhook_create(struct store *s, void *p)
 {
+    eng_webhooks_changed(s);
     struct webhook_arg *a = p;
     webhook_clear(a->out);
     char id[JP_UUID_LEN + 1];
@@ -139,6 +140,7 @@ enum store_result store_webhook_list(struct store *s, const char *team, struct w
 
 static enum store_result op_webhook_update(struct store *s, void *p)
 {
+    eng_webhooks_changed(s);
     struct webhook_arg *a = p;
     const struct webhook_change *c = a->change;
     webhook_clear(a->out);
@@ -172,6 +174,7 @@ enum store_result store_webhook_update(struct store *s, const char *team, const 
 
 static enum store_result op_webhook_delete(struct store *s, void *p)
 {
+    eng_webhooks_changed(s);
     struct webhook_arg *a = p;
     if (RUN(s, eng_wdb(s), "DELETE FROM webhooks WHERE id=?1 AND team=?2", NULL, DB_TEXT(a->id),
             DB_TEXT(a->team)) != DB_OK)
