@@ -143,10 +143,9 @@ void eng_webhooks_changed(struct store *s)
 long eng_count_webhooks(struct store *s, struct db *c)
 {
     struct db_res *r = NULL;
-    long n =
-        RUN(s, c, "SELECT count(*) FROM webhooks WHERE disabled_at IS NULL", &r) == DB_OK && r->rows
-            ? (long)db_int(r, 0, 0, -1)
-            : -1;
+    enum db_status rc =
+        s->drv->run(c, "SELECT count(*) FROM webhooks WHERE disabled_at IS NULL", NULL, 0, &r);
+    long n = rc == DB_OK && r && r->rows ? (long)db_int(r, 0, 0, -1) : -1;
     db_res_free(r);
     return n;
 }

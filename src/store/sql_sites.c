@@ -261,8 +261,8 @@ enum store_result store_site_teardown_done(struct store *s, const char *site_id)
 int sql_sites_came_online(struct store *s, int64_t now)
 {
     struct db_res *r = NULL;
-    if (RUN(s, eng_wdb(s), "UPDATE sites SET online=?1 WHERE online=2 RETURNING " SITE_COLS, &r,
-            DB_INT(1)) != DB_OK)
+    if (s->drv->run(eng_wdb(s), "UPDATE sites SET online=1 WHERE online=2 RETURNING " SITE_COLS,
+                    NULL, 0, &r) != DB_OK)
         return -1;
     int err = 0;
     for (size_t i = 0; i < r->rows && !err; i++) {
