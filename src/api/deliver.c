@@ -263,8 +263,7 @@ struct deliverer *deliver_start(struct store *s, const struct deliver_options *o
         return NULL;
     d->store = s;
     d->o = *o;
-    struct hc_options ho = {.max_transfers = o->concurrency,
-                            .connect_ms = 5000,
+    struct hc_options ho = {.connect_ms = 5000,
                             .total_ms = 15000,
                             .allow_private = o->allow_private,
                             .user_agent = "jobplane-webhooks/" JOBPLANE_VERSION};

@@ -16,15 +16,6 @@
 #define WEBHOOK_DESCRIPTION_MAX 500
 #define ROTATION_OVERLAP (24 * 3600) /* the previous secret keeps signing this long */
 
-static json_t *time_or_null(int64_t t)
-{
-    char buf[JP_RFC3339_LEN + 1];
-    if (!t)
-        return json_null();
-    rfc3339_format(t, buf);
-    return json_string(buf);
-}
-
 static json_t *events_json(unsigned bits)
 {
     json_t *a = json_array();
@@ -37,15 +28,13 @@ static json_t *events_json(unsigned bits)
 static json_t *webhook_json(const struct webhook *w)
 {
     int64_t now = (int64_t)time(NULL);
-    return json_pack(
-        "{s:s, s:s, s:o, s:o, s:b, s:o, s:o, s:o, s:o, s:o}", "id", w->id, "url", w->url,
-        "description", w->description ? json_string(w->description) : json_null(), "events",
-        events_json(w->events), "enabled", !w->disabled_at, "disabled_at",
-        time_or_null(w->disabled_at), "disabled_reason",
-        w->disabled_reason ? json_string(w->disabled_reason) : json_null(),
-        "previous_secret_valid_until",
-        time_or_null(w->old_secret_until > now ? w->old_secret_until : 0), "created_at",
-        time_or_null(w->created_at), "updated_at", time_or_null(w->updated_at));
+    return json_pack("{s:s, s:s, s:o, s:o, s:b, s:o, s:o, s:o, s:o, s:o}", "id", w->id, "url",
+                     w->url, "description", str_json(w->description), "events",
+                     events_json(w->events), "enabled", !w->disabled_at, "disabled_at",
+                     time_json(w->disabled_at), "disabled_reason", str_json(w->disabled_reason),
+                     "previous_secret_valid_until",
+                     time_json(w->old_secret_until > now ? w->old_secret_until : 0), "created_at",
+                     time_json(w->created_at), "updated_at", time_json(w->updated_at));
 }
 
 /* A new "whsec_..." secret; -1 when the RNG fails (after answering 500). */
@@ -229,7 +218,7 @@ static void reply_secret(struct http_req *req, int status, const char *secret, i
 {
     http_reply_json(req, status,
                     json_pack("{s:s, s:o}", "secret", secret, "previous_secret_valid_until",
-                              time_or_null(old_until)));
+                              time_json(old_until)));
 }
 
 void api_webhooks_rotate(struct http_req *req)
@@ -286,21 +275,19 @@ static json_t *delivery_json(const struct delivery *d)
     json_t *att = json_array();
     for (size_t i = 0; i < d->nattempts; i++) {
         const struct delivery_attempt *a = &d->attempts[i];
-        json_array_append_new(
-            att, json_pack("{s:o, s:o, s:I, s:o, s:o}", "at", time_or_null(a->at_ms / 1000),
-                           "status_code", a->status ? json_integer(a->status) : json_null(),
-                           "duration_ms", (json_int_t)a->duration_ms, "error",
-                           a->error ? json_string(a->error) : json_null(), "response",
-                           a->excerpt ? json_string(a->excerpt) : json_null()));
+        json_array_append_new(att, json_pack("{s:o, s:o, s:I, s:o, s:o}", "at",
+                                             time_json(a->at_ms / 1000), "status_code",
+                                             a->status ? json_integer(a->status) : json_null(),
+                                             "duration_ms", (json_int_t)a->duration_ms, "error",
+                                             str_json(a->error), "response", str_json(a->excerpt)));
     }
     return json_pack(
         "{s:I, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:o}", "id", (json_int_t)d->id, "event_id",
-        d->event_id, "type", d->type, "webhook_id",
-        d->webhook_id ? json_string(d->webhook_id) : json_null(), "status",
+        d->event_id, "type", d->type, "webhook_id", str_json(d->webhook_id), "status",
         delivery_states[d->state < 0 || d->state > 2 ? 0 : d->state], "next_attempt_at",
-        d->state == DELIVERY_PENDING ? time_or_null(d->next_at_ms / 1000) : json_null(),
-        "created_at", time_or_null(d->created_at_ms / 1000), "updated_at",
-        time_or_null(d->updated_at_ms / 1000), "attempts", att);
+        d->state == DELIVERY_PENDING ? time_json(d->next_at_ms / 1000) : json_null(), "created_at",
+        time_json(d->created_at_ms / 1000), "updated_at", time_json(d->updated_at_ms / 1000),
+        "attempts", att);
 }
 
 /* A positive decimal no longer than 18 digits, or -1. */

@@ -5,7 +5,7 @@
 
 #include "core/text.h"
 
-static json_t *time_json(int64_t t)
+json_t *time_json(int64_t t)
 {
     char buf[JP_RFC3339_LEN + 1];
     if (!t)
@@ -14,7 +14,7 @@ static json_t *time_json(int64_t t)
     return json_string(buf);
 }
 
-static json_t *str_json(const char *s)
+json_t *str_json(const char *s)
 {
     return s ? json_string(s) : json_null();
 }

@@ -9,6 +9,11 @@
 
 #include "core/model.h"
 
+/* An RFC 3339 string, or null for 0; a string, or null for NULL (new
+ * references). */
+json_t *time_json(int64_t t);
+json_t *str_json(const char *s);
+
 /* New references. */
 json_t *job_json(const struct job *j);
 /* has_pulse: whether the site counts as online (site_has_pulse). */

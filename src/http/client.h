@@ -17,7 +17,6 @@
 #define HC_EXCERPT_MAX 512 /* bytes of an answer's body kept */
 
 struct hc_options {
-    unsigned max_transfers; /* at once */
     long connect_ms, total_ms;
     bool allow_private;
     const char *user_agent;

@@ -140,7 +140,8 @@ void eng_webhooks_changed(struct store *s)
     self->hooks_changed = true;
 }
 
-long eng_count_webhooks(struct store *s, struct db *c)
+/* The number of enabled webhooks (on connection c), or -1. */
+static long count_webhooks(struct store *s, struct db *c)
 {
     struct db_res *r = NULL;
     enum db_status rc =
@@ -299,7 +300,7 @@ static void *writer_main(void *arg)
         bool woke = ok && self->outbox_new;
         if (self->hooks_changed && !PG(s)) { /* committed or not: what the database holds */
             self->hooks_changed = false;
-            s->hooks = eng_count_webhooks(s, self->db);
+            s->hooks = count_webhooks(s, self->db);
         }
         finish(s, batch, ok);
         void (*outbox_fn)(void *) = s->outbox_fn;
@@ -764,7 +765,7 @@ struct store *store_open(const struct store_options *opt, char *err, size_t errl
         goto fail;
     }
     devices_trust(s->devices, drv->dialect == DB_SQLITE);
-    s->hooks = drv->dialect == DB_SQLITE ? eng_count_webhooks(s, s->writers[0].db) : -1;
+    s->hooks = drv->dialect == DB_SQLITE ? count_webhooks(s, s->writers[0].db) : -1;
     for (; s->nstarted < s->nwriters; s->nstarted++)
         if (pthread_create(&s->writers[s->nstarted].thread, NULL, writer_main,
                            &s->writers[s->nstarted])) {

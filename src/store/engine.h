@@ -132,8 +132,6 @@ int eng_outbox_queued(struct store *s);
  * now on events are queued as if there were some, until the count after
  * the commit. */
 void eng_webhooks_changed(struct store *s);
-/* The number of enabled webhooks (writer connection c), or -1. */
-long eng_count_webhooks(struct store *s, struct db *c);
 
 /* A read connection (NULL when the database is unreachable), and back. */
 struct db *eng_reader(struct store *s);

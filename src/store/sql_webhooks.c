@@ -289,7 +289,6 @@ void delivery_list_clear(struct delivery_list *l)
     for (size_t i = 0; i < l->n; i++) {
         struct delivery *d = &l->items[i];
         free(d->webhook_id);
-        free(d->url);
         for (size_t k = 0; k < d->nattempts; k++) {
             free(d->attempts[k].error);
             free(d->attempts[k].excerpt);
@@ -349,7 +348,7 @@ enum store_result store_deliveries_list(struct store *s, const char *team, const
     db_res_free(r);
     r = NULL;
     if (RUN(s, c,
-            "SELECT id, event_id, type, webhook_id, url, state, next_at, created_at, updated_at,"
+            "SELECT id, event_id, type, webhook_id, state, next_at, created_at, updated_at,"
             " last_at, last_status, last_duration_ms, last_error, last_excerpt FROM deliveries"
             " WHERE webhook_id=?1 AND team=?2 AND id < ?3 AND (?4 < 0 OR state=?4)"
             " ORDER BY id DESC LIMIT ?5",
@@ -371,11 +370,10 @@ enum store_result store_deliveries_list(struct store *s, const char *team, const
         eng_copy_cell(r, i, 1, d->event_id, sizeof d->event_id);
         eng_copy_cell(r, i, 2, d->type, sizeof d->type);
         d->webhook_id = db_dup(r, i, 3);
-        d->url = db_dup(r, i, 4);
-        d->state = (int)db_int(r, i, 5, 0);
-        d->next_at_ms = db_int(r, i, 6, 0);
-        d->created_at_ms = db_int(r, i, 7, 0);
-        d->updated_at_ms = db_int(r, i, 8, 0);
+        d->state = (int)db_int(r, i, 4, 0);
+        d->next_at_ms = db_int(r, i, 5, 0);
+        d->created_at_ms = db_int(r, i, 6, 0);
+        d->updated_at_ms = db_int(r, i, 7, 0);
     }
     res = STORE_OK;
     for (size_t i = 0; i < out->n && res == STORE_OK; i++) {
@@ -384,14 +382,14 @@ enum store_result store_deliveries_list(struct store *s, const char *team, const
             res = STORE_UNAVAILABLE;
             break;
         }
-        if (db_null(r, i, 9))
+        if (db_null(r, i, 8))
             continue;
         struct delivery_attempt *at = &d->attempts[d->nattempts++];
-        at->at_ms = db_int(r, i, 9, 0);
-        at->status = (int)db_int(r, i, 10, 0);
-        at->duration_ms = db_int(r, i, 11, 0);
-        at->error = db_dup(r, i, 12);
-        at->excerpt = db_dup(r, i, 13);
+        at->at_ms = db_int(r, i, 8, 0);
+        at->status = (int)db_int(r, i, 9, 0);
+        at->duration_ms = db_int(r, i, 10, 0);
+        at->error = db_dup(r, i, 11);
+        at->excerpt = db_dup(r, i, 12);
     }
 rollback:
     db_res_free(r);

@@ -275,8 +275,8 @@ struct delivery_attempt {
 struct delivery {
     int64_t id;
     char event_id[48], type[32];
-    char *webhook_id, *url; /* owned; url: a notify_url (NULL for an endpoint's) */
-    int state;              /* enum delivery_state */
+    char *webhook_id; /* owned */
+    int state;        /* enum delivery_state */
     int64_t next_at_ms, created_at_ms, updated_at_ms;
     struct delivery_attempt *attempts; /* oldest first */
     size_t nattempts;

@@ -5,12 +5,7 @@
 # never answers delays no other; bad input is refused; private addresses are
 # refused unless --webhook-allow-private.
 . "$(dirname "$0")/lib.sh"
-RCV=$JP_TMP/rcv
-mkdir -p "$RCV"
-python3 "$(dirname "$0")/receiver.py" "$RCV" &
-RCV_PID=$!
-for _ in $(seq 100); do [ -s "$RCV/port" ] && break; sleep 0.05; done
-R="http://127.0.0.1:$(cat "$RCV/port")"
+rcv_start
 jp_start --webhook-allow-private --poll-interval 1 --run-timeout 3
 TOK=$(token t1 "jobs:read jobs:write sites:read sites:write backups:read webhooks:read webhooks:write")
 OTHER=$(token t2 "jobs:read jobs:write sites:read sites:write webhooks:read webhooks:write")
@@ -230,6 +225,5 @@ for i in "${!SSRF[@]}"; do
         grep -q 'refused to connect to .* address (--webhook-allow-private allows it)' <<<"$(jb '.[0].attempts[0].error')"
 done
 check "the receiver got nothing" 0 "$(got 'true')"
-kill "$RCV_PID" 2>/dev/null
-wait "$RCV_PID" 2>/dev/null
+rcv_stop
 jp_finish

@@ -4,12 +4,7 @@
 # once their lease ends.
 . "$(dirname "$0")/lib.sh"
 [ -n "${JP_PG_ADMIN:-}" ] || { echo "# PostgreSQL only"; jp_finish; }
-RCV=$JP_TMP/rcv
-mkdir -p "$RCV"
-python3 "$(dirname "$0")/receiver.py" "$RCV" &
-RCV_PID=$!
-for _ in $(seq 100); do [ -s "$RCV/port" ] && break; sleep 0.05; done
-R="http://127.0.0.1:$(cat "$RCV/port")"
+rcv_start
 jp_start --webhook-allow-private --node node-a
 A=$BASE
 "$JP_BIN" serve --listen 127.0.0.1:0 --db "$JP_DB" --port-file "$JP_TMP/port2" --webhook-allow-private \
@@ -76,6 +71,5 @@ took=$(($(date +%s) - t_kill))
 check "node A delivered them" 6 "$(psql -qtA "$JP_DB" -c "SELECT count(*) FROM deliveries WHERE state=1 AND type='ping'")"
 check_true "within the 30 s lease and a delivery (${took} s)" test "$took" -le 36
 check "by node A" node-a "$(psql -qtA "$JP_DB" -c "SELECT DISTINCT last_node FROM deliveries WHERE type='ping' AND last_status=200")"
-kill "$RCV_PID" 2>/dev/null
-wait "$RCV_PID" 2>/dev/null
+rcv_stop
 jp_finish

@@ -6,11 +6,7 @@
 # webhook-id (duplicates are recognisable).
 . "$(dirname "$0")/lib.sh"
 ROUNDS=${JP_CRASH_ROUNDS:-5}
-RCV=$JP_TMP/rcv
-mkdir -p "$RCV"
-python3 "$(dirname "$0")/receiver.py" "$RCV" &
-RCV_PID=$!
-for _ in $(seq 100); do [ -s "$RCV/port" ] && break; sleep 0.05; done
+rcv_start
 ARGS=(--run-timeout 3600 --webhook-allow-private --webhook-retry-schedule 0,1s,1s,2s,2s,5s,5s,10s)
 jp_start "${ARGS[@]}"
 JP_LISTEN="127.0.0.1:$JP_PORT"
@@ -71,6 +67,5 @@ check "every event has one webhook-id, however often it came" 0 \
 check "every webhook-id names one event" 0 \
     "$(jq -rs 'group_by(.id) | map(select((map("\(.type) \(.body.data.id)") | unique | length) > 1)) | length' "$RCV/log")"
 echo "# requests $(wc -l <"$RCV/log"), distinct events $(jq -r .id "$RCV/log" | sort -u | wc -l)"
-kill "$RCV_PID" 2>/dev/null
-wait "$RCV_PID" 2>/dev/null
+rcv_stop
 jp_finish

@@ -201,3 +201,20 @@ ros_local() {
 
 # url_path URL: the part of a URL after http://host:port
 url_path() { sed -E 's#^https?://[^/]+##' <<<"$1"; }
+
+# ---- webhooks ----------------------------------------------------------
+
+# rcv_start: starts the test receiver (receiver.py) on a free loopback port;
+# sets RCV (its directory: port, secrets, log), RCV_PID and R (its URL)
+rcv_start() {
+    RCV=$JP_TMP/rcv
+    mkdir -p "$RCV"
+    python3 "$(dirname "${BASH_SOURCE[0]}")/receiver.py" "$RCV" &
+    RCV_PID=$!
+    for _ in $(seq 100); do [ -s "$RCV/port" ] && break; sleep 0.05; done
+    R="http://127.0.0.1:$(cat "$RCV/port")"
+}
+rcv_stop() {
+    kill "$RCV_PID" 2>/dev/null
+    wait "$RCV_PID" 2>/dev/null
+}
