@@ -4,6 +4,8 @@ static const struct jp_err_info table[JP_ERR_COUNT_] = {
     [JP_OK] = {200, "", "", ""},
     [JP_ERR_PARAMETER_MISSING] = {400, "invalid_request_error", "parameter_missing",
                                   "A required parameter is missing."},
+    [JP_ERR_REQUEST_MALFORMED] = {400, "invalid_request_error", "request_malformed",
+                                  "The request's framing or headers are ambiguous."},
     [JP_ERR_UNAUTHENTICATED] = {401, "authentication_error", "unauthenticated",
                                 "Missing, malformed, expired or wrongly signed credentials."},
     [JP_ERR_FORBIDDEN] = {403, "permission_error", "forbidden",

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "http/framing.h"
 #include "lib/log.h"
 
 #define HOLD_BUCKETS 4096
@@ -532,6 +533,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             (unsigned)atomic_load(&srv->connections) > srv->cfg.max_connections) {
             http_reply_error(req, JP_ERR_OVERLOADED, NULL);
             http_add_header(req, "Retry-After", "5");
+            http_add_header(req, "Connection", "close");
+            return send_resp(req);
+        }
+        /* Framing a proxy could read otherwise, or a header given twice: 400,
+         * and the connection closes (what follows cannot be trusted). */
+        char why[128];
+        if (http_framing_conflict(conn, why, sizeof why)) {
+            http_reply_error(req, JP_ERR_REQUEST_MALFORMED, why);
             http_add_header(req, "Connection", "close");
             return send_resp(req);
         }

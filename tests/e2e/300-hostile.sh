@@ -171,6 +171,48 @@ printf 'POST /sites HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n' >&3
 check_true "a negative Content-Length is refused" grep -qE '^HTTP/1.1 4[0-9][0-9]' <<<"$(timeout 5 head -1 <&3)"
 exec 3>&-
 
+# raw FORMAT ARGS...: sends a request (printf FORMAT ARGS) on a fresh connection and
+# reads until the server closes it (5 s at most); every status line read is in
+# RAW_STATUSES.
+raw() {
+    NCASES=$((NCASES + 1))
+    exec 3<>"/dev/tcp/127.0.0.1/$JP_PORT"
+    local fmt=$1
+    shift
+    # (the server may close before all is written: no SIGPIPE for the test)
+    # shellcheck disable=SC2059
+    (trap '' PIPE; printf "$fmt" "$@" >&3) 2>/dev/null || true
+    RAW=$(timeout 5 cat <&3; echo "rc=$?")
+    exec 3>&-
+    RAW_STATUSES=$(grep -a '^HTTP/1.1 ' <<<"$RAW" | cut -d' ' -f2 | tr -d '\r' | tr '\n' ' ')
+}
+# Request smuggling: a body framed two ways is refused, and what was pipelined
+# behind it is not answered: the server closes the connection at once.
+raw 'POST /site/%s/job HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: text/plain\r\nX-Description: smuggle\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n' "$SITE" "$TOK"
+check "Content-Length with Transfer-Encoding: one 400, then the connection closes" "400 |rc=0" "$RAW_STATUSES|${RAW##*\}}"
+check_true "... naming the conflict" grep -q 'request_malformed.*Content-Length and Transfer-Encoding' <<<"$RAW"
+for h in 'Content-Length: 1\r\nContent-Length: 1' 'Host: y' 'Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked' \
+    'Content-Type: text/plain' 'X-Description: two' 'Authorization: Bearer x'; do
+    raw "POST /site/$SITE/job HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer $TOK\r\nContent-Type: text/plain\r\nX-Description: one\r\n$h\r\n\r\nx\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    name=$(sed 's/\\r.*//; s/:.*//' <<<"$h")
+    check "a repeated $name: one 400 naming it, the connection closed" "400 |1" \
+        "$RAW_STATUSES|$(grep -c "The header '$name' is given more than once" <<<"$RAW")"
+done
+raw 'POST /sites HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n'
+check "Transfer-Encoding other than chunked" "400 " "$RAW_STATUSES"
+# the same through curl, as a script would send it: nothing is created
+for hdr in X-Idempotency-Key X-Description X-Backup X-Express-Execute X-Needs-Ack X-Notify-Url; do
+    case $hdr in
+    X-Idempotency-Key) v1=$(uuid) v2=$(uuid) ;;
+    X-Description) v1=one v2=two ;;
+    X-Notify-Url) v1=https://a.example/x v2=https://b.example/y ;;
+    *) v1=true v2=false ;;
+    esac
+    t 400 request_malformed "two $hdr headers" POST "$J" -H 'Content-Type: text/plain' -H 'X-Description: d' @KEY \
+        -H "$hdr: $v1" -H "$hdr: $v2" --data-binary x
+done
+t 400 request_malformed "two Authorization headers" GET /sites -H "Authorization: Bearer $TOK"
+
 api GET "$J"
 check "refused requests created nothing (5 injections + 1 delivered job were made)" "$((BEFORE + 6))" "$(jb length)"
 req GET /healthz
