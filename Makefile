@@ -5,7 +5,7 @@
 #   make run        install dependencies, build, start a server on ./jobplane.db
 
 VERSION := 0.1.0
-PKGS := libmicrohttpd jansson sqlite3 libpq libcrypto libcurl
+PKGS := libmicrohttpd jansson sqlite3 libpq libcrypto libcurl gnutls
 CC ?= cc
 
 ifeq ($(SAN),1)

@@ -4,6 +4,7 @@
 #define JP_API_API_H
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -16,17 +17,25 @@
 #include "http/server.h"
 #include "store/store.h"
 
+struct key_uses; /* when API keys were last used, not yet written (keys.c) */
+
 struct app {
     struct store *store;
-    const unsigned char *secret; /* operator JWT secret */
+    const unsigned char *secret; /* operator JWT secret (HS256) */
     size_t secret_len;
-    struct jwt_expect jwt;  /* issuer/audience/leeway */
-    unsigned poll_interval; /* seconds between router polls; has_pulse uses it */
-    unsigned poll_wait;     /* held-poll seconds rendered into 7.15+ poll scripts */
-    int64_t run_timeout;    /* seconds a delivered job may run before it fails */
-    struct sign_key sign;   /* for signed device URLs */
-    int64_t url_ttl;        /* seconds a signed device URL stays valid */
-    struct ratelimit *rate; /* per-credential limits; NULL: off */
+    /* RS256/ES256 public keys (NULL: none), replaced on SIGHUP: read under
+     * keys_lock */
+    struct jwt_keyset *keys;
+    pthread_rwlock_t keys_lock;
+    struct jwt_expect jwt;      /* issuer/audience/leeway */
+    unsigned poll_interval;     /* seconds between router polls; has_pulse uses it */
+    unsigned poll_wait;         /* held-poll seconds rendered into 7.15+ poll scripts */
+    int64_t run_timeout;        /* seconds a delivered job may run before it fails */
+    struct sign_key sign;       /* for signed device URLs */
+    int64_t url_ttl;            /* seconds a signed device URL stays valid */
+    struct ratelimit *rate;     /* per-team limits of JWTs; NULL: off */
+    struct ratelimit *key_rate; /* per-key limits of API keys; NULL: off */
+    struct key_uses *uses;
 };
 
 #define JP_ADOPTION_TOKEN_LEN 22
@@ -43,7 +52,8 @@ char *api_bootstrap(struct http_req *req, const char *adoption_token);
 enum caller_kind {
     CALLER_UNSET = 0,     /* no route has it: a row without a kind is a mistake */
     CALLER_PUBLIC,        /* anyone */
-    CALLER_OPERATOR,      /* Bearer JWT holding the route's scope: team and scopes */
+    CALLER_OPERATOR,      /* Bearer JWT or API key holding the route's scope: team and
+                             scopes */
     CALLER_DEVICE,        /* Bearer device token: the site it belongs to */
     CALLER_ADOPTION,      /* a one-time adoption token in the path ({token}); the
                              handler's store operation consumes it */
@@ -56,13 +66,15 @@ enum caller_kind {
  * keeps it while it waits). */
 struct caller {
     enum caller_kind kind;
-    char team[JP_TEAM_MAX + 1];    /* operator */
-    unsigned scopes;               /* operator */
-    char site_id[JP_UUID_LEN + 1]; /* device: its site, as read at authentication */
-    int64_t deleted_at;            /* device: the site's, 0 unless a teardown is due */
-    int ros_version;               /* device: RouterOS version last reported (ros_version) */
-    char job_id[JP_UUID_LEN + 1];  /* signed: the job the URL was signed for */
-    const char *action;            /* signed: what it was signed for ("busy", "backup") */
+    char team[JP_TEAM_MAX + 1];       /* operator */
+    unsigned scopes;                  /* operator */
+    char subject[JP_SUBJECT_MAX + 1]; /* operator: the JWT's sub ("" when none), or the key id */
+    bool api_key;                     /* operator: authenticated by an API key */
+    char site_id[JP_UUID_LEN + 1];    /* device: its site, as read at authentication */
+    int64_t deleted_at;               /* device: the site's, 0 unless a teardown is due */
+    int ros_version;                  /* device: RouterOS version last reported (ros_version) */
+    char job_id[JP_UUID_LEN + 1];     /* signed: the job the URL was signed for */
+    const char *action;               /* signed: what it was signed for ("busy", "backup") */
 };
 
 /* The routing table: every endpoint, who may call it, its handler, scope and
@@ -114,7 +126,18 @@ void api_job_create(struct http_req *req, const char *site, const struct job_fie
 /* A site's JSON shape, online or not by the configured poll interval. */
 json_t *api_site_json(const struct app *app, const struct site *s);
 
+/* API keys (keys.c). A Bearer credential of the key form: fills who, or
+ * answers 401 and returns -1. */
+int api_key_auth(struct http_req *req, const char *tok, struct caller *who);
+struct key_uses *key_uses_new(void);
+void key_uses_free(struct key_uses *u);
+/* Writes when keys were last used (the sweeper, a listing, the shutdown). */
+void api_keys_flush(struct app *app);
+
 /* Handlers. */
+void api_keys_create(struct http_req *req);
+void api_keys_list(struct http_req *req);
+void api_keys_delete(struct http_req *req);
 void api_healthz(struct http_req *req);
 void api_sites_create(struct http_req *req);
 void api_sites_list(struct http_req *req);

@@ -10,7 +10,25 @@
 #include "core/routeros.h"
 #include "core/text.h"
 
-/* An operator: a JWT of a team holding the route's scope. */
+/* Takes a request of credential `key` from limiter rl: true, or false
+ * after answering 429 with Retry-After. */
+static bool within_rate(struct http_req *req, struct ratelimit *rl, const char *key)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    unsigned wait = rl ? ratelimit_take(rl, key, ts.tv_sec + ts.tv_nsec / 1e9) : 0;
+    if (!wait)
+        return true;
+    char after[16];
+    snprintf(after, sizeof after, "%u", wait);
+    http_reply_error(req, JP_ERR_RATE_LIMITED, NULL);
+    http_add_header(req, "Retry-After", after);
+    return false;
+}
+
+/* An operator: a JWT (HS256 with the server secret, RS256/ES256 with a
+ * configured public key) or an API key, of a team holding the route's
+ * scope. */
 static bool operator_auth(struct http_req *req, struct caller *who)
 {
     struct app *app = req->app;
@@ -21,35 +39,39 @@ static bool operator_auth(struct http_req *req, struct caller *who)
         http_add_header(req, "WWW-Authenticate", "Bearer");
         return false;
     }
-    struct jwt_claims claims;
-    enum jwt_result r = jwt_verify_hs256(h + 7, app->secret, app->secret_len, (int64_t)time(NULL),
-                                         &app->jwt, &claims);
-    if (r != JWT_OK) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "Invalid bearer token: %s.", jwt_result_str(r));
-        http_reply_error(req, JP_ERR_UNAUTHENTICATED, msg);
-        http_add_header(req, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
-        return false;
-    }
-    if (app->rate) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        unsigned wait = ratelimit_take(app->rate, claims.team, ts.tv_sec + ts.tv_nsec / 1e9);
-        if (wait) {
-            char after[16];
-            snprintf(after, sizeof after, "%u", wait);
-            http_reply_error(req, JP_ERR_RATE_LIMITED, NULL);
-            http_add_header(req, "Retry-After", after);
+    const char *tok = h + 7;
+    if (strchr(tok, ':') && !strchr(tok, '.')) { /* {tokenId}:{teamId}:{secret} */
+        if (api_key_auth(req, tok, who)) {
+            http_add_header(req, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
             return false;
         }
+        if (!within_rate(req, app->key_rate, who->subject))
+            return false;
+    } else {
+        struct jwt_claims claims;
+        pthread_rwlock_rdlock(&app->keys_lock);
+        struct jwt_verifier v = {app->secret, app->secret_len, app->keys};
+        enum jwt_result r = jwt_verify(tok, &v, (int64_t)time(NULL), &app->jwt, &claims);
+        pthread_rwlock_unlock(&app->keys_lock);
+        if (r != JWT_OK) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "Invalid bearer token: %s.", jwt_result_str(r));
+            http_reply_error(req, JP_ERR_UNAUTHENTICATED, msg);
+            http_add_header(req, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+            return false;
+        }
+        if (!within_rate(req, app->rate, claims.team))
+            return false;
+        memcpy(who->team, claims.team, sizeof who->team);
+        memcpy(who->subject, claims.sub, sizeof who->subject);
+        who->scopes = claims.scopes;
     }
     unsigned need = req->route->scope;
-    if ((claims.scopes & need) != need) {
-        http_reply_error(req, JP_ERR_FORBIDDEN, "The token lacks the scope this request needs.");
+    if ((who->scopes & need) != need) {
+        http_reply_error(req, JP_ERR_FORBIDDEN,
+                         "The credentials lack the scope this request needs.");
         return false;
     }
-    memcpy(who->team, claims.team, sizeof who->team);
-    who->scopes = claims.scopes;
     return true;
 }
 

@@ -6,7 +6,8 @@
  * checked by api_authenticate (common.c) before the handler runs, so a
  * handler only ever sees a caller of its row's kind:
  *   PUBLIC         anyone
- *   OPERATOR       Bearer JWT of a team, holding the scope (401, 403, 429)
+ *   OPERATOR       Bearer JWT or API key of a team, holding the scope (401,
+ *                  403, 429)
  *   DEVICE         Bearer device token of a site (401)
  *   ADOPTION       one-time adoption token in the path (404 when malformed;
  *                  the handler's store operation consumes it)
@@ -72,6 +73,11 @@ const struct http_route api_routes[] = {
     {"POST", "/webhooks/{webhook}/rotate-secret", api_webhooks_rotate, 0, OPERATOR(WEBHOOKS_WRITE)},
     {"POST", "/webhooks/{webhook}/test", api_webhooks_test, 0, OPERATOR(WEBHOOKS_WRITE)},
     {"GET", "/webhooks/{webhook}/deliveries", api_webhooks_deliveries, 0, OPERATOR(WEBHOOKS_READ)},
+
+    /* API keys */
+    {"POST", "/teams/{team}/api-credentials", api_keys_create, SMALL_BODY, OPERATOR(KEYS_WRITE)},
+    {"GET", "/teams/{team}/api-credentials", api_keys_list, 0, OPERATOR(KEYS_WRITE)},
+    {"DELETE", "/teams/{team}/api-credentials/{key}", api_keys_delete, 0, OPERATOR(KEYS_WRITE)},
 
     /* the device API */
     {"POST", "/adopt/{token}", api_device_adopt, HB_BODY, ADOPTION},

@@ -48,6 +48,14 @@ static void usage(FILE *f)
         "  --jwt-issuer ISS        require this iss claim\n"
         "  --jwt-audience AUD      require this aud claim\n"
         "  --jwt-leeway S          tolerated clock skew for exp/nbf (default 0)\n"
+        "  --jwt-public-key FILE   verify RS256/ES256 tokens with this PEM public key or\n"
+        "                          certificate (repeatable; re-read on SIGHUP)\n"
+        "  --jwks FILE             verify RS256/ES256 tokens with the keys of this JWKS\n"
+        "                          document, chosen by kid (re-read on SIGHUP)\n"
+        "  --api-key-rate-limit N  requests per minute per API key; beyond: 429 with\n"
+        "                          Retry-After (default 60; 0: off)\n"
+        "  --tls-cert FILE         serve HTTPS with this PEM certificate (chain), and\n"
+        "  --tls-key FILE          this PEM private key (both re-read on SIGHUP)\n"
         "  --relaxed-durability    commit without fsync (faster; a crash may lose the last"
         " second of acknowledged writes)\n"
         "  --port-file PATH        write the bound port to PATH once listening\n"
@@ -55,7 +63,7 @@ static void usage(FILE *f)
         "                          peer is this address (a load balancer in front)\n"
         "  --max-held N            polls held at once at most; more answer 503 (default"
         " 20000)\n"
-        "  --rate-limit N          operator requests per minute per team; beyond: 429\n"
+        "  --rate-limit N          JWT requests per minute per team; beyond: 429\n"
         "                          with Retry-After (default 0: off)\n"
         "  --node NAME             this node's name in webhook leases (default HOSTNAME:PORT;\n"
         "                          keep it across restarts: a node takes back its own)\n"
@@ -91,9 +99,67 @@ static int parse_listen(const char *s, char *host, size_t cap, unsigned *port)
     return 0;
 }
 
+/* The files of the public keys that verify RS256/ES256 tokens. */
+#define KEY_FILES_MAX 8
+struct key_files {
+    const char *pem[KEY_FILES_MAX];
+    size_t npem;
+    const char *jwks;
+};
+
+/* The keys of the files, or NULL with the reason in err. */
+static struct jwt_keyset *load_keys(const struct key_files *kf, char *err, size_t cap)
+{
+    struct jwt_keyset *ks = jwt_keyset_new();
+    char why[200] = "out of memory";
+    err[0] = '\0';
+    for (size_t i = 0; ks && i <= kf->npem; i++) {
+        const char *path = i < kf->npem ? kf->pem[i] : kf->jwks;
+        size_t len = 0;
+        char *text = path ? opt_read_file(path, JWT_JWKS_MAX, &len, why, sizeof why) : NULL;
+        if (path &&
+            (!text || (i < kf->npem ? jwt_keyset_add_pem(ks, text, len, why, sizeof why)
+                                    : jwt_keyset_add_jwks(ks, text, len, why, sizeof why)))) {
+            snprintf(err, cap, "%s %s: %s", i < kf->npem ? "--jwt-public-key" : "--jwks", path,
+                     why);
+            jwt_keyset_free(ks);
+            ks = NULL;
+        }
+        free(text);
+    }
+    if (!ks && !err[0])
+        snprintf(err, cap, "%s", why);
+    return ks;
+}
+
+/* SIGHUP: the public keys and the TLS certificate are read again; what
+ * cannot be read keeps what was there (and says why). */
+static void reload(struct app *app, const struct key_files *kf, struct http_server *srv)
+{
+    char err[300] = "";
+    if (kf->npem || kf->jwks) {
+        struct jwt_keyset *ks = load_keys(kf, err, sizeof err);
+        if (ks) {
+            pthread_rwlock_wrlock(&app->keys_lock);
+            struct jwt_keyset *old = app->keys;
+            app->keys = ks;
+            pthread_rwlock_unlock(&app->keys_lock);
+            jwt_keyset_free(old);
+            log_info("SIGHUP: %zu public keys loaded", jwt_keyset_count(ks));
+        } else {
+            log_error("SIGHUP: keeping the previous public keys: %s", err);
+        }
+    }
+    if (http_tls_reload(srv, err, sizeof err) == 0)
+        log_info("SIGHUP: TLS certificate loaded");
+    else if (err[0])
+        log_error("SIGHUP: keeping the previous TLS certificate: %s", err);
+}
+
 /* Once a second, fails delivered jobs that passed the run timeout (polls do it
  * too for their own site; this catches sites that stopped polling); every
- * five seconds, marks sites that missed 10 polls offline. */
+ * five seconds, marks sites that missed 10 polls offline; every ten, writes
+ * when API keys were last used. */
 struct sweeper {
     struct app *app;
     pthread_mutex_t mu;
@@ -115,9 +181,11 @@ static void *sweeper_main(void *arg)
             break;
         pthread_mutex_unlock(&sw->mu);
         store_sweep_timeouts(sw->app->store, (int64_t)time(NULL), sw->app->run_timeout);
-        if (tick++ % 5 == 0)
+        if (tick % 5 == 0)
             store_sweep_offline(sw->app->store, (int64_t)time(NULL),
                                 JP_PULSE_INTERVALS * (int64_t)sw->app->poll_interval);
+        if (tick++ % 10 == 0)
+            api_keys_flush(sw->app);
         pthread_mutex_lock(&sw->mu);
     }
     pthread_mutex_unlock(&sw->mu);
@@ -170,7 +238,12 @@ int serve_main(int argc, char **argv)
         O_WH_SCHEDULE,
         O_WH_CONC,
         O_WH_RETENTION,
-        O_WH_PRIVATE
+        O_WH_PRIVATE,
+        O_JWT_PUBKEY,
+        O_JWKS,
+        O_KEY_RATE,
+        O_TLS_CERT,
+        O_TLS_KEY
     };
     static const struct option longopts[] = {
         {"listen", 1, 0, O_LISTEN},
@@ -202,13 +275,20 @@ int serve_main(int argc, char **argv)
         {"webhook-concurrency", 1, 0, O_WH_CONC},
         {"webhook-retention", 1, 0, O_WH_RETENTION},
         {"webhook-allow-private", 0, 0, O_WH_PRIVATE},
+        {"jwt-public-key", 1, 0, O_JWT_PUBKEY},
+        {"jwks", 1, 0, O_JWKS},
+        {"api-key-rate-limit", 1, 0, O_KEY_RATE},
+        {"tls-cert", 1, 0, O_TLS_CERT},
+        {"tls-key", 1, 0, O_TLS_KEY},
         {0, 0, 0, 0},
     };
     const char *listen = "127.0.0.1:8080", *db = "./jobplane.db", *secret_flag = NULL,
                *secret_file = NULL, *base_url = NULL, *port_file = NULL, *proxy = NULL;
     long threads = 16, maxconn = 4096, idle = 30, maxbody = 65536, poll = 30, leeway = 0, wait = 20,
          run_timeout = 600, url_ttl = -1, pool = 0, max_held = 20000, rate = 0, writers = 0,
-         wh_conc = 64, wh_retention = 7;
+         wh_conc = 64, wh_retention = 7, key_rate = 60;
+    struct key_files kf = {0};
+    const char *tls_cert = NULL, *tls_key = NULL;
     const char *node = NULL;
     struct deliver_options dopt = {.schedule = whk_default_schedule};
     struct app app = {0};
@@ -249,6 +329,15 @@ int serve_main(int argc, char **argv)
         case O_WH_CONC: bad = opt_long(optarg, 1, 1024, &wh_conc); break;
         case O_WH_RETENTION: bad = opt_long(optarg, 1, 3650, &wh_retention); break;
         case O_WH_PRIVATE: dopt.allow_private = true; break;
+        case O_JWT_PUBKEY:
+            bad = kf.npem == KEY_FILES_MAX;
+            if (!bad)
+                kf.pem[kf.npem++] = optarg;
+            break;
+        case O_JWKS: kf.jwks = optarg; break;
+        case O_KEY_RATE: bad = opt_long(optarg, 0, 1000000, &key_rate); break;
+        case O_TLS_CERT: tls_cert = optarg; break;
+        case O_TLS_KEY: tls_key = optarg; break;
         case O_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -269,12 +358,26 @@ int serve_main(int argc, char **argv)
                 listen);
         return 2;
     }
-    char *secret = opt_secret(secret_flag, secret_file, err, sizeof err);
-    if (!secret) {
+    if (!tls_cert != !tls_key) {
+        fprintf(stderr, "jobplane serve: --tls-cert and --tls-key go together\n");
+        return 2;
+    }
+    struct jwt_keyset *keys = NULL;
+    if ((kf.npem || kf.jwks) && !(keys = load_keys(&kf, err, sizeof err))) {
         fprintf(stderr, "jobplane serve: %s\n", err);
         return 2;
     }
+    char *secret = opt_secret(secret_flag, secret_file, err, sizeof err);
+    if (!secret) {
+        fprintf(stderr, "jobplane serve: %s\n", err);
+        jwt_keyset_free(keys);
+        return 2;
+    }
     app.secret = (const unsigned char *)secret;
+    app.keys = keys;
+    pthread_rwlock_init(&app.keys_lock, NULL);
+    app.key_rate = key_rate ? ratelimit_new((unsigned)key_rate) : NULL;
+    app.uses = key_uses_new();
     app.secret_len = strlen(secret);
     app.jwt.leeway = leeway;
     app.poll_interval = (unsigned)poll;
@@ -290,6 +393,7 @@ int serve_main(int argc, char **argv)
     sigemptyset(&stop);
     sigaddset(&stop, SIGTERM);
     sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
@@ -313,6 +417,8 @@ int serve_main(int argc, char **argv)
         .conn_memory_limit = 8192,
         .max_body = (size_t)maxbody,
         .base_url = base_url,
+        .tls_cert = tls_cert,
+        .tls_key = tls_key,
         .trusted_proxy = proxy,
         .max_held = (unsigned)max_held,
         .routes = api_routes,
@@ -361,7 +467,8 @@ int serve_main(int argc, char **argv)
     if (!sweeping)
         log_error("cannot start the run-timeout sweeper");
     int sig = 0;
-    sigwait(&stop, &sig);
+    while (sigwait(&stop, &sig) == 0 && sig == SIGHUP)
+        reload(&app, &kf, srv);
     log_info("signal %d: finishing requests in flight", sig);
     http_stop(srv, 10);
     deliver_stop(deliverer);
@@ -376,11 +483,17 @@ int serve_main(int argc, char **argv)
     pthread_cond_destroy(&sw.cond);
     status = 0;
 out:
+    if (app.store)
+        api_keys_flush(&app);
     store_close(app.store);
     deliver_free(deliverer); /* after the store: it may wake the deliverer until closed */
     if (status == 0)
         log_info("jobplane stopped");
     ratelimit_free(app.rate);
+    ratelimit_free(app.key_rate);
+    key_uses_free(app.uses);
+    jwt_keyset_free(app.keys);
+    pthread_rwlock_destroy(&app.keys_lock);
     free(secret);
     return status;
 }

@@ -10,7 +10,8 @@
 #include "lib/opts.h"
 
 #define ALL_SCOPES                                                                                 \
-    "jobs:read jobs:write sites:read sites:write backups:read webhooks:read webhooks:write"
+    "jobs:read jobs:write sites:read sites:write backups:read webhooks:read webhooks:write"        \
+    " keys:write"
 
 static void usage(FILE *f)
 {

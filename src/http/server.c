@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "http/framing.h"
+#include "http/tls.h"
 #include "lib/log.h"
 
 #define HOLD_BUCKETS 4096
@@ -32,7 +33,8 @@ struct conn_track {
 struct http_server {
     struct MHD_Daemon *daemon;
     struct http_config cfg;
-    char *base_url; /* owned copy */
+    char *base_url;       /* owned copy */
+    struct http_tls *tls; /* NULL: plain HTTP */
     unsigned port;
     atomic_int in_flight;   /* requests between first call and completion */
     atomic_int connections; /* open connections (our soft limit; MHD's is above it) */
@@ -722,6 +724,19 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
         snprintf(err, errlen, "listen address '%s' is not a numeric IPv4 or IPv6 address", host);
         goto fail;
     }
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_CERT_CALLBACK, 0, tls_cert_callback()},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)HTTP_TLS_PRIORITIES},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (cfg->tls_cert) {
+        char why[300];
+        if (!(srv->tls = tls_new(cfg->tls_cert, cfg->tls_key, why, sizeof why))) {
+            snprintf(err, errlen, "TLS: %s", why);
+            goto fail;
+        }
+        flags |= MHD_USE_TLS;
+    }
     srv->daemon = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
         on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
@@ -735,7 +750,7 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
         (size_t)(cfg->conn_memory_limit ? cfg->conn_memory_limit : 8192),
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
         MHD_OPTION_STRICT_FOR_CLIENT, 1, /* e.g. HTTP/1.1 without Host is refused */
-        MHD_OPTION_END);
+        MHD_OPTION_ARRAY, srv->tls ? tls_opts : tls_opts + 2, MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, errlen, "cannot listen on %s port %u (in use, or not allowed?)", host,
                  cfg->port);
@@ -745,12 +760,12 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
     srv->port = di ? di->port : cfg->port;
     if (cfg->base_url) {
         srv->base_url = strdup(cfg->base_url);
-    } else { /* http://HOST:PORT with the port actually bound */
+    } else { /* http(s)://HOST:PORT with the port actually bound */
         char base[160];
         int v6 = strchr(host, ':') != NULL;
         int any = !strcmp(host, "0.0.0.0") || !strcmp(host, "::");
-        snprintf(base, sizeof base, "http://%s%s%s:%u", v6 && !any ? "[" : "",
-                 any ? "127.0.0.1" : host, v6 && !any ? "]" : "", srv->port);
+        snprintf(base, sizeof base, "%s://%s%s%s:%u", srv->tls ? "https" : "http",
+                 v6 && !any ? "[" : "", any ? "127.0.0.1" : host, v6 && !any ? "]" : "", srv->port);
         srv->base_url = strdup(base);
     }
     if (!srv->base_url || pthread_create(&srv->timer, NULL, timer_main, srv)) {
@@ -760,6 +775,7 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
     }
     return srv;
 fail:
+    tls_free(srv->tls);
     free(srv->base_url);
     pthread_mutex_destroy(&srv->hold_mu);
     pthread_mutex_destroy(&srv->conn_mu);
@@ -776,6 +792,16 @@ unsigned http_port(const struct http_server *srv)
 const char *http_base_url(const struct http_server *srv)
 {
     return srv->base_url;
+}
+
+int http_tls_reload(struct http_server *srv, char *err, size_t cap)
+{
+    if (!srv->tls) {
+        if (cap)
+            err[0] = '\0';
+        return -1;
+    }
+    return tls_reload(srv->tls, err, cap);
 }
 
 void http_stop(struct http_server *srv, unsigned grace)
@@ -796,6 +822,7 @@ void http_stop(struct http_server *srv, unsigned grace)
     for (unsigned waited = 0; atomic_load(&srv->in_flight) > 0 && waited < grace * 50; waited++)
         nanosleep(&step, NULL);
     MHD_stop_daemon(srv->daemon);
+    tls_free(srv->tls);
     free(srv->base_url);
     pthread_mutex_destroy(&srv->hold_mu);
     pthread_mutex_destroy(&srv->conn_mu);

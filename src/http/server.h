@@ -97,7 +97,9 @@ struct http_config {
     size_t conn_memory_limit;  /* bytes per connection for headers and buffers */
     size_t max_body;           /* caps every route's body limit; 0 = routes decide */
     const char *trusted_proxy; /* a peer whose X-Forwarded-For names the client; NULL: none */
-    const char *base_url;      /* public base URL, for doc_url; NULL: http://HOST:PORT */
+    const char *base_url;      /* public base URL, for doc_url; NULL: http(s)://HOST:PORT */
+    const char *tls_cert;      /* PEM certificate chain: serve HTTPS (with tls_key); NULL: HTTP */
+    const char *tls_key;       /* PEM private key of tls_cert */
     const struct http_route *routes;
     size_t nroutes;
     void *app;
@@ -114,8 +116,12 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
 void http_stop(struct http_server *srv, unsigned grace);
 /* The port actually bound (useful with port 0). */
 unsigned http_port(const struct http_server *srv);
-/* The public base URL (from the config, or http://HOST:PORT). */
+/* The public base URL (from the config, or http(s)://HOST:PORT). */
 const char *http_base_url(const struct http_server *srv);
+/* Reads the TLS certificate and key again (SIGHUP): new connections use
+ * them, open ones keep theirs. 0; -1 with the reason in err (the previous
+ * pair stays), or with err empty when the server has no TLS. */
+int http_tls_reload(struct http_server *srv, char *err, size_t cap);
 
 /* Held requests cost no thread: the connection is suspended until woken.
  * 1. http_hold_begin(req, key): from now on http_wake(key) reaches req.

@@ -13,4 +13,9 @@ char *opt_secret(const char *flag_value, const char *file, char *err, size_t err
 
 #define JP_SECRET_MIN 16
 
+/* Reads a whole file of at most max bytes into a malloc'ed, NUL-terminated
+ * buffer (*len: its length). NULL with the reason in err (unreadable, larger
+ * than max). */
+char *opt_read_file(const char *path, size_t max, size_t *len, char *err, size_t errlen);
+
 #endif

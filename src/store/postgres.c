@@ -296,6 +296,12 @@ static const char *const migrations[] = {
     "CREATE TABLE delivery_attempts (delivery_id BIGINT NOT NULL, at BIGINT NOT NULL,"
     " status INTEGER, duration_ms BIGINT, error TEXT, excerpt TEXT, node TEXT);"
     "CREATE INDEX delivery_attempts_d ON delivery_attempts(delivery_id, at);",
+    /* 4: API keys (store/sql_keys.c): the SHA-256 of the secret, never the
+     * secret; scopes as enum jp_scope bits; times in seconds. */
+    "CREATE TABLE api_keys (id TEXT PRIMARY KEY, team TEXT NOT NULL, name TEXT NOT NULL,"
+    " scopes INTEGER NOT NULL, secret_hash TEXT NOT NULL, expires_at BIGINT, last_used_at BIGINT,"
+    " created_by TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);"
+    "CREATE INDEX api_keys_team ON api_keys(team, id);",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == JP_SCHEMA_VERSION,
                "one migration per schema version, the same in both drivers (db.h)");

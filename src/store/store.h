@@ -14,7 +14,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/jwt.h"
 #include "core/model.h"
+#include "core/sign.h"
 
 enum store_result {
     STORE_OK = 0,        /* done; for job_create: an idempotent replay */
@@ -294,6 +296,40 @@ enum store_result store_deliveries_list(struct store *s, const char *team, const
                                         struct delivery_list *out);
 /* Queues a delivery again, now, with the whole retry schedule ahead. */
 enum store_result store_delivery_redeliver(struct store *s, const char *team, int64_t id);
+
+/* ---- API keys (sql_keys.c) ------------------------------------------- */
+
+/* A team's API key. The store keeps the SHA-256 of its secret, never the
+ * secret. scopes: enum jp_scope bits (core/jwt.h). */
+struct api_key {
+    char id[JP_UUID_LEN + 1];
+    char team[JP_TEAM_MAX + 1];
+    char name[404]; /* at most 100 characters of UTF-8 */
+    unsigned scopes;
+    int64_t expires_at;   /* 0: never */
+    int64_t last_used_at; /* 0: never */
+    int64_t created_at, updated_at;
+    char secret_hash[JP_SIG_HEX + 1]; /* store_api_key_auth only */
+};
+struct api_key_list {
+    struct api_key *items; /* oldest first */
+    size_t n;
+};
+void api_key_list_clear(struct api_key_list *l);
+/* created_by: who created it (a JWT sub or a key id), for the record. */
+enum store_result store_api_key_create(struct store *s, const char *team, const char *name,
+                                       unsigned scopes, int64_t expires_at, const char *secret_hash,
+                                       const char *created_by, struct api_key *out);
+enum store_result store_api_key_list(struct store *s, const char *team, struct api_key_list *out);
+/* Deletes (revokes) the key: every node refuses it from the commit on. */
+enum store_result store_api_key_delete(struct store *s, const char *team, const char *id);
+/* The key of an id, whatever its team (with secret_hash): for
+ * authentication. A read. */
+enum store_result store_api_key_auth(struct store *s, const char *id, struct api_key *out);
+/* Records when keys were last used (n of them, ids[i] at when[i]), never
+ * moving a time back. */
+enum store_result store_api_keys_used(struct store *s, const char (*ids)[JP_UUID_LEN + 1],
+                                      const int64_t *when, size_t n);
 
 struct outbox_health {
     long depth;            /* deliveries not yet done */

@@ -35,6 +35,7 @@ struct world {
 struct objects {
     char site[JP_UUID_LEN + 1], job[JP_UUID_LEN + 1], file[64], webhook[JP_UUID_LEN + 1];
     char delivery[24];
+    char apikey[JP_UUID_LEN + 1];
 };
 
 struct answer {
@@ -111,6 +112,25 @@ static void seed(struct world *w, struct objects *o)
     int64_t delivery = 0;
     assert_int_equal(store_webhook_ping(w->store, "owner", o->webhook, event, &delivery), STORE_OK);
     snprintf(o->delivery, sizeof o->delivery, "%lld", (long long)delivery);
+    struct api_key k;
+    snprintf(hash, sizeof hash, "%064x", w->seq++);
+    assert_int_equal(
+        store_api_key_create(w->store, "owner", "walked", JP_SCOPE_SITES_READ, 0, hash, "seed", &k),
+        STORE_CREATED);
+    memcpy(o->apikey, k.id, sizeof o->apikey);
+}
+
+/* An API key of team with the scopes in bits, as its owner would hold it. */
+static char *api_key(struct world *w, const char *team, unsigned bits)
+{
+    static const char secret[] = "0123456789abcdefghijABCDEFGHIJ0123456789abcdefghijABCDEFGHIJ01";
+    char hash[JP_SIG_HEX + 1], *full = NULL;
+    token_hash(secret, hash);
+    struct api_key k;
+    assert_int_equal(store_api_key_create(w->store, team, "route walk", bits, 0, hash, "test", &k),
+                     STORE_CREATED);
+    assert_true(asprintf(&full, "%s:%s:%s", k.id, team, secret) > 0);
+    return full;
 }
 
 /* The route's path with its {names} filled from o, and a query that carries
@@ -143,6 +163,10 @@ static void url_of(const struct world *w, const struct http_route *r, const stru
             v = o->webhook;
         else if (len == 8 && !strncmp(p + 1, "delivery", 8))
             v = o->delivery;
+        else if (len == 4 && !strncmp(p + 1, "team", 4))
+            v = "owner";
+        else if (len == 3 && !strncmp(p + 1, "key", 3))
+            v = o->apikey;
         else
             fail_msg("route %s %s: no value for %.*s", r->method, r->pattern, (int)len, p + 1);
         n += snprintf(url + n, cap - (size_t)n, "%s", v);
@@ -230,6 +254,9 @@ static void test_operator_routes(void **state)
 {
     struct world *w = *state;
     char *thief = token("thief", all_scopes()), *owner = token("owner", all_scopes());
+    /* API keys are Bearer credentials like JWTs: the same refusals and passes */
+    char *thief_key = api_key(w, "thief", all_scopes()),
+         *owner_key = api_key(w, "owner", all_scopes());
     size_t checked = 0;
     for (size_t i = 0; i < api_nroutes; i++) {
         const struct http_route *r = &api_routes[i];
@@ -249,24 +276,33 @@ static void test_operator_routes(void **state)
         free(lacking);
         if (a.status != 403 || !strstr(a.body, "\"forbidden\""))
             ROUTE_FAIL(r, &a, "a token without the route's scope is not 403 forbidden");
-        call(w, r, &o, thief, &a);
-        if (has_params(r) || strstr(r->pattern, "/logs")) {
-            if (a.status != 404 || !strstr(a.body, "\"resource_missing\""))
-                ROUTE_FAIL(r, &a, "another team's ids are not 404 resource_missing");
-        } else if (a.status >= 500) {
-            ROUTE_FAIL(r, &a, "another team's call failed");
+        for (int k = 0; k < 2; k++) {
+            call(w, r, &o, k ? thief_key : thief, &a);
+            if (has_params(r) || strstr(r->pattern, "/logs")) {
+                if (a.status != 404 || !strstr(a.body, "\"resource_missing\""))
+                    ROUTE_FAIL(r, &a, "another team's ids are not 404 resource_missing");
+            } else if (a.status >= 500) {
+                ROUTE_FAIL(r, &a, "another team's call failed");
+            }
+            if (strstr(a.body, o.site) || strstr(a.body, o.job) || strstr(a.body, o.webhook) ||
+                strstr(a.body, o.apikey))
+                ROUTE_FAIL(r, &a, "another team's answer names the owner's objects");
         }
-        if (strstr(a.body, o.site) || strstr(a.body, o.job) || strstr(a.body, o.webhook))
-            ROUTE_FAIL(r, &a, "another team's answer names the owner's objects");
-        /* the owner gets past authentication and team scoping */
+        /* the owner gets past authentication and team scoping (a JWT, a key) */
         call(w, r, &o, owner, &a);
         if (a.status == 401 || a.status == 403 || a.status == 404 || a.status >= 500)
             ROUTE_FAIL(r, &a, "the owner, with every scope, is refused");
+        seed(w, &o); /* the JWT's call may have deleted what the key's names */
+        call(w, r, &o, owner_key, &a);
+        if (a.status == 401 || a.status == 403 || a.status == 404 || a.status >= 500)
+            ROUTE_FAIL(r, &a, "the owner's API key, with every scope, is refused");
         checked++;
     }
     assert_true(checked >= 20);
     free(thief);
     free(owner);
+    free(thief_key);
+    free(owner_key);
 }
 
 static void test_device_routes_refuse_operators(void **state)
@@ -329,7 +365,9 @@ static int setup(void **state)
                           .secret_len = strlen(SECRET),
                           .poll_interval = 30,
                           .run_timeout = 600,
-                          .url_ttl = 3600};
+                          .url_ttl = 3600,
+                          .uses = key_uses_new()};
+    pthread_rwlock_init(&w->app.keys_lock, NULL);
     sign_key_derive(&w->app.sign, w->app.secret, w->app.secret_len);
     struct http_config hc = {.host = "127.0.0.1",
                              .threads = 2,
@@ -358,7 +396,10 @@ static int teardown(void **state)
     curl_easy_cleanup(w->curl);
     curl_global_cleanup();
     http_stop(w->srv, 2);
+    api_keys_flush(&w->app);
     store_close(w->store);
+    key_uses_free(w->app.uses);
+    pthread_rwlock_destroy(&w->app.keys_lock);
     char cmd[160];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", w->dir);
     int rc = system(cmd);
