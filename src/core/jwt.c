@@ -259,7 +259,7 @@ static EVP_PKEY *jwk_key(json_t *jwk, const char *kty, char *err, size_t cap)
     BIGNUM *n = NULL, *e = NULL;
     EVP_PKEY *pkey = NULL;
     EVP_PKEY_CTX *ctx = NULL;
-    unsigned char a[1024], b[1024];
+    unsigned char a[1024], b[1024], pt[65] = {4}; /* pt: the point, uncompressed */
     long la, lb;
     bool rsa = !strcmp(kty, "RSA");
     if (!bld)
@@ -276,8 +276,8 @@ static EVP_PKEY *jwk_key(json_t *jwk, const char *kty, char *err, size_t cap)
             !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e))
             goto done;
     } else {
+        /* (the builder keeps pointers to pt until OSSL_PARAM_BLD_to_param) */
         json_t *crv = json_object_get(jwk, "crv");
-        unsigned char pt[65] = {4};
         if (!json_is_string(crv) || strcmp(json_string_value(crv), "P-256")) {
             snprintf(err, cap, "an EC key on a curve other than P-256");
             goto done;
