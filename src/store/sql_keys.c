@@ -55,7 +55,8 @@ static enum store_result op_key_create(struct store *s, void *p)
     struct db_res *r = NULL;
     if (RUN(s, eng_wdb(s),
             "INSERT INTO api_keys (id, team, name, scopes, secret_hash, expires_at, created_by,"
-            " created_at, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?8) RETURNING " KEY_COLS,
+            " created_at, updated_at) VALUES (?1,?2,?3,?4,?5,CAST(?6 AS BIGINT),?7,?8,?8)"
+            " RETURNING " KEY_COLS,
             &r, DB_TEXT(id), DB_TEXT(a->team), DB_TEXT(a->name), DB_INT(a->scopes),
             DB_TEXT(a->hash), a->expires_at ? DB_INT(a->expires_at) : DB_NULLV, DB_TEXT(a->by),
             DB_INT(eng_now())) != DB_OK) {
