@@ -34,6 +34,16 @@ read -r took first <"$JP_TMP/held"
 check "the poll held on node B got the job created on node A" "# jobplane job" "$(cut -c1-14 <<<"$first")"
 check_true "within 1 s of the create (held ${took} ms, created at ~1000)" test "$took" -lt 2000
 
+# An API key created on A works on B; revoked on A, B refuses it at once.
+KT=$(token t1 "sites:read keys:write")
+KEY=$(curl -s -X POST -H "Authorization: Bearer $KT" -H 'Content-Type: application/json' \
+    -d '{"name":"two nodes"}' "$A/teams/t1/api-credentials" | jq -r .api_key)
+check "an API key made on node A works on node B" 200 \
+    "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $KEY" "$B/sites")"
+curl -s -o /dev/null -X DELETE -H "Authorization: Bearer $KT" "$A/teams/t1/api-credentials/${KEY%%:*}"
+check "revoked on node A, node B refuses it at once" 401 \
+    "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $KEY" "$B/sites")"
+
 # 20 sites, 400 jobs created through both nodes, a fleet polling both at random.
 "$JP_BIN" sim --url "$A" --url "$B" --token "$TOK" --routers 20 --interval 1 --duration 40 \
     --fail-rate 0.2 --record "$JP_TMP/rec" >"$JP_TMP/sim.out" 2>&1 &
