@@ -8,6 +8,12 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/bio.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
 
 #include "core/error.h"
 #include "core/ids.h"
@@ -347,6 +353,160 @@ static void test_jwt_claims_checked(void **state)
     free(t);
 }
 
+/* ---- RS256 and ES256 ---------------------------------------------------- */
+
+static size_t b64u(const unsigned char *in, size_t n, char *out)
+{
+    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t o = 0;
+    unsigned acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        acc = (acc << 8) | in[i];
+        for (bits += 8; bits >= 6; bits -= 6)
+            out[o++] = a[(acc >> (bits - 6)) & 63];
+    }
+    if (bits)
+        out[o++] = a[(acc << (6 - bits)) & 63];
+    out[o] = '\0';
+    return o;
+}
+
+/* A token of header and payload (JSON texts) signed with k: RS256 or ES256
+ * by its type, the ES256 signature raw (r||s) unless der. */
+static char *sign_with(const char *header, const char *payload, EVP_PKEY *k, int der)
+{
+    char *t = malloc(4096);
+    size_t o = b64u((const unsigned char *)header, strlen(header), t);
+    t[o++] = '.';
+    o += b64u((const unsigned char *)payload, strlen(payload), t + o);
+    unsigned char sig[600], raw[64];
+    size_t sig_len = sizeof sig;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    assert_int_equal(EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, k), 1);
+    assert_int_equal(EVP_DigestSign(ctx, sig, &sig_len, (unsigned char *)t, o), 1);
+    EVP_MD_CTX_free(ctx);
+    const unsigned char *out = sig;
+    if (EVP_PKEY_is_a(k, "EC") && !der) {
+        const unsigned char *p = sig;
+        ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)sig_len);
+        BN_bn2binpad(ECDSA_SIG_get0_r(es), raw, 32);
+        BN_bn2binpad(ECDSA_SIG_get0_s(es), raw + 32, 32);
+        ECDSA_SIG_free(es);
+        out = raw;
+        sig_len = 64;
+    }
+    t[o++] = '.';
+    b64u(out, sig_len, t + o);
+    return t;
+}
+
+static char *pub_pem(EVP_PKEY *k)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    PEM_write_bio_PUBKEY(b, k);
+    char *data = NULL;
+    long n = BIO_get_mem_data(b, &data);
+    char *copy = strndup(data, (size_t)n);
+    BIO_free(b);
+    return copy;
+}
+
+#define CLAIMS "{\"team\":\"t1\",\"sub\":\"alice\",\"exp\":1761743110}"
+
+static void test_jwt_public_keys(void **state)
+{
+    (void)state;
+    EVP_PKEY *ec = EVP_EC_gen("P-256"), *ec2 = EVP_EC_gen("P-256"), *rsa = EVP_RSA_gen(2048);
+    assert_non_null(ec);
+    assert_non_null(rsa);
+    char err[200], *ec_pem = pub_pem(ec), *ec2_pem = pub_pem(ec2), *rsa_pem = pub_pem(rsa);
+    struct jwt_keyset *ks = jwt_keyset_new();
+    assert_int_equal(jwt_keyset_add_pem(ks, ec_pem, strlen(ec_pem), err, sizeof err), 0);
+    assert_int_equal(jwt_keyset_add_pem(ks, rsa_pem, strlen(rsa_pem), err, sizeof err), 0);
+    struct jwt_verifier v = {SECRET, SLEN, ks};
+    struct jwt_claims c;
+    char *t = sign_with("{\"alg\":\"ES256\"}", CLAIMS, ec, 0);
+    assert_int_equal(jwt_verify(t, &v, NOW, NULL, &c), JWT_OK);
+    assert_string_equal(c.team, "t1");
+    assert_string_equal(c.sub, "alice");
+    free(t);
+    t = sign_with("{\"alg\":\"ES256\"}", CLAIMS, ec, 1);
+    assert_int_equal(jwt_verify(t, &v, NOW, NULL, &c), JWT_BAD_SIGNATURE); /* DER */
+    free(t);
+    t = sign_with("{\"alg\":\"ES256\"}", CLAIMS, ec2, 0);
+    assert_int_equal(jwt_verify(t, &v, NOW, NULL, &c), JWT_BAD_SIGNATURE); /* another key */
+    free(t);
+    t = sign_with("{\"alg\":\"RS256\"}", CLAIMS, rsa, 0);
+    assert_int_equal(jwt_verify(t, &v, NOW, NULL, &c), JWT_OK);
+    t[strlen(t) - 3] = '\0';
+    assert_int_equal(jwt_verify(t, &v, NOW, NULL, &c), JWT_BAD_SIGNATURE); /* truncated */
+    free(t);
+    /* a kid nobody has; a token without keys to verify it */
+    t = sign_with("{\"alg\":\"RS256\",\"kid\":\"k1\"}", CLAIMS, rsa, 0);
+    assert_int_equal(jwt_verify(t, &v, NOW, NULL, &c), JWT_UNKNOWN_KEY);
+    free(t);
+    struct jwt_verifier bare = {SECRET, SLEN, NULL};
+    t = sign_with("{\"alg\":\"RS256\"}", CLAIMS, rsa, 0);
+    assert_int_equal(jwt_verify(t, &bare, NOW, NULL, &c), JWT_UNKNOWN_KEY);
+    free(t);
+    /* HS256 keyed with a public key's PEM text is never verified with that key */
+    char hs[1024], mac_b64[64];
+    const char *h = "eyJhbGciOiJIUzI1NiJ9"; /* {"alg":"HS256"} */
+    size_t o = (size_t)snprintf(hs, sizeof hs, "%s.", h);
+    o += b64u((const unsigned char *)CLAIMS, strlen(CLAIMS), hs + o);
+    unsigned char mac[32];
+    unsigned mac_len = 0;
+    HMAC(EVP_sha256(), ec_pem, (int)strlen(ec_pem), (unsigned char *)hs, o, mac, &mac_len);
+    b64u(mac, mac_len, mac_b64);
+    snprintf(hs + o, sizeof hs - o, ".%s", mac_b64);
+    assert_int_equal(jwt_verify(hs, &v, NOW, NULL, &c), JWT_BAD_SIGNATURE);
+    /* two EC keys without kid: a token without kid is not guessed */
+    assert_int_equal(jwt_keyset_add_pem(ks, ec2_pem, strlen(ec2_pem), err, sizeof err), 0);
+    t = sign_with("{\"alg\":\"ES256\"}", CLAIMS, ec, 0);
+    assert_int_equal(jwt_verify(t, &v, NOW, NULL, &c), JWT_UNKNOWN_KEY);
+    free(t);
+    assert_int_equal(jwt_keyset_count(ks), 3);
+    jwt_keyset_free(ks);
+    EVP_PKEY_free(ec);
+    EVP_PKEY_free(ec2);
+    EVP_PKEY_free(rsa);
+    free(ec_pem);
+    free(ec2_pem);
+    free(rsa_pem);
+}
+
+static void test_jwks_refused(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "not json",
+        "{}",
+        "{\"keys\":[]}",
+        "{\"keys\":[{\"kty\":\"oct\",\"k\":\"c2VjcmV0\"}]}",
+        "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"AAAA\",\"y\":\"AAAA\"}]}",
+        "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AAAA\",\"y\":\"AAAA\"}]}",
+        "{\"keys\":[{\"kty\":\"RSA\",\"n\":\"AQAB\",\"e\":\"AQAB\"}]}", /* a 17-bit modulus */
+        "{\"keys\":[{\"kty\":\"RSA\",\"e\":\"AQAB\"}]}",
+        "{\"keys\":[{\"kty\":\"RSA\",\"n\":\"!!\",\"e\":\"AQAB\"}]}",
+        "{\"keys\":[{\"kty\":\"EC\",\"use\":\"enc\",\"crv\":\"P-256\"}]}",
+    };
+    char err[200];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct jwt_keyset *ks = jwt_keyset_new();
+        err[0] = '\0';
+        if (jwt_keyset_add_jwks(ks, bad[i], strlen(bad[i]), err, sizeof err) != -1)
+            fail_msg("accepted: %s", bad[i]);
+        assert_true(err[0] != '\0');
+        assert_int_equal(jwt_keyset_count(ks), 0);
+        jwt_keyset_free(ks);
+    }
+    struct jwt_keyset *ks = jwt_keyset_new();
+    assert_int_equal(
+        jwt_keyset_add_pem(ks, "-----BEGIN PUBLIC KEY-----\nAAAA\n", 32, err, sizeof err), -1);
+    jwt_keyset_free(ks);
+}
+
 static void test_scope_parse(void **state)
 {
     (void)state;
@@ -410,6 +570,8 @@ int main(void)
         cmocka_unit_test(test_jwt_alg_none_and_others),
         cmocka_unit_test(test_jwt_bad_signature_and_garbage),
         cmocka_unit_test(test_jwt_claims_checked),
+        cmocka_unit_test(test_jwt_public_keys),
+        cmocka_unit_test(test_jwks_refused),
         cmocka_unit_test(test_scope_parse),
         cmocka_unit_test(test_error_table),
         cmocka_unit_test(test_job_status),
