@@ -22,7 +22,9 @@ static int single_use(const char *name)
     for (size_t i = 0; i < sizeof once / sizeof once[0]; i++)
         if (!strcasecmp(name, once[i]))
             return 1;
-    return !strncasecmp(name, "X-", 2);
+    /* X-Forwarded-For is a list: proxies in a chain may each add a line
+     * (http_client_ip reads the last) */
+    return !strncasecmp(name, "X-", 2) && strcasecmp(name, "X-Forwarded-For");
 }
 
 static enum MHD_Result each(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)

@@ -14,7 +14,8 @@ struct MHD_Connection;
  *   - a Transfer-Encoding other than exactly "chunked";
  *   - a header that must appear once given twice: Content-Length,
  *     Transfer-Encoding, Host, Authorization, Content-Type, and every X-
- *     header (the job options: which of two would be used is a guess). */
+ *     header but X-Forwarded-For (the job options: which of two would be
+ *     used is a guess). */
 int http_framing_conflict(struct MHD_Connection *conn, char *msg, size_t cap);
 
 #endif

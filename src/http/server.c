@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -438,6 +439,15 @@ const char *http_query(struct http_req *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+static enum MHD_Result last_xff(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    (void)kind;
+    if (key && value && !strcasecmp(key, "X-Forwarded-For"))
+        *(const char **)cls = value;
+    return MHD_YES;
+}
+
 const char *http_client_ip(struct http_req *req, char *buf, size_t cap)
 {
     const union MHD_ConnectionInfo *ci =
@@ -453,7 +463,9 @@ const char *http_client_ip(struct http_req *req, char *buf, size_t cap)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, buf,
                   (socklen_t)cap);
     const char *proxy = req->srv->cfg.trusted_proxy;
-    const char *xff = proxy && !strcmp(buf, proxy) ? http_header(req, "X-Forwarded-For") : NULL;
+    const char *xff = NULL;
+    if (proxy && !strcmp(buf, proxy)) /* its last line: the one the trusted proxy added */
+        MHD_get_connection_values(req->conn, MHD_HEADER_KIND, last_xff, &xff);
     if (xff) { /* the last hop is the one the trusted proxy saw */
         const char *last = strrchr(xff, ',');
         last = last ? last + 1 : xff;

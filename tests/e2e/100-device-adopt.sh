@@ -72,6 +72,13 @@ req POST /poll -H "Authorization: Bearer $DTOK" -H 'X-Forwarded-For: 198.51.100.
 sleep 1.3
 api GET "/sites/$SITE"
 check "last_seen_from from the trusted proxy's X-Forwarded-For" 203.0.113.7 "$(jb .last_seen_from)"
+# a proxy that adds its own line (HAProxy's forwardfor) after the client's
+req POST /poll -H "Authorization: Bearer $DTOK" -H 'X-Forwarded-For: 192.0.2.66' \
+    -H 'X-Forwarded-For: 203.0.113.8' --data-binary 'name=core;1 renamed'
+sleep 1.3
+api GET "/sites/$SITE"
+check "two X-Forwarded-For lines: the last (the proxy's) counts, the client's not" 203.0.113.8 \
+    "$(jb -r .last_seen_from)"
 req POST /poll -H "Authorization: Bearer $DTOK" -H 'X-Forwarded-For: not-an-ip' --data-binary 'name=core;1 renamed'
 sleep 1.3
 api GET "/sites/$SITE"
