@@ -375,7 +375,12 @@ int serve_main(int argc, char **argv)
     }
     app.secret = (const unsigned char *)secret;
     app.keys = keys;
-    pthread_rwlock_init(&app.keys_lock, NULL);
+    /* a SIGHUP's swap must not wait behind an endless stream of verifications */
+    pthread_rwlockattr_t rwa;
+    pthread_rwlockattr_init(&rwa);
+    pthread_rwlockattr_setkind_np(&rwa, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&app.keys_lock, &rwa);
+    pthread_rwlockattr_destroy(&rwa);
     app.key_rate = key_rate ? ratelimit_new((unsigned)key_rate) : NULL;
     app.uses = key_uses_new();
     app.secret_len = strlen(secret);

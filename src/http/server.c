@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "http/framing.h"
+#include "http/parse.h"
 #include "http/tls.h"
 #include "lib/log.h"
 
@@ -49,74 +49,6 @@ struct http_server {
     pthread_mutex_t conn_mu;  /* guards conns; never held with hold_mu or by MHD calls */
     pthread_cond_t timer_cond;
 };
-
-/* ---- routing ---------------------------------------------------------- */
-
-/* Matches path against pattern; on success fills params (pointing into the
- * copy buf, which is modified) and returns 1. */
-static int match(const char *pattern, char *buf, char **params)
-{
-    int n = 0;
-    char *p = buf;
-    const char *q = pattern;
-    while (*q && *p) {
-        if (*q != '/' || *p != '/')
-            return 0;
-        q++;
-        p++;
-        const char *qend = strchr(q, '/');
-        size_t qlen = qend ? (size_t)(qend - q) : strlen(q);
-        char *pend = strchr(p, '/');
-        size_t plen = pend ? (size_t)(pend - p) : strlen(p);
-        if (qlen >= 2 && q[0] == '{' && q[qlen - 1] == '}') {
-            if (plen == 0 || n == HTTP_MAX_PARAMS)
-                return 0;
-            params[n++] = p;
-        } else if (qlen != plen || strncmp(q, p, plen)) {
-            return 0;
-        }
-        q += qlen;
-        p += plen;
-    }
-    if (*q || *p)
-        return 0;
-    /* Terminate the captured segments in place. */
-    for (int i = 0; i < n; i++) {
-        char *slash = strchr(params[i], '/');
-        if (slash)
-            *slash = '\0';
-    }
-    return 1;
-}
-
-static void route(struct http_server *srv, struct http_req *req)
-{
-    size_t len = strlen(req->path);
-    char *scratch = malloc(len + 1);
-    if (!scratch)
-        return;
-    for (size_t i = 0; i < srv->cfg.nroutes; i++) {
-        const struct http_route *r = &srv->cfg.routes[i];
-        memcpy(scratch, req->path, len + 1);
-        char *params[HTTP_MAX_PARAMS] = {0};
-        if (!match(r->pattern, scratch, params))
-            continue;
-        if (!strcmp(r->method, req->method) && !req->route) {
-            req->route = r;
-            memcpy(req->params, params, sizeof params);
-            req->segments = scratch; /* the params point into it */
-            scratch = malloc(len + 1);
-            if (!scratch)
-                return;
-        }
-        if (!strstr(req->allow, r->method)) {
-            size_t used = strlen(req->allow);
-            snprintf(req->allow + used, sizeof req->allow - used, "%s%s", used ? ", " : "",
-                     r->method);
-        }
-    }
-    free(scratch);
-}
 
 /* ---- responses -------------------------------------------------------- */
 
@@ -416,19 +348,6 @@ static void *timer_main(void *arg)
 
 /* ---- request lifecycle ------------------------------------------------ */
 
-const char *http_param(struct http_req *req, const char *name)
-{
-    if (!req->route)
-        return NULL;
-    size_t n = strlen(name);
-    int i = 0;
-    for (const char *p = strchr(req->route->pattern, '{'); p && i < HTTP_MAX_PARAMS;
-         p = strchr(p + 1, '{'), i++)
-        if (!strncmp(p + 1, name, n) && p[n + 1] == '}')
-            return req->params[i];
-    return NULL;
-}
-
 const char *http_header(struct http_req *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
@@ -541,7 +460,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         atomic_fetch_add(&srv->in_flight, 1);
         if (!req->path)
             return MHD_NO;
-        route(srv, req);
+        http_route_match(srv->cfg.routes, srv->cfg.nroutes, req);
         /* Past the soft connection limit: a clear 503 rather than a silent close. */
         if (srv->cfg.max_connections &&
             (unsigned)atomic_load(&srv->connections) > srv->cfg.max_connections) {
