@@ -78,6 +78,41 @@ for c in 64 1000; do
     echo "empty polls, $c connections: ${R[poll$c]}/s (p99 ${R[poll${c}p99]}) vs hello ${R[hello$c]}/s (p99 ${R[hello${c}p99]})"
 done
 
+# Operator authentication: one site read (GET /sites/{id}) with each kind of
+# credential, on a server of its own with an ES256 and an RS256 key (tokens
+# of tests/e2e/idp.py, python3-jwt) and API keys unlimited; the baseline is
+# the same read with the server's HS256 JWT, measured in between.
+AK=$tmp/idp
+mkdir -p "$AK"
+idp() { /usr/bin/python3 tests/e2e/idp.py "$AK" "$@"; }
+idp keys
+idp jwks "$AK/jwks.json" ec:e1 rsa2:r2
+KEEP_URL=$URL KEEP_PID=$JP_PID
+serve auth "$tmp/auth.db" --jwks "$AK/jwks.json" --api-key-rate-limit 0
+AT=$(build/jobplane token --team t1 --ttl 86400)
+AS=$(curl -s -X POST -H "Authorization: Bearer $AT" -H 'Content-Type: application/json' \
+    -d '{"name":"auth"}' "$URL/sites" | jq -r .id)
+declare -A CRED
+CRED[hs256]=$AT
+CRED[es256]=$(idp token ok ec e1 '{"iss": null, "aud": null, "exp": 9999999999}')
+CRED[rs256]=$(idp token ok rsa2 r2 '{"iss": null, "aud": null, "exp": 9999999999}')
+CRED[apikey]=$(curl -s -X POST -H "Authorization: Bearer $AT" -H 'Content-Type: application/json' \
+    -d '{"name":"bench"}' "$URL/teams/t1/api-credentials" | jq -r .api_key)
+declare -A authsum
+for round in 1 2; do
+    for kind in hs256 es256 rs256 apikey; do
+        out=$(wrk -t2 -c64 -d${SECS}s --latency -H "Authorization: Bearer ${CRED[$kind]}" "$URL/sites/$AS")
+        n=$(rps "$out")
+        [ "$(grep -c 'Non-2xx' <<<"$out")" = 0 ] || n=0 # a refused credential counts nothing
+        authsum[$kind]=$((${authsum[$kind]:-0} + n))
+        R[auth_${kind}p99]=$(lat99 "$out")
+    done
+done
+for kind in hs256 es256 rs256 apikey; do R[auth_$kind]=$((authsum[$kind] / 2)); done
+echo "site reads by credential: HS256 ${R[auth_hs256]}/s, ES256 ${R[auth_es256]}/s, RS256 ${R[auth_rs256]}/s, API key ${R[auth_apikey]}/s"
+kill "$JP_PID"; wait "$JP_PID" 2>/dev/null || true
+URL=$KEEP_URL JP_PID=$KEEP_PID
+
 # Durable lifecycles on sites the held-poll jobs did not touch.
 tail -n 64 "$tmp/tokens" >"$tmp/tokens.life"
 out=$(build-bench/lifecycle "$URL" "$TOK" "$tmp/tokens.life" 64 "$SECS")
@@ -276,6 +311,9 @@ HTTP threads, 10,000 adopted sites.
 |---|---|---|---|---|
 | empty polls, 64 connections (req/s) | ${R[poll64]} (p99 ${R[poll64p99]}) | hello-world MHD: ${R[hello64]} (p99 ${R[hello64p99]}) | $(ratio "${R[poll64]}" "${R[hello64]}") | >= 0.8 |
 | empty polls, 1000 connections (req/s) | ${R[poll1000]} (p99 ${R[poll1000p99]}) | hello-world MHD: ${R[hello1000]} (p99 ${R[hello1000p99]}) | $(ratio "${R[poll1000]}" "${R[hello1000]}") | >= 0.8 |
+| site reads (GET /sites/{id}), 64 connections, with an ES256 JWT (req/s) | ${R[auth_es256]} (p99 ${R[auth_es256p99]}) | the same with the server's HS256 JWT: ${R[auth_hs256]} (p99 ${R[auth_hs256p99]}) | $(ratio "${R[auth_es256]}" "${R[auth_hs256]}") | |
+| (same), with an RS256 JWT (2048 bits) | ${R[auth_rs256]} (p99 ${R[auth_rs256p99]}) | HS256: ${R[auth_hs256]} | $(ratio "${R[auth_rs256]}" "${R[auth_hs256]}") | |
+| (same), with an API key (one read of the key per request) | ${R[auth_apikey]} (p99 ${R[auth_apikeyp99]}) | HS256: ${R[auth_hs256]} | $(ratio "${R[auth_apikey]}" "${R[auth_hs256]}") | |
 | durable lifecycles create+poll+busy+done, 64 clients (/s) | ${R[life]} (p99 ${R[lifep99]} per lifecycle) | beanstalkd -f 0 put+reserve+delete: ${R[bsf0]} | $(ratio "${R[life]}" "${R[bsf0]}") | >= 2 |
 | (same) | | the HTTP ceiling, hello-world's 64-connection rate / 4 requests: $((R[hello64] / 4)) | $(ratio "${R[life]}" "$((R[hello64] / 4))") | >= 0.5 |
 | (same) | | beanstalkd -F (no fsync): ${R[bsF]} | $(ratio "${R[life]}" "${R[bsF]}") | |
@@ -311,6 +349,8 @@ Commands (from \`bench/run.sh\`):
     wrk -t2 -c64|1000 -d${SECS}s --latency -s bench/poll.lua URL          # TOKENS=tokens
     build-bench/hello PORT 16                                        # the baseline server
     build-bench/held URL TOKEN tokens 10000 1000 SERVER_PID
+    serve --jwks jwks.json --api-key-rate-limit 0 (a fresh server); wrk -t2 -c64 -d${SECS}s -H "Authorization: Bearer CRED" URL/sites/ID
+     for CRED = HS256, ES256, RS256 (tests/e2e/idp.py) and an API key, two interleaved rounds
     build-bench/lifecycle URL TOKEN tokens.last64 64 $SECS
     serve --webhook-allow-private (a fresh server); POST /webhooks to build-bench/hello, or to a
      socket that never answers; build-bench/lifecycle on 64 fresh sites per run
