@@ -220,7 +220,7 @@ static int add_key(struct jwt_keyset *ks, EVP_PKEY *pkey, const char *kid, char 
 
 int jwt_keyset_add_pem(struct jwt_keyset *ks, const char *pem, size_t len, char *err, size_t cap)
 {
-    if (len > JWT_JWKS_MAX || len > (size_t)INT32_MAX) {
+    if (len > JWT_JWKS_MAX) { /* (also keeps the int of BIO_new_mem_buf in range) */
         snprintf(err, cap, "larger than %d bytes", JWT_JWKS_MAX);
         return -1;
     }

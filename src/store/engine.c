@@ -444,6 +444,28 @@ enum store_result eng_read_one(struct store *s, const char *sql, const struct db
     return res;
 }
 
+enum store_result eng_read_all(struct store *s, const char *sql, const struct db_arg *args, int n,
+                               size_t size, void (*fill)(const struct db_res *, size_t, void *),
+                               void **items, size_t *count)
+{
+    *items = NULL;
+    *count = 0;
+    struct db *c = eng_reader(s);
+    if (!c)
+        return STORE_UNAVAILABLE;
+    struct db_res *r = NULL;
+    enum store_result res = STORE_UNAVAILABLE;
+    if (s->drv->run(c, sql, args, n, &r) == DB_OK &&
+        (*items = calloc(r->rows ? r->rows : 1, size))) {
+        for (; *count < r->rows; ++*count)
+            fill(r, *count, (char *)*items + *count * size);
+        res = STORE_OK;
+    }
+    db_res_free(r);
+    eng_reader_put(s, c);
+    return res;
+}
+
 enum store_result eng_read_site_rows(struct store *s, const char *team, const char *site_id,
                                      const char *sql, const struct db_arg *args, int n,
                                      struct db_res **res)

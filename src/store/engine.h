@@ -139,6 +139,11 @@ void eng_reader_put(struct store *s, struct db *c);
 /* One row read by a reader: fills out through fill; STORE_NOT_FOUND when none. */
 enum store_result eng_read_one(struct store *s, const char *sql, const struct db_arg *args, int n,
                                void (*fill)(const struct db_res *, size_t, void *), void *out);
+/* Every row a reader finds, each filled through fill into a new array of
+ * size-byte items (*items, freed by the caller; *n of them). */
+enum store_result eng_read_all(struct store *s, const char *sql, const struct db_arg *args, int n,
+                               size_t size, void (*fill)(const struct db_res *, size_t, void *),
+                               void **items, size_t *count);
 /* Site-scoped reads for operators: the ownership check and the rows in one
  * snapshot; *res holds the rows on STORE_OK. */
 enum store_result eng_read_site_rows(struct store *s, const char *team, const char *site_id,

@@ -89,24 +89,13 @@ enum store_result store_api_key_create(struct store *s, const char *team, const 
 
 enum store_result store_api_key_list(struct store *s, const char *team, struct api_key_list *out)
 {
-    memset(out, 0, sizeof *out);
-    struct db *c = eng_reader(s);
-    if (!c)
-        return STORE_UNAVAILABLE;
-    struct db_res *r = NULL;
-    enum store_result res = STORE_UNAVAILABLE;
-    if (RUN(s, c, "SELECT " KEY_COLS " FROM api_keys WHERE team=?1 ORDER BY id", &r,
-            DB_TEXT(team)) == DB_OK) {
-        out->items = calloc(r->rows ? r->rows : 1, sizeof *out->items);
-        if (out->items) {
-            for (; out->n < r->rows; out->n++)
-                row_to_key(r, out->n, &out->items[out->n]);
-            res = STORE_OK;
-        }
-    }
-    db_res_free(r);
-    eng_reader_put(s, c);
-    return res;
+    struct db_arg args[] = {DB_TEXT(team)};
+    void *items = NULL;
+    enum store_result r =
+        eng_read_all(s, "SELECT " KEY_COLS " FROM api_keys WHERE team=?1 ORDER BY id", args, 1,
+                     sizeof *out->items, fill_key, &items, &out->n);
+    out->items = items;
+    return r;
 }
 
 static enum store_result op_key_delete(struct store *s, void *p)

@@ -118,24 +118,13 @@ enum store_result store_webhook_get(struct store *s, const char *team, const cha
 
 enum store_result store_webhook_list(struct store *s, const char *team, struct webhook_list *out)
 {
-    memset(out, 0, sizeof *out);
-    struct db *c = eng_reader(s);
-    if (!c)
-        return STORE_UNAVAILABLE;
-    struct db_res *r = NULL;
-    enum store_result res = STORE_UNAVAILABLE;
-    if (RUN(s, c, "SELECT " WEBHOOK_COLS " FROM webhooks WHERE team=?1 ORDER BY id", &r,
-            DB_TEXT(team)) == DB_OK) {
-        out->items = calloc(r->rows ? r->rows : 1, sizeof *out->items);
-        if (out->items) {
-            for (; out->n < r->rows; out->n++)
-                row_to_webhook(r, out->n, &out->items[out->n]);
-            res = STORE_OK;
-        }
-    }
-    db_res_free(r);
-    eng_reader_put(s, c);
-    return res;
+    struct db_arg args[] = {DB_TEXT(team)};
+    void *items = NULL;
+    enum store_result r =
+        eng_read_all(s, "SELECT " WEBHOOK_COLS " FROM webhooks WHERE team=?1 ORDER BY id", args, 1,
+                     sizeof *out->items, fill_webhook, &items, &out->n);
+    out->items = items;
+    return r;
 }
 
 static enum store_result op_webhook_update(struct store *s, void *p)
