@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -36,15 +37,29 @@ struct app {
     struct ratelimit *rate;     /* per-team limits of JWTs; NULL: off */
     struct ratelimit *key_rate; /* per-key limits of API keys; NULL: off */
     struct key_uses *uses;
+    int64_t adoption_ttl;           /* seconds a bootstrap line stays valid */
+    struct ratelimit *adopt_fails;  /* failed adoptions per client address; NULL: off */
+    struct adopt_counts {           /* this process's adoptions, for /healthz */
+        atomic_long ok, refused, limited;
+    } adopt;
 };
-
-#define JP_ADOPTION_TOKEN_LEN 22
-#define JP_DEVICE_TOKEN_LEN 32
 
 /* Fills out with len random base62 characters; -1 when the RNG fails. */
 int api_random_token(char *out, size_t len);
-/* The bootstrap line for an adoption token (malloc'ed). */
-char *api_bootstrap(struct http_req *req, const char *adoption_token);
+/* A new bootstrap line: its adoption token, the token's hash (what the store
+ * keeps) and its expiry (now + --adoption-ttl). -1 when the RNG fails. */
+struct bootstrap {
+    char token[JP_ADOPTION_TOKEN_LEN + 1], hash[JP_SIG_HEX + 1];
+    struct adoption_line line;
+};
+int api_bootstrap_new(const struct app *app, struct bootstrap *b);
+/* The bootstrap line's fields of an answer: bootstrap (the RouterOS command)
+ * and bootstrap_expires_at. */
+void api_bootstrap_json(struct http_req *req, const struct bootstrap *b, json_t *j);
+/* Adoptions: whether the client's address may try again (false: answered
+ * 429), and the record of a failed try. */
+bool api_adoption_allowed(struct http_req *req);
+void api_adoption_failed(struct http_req *req);
 
 /* Who may call a route: the caller column of the routing table (routes.c).
  * api_authenticate checks it before the handler runs and fills a struct
@@ -142,6 +157,7 @@ void api_healthz(struct http_req *req);
 void api_sites_create(struct http_req *req);
 void api_sites_list(struct http_req *req);
 void api_sites_get(struct http_req *req);
+void api_sites_update(struct http_req *req);
 void api_jobs_create(struct http_req *req);
 void api_jobs_create_json(struct http_req *req);
 void api_jobs_list(struct http_req *req);

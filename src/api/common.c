@@ -106,11 +106,14 @@ static bool device_auth(struct http_req *req, struct caller *who)
  * to say when it consumes it. */
 static bool adoption_auth(struct http_req *req)
 {
+    if (!api_adoption_allowed(req))
+        return false;
     const char *tok = http_param(req, "token");
     if (!tok || strlen(tok) != JP_ADOPTION_TOKEN_LEN ||
         strspn(tok, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") !=
             JP_ADOPTION_TOKEN_LEN) {
-        http_reply_error(req, JP_ERR_RESOURCE_MISSING, "Unknown or used adoption token.");
+        api_adoption_failed(req);
+        http_reply_error(req, JP_ERR_RESOURCE_MISSING, "Unknown, used or expired adoption token.");
         return false;
     }
     return true;
@@ -322,7 +325,11 @@ json_t *api_site_json(const struct app *app, const struct site *s)
 void api_healthz(struct http_req *req)
 {
     struct app *app = req->app;
-    json_t *j = json_pack("{s:s, s:i}", "status", "ok", "held_polls", (int)http_held(req->srv));
+    json_t *j = json_pack("{s:s, s:i, s:{s:I, s:I, s:I}}", "status", "ok", "held_polls",
+                          (int)http_held(req->srv), "adoptions", "adopted",
+                          (json_int_t)atomic_load(&app->adopt.ok), "refused",
+                          (json_int_t)atomic_load(&app->adopt.refused), "rate_limited",
+                          (json_int_t)atomic_load(&app->adopt.limited));
     struct outbox_health h;
     /* the webhook outbox: what waits, since when, and what failed for good */
     if (store_outbox_health(app->store, (int64_t)time(NULL) * 1000, &h) == STORE_OK)

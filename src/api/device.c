@@ -1,6 +1,7 @@
 /* The device API: adoption, poll (with held polls), job reports, backup
  * uploads and the teardown confirmation. Routers speak RouterOS: answers are
  * text/plain scripts that end with ROS_END_MARK. */
+#include <arpa/inet.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,9 +25,76 @@ int api_random_token(char *out, size_t len)
     return -1;
 }
 
-char *api_bootstrap(struct http_req *req, const char *adoption_token)
+int api_bootstrap_new(const struct app *app, struct bootstrap *b)
 {
-    return ros_render_bootstrap(http_base_url(req->srv), adoption_token);
+    if (api_random_token(b->token, JP_ADOPTION_TOKEN_LEN))
+        return -1;
+    token_hash(b->token, b->hash);
+    b->line.hash = b->hash;
+    b->line.expires_at = (int64_t)time(NULL) + app->adoption_ttl;
+    return 0;
+}
+
+void api_bootstrap_json(struct http_req *req, const struct bootstrap *b, json_t *j)
+{
+    char *boot = ros_render_bootstrap(http_base_url(req->srv), b->token);
+    char at[JP_RFC3339_LEN + 1];
+    rfc3339_format(b->line.expires_at, at);
+    json_object_set_new(j, "bootstrap", boot ? json_string(boot) : json_null());
+    json_object_set_new(j, "bootstrap_expires_at", json_string(at));
+    free(boot);
+}
+
+/* Failed adoptions are limited per client address; an IPv6 client by its
+ * /64, which one host usually has to itself. */
+static const char *adopter_key(struct http_req *req, char *buf, size_t cap)
+{
+    char ip[64];
+    http_client_ip(req, ip, sizeof ip);
+    unsigned char a[16];
+    if (strchr(ip, ':') && inet_pton(AF_INET6, ip, a) == 1) {
+        memset(a + 8, 0, 8);
+        char net[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, a, net, sizeof net);
+        snprintf(buf, cap, "%s/64", net);
+    } else {
+        snprintf(buf, cap, "%s", ip);
+    }
+    return buf;
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+bool api_adoption_allowed(struct http_req *req)
+{
+    struct app *app = req->app;
+    char key[80];
+    unsigned wait =
+        app->adopt_fails ? ratelimit_wait(app->adopt_fails, adopter_key(req, key, sizeof key),
+                                          mono_s())
+                         : 0;
+    if (!wait)
+        return true;
+    atomic_fetch_add(&app->adopt.limited, 1);
+    char after[16];
+    snprintf(after, sizeof after, "%u", wait);
+    http_reply_error(req, JP_ERR_RATE_LIMITED, "Too many failed adoptions from this address.");
+    http_add_header(req, "Retry-After", after);
+    return false;
+}
+
+void api_adoption_failed(struct http_req *req)
+{
+    struct app *app = req->app;
+    char key[80];
+    atomic_fetch_add(&app->adopt.refused, 1);
+    if (app->adopt_fails)
+        ratelimit_take(app->adopt_fails, adopter_key(req, key, sizeof key), mono_s());
 }
 
 static void reply_script(struct http_req *req, char *text)
@@ -101,17 +169,32 @@ void api_device_adopt(struct http_req *req)
     }
     token_hash(device, dhash);
     struct site site;
-    enum store_result r = store_site_adopt(app->store, hash, dhash, &f, &site);
+    enum adopt_refusal why;
+    enum store_result r = store_site_adopt(app->store, hash, dhash, &f, &site, &why);
     if (r == STORE_NOT_FOUND) {
-        http_reply_error(req, JP_ERR_RESOURCE_MISSING, "Unknown or used adoption token.");
+        api_adoption_failed(req);
+        const char *serial = f.serial_number ? f.serial_number : "none";
+        if (why == ADOPT_UNKNOWN)
+            log_warn("adoption refused from %s: unknown bootstrap line", ip);
+        else
+            log_warn("site %s: adoption refused from %s (%s; serial %s)", site.id, ip,
+                     adopt_refusals[why], serial);
+        if (why == ADOPT_WRONG_SERIAL)
+            http_reply_error(req, JP_ERR_FORBIDDEN,
+                             "This site accepts only the router with its expected serial number.");
+        else /* used and expired lines answer as unknown ones */
+            http_reply_error(req, JP_ERR_RESOURCE_MISSING,
+                             "Unknown, used or expired adoption token.");
+        site_clear(&site);
         return;
     }
     if (r != STORE_OK) {
         api_reply_store_error(req, r);
         return;
     }
-    log_info("site %s adopted from %s (RouterOS %s)", site.id, ip,
-             hb.version ? hb.version : "unknown");
+    atomic_fetch_add(&app->adopt.ok, 1);
+    log_info("site %s adopted from %s (RouterOS %s, serial %s)", site.id, ip,
+             hb.version ? hb.version : "unknown", f.serial_number ? f.serial_number : "none");
     struct ros_poll_params p = {
         .base_url = http_base_url(req->srv),
         .device_token = device,
@@ -385,11 +468,16 @@ void api_device_backup(struct http_req *req)
         return;
     }
     char filename[64];
+    size_t redacted;
     enum store_result r = store_backup_chunk(app->store, site, job, offset, total, req->body,
-                                             req->body_len, now_s(), filename);
+                                             req->body_len, now_s(), filename, &redacted);
     if (r == STORE_OK) {
         http_reply(req, 200, "text/plain; charset=utf-8", strdup("ok\n"), 3);
     } else if (r == STORE_CREATED) {
+        if (redacted)
+            log_warn("backup %s/%s for job %s held the site's device token (%zu times): redacted;"
+                     " adopt the router again so its poll script no longer carries it",
+                     site, filename, job, redacted);
         log_info("backup %s/%s stored for job %s", site, filename, job);
         http_reply(req, 201, "text/plain; charset=utf-8", strdup("stored\n"), 7);
     } else if (r == STORE_CONFLICT) {

@@ -40,13 +40,13 @@ void ratelimit_free(struct ratelimit *rl)
     free(rl);
 }
 
-unsigned ratelimit_take(struct ratelimit *rl, const char *key, double now)
+/* The key's bucket refilled to now (rl->mu held): the key's, a free one, or
+ * (all taken) the longest idle one. */
+static struct bucket *bucket_at(struct ratelimit *rl, const char *key, double now)
 {
     unsigned h = 2166136261u;
     for (const unsigned char *p = (const unsigned char *)key; *p; p++)
         h = (h ^ *p) * 16777619u;
-    pthread_mutex_lock(&rl->mu);
-    /* the key's bucket, a free one, or (all taken) the longest idle one */
     struct bucket *b = NULL, *free_slot = NULL, *oldest = NULL;
     for (unsigned i = 0; i < PROBE && !b; i++) {
         struct bucket *c = &rl->b[(h + i) % SLOTS];
@@ -67,11 +67,29 @@ unsigned ratelimit_take(struct ratelimit *rl, const char *key, double now)
     if (b->tokens > rl->burst)
         b->tokens = rl->burst;
     b->t = now;
-    unsigned wait = 0;
-    if (b->tokens >= 1)
+    return b;
+}
+
+static unsigned bucket_wait(const struct ratelimit *rl, const struct bucket *b)
+{
+    return b->tokens >= 1 ? 0 : (unsigned)((1 - b->tokens) / rl->per_second) + 1;
+}
+
+unsigned ratelimit_take(struct ratelimit *rl, const char *key, double now)
+{
+    pthread_mutex_lock(&rl->mu);
+    struct bucket *b = bucket_at(rl, key, now);
+    unsigned wait = bucket_wait(rl, b);
+    if (!wait)
         b->tokens -= 1;
-    else
-        wait = (unsigned)((1 - b->tokens) / rl->per_second) + 1;
+    pthread_mutex_unlock(&rl->mu);
+    return wait;
+}
+
+unsigned ratelimit_wait(struct ratelimit *rl, const char *key, double now)
+{
+    pthread_mutex_lock(&rl->mu);
+    unsigned wait = bucket_wait(rl, bucket_at(rl, key, now));
     pthread_mutex_unlock(&rl->mu);
     return wait;
 }

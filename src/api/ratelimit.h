@@ -1,5 +1,5 @@
-/* Per-credential rate limits: a token bucket per team, refilled at `per_minute`
- * requests a minute, holding at most `per_minute`. Off unless configured. */
+/* Rate limits: a token bucket per key (a team, an API key, a client
+ * address), refilled at `per_minute` a minute, holding at most `per_minute`. */
 #ifndef JP_API_RATELIMIT_H
 #define JP_API_RATELIMIT_H
 
@@ -10,5 +10,8 @@ void ratelimit_free(struct ratelimit *rl);
 /* Takes one request for key at time now (seconds). Returns 0, or the seconds
  * to wait before the next request is allowed. */
 unsigned ratelimit_take(struct ratelimit *rl, const char *key, double now);
+/* The same answer, without taking: for limits on failures, which are taken
+ * only once a request failed. */
+unsigned ratelimit_wait(struct ratelimit *rl, const char *key, double now);
 
 #endif

@@ -37,6 +37,7 @@ const struct http_route api_routes[] = {
     {"POST", "/sites", api_sites_create, SMALL_BODY, OPERATOR(SITES_WRITE)},
     {"GET", "/sites", api_sites_list, 0, OPERATOR(SITES_READ)},
     {"GET", "/sites/{site}", api_sites_get, 0, OPERATOR(SITES_READ)},
+    {"PATCH", "/sites/{site}", api_sites_update, SMALL_BODY, OPERATOR(SITES_WRITE)},
     {"DELETE", "/sites/{site}", api_sites_delete, 0, OPERATOR(SITES_WRITE)},
     {"POST", "/sites/{site}/device-token", api_sites_rotate, 0, OPERATOR(SITES_WRITE)},
     {"GET", "/sites/{site}/mikrotik-stats", api_sites_stats, 0, OPERATOR(SITES_READ)},

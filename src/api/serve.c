@@ -54,6 +54,11 @@ static void usage(FILE *f)
         "                          document, chosen by kid (re-read on SIGHUP)\n"
         "  --api-key-rate-limit N  requests per minute per API key; beyond: 429 with\n"
         "                          Retry-After (default 60; 0: off)\n"
+        "  --adoption-ttl T        bootstrap lines expire after T (seconds, or with a unit:\n"
+        "                          15m, 24h, 7d; 1s to 30d; default 24h)\n"
+        "  --adoption-fail-limit N failed adoptions per minute per client address (IPv6:\n"
+        "                          per /64); beyond: 429 with Retry-After (default 10; 0:"
+        " off)\n"
         "  --tls-cert FILE         serve HTTPS with this PEM certificate (chain), and\n"
         "  --tls-key FILE          this PEM private key (both re-read on SIGHUP)\n"
         "  --relaxed-durability    commit without fsync (faster; a crash may lose the last"
@@ -243,7 +248,9 @@ int serve_main(int argc, char **argv)
         O_JWKS,
         O_KEY_RATE,
         O_TLS_CERT,
-        O_TLS_KEY
+        O_TLS_KEY,
+        O_ADOPT_TTL,
+        O_ADOPT_FAILS
     };
     static const struct option longopts[] = {
         {"listen", 1, 0, O_LISTEN},
@@ -280,13 +287,15 @@ int serve_main(int argc, char **argv)
         {"api-key-rate-limit", 1, 0, O_KEY_RATE},
         {"tls-cert", 1, 0, O_TLS_CERT},
         {"tls-key", 1, 0, O_TLS_KEY},
+        {"adoption-ttl", 1, 0, O_ADOPT_TTL},
+        {"adoption-fail-limit", 1, 0, O_ADOPT_FAILS},
         {0, 0, 0, 0},
     };
     const char *listen = "127.0.0.1:8080", *db = "./jobplane.db", *secret_flag = NULL,
                *secret_file = NULL, *base_url = NULL, *port_file = NULL, *proxy = NULL;
     long threads = 16, maxconn = 4096, idle = 30, maxbody = 65536, poll = 30, leeway = 0, wait = 20,
          run_timeout = 600, url_ttl = -1, pool = 0, max_held = 20000, rate = 0, writers = 0,
-         wh_conc = 64, wh_retention = 7, key_rate = 60;
+         wh_conc = 64, wh_retention = 7, key_rate = 60, adopt_ttl = 86400, adopt_fails = 10;
     struct key_files kf = {0};
     const char *tls_cert = NULL, *tls_key = NULL;
     const char *node = NULL;
@@ -338,6 +347,8 @@ int serve_main(int argc, char **argv)
         case O_KEY_RATE: bad = opt_long(optarg, 0, 1000000, &key_rate); break;
         case O_TLS_CERT: tls_cert = optarg; break;
         case O_TLS_KEY: tls_key = optarg; break;
+        case O_ADOPT_TTL: bad = opt_seconds(optarg, 1, 30 * 86400, &adopt_ttl); break;
+        case O_ADOPT_FAILS: bad = opt_long(optarg, 0, 1000000, &adopt_fails); break;
         case O_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -390,6 +401,8 @@ int serve_main(int argc, char **argv)
     app.run_timeout = run_timeout;
     app.url_ttl = url_ttl > 0 ? url_ttl : run_timeout + 3600;
     app.rate = rate ? ratelimit_new((unsigned)rate) : NULL;
+    app.adoption_ttl = adopt_ttl;
+    app.adopt_fails = adopt_fails ? ratelimit_new((unsigned)adopt_fails) : NULL;
     sign_key_derive(&app.sign, app.secret, app.secret_len);
 
     /* Signals are taken by sigwait below; every thread started from here on
@@ -496,6 +509,7 @@ out:
         log_info("jobplane stopped");
     ratelimit_free(app.rate);
     ratelimit_free(app.key_rate);
+    ratelimit_free(app.adopt_fails);
     key_uses_free(app.uses);
     jwt_keyset_free(app.keys);
     pthread_rwlock_destroy(&app.keys_lock);

@@ -9,6 +9,29 @@
 #include "core/text.h"
 #include "lib/log.h"
 
+/* expected_serial of a body: absent (0), a serial or null (1), or answered 422 (-1). */
+static int serial_param(struct http_req *req, json_t *body, const char **out)
+{
+    json_t *v = json_object_get(body, "expected_serial");
+    *out = NULL;
+    if (!v)
+        return 0;
+    if (json_is_null(v))
+        return 1;
+    const char *serial = api_json_string(req, body, "expected_serial", 1, JP_SERIAL_MAX_CHARS,
+                                         JP_ERR_PARAMETER_INVALID);
+    if (!serial)
+        return -1;
+    for (const unsigned char *c = (const unsigned char *)serial; *c; c++)
+        if (*c < 0x20 || *c == 0x7f) {
+            http_reply_error(req, JP_ERR_PARAMETER_INVALID,
+                             "The 'expected_serial' parameter must not contain control characters.");
+            return -1;
+        }
+    *out = serial;
+    return 1;
+}
+
 void api_sites_create(struct http_req *req)
 {
     struct app *app = req->app;
@@ -18,21 +41,21 @@ void api_sites_create(struct http_req *req)
         return;
     const char *name =
         api_json_string(req, body, "name", 1, JP_SITE_NAME_MAX_CHARS, JP_ERR_PARAMETER_INVALID);
-    char adoption[JP_ADOPTION_TOKEN_LEN + 1], hash[JP_SIG_HEX + 1];
-    if (name && api_random_token(adoption, JP_ADOPTION_TOKEN_LEN)) {
+    const char *serial = NULL;
+    struct bootstrap b;
+    if (name && serial_param(req, body, &serial) < 0)
+        name = NULL;
+    if (name && api_bootstrap_new(app, &b)) {
         http_reply_error(req, JP_ERR_INTERNAL, NULL);
         name = NULL;
     }
     if (name) {
         struct site s;
-        token_hash(adoption, hash);
-        enum store_result r = store_site_create(app->store, who->team, name, hash, &s);
+        enum store_result r = store_site_create(app->store, who->team, name, serial, &b.line, &s);
         if (r == STORE_CREATED) {
             log_info("site %s created", s.id);
             json_t *j = api_site_json(app, &s);
-            char *boot = api_bootstrap(req, adoption);
-            json_object_set_new(j, "bootstrap", boot ? json_string(boot) : json_null());
-            free(boot);
+            api_bootstrap_json(req, &b, j);
             http_reply_json(req, 201, j);
         } else {
             api_reply_store_error(req, r);
@@ -91,29 +114,58 @@ void api_sites_delete(struct http_req *req)
     }
 }
 
+void api_sites_update(struct http_req *req)
+{
+    struct app *app = req->app;
+    const struct caller *who = req->caller;
+    char id[JP_UUID_LEN + 1];
+    if (api_uuid_param(req, "site", id))
+        return;
+    json_t *body = api_json_body(req);
+    if (!body)
+        return;
+    struct site_update u = {0};
+    int set = serial_param(req, body, &u.expected_serial);
+    bool ok = set >= 0;
+    u.set_serial = set > 0;
+    if (ok && json_object_get(body, "name")) {
+        u.name = api_json_string(req, body, "name", 1, JP_SITE_NAME_MAX_CHARS,
+                                 JP_ERR_PARAMETER_INVALID);
+        ok = u.name != NULL;
+    }
+    if (ok) {
+        struct site s;
+        enum store_result r = store_site_update(app->store, who->team, id, &u, &s);
+        if (r == STORE_OK)
+            http_reply_json(req, 200, api_site_json(app, &s));
+        else
+            api_reply_store_error(req, r);
+        site_clear(&s);
+    }
+    json_decref(body);
+}
+
 void api_sites_rotate(struct http_req *req)
 {
     struct app *app = req->app;
     const struct caller *who = req->caller;
-    char id[JP_UUID_LEN + 1], adoption[JP_ADOPTION_TOKEN_LEN + 1], hash[JP_SIG_HEX + 1];
+    char id[JP_UUID_LEN + 1];
     if (api_uuid_param(req, "site", id))
         return;
-    if (api_random_token(adoption, JP_ADOPTION_TOKEN_LEN)) {
+    struct bootstrap b;
+    if (api_bootstrap_new(app, &b)) {
         http_reply_error(req, JP_ERR_INTERNAL, NULL);
         return;
     }
-    token_hash(adoption, hash);
-    enum store_result r = store_site_rotate_device(app->store, who->team, id, hash);
+    enum store_result r = store_site_rotate_device(app->store, who->team, id, &b.line);
     if (r != STORE_OK) {
         api_reply_store_error(req, r);
         return;
     }
     log_info("site %s: device token revoked, new bootstrap issued", id);
-    char *boot = api_bootstrap(req, adoption);
-    http_reply_json(req, 200,
-                    json_pack("{s:s, s:o}", "site_id", id, "bootstrap",
-                              boot ? json_string(boot) : json_null()));
-    free(boot);
+    json_t *j = json_pack("{s:s}", "site_id", id);
+    api_bootstrap_json(req, &b, j);
+    http_reply_json(req, 200, j);
 }
 
 /* YYYY-MM-DD as unix seconds at 00:00:00Z; -1 when malformed. */

@@ -116,5 +116,7 @@ void site_clear(struct site *s)
     free(s->architecture_name);
     free(s->software_version);
     free(s->last_seen_from);
+    free(s->adopted_from);
+    free(s->expected_serial);
     memset(s, 0, sizeof *s);
 }

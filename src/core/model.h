@@ -14,6 +14,7 @@
 #define JP_DESCRIPTION_MIN_CHARS 3
 #define JP_DESCRIPTION_MAX_CHARS 100
 #define JP_SITE_NAME_MAX_CHARS 100
+#define JP_SERIAL_MAX_CHARS 64 /* expected_serial */
 #define JP_NOTIFY_URL_MAX 2048
 
 /* Job states, in the order of precedence: a job is in the last state whose
@@ -68,6 +69,11 @@ struct site {
     int64_t uptime;       /* seconds, -1 when unknown */
     int64_t last_seen_at; /* last heartbeat */
     int64_t created_at, updated_at, deleted_at;
+    /* Adoption: the last one (when, from which address), the serial number
+     * an adoption must report (NULL: any), and when the pending bootstrap
+     * line expires (0: none pending). */
+    int64_t adopted_at, adoption_expires_at;
+    char *adopted_from, *expected_serial;
 };
 
 struct job {

@@ -364,18 +364,30 @@ char *ros_render_bootstrap(const char *base_url, const char *adoption_token)
     sbuf_init(&b, 4096);
     sbuf_init(&url, 1024);
     sbuf_printf(&url, "%s/adopt/%s", base_url, adoption_token);
-    sbuf_puts(&b, "{:local r [/tool fetch url=");
+    /* /system routerboard is absent on CHR and x86: read through :parse, its
+     * absence is a run-time error caught here, not a syntax error of the line */
+    sbuf_puts(&b, "{:local s \"\"; :do {:set s [[:parse \"/system routerboard get serial-number\"]]}"
+                  " on-error={}; :local r [/tool fetch url=");
     ros_quote(&b, url.p ? url.p : "", url.len);
     sbuf_free(&url);
     sbuf_puts(&b,
               " http-method=post http-header-field=\"Content-Type:text/plain\" http-data=(\"name=\""
               " . [/system identity get name] . \";version=\" . [/system resource get version] ."
               " \";board-name=\" . [/system resource get board-name] . \";architecture-name=\" ."
-              " [/system resource get architecture-name] . \";uptime=\" . [/system resource get"
-              " uptime]) check-certificate=yes-without-crl output=user as-value]; :local f"
-              " [:parse ($r->\"data\")]; $f}");
+              " [/system resource get architecture-name] . \";serial-number=\" . $s ."
+              " \";uptime=\" . [/system resource get uptime]) check-certificate=yes-without-crl"
+              " output=user as-value]; :local f [:parse ($r->\"data\")]; $f}");
     return sbuf_take(&b, NULL);
 }
+
+/* Reads the device token from its file (flash/ first: on devices that have
+ * it, files elsewhere live in RAM); polls only with a token of the right
+ * length, and says once per boot when there is none. */
+#define READ_TOKEN                                                                                 \
+    ":local jpTok \"\"\n"                                                                          \
+    ":do { :set jpTok [/file get \"flash/" ROS_TOKEN_FILE "\" contents] } on-error={\n"            \
+    "  :do { :set jpTok [/file get \"" ROS_TOKEN_FILE "\" contents] } on-error={}\n"               \
+    "}\n"
 
 char *ros_render_poll_script(const struct ros_poll_params *p)
 {
@@ -390,10 +402,19 @@ char *ros_render_poll_script(const struct ros_poll_params *p)
     sbuf_puts(&b, "# jobplane-poll: heartbeat, then run what the server answers\n");
     local_str(&b, "jpUrl", url.p ? url.p : "");
     sbuf_free(&url);
-    local_str(&b, "jpTok", p->device_token);
+    sbuf_puts(&b, READ_TOKEN);
+    sbuf_printf(
+        &b,
+        ":local jpGo true\n"
+        ":if ([:len $jpTok] != %zu) do={\n"
+        "  :set jpGo false\n"
+        "  :global jpNoToken\n"
+        "  :if ($jpNoToken != true) do={ :set jpNoToken true; :log error \"jobplane: no device"
+        " token in " ROS_TOKEN_FILE "; adopt this router again\" }\n"
+        "}\n",
+        strlen(p->device_token));
     sbuf_puts(
-        &b, ":local jpGo true\n"
-            ":if ([:len [/system script job find where script=\"jobplane-poll\"]] > 1) do={ :set"
+        &b, ":if ([:len [/system script job find where script=\"jobplane-poll\"]] > 1) do={ :set"
             " jpGo false }\n"
             ":if ([:typeof [:find [/system clock get date] \"1970\"]] = \"num\") do={ :set jpGo"
             " false }\n"
@@ -440,6 +461,11 @@ char *ros_render_poll_script(const struct ros_poll_params *p)
     return sbuf_take(&b, NULL);
 }
 
+/* Removes the token file wherever an earlier adoption put it. */
+#define REMOVE_TOKEN                                                                               \
+    "/file remove [find where name=\"" ROS_TOKEN_FILE "\"]\n"                                      \
+    "/file remove [find where name=\"flash/" ROS_TOKEN_FILE "\"]\n"
+
 char *ros_render_adoption(const struct ros_poll_params *p)
 {
     char *poll = ros_render_poll_script(p);
@@ -450,6 +476,14 @@ char *ros_render_adoption(const struct ros_poll_params *p)
     sbuf_printf(&b, "# jobplane adoption answer, site %s\n", p->site_id);
     sbuf_puts(&b, "/system scheduler remove [find where name=\"jobplane-poll\"]\n"
                   "/system script remove [find where name=\"jobplane-poll\"]\n"
+                  ":local jpTf \"" ROS_TOKEN_FILE "\"\n"
+                  ":if ([:len [/file find where name=\"flash\"]] > 0) do={ :set jpTf \"flash/"
+                  ROS_TOKEN_FILE "\" }\n" REMOVE_TOKEN "/file add name=$jpTf contents=");
+    ros_quote(&b, p->device_token, strlen(p->device_token));
+    sbuf_puts(&b, "\n"
+                  ":local jpN 0\n"
+                  ":while (([:len [/file find where name=$jpTf]] = 0) && ($jpN < 40)) do={ :delay"
+                  " 250ms; :set jpN ($jpN + 1) }\n"
                   "/system script add name=\"jobplane-poll\" policy=" POLICIES " source=");
     ros_quote(&b, poll, strlen(poll));
     free(poll);
@@ -561,7 +595,7 @@ char *ros_render_teardown(const char *base_url, const char *device_token, const 
     ros_quote(&b, s.p ? s.p : "", s.len);
     sbuf_free(&s);
     sbuf_puts(&b, " " FETCH_OPTS " } on-error={}\n"
-                  ":log info \"jobplane: site removed, poll scheduler deleted\"\n"
+                  ":log info \"jobplane: site removed, poll scheduler deleted\"\n" REMOVE_TOKEN
                   "/system script remove [find where name=\"jobplane-poll\"]\n" ROS_END_MARK);
     return sbuf_take(&b, NULL);
 }

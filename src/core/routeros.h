@@ -60,9 +60,15 @@ enum hb_result hb_parse(char *body, size_t n, struct heartbeat *hb);
  * it ends with it (a truncated fetch is never run). */
 #define ROS_END_MARK "#jobplane-end"
 
+/* The file on the router that holds its device token (in flash/ where the
+ * device has it). The poll script reads it at every run, so the token is in
+ * no script source, and /export, which writes every script's source, never
+ * writes it out. */
+#define ROS_TOKEN_FILE "jobplane-token.txt"
+
 struct ros_poll_params {
     const char *base_url;     /* http(s)://host[:port], no trailing slash */
-    const char *device_token; /* base62, no comma */
+    const char *device_token; /* base62, no comma: the token file's contents */
     const char *site_id;
     unsigned interval; /* seconds between polls */
     unsigned wait;     /* held-poll seconds (0: none); rendered only on 7.15+ */

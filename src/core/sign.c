@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -63,4 +64,38 @@ void token_hash(const char *token, char out[JP_SIG_HEX + 1])
         out[2 * i + 1] = hex[d[i] & 15];
     }
     out[JP_SIG_HEX] = '\0';
+}
+
+static bool base62(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+size_t token_redact(char *text, size_t n, size_t len, const char *hash)
+{
+    size_t found = 0;
+    char tok[128], h[JP_SIG_HEX + 1];
+    if (!len || len >= sizeof tok)
+        return 0;
+    for (size_t i = 0; i < n;) {
+        if (!base62((unsigned char)text[i])) {
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j < n && base62((unsigned char)text[j]))
+            j++;
+        if (j - i == len) {
+            memcpy(tok, text + i, len);
+            tok[len] = '\0';
+            token_hash(tok, h);
+            if (CRYPTO_memcmp(h, hash, JP_SIG_HEX) == 0) {
+                for (size_t k = 0; k < len; k++)
+                    text[i + k] = k < sizeof JP_REDACTED - 1 ? JP_REDACTED[k] : '_';
+                found++;
+            }
+        }
+        i = j;
+    }
+    return found;
 }

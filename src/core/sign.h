@@ -25,4 +25,12 @@ enum sign_result sign_verify(const struct sign_key *key, const char *job_id, con
 /* Hex SHA-256 of a bearer token: what the store keeps instead of the token. */
 void token_hash(const char *token, char out[JP_SIG_HEX + 1]);
 
+/* Overwrites, in text[0..n), every run of exactly len base62 characters
+ * (bounded by non-base62 bytes or the ends) whose token_hash is hash with
+ * JP_REDACTED, cut or padded with '_' to len bytes, so the text keeps its
+ * size. How the server keeps a device token out of a stored backup without
+ * ever holding the token itself. Returns the number of runs replaced. */
+size_t token_redact(char *text, size_t n, size_t len, const char *hash);
+#define JP_REDACTED "REDACTED_JOBPLANE_DEVICE_TOKEN"
+
 #endif

@@ -18,6 +18,28 @@ int opt_long(const char *s, long min, long max, long *out)
     return 0;
 }
 
+int opt_seconds(const char *s, long min, long max, long *out)
+{
+    if (!s || *s < '0' || *s > '9')
+        return -1;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    long unit = 1;
+    switch (*end) {
+    case '\0': break;
+    case 's': unit = 1; break;
+    case 'm': unit = 60; break;
+    case 'h': unit = 3600; break;
+    case 'd': unit = 86400; break;
+    default: return -1;
+    }
+    if (errno || (*end && end[1]) || v > max / unit || v * unit < min)
+        return -1;
+    *out = v * unit;
+    return 0;
+}
+
 char *opt_secret(const char *flag_value, const char *file, char *err, size_t errlen)
 {
     char *secret = NULL;

@@ -6,6 +6,9 @@
 
 /* Parses a decimal integer in [min, max]; returns 0 or -1. */
 int opt_long(const char *s, long min, long max, long *out);
+/* Parses seconds: a decimal number, optionally followed by one unit of s, m,
+ * h or d ("90", "15m", "24h"), in [min, max] seconds; returns 0 or -1. */
+int opt_seconds(const char *s, long min, long max, long *out);
 
 /* Reads the operator secret from --secret, else $JOBPLANE_SECRET, else the
  * file given. Returns a malloc'ed string or NULL (with a message in err). */

@@ -86,7 +86,7 @@ struct db_driver {
  * 3. never edit an applied migration: databases in the field have run it.
  * Each one runs in one transaction; PostgreSQL nodes take an advisory lock,
  * so nodes started together migrate once. */
-#define JP_SCHEMA_VERSION 4
+#define JP_SCHEMA_VERSION 5
 
 extern const struct db_driver db_sqlite;
 extern const struct db_driver db_postgres;

@@ -240,7 +240,7 @@ int sql_sites_came_online(struct store *s, int64_t now);
 #define SITE_COLS                                                                                  \
     "id, team, name, identity, serial_number, model, board_name, architecture_name,"               \
     " software_version, uptime, last_seen_at, last_seen_from, created_at, updated_at,"             \
-    " deleted_at"
+    " deleted_at, adopted_at, adopted_from, expected_serial, adoption_expires_at"
 
 /* sql_sites.c: a row of SITE_COLS. */
 void sql_row_to_site(const struct db_res *r, size_t i, struct site *out);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/sign.h"
 #include "store/engine.h"
 
 void backup_list_clear(struct backup_list *l)
@@ -28,7 +29,25 @@ struct chunk_arg {
     int64_t offset, total, now;
     size_t len;
     char *filename;
+    size_t *redacted;
 };
+
+/* Overwrites the site's current device token wherever it appears in the
+ * backup (a router adopted before the token moved to a file carries it in
+ * its poll script, which /export writes out). */
+static int redact(struct store *s, struct chunk_arg *a, char *content)
+{
+    struct db_res *r = NULL;
+    if (RUN(s, eng_wdb(s), "SELECT device_hash FROM sites WHERE id=?1", &r,
+            DB_TEXT(a->site_id)) != DB_OK)
+        return -1;
+    const char *hash = r->rows ? db_text(r, 0, 0) : NULL;
+    *a->redacted = hash && strlen(hash) == JP_SIG_HEX
+                       ? token_redact(content, (size_t)a->total, JP_DEVICE_TOKEN_LEN, hash)
+                       : 0;
+    db_res_free(r);
+    return 0;
+}
 
 static enum store_result assemble(struct store *s, struct chunk_arg *a, const char *token)
 {
@@ -46,7 +65,7 @@ static enum store_result assemble(struct store *s, struct chunk_arg *a, const ch
         at += n;
     }
     db_res_free(r);
-    if (!content || at != (size_t)a->total) {
+    if (!content || at != (size_t)a->total || redact(s, a, content)) {
         free(content);
         return STORE_UNAVAILABLE;
     }
@@ -77,7 +96,12 @@ static enum store_result assemble(struct store *s, struct chunk_arg *a, const ch
         RUN(s, eng_wdb(s), "UPDATE jobs SET associated_backup=?2 WHERE id=?1", NULL,
             DB_TEXT(a->job_id), DB_TEXT(assoc)) != DB_OK ||
         eng_event(s, a->site_id, a->now, "Job %s backup stored as %s (%lld bytes)", token, assoc,
-                  (long long)a->total))
+                  (long long)a->total) ||
+        (*a->redacted &&
+         eng_event(s, a->site_id, a->now,
+                   "Job %s backup held the site's device token (%zu times): redacted before it"
+                   " was stored; adopt the router again so its poll script no longer carries it",
+                   token, *a->redacted)))
         goto out;
     json_t *data = backup_json(a->filename, a->total, a->now);
     if (data) {
@@ -130,9 +154,13 @@ static enum store_result op_backup_chunk(struct store *s, void *p)
 
 enum store_result store_backup_chunk(struct store *s, const char *site_id, const char *job_id,
                                      int64_t offset, int64_t total, const char *data, size_t len,
-                                     int64_t now, char filename[64])
+                                     int64_t now, char filename[64], size_t *redacted)
 {
-    struct chunk_arg a = {site_id, job_id, data, offset, total, now, len, filename};
+    size_t none;
+    struct chunk_arg a = {site_id, job_id,   data,
+                          offset,  total,    now,
+                          len,     filename, redacted ? redacted : &none};
+    *a.redacted = 0;
     filename[0] = '\0';
     return eng_submit(s, op_backup_chunk, &a);
 }

@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "core/text.h"
 #include "store/engine.h"
 
 void site_list_clear(struct site_list *l)
@@ -32,6 +34,10 @@ void sql_row_to_site(const struct db_res *r, size_t i, struct site *out)
     out->created_at = db_int(r, i, 12, 0);
     out->updated_at = db_int(r, i, 13, 0);
     out->deleted_at = db_int(r, i, 14, 0);
+    out->adopted_at = db_int(r, i, 15, 0);
+    out->adopted_from = db_dup(r, i, 16);
+    out->expected_serial = db_dup(r, i, 17);
+    out->adoption_expires_at = db_int(r, i, 18, 0);
 }
 
 static void fill_site(const struct db_res *r, size_t i, void *out)
@@ -40,7 +46,8 @@ static void fill_site(const struct db_res *r, size_t i, void *out)
 }
 
 struct site_create_arg {
-    const char *team, *name, *adoption_hash;
+    const char *team, *name, *expected_serial;
+    const struct adoption_line *line;
     struct site *out;
 };
 
@@ -55,10 +62,12 @@ static enum store_result op_site_create(struct store *s, void *p)
     struct db_res *r = NULL;
     enum store_result res = STORE_UNAVAILABLE;
     if (RUN(s, eng_wdb(s),
-            "INSERT INTO sites (id, team, name, created_at, updated_at, adoption_hash)"
-            " VALUES (?1, ?2, ?3, ?4, ?4, ?5) RETURNING " SITE_COLS,
+            "INSERT INTO sites (id, team, name, created_at, updated_at, adoption_hash,"
+            " adoption_expires_at, expected_serial) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7)"
+            " RETURNING " SITE_COLS,
             &r, DB_TEXT(id), DB_TEXT(a->team), DB_TEXT(a->name), DB_INT(now),
-            DB_TEXT(a->adoption_hash)) == DB_OK &&
+            DB_TEXT(a->line->hash), DB_INT(a->line->expires_at),
+            DB_TEXT(a->expected_serial)) == DB_OK &&
         r->rows) {
         sql_row_to_site(r, 0, a->out);
         res = eng_event(s, id, now, "Site created") ? STORE_UNAVAILABLE : STORE_CREATED;
@@ -68,9 +77,10 @@ static enum store_result op_site_create(struct store *s, void *p)
 }
 
 enum store_result store_site_create(struct store *s, const char *team, const char *name,
-                                    const char *adoption_hash, struct site *out)
+                                    const char *expected_serial, const struct adoption_line *line,
+                                    struct site *out)
 {
-    struct site_create_arg a = {team, name, adoption_hash, out};
+    struct site_create_arg a = {team, name, expected_serial, line, out};
     memset(out, 0, sizeof *out);
     enum store_result r = eng_submit(s, op_site_create, &a);
     if (r != STORE_CREATED)
@@ -104,7 +114,61 @@ struct adopt_arg {
     const char *adoption_hash, *device_hash;
     const struct device_facts *f;
     struct site *out;
+    enum adopt_refusal *why;
 };
+
+static const char *or_q(const char *v)
+{
+    return v && *v ? v : "?";
+}
+
+/* Records a refused adoption of a's site (read into a->out): an event with
+ * what the router reported, and the site.adoption_refused webhook. */
+static int adopt_refused(struct store *s, struct adopt_arg *a, int64_t now, const char *reason,
+                         const char *detail)
+{
+    const struct device_facts *f = a->f;
+    json_t *data = site_json(a->out, false);
+    if (data)
+        json_object_set_new(data, "refusal",
+                            json_pack("{s:s, s:s?, s:s?, s:s?}", "reason", reason, "from",
+                                      f->from, "serial_number", f->serial_number, "identity",
+                                      f->identity));
+    return eng_event(s, a->out->id, now,
+                     "Adoption refused (%s) from %s (serial %s, identity %s, RouterOS %s): %s",
+                     reason, or_q(f->from), or_q(f->serial_number), or_q(f->identity),
+                     or_q(f->software_version), detail) ||
+           out_emit(s, EV_SITE_ADOPTION_REFUSED, a->out->id, data);
+}
+
+/* The adoption itself: one statement whose WHERE re-checks everything, so
+ * of two nodes adopting with one line at once, one wins. */
+static enum store_result adopt_update(struct store *s, struct adopt_arg *a, int64_t now)
+{
+    const struct device_facts *f = a->f;
+    struct db_res *r = NULL;
+    if (RUN(s, eng_wdb(s),
+            "UPDATE sites SET adoption_hash=NULL, adoption_used_hash=?1, adoption_expires_at=NULL,"
+            " device_hash=?2, adopted_at=?3, adopted_from=?4, online=1, last_seen_at=?3,"
+            " last_seen_from=?4, identity=?5, software_version=?6, serial_number=?7, model=?8,"
+            " board_name=?9, architecture_name=?10, uptime=?11, updated_at=?3"
+            " WHERE adoption_hash=?1 AND deleted_at IS NULL AND adoption_expires_at > ?3"
+            " AND (expected_serial IS NULL OR upper(expected_serial) = upper(?7))"
+            " RETURNING " SITE_COLS,
+            &r, DB_TEXT(a->adoption_hash), DB_TEXT(a->device_hash), DB_INT(now), DB_TEXT(f->from),
+            DB_TEXT(f->identity), DB_TEXT(f->software_version), DB_TEXT(f->serial_number),
+            DB_TEXT(f->model), DB_TEXT(f->board_name), DB_TEXT(f->architecture_name),
+            DB_NUM(f->uptime)) != DB_OK)
+        return STORE_UNAVAILABLE;
+    enum store_result res = STORE_NOT_FOUND;
+    if (r->rows) {
+        site_clear(a->out);
+        sql_row_to_site(r, 0, a->out);
+        res = STORE_OK;
+    }
+    db_res_free(r);
+    return res;
+}
 
 static enum store_result op_site_adopt(struct store *s, void *p)
 {
@@ -113,38 +177,96 @@ static enum store_result op_site_adopt(struct store *s, void *p)
     int64_t now = eng_now();
     struct db_res *r = NULL;
     site_clear(a->out);
+    *a->why = ADOPT_UNKNOWN;
+    /* the site of the line: pending, or the one it adopted */
     if (RUN(s, eng_wdb(s),
-            "UPDATE sites SET adoption_hash=NULL, device_hash=?2, adopted_at=?3, online=1,"
-            " last_seen_at=?3, last_seen_from=?4, identity=?5, software_version=?6,"
-            " serial_number=?7, model=?8, board_name=?9, architecture_name=?10, uptime=?11"
-            " WHERE adoption_hash=?1 AND deleted_at IS NULL RETURNING " SITE_COLS,
-            &r, DB_TEXT(a->adoption_hash), DB_TEXT(a->device_hash), DB_INT(now), DB_TEXT(f->from),
-            DB_TEXT(f->identity), DB_TEXT(f->software_version), DB_TEXT(f->serial_number),
-            DB_TEXT(f->model), DB_TEXT(f->board_name), DB_TEXT(f->architecture_name),
-            DB_NUM(f->uptime)) != DB_OK)
+            "SELECT " SITE_COLS ", CASE WHEN adoption_hash=?1 THEN 1 ELSE 0 END,"
+            " CASE WHEN device_hash IS NULL THEN 0 ELSE 1 END FROM sites"
+            " WHERE (adoption_hash=?1 OR adoption_used_hash=?1) AND deleted_at IS NULL",
+            &r, DB_TEXT(a->adoption_hash)) != DB_OK)
         return STORE_UNAVAILABLE;
-    enum store_result res = r->rows ? STORE_OK : STORE_NOT_FOUND;
-    if (r->rows)
-        sql_row_to_site(r, 0, a->out);
+    if (!r->rows) {
+        db_res_free(r);
+        return STORE_NOT_FOUND;
+    }
+    sql_row_to_site(r, 0, a->out);
+    bool pending = db_int(r, 0, 19, 0), had_device = db_int(r, 0, 20, 0);
     db_res_free(r);
-    if (res == STORE_OK &&
-        (eng_forget_device(s, a->out->id) ||
-         eng_event(s, a->out->id, now, "Site adopted from %s (identity %s, RouterOS %s)",
-                   f->from ? f->from : "?", f->identity ? f->identity : "?",
-                   f->software_version ? f->software_version : "?") ||
-         out_emit(s, EV_SITE_ADOPTED, a->out->id, site_json(a->out, true))))
-        res = STORE_UNAVAILABLE;
-    return res;
+    struct site *site = a->out;
+    int64_t before_at = site->adopted_at;
+    char before_from[64], when[JP_RFC3339_LEN + 1];
+    snprintf(before_from, sizeof before_from, "%s", or_q(site->adopted_from));
+    const char *serial = f->serial_number ? f->serial_number : "";
+    enum store_result res = STORE_NOT_FOUND;
+    if (!pending) {
+        *a->why = ADOPT_USED;
+    } else if (site->adoption_expires_at <= now) {
+        *a->why = ADOPT_EXPIRED;
+    } else if (site->expected_serial && strcasecmp(site->expected_serial, serial)) {
+        *a->why = ADOPT_WRONG_SERIAL;
+    } else {
+        res = adopt_update(s, a, now);
+        if (res == STORE_NOT_FOUND) /* another node's adoption came first */
+            *a->why = ADOPT_USED;
+    }
+    if (res == STORE_UNAVAILABLE)
+        return res;
+    if (res == STORE_NOT_FOUND) {
+        char detail[256];
+        switch (*a->why) {
+        case ADOPT_EXPIRED:
+            rfc3339_format(site->adoption_expires_at, when);
+            snprintf(detail, sizeof detail,
+                     "the bootstrap line expired at %s; POST /sites/{id}/device-token issues a"
+                     " new one",
+                     when);
+            break;
+        case ADOPT_WRONG_SERIAL:
+            snprintf(detail, sizeof detail, "the site expects serial %s; the line stays usable",
+                     site->expected_serial);
+            break;
+        default:
+            rfc3339_format(before_at, when);
+            snprintf(detail, sizeof detail,
+                     "the bootstrap line was used at %s from %s; if that was not this site's"
+                     " router, rotate its device token",
+                     when, before_from);
+        }
+        return adopt_refused(s, a, now, adopt_refusals[*a->why], detail) ? STORE_UNAVAILABLE
+                                                                          : STORE_NOT_FOUND;
+    }
+    char prev[200] = "";
+    if (before_at) {
+        rfc3339_format(before_at, when);
+        snprintf(prev, sizeof prev, "; re-adoption (adopted before at %s from %s%s)", when,
+                 before_from,
+                 had_device ? "; that adoption's device token stops working now"
+                            : "; its device token was revoked by the rotation");
+    }
+    if (eng_forget_device(s, site->id) ||
+        eng_event(s, site->id, now, "Site adopted from %s (serial %s, identity %s, RouterOS %s)%s",
+                  or_q(f->from), or_q(f->serial_number), or_q(f->identity),
+                  or_q(f->software_version), prev) ||
+        out_emit(s, EV_SITE_ADOPTED, site->id, site_json(site, true)))
+        return STORE_UNAVAILABLE;
+    return STORE_OK;
 }
+
+const char *const adopt_refusals[] = {
+    [ADOPT_UNKNOWN] = "unknown",
+    [ADOPT_USED] = "used",
+    [ADOPT_EXPIRED] = "expired",
+    [ADOPT_WRONG_SERIAL] = "wrong_serial",
+};
 
 enum store_result store_site_adopt(struct store *s, const char *adoption_hash,
                                    const char *device_hash, const struct device_facts *f,
-                                   struct site *out)
+                                   struct site *out, enum adopt_refusal *why)
 {
-    struct adopt_arg a = {adoption_hash, device_hash, f, out};
+    struct adopt_arg a = {adoption_hash, device_hash, f, out, why};
     memset(out, 0, sizeof *out);
     enum store_result r = eng_submit(s, op_site_adopt, &a);
-    if (r != STORE_OK)
+    if (r != STORE_OK && r != STORE_NOT_FOUND)
         site_clear(out);
     return r;
 }
@@ -174,11 +296,15 @@ enum store_result store_site_by_device(struct store *s, const char *device_hash,
     return r;
 }
 
-/* A one-statement change of a site's device token or deletion: sql binds ?1
- * site id, ?2 team, ?3 value, ?4 now. */
+/* A one-statement change of a site: sql binds ?1 the site id, ?2 now, then
+ * args (?3 on). The changed site is copied to out when out is not NULL. */
+#define SITE_CHANGE_ARGS 4
 struct site_change_arg {
-    const char *sql, *site_id, *team, *value, *message;
+    const char *sql, *site_id, *message;
+    struct db_arg args[SITE_CHANGE_ARGS];
+    int nargs;
     int event; /* enum whk_event to emit, or -1 */
+    struct site *out;
 };
 
 static enum store_result op_site_change(struct store *s, void *p)
@@ -187,9 +313,10 @@ static enum store_result op_site_change(struct store *s, void *p)
     int64_t now = eng_now();
     char sql[512];
     snprintf(sql, sizeof sql, "%s RETURNING " SITE_COLS, a->sql);
+    struct db_arg args[2 + SITE_CHANGE_ARGS] = {DB_TEXT(a->site_id), DB_INT(now)};
+    memcpy(args + 2, a->args, (size_t)a->nargs * sizeof *args);
     struct db_res *r = NULL;
-    if (RUN(s, eng_wdb(s), sql, &r, DB_TEXT(a->site_id), DB_TEXT(a->team), DB_TEXT(a->value),
-            DB_INT(now)) != DB_OK)
+    if (s->drv->run(eng_wdb(s), sql, args, 2 + a->nargs, &r) != DB_OK)
         return STORE_UNAVAILABLE;
     struct site site = {0};
     if (r->rows)
@@ -201,44 +328,90 @@ static enum store_result op_site_change(struct store *s, void *p)
     int err = eng_forget_device(s, a->site_id) || eng_event(s, a->site_id, now, "%s", a->message) ||
               (a->event >= 0 &&
                out_emit(s, (enum whk_event)a->event, a->site_id, site_json(&site, false)));
-    site_clear(&site);
+    if (a->out && !err) {
+        site_clear(a->out);
+        *a->out = site;
+    } else {
+        site_clear(&site);
+    }
     return err ? STORE_UNAVAILABLE : STORE_OK;
 }
 
-static enum store_result site_change(struct store *s, const char *sql, const char *site_id,
-                                     const char *team, const char *value, const char *message,
-                                     int event)
+static enum store_result site_change(struct store *s, struct site_change_arg *a)
 {
-    struct site_change_arg a = {sql, site_id, team, value, message, event};
-    return eng_submit(s, op_site_change, &a);
+    if (a->out)
+        memset(a->out, 0, sizeof *a->out);
+    enum store_result r = eng_submit(s, op_site_change, a);
+    if (r != STORE_OK && a->out)
+        site_clear(a->out);
+    return r;
 }
 
 enum store_result store_site_rotate_device(struct store *s, const char *team, const char *site_id,
-                                           const char *adoption_hash)
+                                           const struct adoption_line *line)
 {
-    return site_change(s,
-                       "UPDATE sites SET device_hash=NULL, adoption_hash=?3, updated_at=?4"
-                       " WHERE id=?1 AND team=?2 AND deleted_at IS NULL",
-                       site_id, team, adoption_hash,
-                       "Device token revoked; a new bootstrap line was issued", -1);
+    struct site_change_arg a = {
+        .sql = "UPDATE sites SET device_hash=NULL, adoption_hash=?4, adoption_expires_at=?5,"
+               " updated_at=?2 WHERE id=?1 AND team=?3 AND deleted_at IS NULL",
+        .site_id = site_id,
+        .message = "Device token and any pending bootstrap line revoked; a new bootstrap line"
+                   " was issued",
+        .args = {DB_TEXT(team), DB_TEXT(line->hash), DB_INT(line->expires_at)},
+        .nargs = 3,
+        .event = -1,
+    };
+    return site_change(s, &a);
+}
+
+enum store_result store_site_update(struct store *s, const char *team, const char *site_id,
+                                    const struct site_update *u, struct site *out)
+{
+    char msg[JP_SITE_NAME_MAX_CHARS * 4 + JP_SERIAL_MAX_CHARS * 4 + 64] = "Site updated:";
+    size_t n = strlen(msg);
+    if (u->name)
+        n += (size_t)snprintf(msg + n, sizeof msg - n, " name \"%s\"", u->name);
+    if (u->set_serial && n < sizeof msg)
+        snprintf(msg + n, sizeof msg - n, " expected serial %s",
+                 u->expected_serial ? u->expected_serial : "(any)");
+    struct site_change_arg a = {
+        .sql = "UPDATE sites SET name=coalesce(?4, name), expected_serial=CASE WHEN ?5=1 THEN ?6"
+               " ELSE expected_serial END, updated_at=?2 WHERE id=?1 AND team=?3"
+               " AND deleted_at IS NULL",
+        .site_id = site_id,
+        .message = msg,
+        .args = {DB_TEXT(team), DB_TEXT(u->name), DB_INT(u->set_serial),
+                 DB_TEXT(u->expected_serial)},
+        .nargs = 4,
+        .event = -1,
+        .out = out,
+    };
+    return site_change(s, &a);
 }
 
 enum store_result store_site_delete(struct store *s, const char *team, const char *site_id)
 {
-    return site_change(s,
-                       "UPDATE sites SET deleted_at=?4, updated_at=?4, adoption_hash=NULL"
-                       " WHERE id=?1 AND team=?2 AND deleted_at IS NULL AND ?3 IS NULL",
-                       site_id, team, NULL, "Site deleted; the router gets a teardown script",
-                       EV_SITE_DELETED);
+    struct site_change_arg a = {
+        .sql = "UPDATE sites SET deleted_at=?2, updated_at=?2, adoption_hash=NULL,"
+               " adoption_expires_at=NULL WHERE id=?1 AND team=?3 AND deleted_at IS NULL",
+        .site_id = site_id,
+        .message = "Site deleted; the router gets a teardown script",
+        .args = {DB_TEXT(team)},
+        .nargs = 1,
+        .event = EV_SITE_DELETED,
+    };
+    return site_change(s, &a);
 }
 
 enum store_result store_site_teardown_done(struct store *s, const char *site_id)
 {
-    return site_change(s,
-                       "UPDATE sites SET device_hash=NULL WHERE id=?1 AND deleted_at IS NOT NULL"
-                       " AND ?2 IS NULL AND ?3 IS NULL AND ?4 > 0",
-                       site_id, NULL, NULL,
-                       "Teardown confirmed by the router; its device token is revoked", -1);
+    struct site_change_arg a = {
+        .sql = "UPDATE sites SET device_hash=NULL, updated_at=?2 WHERE id=?1"
+               " AND deleted_at IS NOT NULL",
+        .site_id = site_id,
+        .message = "Teardown confirmed by the router; its device token is revoked",
+        .event = -1,
+    };
+    return site_change(s, &a);
 }
 
 /* ---- online and offline ----------------------------------------------- */

@@ -198,6 +198,17 @@ static const char *const migrations[] = {
     " scopes INTEGER NOT NULL, secret_hash TEXT NOT NULL, expires_at INTEGER, last_used_at INTEGER,"
     " created_by TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
     "CREATE INDEX api_keys_team ON api_keys(team, id);",
+    /* 5: device credentials (store/sql_sites.c): a bootstrap line expires
+     * (lines issued before this version get 24 hours from the upgrade); the
+     * hash of the line that adopted the site tells a used line from an
+     * unknown one; an adoption may be bound to a serial number. */
+    "ALTER TABLE sites ADD COLUMN adoption_expires_at INTEGER;"
+    "ALTER TABLE sites ADD COLUMN adoption_used_hash TEXT;"
+    "ALTER TABLE sites ADD COLUMN adopted_from TEXT;"
+    "ALTER TABLE sites ADD COLUMN expected_serial TEXT;"
+    "UPDATE sites SET adoption_expires_at=CAST(strftime('%s','now') AS INTEGER) + 86400 WHERE adoption_hash IS NOT NULL;"
+    "CREATE INDEX sites_adoption_used ON sites(adoption_used_hash)"
+    " WHERE adoption_used_hash IS NOT NULL;",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == JP_SCHEMA_VERSION,
                "one migration per schema version, the same in both drivers (db.h)");

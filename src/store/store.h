@@ -49,10 +49,24 @@ struct site_list {
 };
 void site_list_clear(struct site_list *l);
 
-/* adoption_hash: hex SHA-256 of the one-time adoption token (the store never
- * sees tokens, only their hashes). */
+/* A new bootstrap line: the hex SHA-256 of its one-time adoption token (the
+ * store never sees tokens, only their hashes) and when it expires. */
+struct adoption_line {
+    const char *hash;
+    int64_t expires_at;
+};
+/* expected_serial: the serial number an adoption must report, or NULL. */
 enum store_result store_site_create(struct store *s, const char *team, const char *name,
-                                    const char *adoption_hash, struct site *out);
+                                    const char *expected_serial, const struct adoption_line *line,
+                                    struct site *out);
+/* A partial update: name when not NULL, expected_serial when set_serial
+ * (NULL: any serial). STORE_NOT_FOUND for a deleted site. */
+struct site_update {
+    const char *name, *expected_serial;
+    bool set_serial;
+};
+enum store_result store_site_update(struct store *s, const char *team, const char *site_id,
+                                    const struct site_update *u, struct site *out);
 enum store_result store_site_get(struct store *s, const char *team, const char *site_id,
                                  struct site *out);
 enum store_result store_site_list(struct store *s, const char *team, struct site_list *out);
@@ -67,10 +81,15 @@ struct device_facts {
 };
 
 /* Consumes a one-time adoption token: stores device_hash as the site's device
- * token and the facts. STORE_NOT_FOUND for an unknown, used or deleted token. */
+ * token (the previous one, if any, stops working at once) and the facts.
+ * STORE_NOT_FOUND when refused, with the reason in *why; for every reason but
+ * ADOPT_UNKNOWN (no such line, or a deleted site's) out holds the site, and
+ * the refusal was recorded (an event and the site.adoption_refused webhook). */
+enum adopt_refusal { ADOPT_UNKNOWN = 0, ADOPT_USED, ADOPT_EXPIRED, ADOPT_WRONG_SERIAL };
+extern const char *const adopt_refusals[]; /* their names: "unknown", "used", ... */
 enum store_result store_site_adopt(struct store *s, const char *adoption_hash,
                                    const char *device_hash, const struct device_facts *f,
-                                   struct site *out);
+                                   struct site *out, enum adopt_refusal *why);
 /* The site a device token belongs to (also while its deletion is pending):
  * what a device request needs of it. Answered from memory when the token
  * was seen before and nothing changed it since (store/devices.c). */
@@ -84,7 +103,7 @@ enum store_result store_site_by_device(struct store *s, const char *device_hash,
 /* Revokes the device token at once and sets a new one-time adoption token:
  * the router is adopted again with the new bootstrap line. */
 enum store_result store_site_rotate_device(struct store *s, const char *team, const char *site_id,
-                                           const char *adoption_hash);
+                                           const struct adoption_line *line);
 /* Marks the site deleted: its next poll gets the teardown script. */
 enum store_result store_site_delete(struct store *s, const char *team, const char *site_id);
 /* The router confirmed the teardown: the device token stops working. */
@@ -133,11 +152,13 @@ long store_sweep_timeouts(struct store *s, int64_t now, int64_t run_timeout);
 /* Backups arrive in chunks at increasing offsets. STORE_OK: chunk stored, more
  * expected; STORE_CREATED: the backup is complete, stored as filename and set
  * as the job's associated_backup; STORE_CONFLICT: offset or total do not fit
- * what arrived before; STORE_NOT_FOUND: not a backup job of this site. */
+ * what arrived before; STORE_NOT_FOUND: not a backup job of this site. The
+ * site's current device token never reaches the stored backup: each copy is
+ * overwritten (token_redact) and counted in *redacted. */
 #define JP_BACKUP_MAX (16 * 1024 * 1024)
 enum store_result store_backup_chunk(struct store *s, const char *site_id, const char *job_id,
                                      int64_t offset, int64_t total, const char *data, size_t len,
-                                     int64_t now, char filename[64]);
+                                     int64_t now, char filename[64], size_t *redacted);
 
 struct backup_info {
     char filename[64]; /* "{unix}.rsc" */

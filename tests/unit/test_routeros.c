@@ -267,8 +267,18 @@ static void test_poll_and_adoption(void **state)
     assert_string_equal(url, "http://127.0.0.1:8080/poll");
     free(url);
     assert_null(strstr(poll, "idle-timeout"));
+    /* the token is read from its file, never written into the script */
+    assert_null(strstr(poll, "tok62abc"));
+    assert_non_null(strstr(poll, "/file get \"flash/" ROS_TOKEN_FILE "\" contents"));
+    assert_non_null(strstr(poll, ":if ([:len $jpTok] != 8) do={"));
 
     char *adopt = ros_render_adoption(&p);
+    /* once in the adoption answer: the token file's contents, before the script */
+    const char *file = strstr(adopt, "/file add name=$jpTf contents=\"tok62abc\"\n");
+    assert_non_null(file);
+    assert_null(strstr(file + strlen("/file add name=$jpTf contents=\"tok62abc"), "tok62abc"));
+    assert_true(strstr(adopt, "/file remove") < file);
+    assert_true(file < strstr(adopt, "/system script add"));
     assert_non_null(adopt);
     const char *src = strstr(adopt, "source=");
     assert_non_null(src);
@@ -287,11 +297,14 @@ static void test_poll_and_adoption(void **state)
     assert_int_equal(boot[0], '{');
     assert_int_equal(boot[strlen(boot) - 1], '}');
     assert_null(strchr(boot, '\n')); /* one line to paste */
+    assert_non_null(strstr(boot, "\";serial-number=\" . $s ."));
     free(boot);
 
     char *down = ros_render_teardown("https://jp.example.net", "tok62abc", "S-1");
     assert_true(strstr(down, "/system scheduler remove") < strstr(down, "/notify/delete"));
     assert_true(strstr(down, "/notify/delete") < strstr(down, "/system script remove"));
+    assert_true(strstr(down, "/file remove [find where name=\"flash/" ROS_TOKEN_FILE "\"]") <
+                strstr(down, "/system script remove"));
     assert_non_null(strstr(down, "\"Authorization:Bearer tok62abc\""));
     free(down);
     char *idle = ros_render_idle();

@@ -85,7 +85,8 @@ static void seed(struct world *w, struct objects *o)
     snprintf(name, sizeof name, "walk-%u", w->seq);
     snprintf(hash, sizeof hash, "%064x", w->seq++);
     struct site s;
-    assert_int_equal(store_site_create(w->store, "owner", name, hash, &s), STORE_CREATED);
+    struct adoption_line line = {hash, INT64_MAX / 2};
+    assert_int_equal(store_site_create(w->store, "owner", name, NULL, &line, &s), STORE_CREATED);
     memcpy(o->site, s.id, sizeof o->site);
     site_clear(&s);
     snprintf(key, sizeof key, "00000000-0000-4000-8000-%012x", w->seq++);
@@ -100,7 +101,7 @@ static void seed(struct world *w, struct objects *o)
     memcpy(o->job, j.id, sizeof o->job);
     job_clear(&j);
     assert_int_equal(
-        store_backup_chunk(w->store, o->site, o->job, 0, 4, "abc\n", 4, 1700000000, o->file),
+        store_backup_chunk(w->store, o->site, o->job, 0, 4, "abc\n", 4, 1700000000, o->file, NULL),
         STORE_CREATED);
     struct webhook wh;
     assert_int_equal(store_webhook_create(w->store, "owner", "https://hooks.example/", NULL, 1,

@@ -76,7 +76,8 @@ static void new_site(struct fixture *fx, const char *team, char id[JP_UUID_LEN +
     snprintf(name, sizeof name, "site-%u", fx->seq);
     snprintf(hash, sizeof hash, "%064x", fx->seq++ + (unsigned)getpid() * 1000u);
     struct site st;
-    assert_int_equal(store_site_create(fx->s, team, name, hash, &st), STORE_CREATED);
+    struct adoption_line line = {hash, INT64_MAX / 2};
+    assert_int_equal(store_site_create(fx->s, team, name, NULL, &line, &st), STORE_CREATED);
     memcpy(id, st.id, JP_UUID_LEN + 1);
     site_clear(&st);
 }
@@ -298,7 +299,8 @@ static void adopted_site(struct fixture *fx, const char *team, char id[JP_UUID_L
                              .memory_free = -1,
                              .disk_free = -1};
     struct site st;
-    assert_int_equal(store_site_adopt(fx->s, adopt, dev, &f, &st), STORE_OK);
+    enum adopt_refusal why;
+    assert_int_equal(store_site_adopt(fx->s, adopt, dev, &f, &st, &why), STORE_OK);
     site_clear(&st);
 }
 
@@ -317,14 +319,16 @@ static void test_device_tokens(void **state)
         assert_int_equal(d.deleted_at, 0);
     }
     snprintf(adopt, sizeof adopt, "%064x", fx->seq++ + (unsigned)getpid() * 1000u);
-    assert_int_equal(store_site_rotate_device(fx->s, "t1", site, adopt), STORE_OK);
+    struct adoption_line line = {adopt, INT64_MAX / 2};
+    assert_int_equal(store_site_rotate_device(fx->s, "t1", site, &line), STORE_OK);
     assert_int_equal(store_site_by_device(fx->s, dev, &d), STORE_NOT_FOUND);
     /* adopted again: the new token works, the old one stays refused */
     char dev2[JP_SIG_HEX + 1];
     snprintf(dev2, sizeof dev2, "e%063x", fx->seq++ + (unsigned)getpid() * 1000u);
     struct device_facts f = {.uptime = -1, .cpu_load = -1, .memory_free = -1, .disk_free = -1};
     struct site st;
-    assert_int_equal(store_site_adopt(fx->s, adopt, dev2, &f, &st), STORE_OK);
+    enum adopt_refusal why;
+    assert_int_equal(store_site_adopt(fx->s, adopt, dev2, &f, &st, &why), STORE_OK);
     site_clear(&st);
     assert_int_equal(store_site_by_device(fx->s, dev, &d), STORE_NOT_FOUND);
     assert_int_equal(store_site_by_device(fx->s, dev2, &d), STORE_OK);
@@ -484,28 +488,28 @@ static void test_backup_chunks(void **state)
     int64_t total = (int64_t)strlen(data), now = 1700000000;
     char file[64];
     /* a first chunk must start at 0 */
-    assert_int_equal(store_backup_chunk(fx->s, site, job, 10, total, data, 10, now, file),
+    assert_int_equal(store_backup_chunk(fx->s, site, job, 10, total, data, 10, now, file, NULL),
                      STORE_CONFLICT);
-    assert_int_equal(store_backup_chunk(fx->s, site, job, 0, total, data, 10, now, file), STORE_OK);
+    assert_int_equal(store_backup_chunk(fx->s, site, job, 0, total, data, 10, now, file, NULL), STORE_OK);
     /* a gap, a repeat, and a changed total are refused */
-    assert_int_equal(store_backup_chunk(fx->s, site, job, 20, total, data + 20, 10, now, file),
+    assert_int_equal(store_backup_chunk(fx->s, site, job, 20, total, data + 20, 10, now, file, NULL),
                      STORE_CONFLICT);
-    assert_int_equal(store_backup_chunk(fx->s, site, job, 0, total, data, 10, now, file),
+    assert_int_equal(store_backup_chunk(fx->s, site, job, 0, total, data, 10, now, file, NULL),
                      STORE_CONFLICT);
-    assert_int_equal(store_backup_chunk(fx->s, site, job, 10, total + 1, data + 10, 10, now, file),
+    assert_int_equal(store_backup_chunk(fx->s, site, job, 10, total + 1, data + 10, 10, now, file, NULL),
                      STORE_CONFLICT);
     /* a chunk past the total is refused */
     assert_int_equal(
-        store_backup_chunk(fx->s, site, job, 10, total, data + 10, (size_t)total, now, file),
+        store_backup_chunk(fx->s, site, job, 10, total, data + 10, (size_t)total, now, file, NULL),
         STORE_CONFLICT);
     /* not a backup job, or not this site's */
-    assert_int_equal(store_backup_chunk(fx->s, site, plain, 0, total, data, 10, now, file),
+    assert_int_equal(store_backup_chunk(fx->s, site, plain, 0, total, data, 10, now, file, NULL),
                      STORE_NOT_FOUND);
-    assert_int_equal(store_backup_chunk(fx->s, other, job, 10, total, data + 10, 10, now, file),
+    assert_int_equal(store_backup_chunk(fx->s, other, job, 10, total, data + 10, 10, now, file, NULL),
                      STORE_NOT_FOUND);
     /* the rest, in order: the last chunk assembles the file */
     assert_int_equal(
-        store_backup_chunk(fx->s, site, job, 10, total, data + 10, (size_t)total - 10, now, file),
+        store_backup_chunk(fx->s, site, job, 10, total, data + 10, (size_t)total - 10, now, file, NULL),
         STORE_CREATED);
     assert_string_equal(file, "1700000000.rsc");
     struct backup_info b;
@@ -520,12 +524,12 @@ static void test_backup_chunks(void **state)
     assert_string_equal(j.associated_backup, assoc);
     job_clear(&j);
     /* the job has its backup: no second one */
-    assert_int_equal(store_backup_chunk(fx->s, site, job, 0, total, data, 10, now, file),
+    assert_int_equal(store_backup_chunk(fx->s, site, job, 0, total, data, 10, now, file, NULL),
                      STORE_NOT_FOUND);
     /* a second backup in the same second takes the next free name */
     char job2[JP_UUID_LEN + 1];
     new_job(fx, "t1", site, true, job2);
-    assert_int_equal(store_backup_chunk(fx->s, site, job2, 0, 3, "abc", 3, now, file),
+    assert_int_equal(store_backup_chunk(fx->s, site, job2, 0, 3, "abc", 3, now, file, NULL),
                      STORE_CREATED);
     assert_string_equal(file, "1700000001.rsc");
     struct backup_list l;
@@ -535,13 +539,117 @@ static void test_backup_chunks(void **state)
     backup_list_clear(&l);
 }
 
+/* The number of a site's events that contain text. */
+static size_t events_with(struct fixture *fx, const char *team, const char *site, const char *text)
+{
+    struct log_list ll;
+    assert_int_equal(store_logs(fx->s, team, site, 0, INT64_MAX / 2, text, &ll), STORE_OK);
+    size_t n = ll.n;
+    log_list_clear(&ll);
+    return n;
+}
+
+/* Refused adoptions (expired, wrong serial, used, unknown) leave the line as
+ * it was and are recorded; the right router then adopts; its device token
+ * is redacted from a backup even when it straddles two chunks. */
+static void test_adoption(void **state)
+{
+    struct fixture *fx = *state;
+    char name[32], line_hash[JP_SIG_HEX + 1], dev_hash[JP_SIG_HEX + 1], tok[64];
+    snprintf(tok, sizeof tok, "Adopt%017u", fx->seq++ + (unsigned)getpid() * 1000u);
+    token_hash(tok, line_hash);
+    snprintf(name, sizeof name, "bound-%u", fx->seq++);
+    int64_t now = (int64_t)time(NULL);
+    struct adoption_line line = {line_hash, now - 1}; /* already expired */
+    struct site st;
+    assert_int_equal(store_site_create(fx->s, "t1", name, "HEX0A1B2C", &line, &st), STORE_CREATED);
+    char site[JP_UUID_LEN + 1];
+    memcpy(site, st.id, sizeof site);
+    assert_string_equal(st.expected_serial, "HEX0A1B2C");
+    assert_int_equal(st.adoption_expires_at, now - 1);
+    site_clear(&st);
+    const char device[] = "D3v1c3T0k3nD3v1c3T0k3nD3v1c3T0k3";
+    assert_int_equal(strlen(device), JP_DEVICE_TOKEN_LEN);
+    token_hash(device, dev_hash);
+    struct device_facts f = {.serial_number = "hex0a1b2c", /* the case does not matter */
+                             .from = "192.0.2.7",
+                             .identity = "core-1",
+                             .uptime = -1,
+                             .cpu_load = -1,
+                             .memory_free = -1,
+                             .disk_free = -1};
+    enum adopt_refusal why;
+    assert_int_equal(store_site_adopt(fx->s, line_hash, dev_hash, &f, &st, &why), STORE_NOT_FOUND);
+    assert_int_equal(why, ADOPT_EXPIRED);
+    assert_string_equal(st.id, site);
+    site_clear(&st);
+    /* a new line; the wrong serial is refused and the line stays usable */
+    line.expires_at = now + 3600;
+    assert_int_equal(store_site_rotate_device(fx->s, "t1", site, &line), STORE_OK);
+    f.serial_number = "OTHER";
+    assert_int_equal(store_site_adopt(fx->s, line_hash, dev_hash, &f, &st, &why), STORE_NOT_FOUND);
+    assert_int_equal(why, ADOPT_WRONG_SERIAL);
+    site_clear(&st);
+    f.serial_number = NULL; /* no serial at all is another serial */
+    assert_int_equal(store_site_adopt(fx->s, line_hash, dev_hash, &f, &st, &why), STORE_NOT_FOUND);
+    assert_int_equal(why, ADOPT_WRONG_SERIAL);
+    site_clear(&st);
+    f.serial_number = "hex0a1b2c";
+    assert_int_equal(store_site_adopt(fx->s, line_hash, dev_hash, &f, &st, &why), STORE_OK);
+    assert_true(st.adopted_at >= now);
+    assert_string_equal(st.adopted_from, "192.0.2.7");
+    assert_int_equal(st.adoption_expires_at, 0);
+    site_clear(&st);
+    /* used once: refused as used, and the site tells */
+    assert_int_equal(store_site_adopt(fx->s, line_hash, "e0", &f, &st, &why), STORE_NOT_FOUND);
+    assert_int_equal(why, ADOPT_USED);
+    site_clear(&st);
+    assert_int_equal(store_site_adopt(fx->s, "f00d", "e0", &f, &st, &why), STORE_NOT_FOUND);
+    assert_int_equal(why, ADOPT_UNKNOWN);
+    site_clear(&st);
+    assert_int_equal(events_with(fx, "t1", site, "Adoption refused (expired) from 192.0.2.7"), 1);
+    assert_int_equal(events_with(fx, "t1", site, "Adoption refused (wrong_serial)"), 2);
+    assert_int_equal(events_with(fx, "t1", site, "Adoption refused (used)"), 1);
+    assert_int_equal(events_with(fx, "t1", site, "Site adopted from 192.0.2.7 (serial hex0a1b2c"),
+                     1);
+    struct device_site d;
+    assert_int_equal(store_site_by_device(fx->s, dev_hash, &d), STORE_OK);
+    /* the binding can be lifted (and set) by an update */
+    struct site_update u = {.set_serial = true, .expected_serial = NULL};
+    assert_int_equal(store_site_update(fx->s, "t1", site, &u, &st), STORE_OK);
+    assert_null(st.expected_serial);
+    assert_string_equal(st.name, name);
+    site_clear(&st);
+    /* a backup that holds the device token twice, once across two chunks */
+    char job[JP_UUID_LEN + 1], file[64], data[256];
+    new_job(fx, "t1", site, true, job);
+    int n = snprintf(data, sizeof data, "source=\":local jpTok \\\"%s\\\"\"\n# %s\nkeep=%sX\n",
+                     device, device, device);
+    size_t redacted = 99, cut = 30; /* inside the first copy */
+    assert_int_equal(store_backup_chunk(fx->s, site, job, 0, n, data, cut, now, file, &redacted),
+                     STORE_OK);
+    assert_int_equal(store_backup_chunk(fx->s, site, job, (int64_t)cut, n, data + cut,
+                                        (size_t)n - cut, now, file, &redacted),
+                     STORE_CREATED);
+    assert_int_equal(redacted, 2); /* not the third: it runs on into "X" */
+    struct backup_info b;
+    assert_int_equal(store_backup_get(fx->s, "t1", site, file, &b), STORE_OK);
+    assert_int_equal(b.size, n);
+    char want[256];
+    snprintf(want, sizeof want, "source=\":local jpTok \\\"%s__\\\"\"\n# %s__\nkeep=%sX\n",
+             JP_REDACTED, JP_REDACTED, device);
+    assert_memory_equal(b.content, want, (size_t)n);
+    free(b.content);
+    assert_int_equal(events_with(fx, "t1", site, "held the site's device token (2 times)"), 1);
+}
+
 static void test_team_scoping(void **state)
 {
     struct fixture *fx = *state;
     char site[JP_UUID_LEN + 1], job[JP_UUID_LEN + 1], file[64];
     new_site(fx, "owner", site);
     new_job(fx, "owner", site, true, job);
-    assert_int_equal(store_backup_chunk(fx->s, site, job, 0, 3, "abc", 3, 1700000000, file),
+    assert_int_equal(store_backup_chunk(fx->s, site, job, 0, 3, "abc", 3, 1700000000, file, NULL),
                      STORE_CREATED);
     const char *thief = "thief";
     struct site st;
@@ -579,7 +687,10 @@ static void test_team_scoping(void **state)
     assert_int_equal(store_logs(fx->s, "owner", site, 0, INT64_MAX / 2, NULL, &ll), STORE_OK);
     assert_true(ll.n >= 2); /* site created, job created, backup stored */
     log_list_clear(&ll);
-    assert_int_equal(store_site_rotate_device(fx->s, thief, site, "ab"), STORE_NOT_FOUND);
+    struct adoption_line line = {"ab", INT64_MAX / 2};
+    assert_int_equal(store_site_rotate_device(fx->s, thief, site, &line), STORE_NOT_FOUND);
+    struct site_update u = {.name = "stolen", .set_serial = true, .expected_serial = "X"};
+    assert_int_equal(store_site_update(fx->s, thief, site, &u, &st), STORE_NOT_FOUND);
     assert_int_equal(store_site_delete(fx->s, thief, site), STORE_NOT_FOUND);
     assert_int_equal(store_site_get(fx->s, "owner", site, &st), STORE_OK);
     assert_int_equal(st.deleted_at, 0);
@@ -695,7 +806,8 @@ static void test_device_tokens_across_nodes(void **state)
     assert_int_equal(r, STORE_OK);
     PQfinish(c);
     snprintf(adopt, sizeof adopt, "%064x", fx->seq++ + (unsigned)getpid() * 1000u);
-    assert_int_equal(store_site_rotate_device(fx->s, "t1", site, adopt), STORE_OK);
+    struct adoption_line line = {adopt, INT64_MAX / 2};
+    assert_int_equal(store_site_rotate_device(fx->s, "t1", site, &line), STORE_OK);
     assert_int_equal(store_site_by_device(fx->s, dev, &d), STORE_NOT_FOUND);
     for (int i = 0; i < 200 && (r = store_site_by_device(b, dev, &d)) == STORE_OK; i++)
         usleep(10000);
@@ -753,6 +865,7 @@ int main(void)
         cmocka_unit_test(test_terminal_reports_change_nothing),
         cmocka_unit_test(test_idempotency),
         cmocka_unit_test(test_backup_chunks),
+        cmocka_unit_test(test_adoption),
         cmocka_unit_test(test_team_scoping),
         cmocka_unit_test(test_outbox),
     };
