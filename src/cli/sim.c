@@ -146,7 +146,7 @@ static void usage(FILE *f)
             "                    --interval S\n"
             "                    [--fail-rate P] [--wait N] [--duration S] [--threads T]\n"
             "                    [--record FILE] [--tokens FILE] [--queue-rate N] [--sources N]\n"
-            "                    [--fresh-connections]\n"
+            "                    [--fresh-connections] [--restore]\n"
             "Creates and adopts N sites, polls each every S seconds (+-10%% jitter) for\n"
             "--duration seconds (default 60), runs every job handed out, then prints what\n"
             "it saw. --record appends 'delivered|done|fail|DUPLICATE SITE JOB' lines.\n"
@@ -165,7 +165,10 @@ static void usage(FILE *f)
             "fetch does. --sources N\n"
             "spreads them over the loopback addresses 127.0.0.2 .. 127.0.0.N+1 (one\n"
             "address has about 28,000 ports toward one server port). --threads T (default\n"
-            "64) adopt the routers and run the jobs.\n");
+            "64) adopt the routers and run the jobs. A backup's export holds the\n"
+            "router's installed scripts, as RouterOS's does; with --restore each router\n"
+            "reads its backup back from the server and applies it (the poll script of the\n"
+            "backup replaces its own) and polls on with whatever token that script sends.\n");
 }
 
 int sim_main(int argc, char **argv)
@@ -184,6 +187,7 @@ int sim_main(int argc, char **argv)
         {"queue-rate", 1, 0, 'q'},
         {"sources", 1, 0, 's'},
         {"fresh-connections", 0, 0, 'F'},
+        {"restore", 0, 0, 'R'},
         {"help", 0, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -212,6 +216,7 @@ int sim_main(int argc, char **argv)
         case 'q': bad |= opt_long(optarg, 0, 100000, &s.queue_rate); break;
         case 's': bad |= opt_long(optarg, 0, 250, &s.sources); break;
         case 'F': s.fresh = true; break;
+        case 'R': s.restore = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -254,6 +259,7 @@ int sim_main(int argc, char **argv)
     pthread_mutex_init(&s.lat_mu, NULL);
     pthread_mutex_init(&s.queue_mu, NULL);
     pthread_mutex_init(&s.hand_mu, NULL);
+    pthread_mutex_init(&s.scripts_mu, NULL);
     pthread_cond_init(&s.task_cv, NULL);
     s.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -325,6 +331,9 @@ int sim_main(int argc, char **argv)
     printf("backups:          %ld uploaded, %ld failed\n", atomic_load(&s.backups),
            atomic_load(&s.backup_errors));
     printf("report errors:    %ld\n", atomic_load(&s.report_errors));
+    if (s.restore)
+        printf("restores:         %ld applied, %ld failed\n", atomic_load(&s.restores),
+               atomic_load(&s.restore_errors));
     printf("teardowns:        %ld\n", atomic_load(&s.teardowns));
     printf("foreign URLs:     %ld\n", atomic_load(&s.foreign_urls));
     printf("duplicates:       %ld\n", atomic_load(&s.duplicates));
@@ -365,6 +374,12 @@ int sim_main(int argc, char **argv)
     pthread_mutex_destroy(&s.lat_mu);
     pthread_mutex_destroy(&s.queue_mu);
     pthread_mutex_destroy(&s.hand_mu);
+    pthread_mutex_destroy(&s.scripts_mu);
+    for (struct script_copy *k = s.scripts, *next; k; k = next) {
+        next = k->next;
+        free(k->text);
+        free(k);
+    }
     pthread_cond_destroy(&s.task_cv);
     curl_global_cleanup();
     return atomic_load(&s.duplicates) || atomic_load(&s.setup_errors) || lost ? 1 : 0;

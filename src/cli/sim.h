@@ -32,7 +32,9 @@ struct buf {
 
 struct router {
     char site_id[64];
-    char token[64]; /* device token */
+    char token[64];      /* the device token its installed poll script sends ("": none) */
+    char file_token[64]; /* its token file (what the adoption answer wrote there) */
+    const char *script;  /* its installed poll script (shared: sim_install) */
     char name[32];
     double next;            /* monotonic seconds of the next poll */
     bool gone;              /* torn down */
@@ -65,7 +67,8 @@ struct sim {
     int nurls;
     const char *op_token, *record, *tokens_out;
     long routers, interval, wait, duration, threads, queue_rate, sources;
-    bool fresh; /* --fresh-connections */
+    bool fresh;   /* --fresh-connections */
+    bool restore; /* --restore: apply each backup taken, as restoring it would */
     double fail_rate;
     struct router *r;
     FILE *rec;
@@ -73,7 +76,13 @@ struct sim {
     atomic_long
         poll_causes[CURL_LAST + 2]; /* poll errors by CURLcode; then HTTP status, truncated */
     atomic_long polls, poll_errors, jobs, done, failed, backups, backup_errors, duplicates,
-        report_errors, foreign_urls, teardowns, setup_errors;
+        report_errors, foreign_urls, teardowns, setup_errors, restores, restore_errors;
+    /* the distinct poll scripts routers have installed (scripts_mu) */
+    pthread_mutex_t scripts_mu;
+    struct script_copy {
+        char *text;
+        struct script_copy *next;
+    } *scripts;
     pthread_mutex_t lat_mu;
     struct samples {
         double *v;
@@ -119,6 +128,10 @@ long sim_http(CURL *c, const char *method, const char *url, const char *auth, co
               const char *body, size_t len, long timeout, struct buf *out);
 /* Creates and adopts router i; 0 or -1. */
 int sim_setup_router(struct worker *w, long i);
+/* Installs poll script src on r as /system script add does, and derives the
+ * token it polls with: one it carries, or the token file's when it reads
+ * the file; none otherwise. */
+void sim_install(struct sim *s, struct router *r, const char *src);
 struct jid *sim_id_in(const struct idlist *l, const char *id);
 void sim_id_add(struct idlist *l, const char *id, double a, double b);
 /* An express wake (under queue_mu): see sim_router.c. */

@@ -130,12 +130,13 @@ static void poll_start(struct loop *L, long i)
 {
     struct sim *s = L->s;
     struct router *r = &s->r[i];
-    if (!r->easy) {
+    if (!r->hdr) {
         char line[128];
         snprintf(line, sizeof line, "Authorization: Bearer %s", r->token);
         r->hdr = curl_slist_append(curl_slist_append(NULL, line), "Content-Type: text/plain");
-        r->easy = curl_easy_init();
     }
+    if (!r->easy)
+        r->easy = curl_easy_init();
     char url[512], body[512];
     r->node = s->nurls > 1 ? (int)(rand_r(&L->seed) % (unsigned)s->nurls) : 0;
     snprintf(url, sizeof url, s->wait ? "%s/poll?wait=%ld" : "%s/poll", s->urls[r->node], s->wait);

@@ -94,6 +94,32 @@ static bool ours(struct sim *s, const char *url)
     return false;
 }
 
+void sim_install(struct sim *s, struct router *r, const char *src)
+{
+    /* one copy per distinct script: a fleet installs one or two */
+    pthread_mutex_lock(&s->scripts_mu);
+    struct script_copy *c = s->scripts;
+    while (c && strcmp(c->text, src))
+        c = c->next;
+    if (!c) {
+        c = calloc(1, sizeof *c);
+        if (!c || !(c->text = strdup(src)))
+            abort();
+        c->next = s->scripts;
+        s->scripts = c;
+    }
+    pthread_mutex_unlock(&s->scripts_mu);
+    r->script = c->text;
+    char *carried = ros_find_local(src, "jpTok");
+    if (carried && *carried)
+        snprintf(r->token, sizeof r->token, "%s", carried);
+    else if (strstr(src, "[/file get \"" ROS_TOKEN_FILE "\" contents]"))
+        snprintf(r->token, sizeof r->token, "%s", r->file_token);
+    else
+        r->token[0] = '\0';
+    free(carried);
+}
+
 int sim_setup_router(struct worker *w, long i)
 {
     struct sim *s = w->s;
@@ -104,7 +130,7 @@ int sim_setup_router(struct worker *w, long i)
     snprintf(url, sizeof url, "%s/sites", s->url);
     snprintf(body, sizeof body, "{\"name\":\"%s\"}", r->name);
     int ok = -1;
-    char *adopt = NULL, *poll = NULL, *tok = NULL;
+    char *poll = NULL, *tok = NULL;
     if (sim_http(w->c, "POST", url, s->op_token, "application/json", body, strlen(body), 30, &b) !=
         201)
         goto out;
@@ -124,19 +150,22 @@ int sim_setup_router(struct worker *w, long i)
              r->name, s->wait ? "7.16 (stable)" : "7.12 (stable)", i % 60);
     if (sim_http(w->c, "POST", url, NULL, "text/plain", body, strlen(body), 30, &b) != 200)
         goto out;
-    /* the device token sits in the poll script, inside the adoption answer */
-    const char *src = strstr(b.p, " source=");
-    if (!src)
+    /* The answer, as the router runs it: the token file, then the script. */
+    const char *file = strstr(b.p, "/file add name=$jpTf contents=");
+    const char *src = strstr(b.p, "/system script add name=\"jobplane-poll\" ");
+    src = src ? strstr(src, " source=") : NULL;
+    if (!file || !src)
         goto out;
-    src += 8;
+    file += strlen("/file add name=$jpTf contents=");
+    src += strlen(" source=");
+    tok = ros_unquote(&file, NULL);
     poll = ros_unquote(&src, NULL);
-    tok = poll ? ros_find_local(poll, "jpTok") : NULL;
-    if (!tok || strlen(tok) >= sizeof r->token)
+    if (!tok || !poll || strlen(tok) >= sizeof r->file_token)
         goto out;
-    snprintf(r->token, sizeof r->token, "%s", tok);
-    ok = 0;
+    snprintf(r->file_token, sizeof r->file_token, "%s", tok);
+    sim_install(s, r, poll);
+    ok = r->token[0] ? 0 : -1;
 out:
-    free(adopt);
     free(poll);
     free(tok);
     free(b.p);
@@ -217,7 +246,10 @@ static bool report(struct worker *w, const char *url)
     return ok;
 }
 
-/* Uploads a made-up export in 32 KiB chunks, as the wrapper's backup block does. */
+#define SIM_POLICIES "ftp,reboot,read,write,policy,test,password,sniff,sensitive,romon"
+
+/* Uploads an export in 32 KiB chunks, as the wrapper's backup block does:
+ * made-up configuration, and the installed poll script. */
 static bool upload_backup(struct worker *w, struct router *r, const char *bak)
 {
     struct sim *s = w->s;
@@ -227,12 +259,23 @@ static bool upload_backup(struct worker *w, struct router *r, const char *bak)
     }
     struct sbuf e;
     sbuf_init(&e, 1 << 20);
-    sbuf_printf(&e, "# %s by RouterOS 7.16\n# software id = SIM\n/system identity\nset name=%s\n",
+    sbuf_printf(&e, "# %s by RouterOS 7.16\n# software id = SIM\n/system identity set name=%s\n",
                 r->name, r->name);
     r->seq++;
     for (int i = 0; i < 1200; i++)
         sbuf_printf(&e, "/ip firewall address-list add address=10.%d.%d.%u list=sim-%u\n", i / 250,
                     i % 250, r->seq % 250, i % 7);
+    /* /export writes every script's source, as /export terse prints it */
+    sbuf_printf(&e,
+                "/system scheduler add interval=%lds name=jobplane-poll on-event=\"/system script"
+                " run jobplane-poll\" policy=" SIM_POLICIES " start-time=startup\n",
+                s->interval);
+    if (r->script) {
+        sbuf_puts(&e, "/system script add dont-require-permissions=no name=jobplane-poll"
+                      " owner=admin policy=" SIM_POLICIES " source=");
+        ros_quote(&e, r->script, strlen(r->script));
+        sbuf_puts(&e, "\n");
+    }
     size_t len;
     char *text = sbuf_take(&e, &len);
     bool ok = text != NULL;
@@ -246,6 +289,48 @@ static bool upload_backup(struct worker *w, struct router *r, const char *bak)
     }
     free(b.p);
     free(text);
+    return ok;
+}
+
+/* --restore: reads the job's backup back as the server stored it and
+ * applies it as restoring it would: the export's poll script replaces the
+ * installed one (the router's files stay as they are). */
+static bool restore_backup(struct worker *w, struct router *r, const char *job)
+{
+    struct sim *s = w->s;
+    struct buf b = {0};
+    char url[512];
+    bool ok = false;
+    char *src = NULL;
+    snprintf(url, sizeof url, "%s/site/%s/job/%s", s->url, r->site_id, job);
+    json_t *j = sim_http(w->c, "GET", url, s->op_token, NULL, NULL, 0, 30, &b) == 200
+                    ? json_loads(b.p, 0, NULL)
+                    : NULL;
+    const char *assoc = json_string_value(json_object_get(j, "associated_backup"));
+    if (assoc) {
+        snprintf(url, sizeof url, "%s/backup/%s", s->url, assoc);
+        json_decref(j);
+        j = sim_http(w->c, "GET", url, s->op_token, NULL, NULL, 0, 30, &b) == 200
+                ? json_loads(b.p, 0, NULL)
+                : NULL;
+        const char *text = json_string_value(json_object_get(j, "content"));
+        const char *line = text ? strstr(text, "\n/system script add ") : NULL;
+        const char *at = line ? strstr(line, " name=jobplane-poll ") : NULL;
+        at = at ? strstr(at, " source=") : NULL;
+        if (at) {
+            at += strlen(" source=");
+            src = ros_unquote(&at, NULL);
+        }
+    }
+    if (src) {
+        sim_install(s, r, src);
+        curl_slist_free_all(r->hdr); /* the next poll sends what the restored script sends */
+        r->hdr = NULL;
+        ok = true;
+    }
+    free(src);
+    json_decref(j);
+    free(b.p);
     return ok;
 }
 
@@ -274,6 +359,8 @@ void sim_run_job(struct worker *w, struct router *r, const char *script, double 
     if (bak) {
         ok = upload_backup(w, r, bak);
         atomic_fetch_add(ok ? &s->backups : &s->backup_errors, 1);
+        if (ok && s->restore)
+            atomic_fetch_add(restore_backup(w, r, id) ? &s->restores : &s->restore_errors, 1);
     }
     /* The payload "runs": it fails when it raises an error, or by --fail-rate. */
     if (ok && (strstr(src, ":error") || (double)rand_r(&w->seed) / RAND_MAX < s->fail_rate))

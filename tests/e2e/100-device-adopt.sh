@@ -102,7 +102,7 @@ check_error "the old device token after rotation" 401 unauthenticated
 AT=$(grep -oE '/adopt/[0-9A-Za-z]{22}' <<<"$NEWBOOT")
 req POST "$AT" --data-binary 'name=core-1;version=7.16'
 check "the new bootstrap adopts" 200 "$STATUS"
-DTOK=$(grep -oE 'jpTok \\"[0-9A-Za-z]{32}\\"' <<<"$BODY" | grep -oE '[0-9A-Za-z]{32}')
+DTOK=$(device_token "$BODY")
 poll
 check "the new device token polls" 200 "$STATUS"
 OLD=$DTOK

@@ -171,8 +171,12 @@ new_job() {
 
 # ---- the device side -----------------------------------------------------
 
-# adopt NAME [VERSION]: creates a site with $TOK and adopts it as a router
-# would; sets SITE, DTOK (device token) and ADOPTION (the adoption answer)
+# device_token TEXT: the device token an adoption answer writes to the
+# router's token file (/file add ... contents="...")
+device_token() { grep -oE 'contents="[0-9A-Za-z]{32}"' <<<"$1" | grep -oE '[0-9A-Za-z]{32}'; }
+
+# adopt NAME [VERSION [SERIAL]]: creates a site with $TOK and adopts it as a
+# router would; sets SITE, DTOK (device token) and ADOPTION (the adoption answer)
 adopt() {
     local s boot at
     s=$(curl -s -X POST -H "Authorization: Bearer $TOK" -H 'Content-Type: application/json' \
@@ -180,9 +184,9 @@ adopt() {
     SITE=$(jq -r .id <<<"$s")
     boot=$(jq -r .bootstrap <<<"$s")
     at=$(grep -oE '/adopt/[0-9A-Za-z]{22}' <<<"$boot" | cut -d/ -f3)
-    ADOPTION=$(curl -s -X POST --data-binary "name=$1;version=${2:-7.16 (stable)};board-name=CHR;uptime=00:01:00" \
+    ADOPTION=$(curl -s -X POST --data-binary "name=$1;version=${2:-7.16 (stable)};board-name=CHR;serial-number=${3:-};uptime=00:01:00" \
         "$BASE/adopt/$at")
-    DTOK=$(grep -oE 'jpTok \\"[0-9A-Za-z]{32}\\"' <<<"$ADOPTION" | grep -oE '[0-9A-Za-z]{32}')
+    DTOK=$(device_token "$ADOPTION")
 }
 
 # poll [QUERY] [BODY]: a router's poll with $DTOK; the answer is in BODY
