@@ -37,9 +37,9 @@ struct app {
     struct ratelimit *rate;     /* per-team limits of JWTs; NULL: off */
     struct ratelimit *key_rate; /* per-key limits of API keys; NULL: off */
     struct key_uses *uses;
-    int64_t adoption_ttl;           /* seconds a bootstrap line stays valid */
-    struct ratelimit *adopt_fails;  /* failed adoptions per client address; NULL: off */
-    struct adopt_counts {           /* this process's adoptions, for /healthz */
+    int64_t adoption_ttl;          /* seconds a bootstrap line stays valid */
+    struct ratelimit *adopt_fails; /* failed adoptions per client address; NULL: off */
+    struct adopt_counts {          /* this process's adoptions, for /healthz */
         atomic_long ok, refused, limited;
     } adopt;
 };

@@ -74,10 +74,9 @@ bool api_adoption_allowed(struct http_req *req)
 {
     struct app *app = req->app;
     char key[80];
-    unsigned wait =
-        app->adopt_fails ? ratelimit_wait(app->adopt_fails, adopter_key(req, key, sizeof key),
-                                          mono_s())
-                         : 0;
+    unsigned wait = app->adopt_fails ? ratelimit_wait(app->adopt_fails,
+                                                      adopter_key(req, key, sizeof key), mono_s())
+                                     : 0;
     if (!wait)
         return true;
     atomic_fetch_add(&app->adopt.limited, 1);

@@ -24,8 +24,9 @@ static int serial_param(struct http_req *req, json_t *body, const char **out)
         return -1;
     for (const unsigned char *c = (const unsigned char *)serial; *c; c++)
         if (*c < 0x20 || *c == 0x7f) {
-            http_reply_error(req, JP_ERR_PARAMETER_INVALID,
-                             "The 'expected_serial' parameter must not contain control characters.");
+            http_reply_error(
+                req, JP_ERR_PARAMETER_INVALID,
+                "The 'expected_serial' parameter must not contain control characters.");
             return -1;
         }
     *out = serial;
@@ -129,8 +130,8 @@ void api_sites_update(struct http_req *req)
     bool ok = set >= 0;
     u.set_serial = set > 0;
     if (ok && json_object_get(body, "name")) {
-        u.name = api_json_string(req, body, "name", 1, JP_SITE_NAME_MAX_CHARS,
-                                 JP_ERR_PARAMETER_INVALID);
+        u.name =
+            api_json_string(req, body, "name", 1, JP_SITE_NAME_MAX_CHARS, JP_ERR_PARAMETER_INVALID);
         ok = u.name != NULL;
     }
     if (ok) {

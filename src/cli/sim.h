@@ -82,7 +82,7 @@ struct sim {
     struct script_copy {
         char *text;
         struct script_copy *next;
-    } *scripts;
+    } * scripts;
     pthread_mutex_t lat_mu;
     struct samples {
         double *v;

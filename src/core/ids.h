@@ -7,8 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define JP_UUID_LEN 36  /* canonical text form, without NUL */
-#define JP_TOKEN_LEN 10 /* base62 job token, without NUL */
+#define JP_UUID_LEN 36           /* canonical text form, without NUL */
+#define JP_TOKEN_LEN 10          /* base62 job token, without NUL */
 #define JP_ADOPTION_TOKEN_LEN 22 /* base62, in the bootstrap line */
 #define JP_DEVICE_TOKEN_LEN 32   /* base62, a router's bearer token */
 #define JP_UUID7_RANDOM_BYTES 10

@@ -366,8 +366,9 @@ char *ros_render_bootstrap(const char *base_url, const char *adoption_token)
     sbuf_printf(&url, "%s/adopt/%s", base_url, adoption_token);
     /* /system routerboard is absent on CHR and x86: read through :parse, its
      * absence is a run-time error caught here, not a syntax error of the line */
-    sbuf_puts(&b, "{:local s \"\"; :do {:set s [[:parse \"/system routerboard get serial-number\"]]}"
-                  " on-error={}; :local r [/tool fetch url=");
+    sbuf_puts(&b,
+              "{:local s \"\"; :do {:set s [[:parse \"/system routerboard get serial-number\"]]}"
+              " on-error={}; :local r [/tool fetch url=");
     ros_quote(&b, url.p ? url.p : "", url.len);
     sbuf_free(&url);
     sbuf_puts(&b,
@@ -474,11 +475,13 @@ char *ros_render_adoption(const struct ros_poll_params *p)
     struct sbuf b;
     sbuf_init(&b, SCRIPT_MAX);
     sbuf_printf(&b, "# jobplane adoption answer, site %s\n", p->site_id);
-    sbuf_puts(&b, "/system scheduler remove [find where name=\"jobplane-poll\"]\n"
-                  "/system script remove [find where name=\"jobplane-poll\"]\n"
-                  ":local jpTf \"" ROS_TOKEN_FILE "\"\n"
-                  ":if ([:len [/file find where name=\"flash\"]] > 0) do={ :set jpTf \"flash/"
-                  ROS_TOKEN_FILE "\" }\n" REMOVE_TOKEN "/file add name=$jpTf contents=");
+    sbuf_puts(
+        &b,
+        "/system scheduler remove [find where name=\"jobplane-poll\"]\n"
+        "/system script remove [find where name=\"jobplane-poll\"]\n"
+        ":local jpTf \"" ROS_TOKEN_FILE "\"\n"
+        ":if ([:len [/file find where name=\"flash\"]] > 0) do={ :set jpTf \"flash/" ROS_TOKEN_FILE
+        "\" }\n" REMOVE_TOKEN "/file add name=$jpTf contents=");
     ros_quote(&b, p->device_token, strlen(p->device_token));
     sbuf_puts(&b, "\n"
                   ":local jpN 0\n"

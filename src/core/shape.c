@@ -51,20 +51,19 @@ bool site_has_pulse(const struct site *s, int64_t now, unsigned poll_interval)
 
 json_t *site_json(const struct site *s, bool has_pulse)
 {
-    return json_pack("{s:s, s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
-                     " s:o, s:o, s:o, s:o, s:o}",
-                     "id", s->id, "name", s->name, "has_pulse", (int)has_pulse, "last_seen_at",
-                     time_json(s->last_seen_at), "last_seen_from", str_json(s->last_seen_from),
-                     "identity", str_json(s->identity), "serial_number", str_json(s->serial_number),
-                     "model", str_json(s->model), "board_name", str_json(s->board_name),
-                     "architecture_name", str_json(s->architecture_name), "software_version",
-                     str_json(s->software_version), "uptime",
-                     s->uptime >= 0 ? json_integer(s->uptime) : json_null(), "created_at",
-                     time_json(s->created_at), "updated_at", time_json(s->updated_at), "deleted_at",
-                     time_json(s->deleted_at), "adopted_at", time_json(s->adopted_at),
-                     "adopted_from", str_json(s->adopted_from), "expected_serial",
-                     str_json(s->expected_serial), "bootstrap_expires_at",
-                     time_json(s->adoption_expires_at));
+    return json_pack(
+        "{s:s, s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
+        " s:o, s:o, s:o, s:o, s:o}",
+        "id", s->id, "name", s->name, "has_pulse", (int)has_pulse, "last_seen_at",
+        time_json(s->last_seen_at), "last_seen_from", str_json(s->last_seen_from), "identity",
+        str_json(s->identity), "serial_number", str_json(s->serial_number), "model",
+        str_json(s->model), "board_name", str_json(s->board_name), "architecture_name",
+        str_json(s->architecture_name), "software_version", str_json(s->software_version), "uptime",
+        s->uptime >= 0 ? json_integer(s->uptime) : json_null(), "created_at",
+        time_json(s->created_at), "updated_at", time_json(s->updated_at), "deleted_at",
+        time_json(s->deleted_at), "adopted_at", time_json(s->adopted_at), "adopted_from",
+        str_json(s->adopted_from), "expected_serial", str_json(s->expected_serial),
+        "bootstrap_expires_at", time_json(s->adoption_expires_at));
 }
 
 json_t *backup_json(const char *filename, int64_t size, int64_t created_at)

@@ -61,7 +61,11 @@ int parse_bool(const char *s)
 
 void rfc3339_format(int64_t unix_seconds, char out[JP_RFC3339_LEN + 1])
 {
-    time_t t = (time_t)unix_seconds;
+    /* the years 0 to 9999 have 20 characters: times beyond are clamped (an
+     * unbounded strftime would leave out unterminated) */
+    const int64_t last = 253402300799; /* 9999-12-31T23:59:59Z */
+    const int64_t first = -62167219200; /* 0000-01-01T00:00:00Z */
+    time_t t = (time_t)(unix_seconds < first ? first : unix_seconds > last ? last : unix_seconds);
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(out, JP_RFC3339_LEN + 1, "%Y-%m-%dT%H:%M:%SZ", &tm);

@@ -310,7 +310,8 @@ static const char *const migrations[] = {
     "ALTER TABLE sites ADD COLUMN adoption_used_hash TEXT;"
     "ALTER TABLE sites ADD COLUMN adopted_from TEXT;"
     "ALTER TABLE sites ADD COLUMN expected_serial TEXT;"
-    "UPDATE sites SET adoption_expires_at=CAST(EXTRACT(EPOCH FROM now()) AS BIGINT) + 86400 WHERE adoption_hash IS NOT NULL;"
+    "UPDATE sites SET adoption_expires_at=CAST(EXTRACT(EPOCH FROM now()) AS BIGINT) + 86400 WHERE "
+    "adoption_hash IS NOT NULL;"
     "CREATE INDEX sites_adoption_used ON sites(adoption_used_hash)"
     " WHERE adoption_used_hash IS NOT NULL;",
 };

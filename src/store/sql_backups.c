@@ -38,8 +38,8 @@ struct chunk_arg {
 static int redact(struct store *s, struct chunk_arg *a, char *content)
 {
     struct db_res *r = NULL;
-    if (RUN(s, eng_wdb(s), "SELECT device_hash FROM sites WHERE id=?1", &r,
-            DB_TEXT(a->site_id)) != DB_OK)
+    if (RUN(s, eng_wdb(s), "SELECT device_hash FROM sites WHERE id=?1", &r, DB_TEXT(a->site_id)) !=
+        DB_OK)
         return -1;
     const char *hash = r->rows ? db_text(r, 0, 0) : NULL;
     *a->redacted = hash && strlen(hash) == JP_SIG_HEX
@@ -157,9 +157,8 @@ enum store_result store_backup_chunk(struct store *s, const char *site_id, const
                                      int64_t now, char filename[64], size_t *redacted)
 {
     size_t none;
-    struct chunk_arg a = {site_id, job_id,   data,
-                          offset,  total,    now,
-                          len,     filename, redacted ? redacted : &none};
+    struct chunk_arg a = {
+        site_id, job_id, data, offset, total, now, len, filename, redacted ? redacted : &none};
     *a.redacted = 0;
     filename[0] = '\0';
     return eng_submit(s, op_backup_chunk, &a);

@@ -131,9 +131,8 @@ static int adopt_refused(struct store *s, struct adopt_arg *a, int64_t now, cons
     json_t *data = site_json(a->out, false);
     if (data)
         json_object_set_new(data, "refusal",
-                            json_pack("{s:s, s:s?, s:s?, s:s?}", "reason", reason, "from",
-                                      f->from, "serial_number", f->serial_number, "identity",
-                                      f->identity));
+                            json_pack("{s:s, s:s?, s:s?, s:s?}", "reason", reason, "from", f->from,
+                                      "serial_number", f->serial_number, "identity", f->identity));
     return eng_event(s, a->out->id, now,
                      "Adoption refused (%s) from %s (serial %s, identity %s, RouterOS %s): %s",
                      reason, or_q(f->from), or_q(f->serial_number), or_q(f->identity),
@@ -233,7 +232,7 @@ static enum store_result op_site_adopt(struct store *s, void *p)
                      when, before_from);
         }
         return adopt_refused(s, a, now, adopt_refusals[*a->why], detail) ? STORE_UNAVAILABLE
-                                                                          : STORE_NOT_FOUND;
+                                                                         : STORE_NOT_FOUND;
     }
     char prev[200] = "";
     if (before_at) {

@@ -9,10 +9,10 @@ SITE=$(jb .id)
 SITE_JSON=$BODY
 check "name (UTF-8 kept)" "Branch office — Zürich" "$(jb .name)"
 check "the documented fields, plus bootstrap on create" \
-    "architecture_name board_name bootstrap created_at deleted_at has_pulse id identity last_seen_at last_seen_from model name serial_number software_version updated_at uptime" \
+    "adopted_at adopted_from architecture_name board_name bootstrap bootstrap_expires_at created_at deleted_at expected_serial has_pulse id identity last_seen_at last_seen_from model name serial_number software_version updated_at uptime" \
     "$(jb 'keys | join(" ")')"
 check_true "bootstrap is one RouterOS line fetching /adopt/{token}" \
-    grep -qE "^\{:local r \[/tool fetch url=\"$BASE/adopt/[0-9A-Za-z]{22}\" .*\}\$" <<<"$(jb .bootstrap)"
+    grep -qE "^\{:local s \"\"; .*; :local r \[/tool fetch url=\"$BASE/adopt/[0-9A-Za-z]{22}\" .*\}\$" <<<"$(jb .bootstrap)"
 check "has_pulse false before any poll" false "$(jb .has_pulse)"
 check "device fields are null" "null null null null" "$(jb '"\(.last_seen_at) \(.identity) \(.software_version) \(.uptime)"')"
 check "deleted_at null" null "$(jb .deleted_at)"

@@ -490,14 +490,17 @@ static void test_backup_chunks(void **state)
     /* a first chunk must start at 0 */
     assert_int_equal(store_backup_chunk(fx->s, site, job, 10, total, data, 10, now, file, NULL),
                      STORE_CONFLICT);
-    assert_int_equal(store_backup_chunk(fx->s, site, job, 0, total, data, 10, now, file, NULL), STORE_OK);
+    assert_int_equal(store_backup_chunk(fx->s, site, job, 0, total, data, 10, now, file, NULL),
+                     STORE_OK);
     /* a gap, a repeat, and a changed total are refused */
-    assert_int_equal(store_backup_chunk(fx->s, site, job, 20, total, data + 20, 10, now, file, NULL),
-                     STORE_CONFLICT);
+    assert_int_equal(
+        store_backup_chunk(fx->s, site, job, 20, total, data + 20, 10, now, file, NULL),
+        STORE_CONFLICT);
     assert_int_equal(store_backup_chunk(fx->s, site, job, 0, total, data, 10, now, file, NULL),
                      STORE_CONFLICT);
-    assert_int_equal(store_backup_chunk(fx->s, site, job, 10, total + 1, data + 10, 10, now, file, NULL),
-                     STORE_CONFLICT);
+    assert_int_equal(
+        store_backup_chunk(fx->s, site, job, 10, total + 1, data + 10, 10, now, file, NULL),
+        STORE_CONFLICT);
     /* a chunk past the total is refused */
     assert_int_equal(
         store_backup_chunk(fx->s, site, job, 10, total, data + 10, (size_t)total, now, file, NULL),
@@ -505,12 +508,13 @@ static void test_backup_chunks(void **state)
     /* not a backup job, or not this site's */
     assert_int_equal(store_backup_chunk(fx->s, site, plain, 0, total, data, 10, now, file, NULL),
                      STORE_NOT_FOUND);
-    assert_int_equal(store_backup_chunk(fx->s, other, job, 10, total, data + 10, 10, now, file, NULL),
-                     STORE_NOT_FOUND);
-    /* the rest, in order: the last chunk assembles the file */
     assert_int_equal(
-        store_backup_chunk(fx->s, site, job, 10, total, data + 10, (size_t)total - 10, now, file, NULL),
-        STORE_CREATED);
+        store_backup_chunk(fx->s, other, job, 10, total, data + 10, 10, now, file, NULL),
+        STORE_NOT_FOUND);
+    /* the rest, in order: the last chunk assembles the file */
+    assert_int_equal(store_backup_chunk(fx->s, site, job, 10, total, data + 10, (size_t)total - 10,
+                                        now, file, NULL),
+                     STORE_CREATED);
     assert_string_equal(file, "1700000000.rsc");
     struct backup_info b;
     assert_int_equal(store_backup_get(fx->s, "t1", site, file, &b), STORE_OK);
