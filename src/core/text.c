@@ -63,7 +63,7 @@ void rfc3339_format(int64_t unix_seconds, char out[JP_RFC3339_LEN + 1])
 {
     /* the years 0 to 9999 have 20 characters: times beyond are clamped (an
      * unbounded strftime would leave out unterminated) */
-    const int64_t last = 253402300799; /* 9999-12-31T23:59:59Z */
+    const int64_t last = 253402300799;  /* 9999-12-31T23:59:59Z */
     const int64_t first = -62167219200; /* 0000-01-01T00:00:00Z */
     time_t t = (time_t)(unix_seconds < first ? first : unix_seconds > last ? last : unix_seconds);
     struct tm tm;
