@@ -141,6 +141,8 @@ api POST /sites "${JH[@]}" -d '{"name":"x","expected_serial":"AB\u0001C"}'
 check_error "expected_serial with a control character" 422 parameter_invalid
 api POST /sites "${JH[@]}" -d '{"name":"x","expected_serial":"AB\tC"}'
 check_error "expected_serial with a tab" 422 parameter_invalid
+api POST /sites "${JH[@]}" -d '{"name":"x","expected_serial":"SÉRIE"}'
+check_error "expected_serial not ASCII" 422 parameter_invalid
 api POST /sites "${JH[@]}" -d '{"name":"x","expected_serial":5}'
 check_error "expected_serial not a string" 422 parameter_invalid
 api POST /sites "${JH[@]}" -d '{"name":"x","expected_serial":""}'
