@@ -22,11 +22,13 @@ static int serial_param(struct http_req *req, json_t *body, const char **out)
                                          JP_ERR_PARAMETER_INVALID);
     if (!serial)
         return -1;
+    /* printable ASCII, as serial numbers are: compared without case the same
+     * way in C and in SQL */
     for (const unsigned char *c = (const unsigned char *)serial; *c; c++)
-        if (*c < 0x20 || *c == 0x7f) {
-            http_reply_error(
-                req, JP_ERR_PARAMETER_INVALID,
-                "The 'expected_serial' parameter must not contain control characters.");
+        if (*c < 0x20 || *c > 0x7e) {
+            http_reply_error(req, JP_ERR_PARAMETER_INVALID,
+                             "The 'expected_serial' parameter must be printable ASCII (no control"
+                             " characters).");
             return -1;
         }
     *out = serial;
