@@ -31,7 +31,7 @@
 #include "store/store.h"
 
 struct wop;    /* a queued write operation (engine.c) */
-struct hb_rec; /* a buffered heartbeat (engine.c) */
+struct hb_rec; /* a buffered heartbeat (heartbeats.c) */
 
 /* A writer thread and what only it touches. */
 struct writer {
@@ -136,6 +136,9 @@ void eng_webhooks_changed(struct store *s);
 /* A read connection (NULL when the database is unreachable), and back. */
 struct db *eng_reader(struct store *s);
 void eng_reader_put(struct store *s, struct db *c);
+/* The heartbeat flusher thread (heartbeats.c): flushes once a second, and a
+ * last time once hb_stopping is set. */
+void *eng_flusher_main(void *arg);
 /* One row read by a reader: fills out through fill; STORE_NOT_FOUND when none. */
 enum store_result eng_read_one(struct store *s, const char *sql, const struct db_arg *args, int n,
                                void (*fill)(const struct db_res *, size_t, void *), void *out);
