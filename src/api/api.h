@@ -59,6 +59,9 @@ void api_bootstrap_json(struct http_req *req, const struct bootstrap *b, json_t 
 /* Adoptions: whether the client's address may try again (false: answered
  * 429), and the record of a failed try. */
 bool api_adoption_allowed(struct http_req *req);
+/* Monotonic seconds, the clock of the rate limits; and their 429 answer. */
+double api_mono_s(void);
+void api_reply_rate_limited(struct http_req *req, unsigned wait, const char *message);
 void api_adoption_failed(struct http_req *req);
 
 /* Who may call a route: the caller column of the routing table (routes.c).

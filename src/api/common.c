@@ -10,20 +10,29 @@
 #include "core/routeros.h"
 #include "core/text.h"
 
+double api_mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void api_reply_rate_limited(struct http_req *req, unsigned wait, const char *message)
+{
+    char after[16];
+    snprintf(after, sizeof after, "%u", wait);
+    http_reply_error(req, JP_ERR_RATE_LIMITED, message);
+    http_add_header(req, "Retry-After", after);
+}
+
 /* Takes a request of credential `key` from limiter rl: true, or false
  * after answering 429 with Retry-After. */
 static bool within_rate(struct http_req *req, struct ratelimit *rl, const char *key)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    unsigned wait = rl ? ratelimit_take(rl, key, ts.tv_sec + ts.tv_nsec / 1e9) : 0;
-    if (!wait)
-        return true;
-    char after[16];
-    snprintf(after, sizeof after, "%u", wait);
-    http_reply_error(req, JP_ERR_RATE_LIMITED, NULL);
-    http_add_header(req, "Retry-After", after);
-    return false;
+    unsigned wait = rl ? ratelimit_take(rl, key, api_mono_s()) : 0;
+    if (wait)
+        api_reply_rate_limited(req, wait, NULL);
+    return !wait;
 }
 
 /* An operator: a JWT (HS256 with the server secret, RS256/ES256 with a

@@ -63,28 +63,19 @@ static const char *adopter_key(struct http_req *req, char *buf, size_t cap)
     return buf;
 }
 
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 bool api_adoption_allowed(struct http_req *req)
 {
     struct app *app = req->app;
     char key[80];
-    unsigned wait = app->adopt_fails ? ratelimit_wait(app->adopt_fails,
-                                                      adopter_key(req, key, sizeof key), mono_s())
-                                     : 0;
-    if (!wait)
-        return true;
-    atomic_fetch_add(&app->adopt.limited, 1);
-    char after[16];
-    snprintf(after, sizeof after, "%u", wait);
-    http_reply_error(req, JP_ERR_RATE_LIMITED, "Too many failed adoptions from this address.");
-    http_add_header(req, "Retry-After", after);
-    return false;
+    unsigned wait =
+        app->adopt_fails
+            ? ratelimit_wait(app->adopt_fails, adopter_key(req, key, sizeof key), api_mono_s())
+            : 0;
+    if (wait) {
+        atomic_fetch_add(&app->adopt.limited, 1);
+        api_reply_rate_limited(req, wait, "Too many failed adoptions from this address.");
+    }
+    return !wait;
 }
 
 void api_adoption_failed(struct http_req *req)
@@ -93,7 +84,7 @@ void api_adoption_failed(struct http_req *req)
     char key[80];
     atomic_fetch_add(&app->adopt.refused, 1);
     if (app->adopt_fails)
-        ratelimit_take(app->adopt_fails, adopter_key(req, key, sizeof key), mono_s());
+        ratelimit_take(app->adopt_fails, adopter_key(req, key, sizeof key), api_mono_s());
 }
 
 static void reply_script(struct http_req *req, char *text)

@@ -138,18 +138,18 @@ adopt_line "$B2" XYZ
 check "then any router adopts" 200 "$STATUS"
 
 # bad input
-api POST /sites "${JH[@]}" -d "{\"name\":\"x\",\"expected_serial\":\"$(printf 'A%.0s' $(seq 65))\"}"
-check_error "expected_serial over 64 characters" 422 parameter_invalid
-api POST /sites "${JH[@]}" -d '{"name":"x","expected_serial":"AB\u0001C"}'
-check_error "expected_serial with a control character" 422 parameter_invalid
-api POST /sites "${JH[@]}" -d '{"name":"x","expected_serial":"AB\tC"}'
-check_error "expected_serial with a tab" 422 parameter_invalid
-api POST /sites "${JH[@]}" -d '{"name":"x","expected_serial":"SÉRIE"}'
-check_error "expected_serial not ASCII" 422 parameter_invalid
-api POST /sites "${JH[@]}" -d '{"name":"x","expected_serial":5}'
-check_error "expected_serial not a string" 422 parameter_invalid
-api POST /sites "${JH[@]}" -d '{"name":"x","expected_serial":""}'
-check_error "expected_serial empty" 422 parameter_invalid
+LONG=$(printf 'A%.0s' $(seq 65))
+while IFS='|' read -r what serial; do
+    api POST /sites "${JH[@]}" -d "{\"name\":\"x\",\"expected_serial\":$serial}"
+    check_error "expected_serial $what" 422 parameter_invalid
+done <<BAD
+over 64 characters|"$LONG"
+with a control character|"AB\u0001C"
+with a tab|"AB\tC"
+not ASCII|"SÉRIE"
+not a string|5
+empty|""
+BAD
 api PATCH "/sites/$S2" "${JH[@]}" -d '{"name":""}'
 check_error "PATCH an empty name" 422 parameter_invalid
 api PATCH "/sites/$S2" "${JH[@]}" -d '[1]'
