@@ -30,8 +30,9 @@ void api_backups_list(struct http_req *req)
     }
     json_t *arr = json_array();
     for (size_t i = 0; i < l.n; i++)
-        json_array_append_new(
-            arr, backup_json(l.items[i].filename, l.items[i].size, l.items[i].created_at));
+        json_array_append_new(arr, backup_json(l.items[i].filename, l.items[i].size,
+                                               l.items[i].created_at, l.items[i].sha256,
+                                               l.items[i].unchanged));
     backup_list_clear(&l);
     http_reply_json(req, 200, arr);
 }
@@ -67,7 +68,7 @@ void api_backups_get(struct http_req *req)
         http_reply(req, 200, "text/plain; charset=utf-8", b.content, len);
         return;
     }
-    json_t *j = backup_json(b.filename, b.size, b.created_at);
+    json_t *j = backup_json(b.filename, b.size, b.created_at, b.sha256, b.unchanged);
     /* RouterOS exports are ASCII (it escapes other bytes); anything else is
      * served raw only (X-View), never as invalid JSON. */
     json_t *c = json_stringn(b.content, (size_t)b.size);

@@ -346,6 +346,18 @@ void api_healthz(struct http_req *req)
                             json_pack("{s:I, s:I, s:I}", "depth", (json_int_t)h.depth,
                                       "oldest_age_seconds", (json_int_t)(h.oldest_age_ms / 1000),
                                       "dead_letters", (json_int_t)h.dead));
+    /* the pruner: how far the roll-ups got, what it removed since the start */
+    struct retention_status rs;
+    store_retention_status(app->store, &rs);
+    char hu[JP_RFC3339_LEN + 1], du[JP_RFC3339_LEN + 1];
+    rfc3339_format(rs.hourly_upto, hu);
+    rfc3339_format(rs.daily_upto, du);
+    json_object_set_new(j, "retention",
+                        json_pack("{s:b, s:s, s:s, s:I, s:{s:I, s:I, s:I, s:I}}", "idle", rs.idle,
+                                  "hourly_upto", hu, "daily_upto", du, "rolled_up",
+                                  (json_int_t)rs.rolled, "removed", "stats", (json_int_t)rs.stats,
+                                  "rollups", (json_int_t)rs.rollups, "jobs", (json_int_t)rs.jobs,
+                                  "events", (json_int_t)rs.events));
     http_reply_json(req, 200, j);
 }
 

@@ -233,11 +233,14 @@ static void *deliver_main(void *arg)
             int64_t span = 0; /* an event stays while a delivery of it may be retried */
             for (unsigned i = 0; i < d->o.schedule.n; i++)
                 span += d->o.schedule.delay_ms[i];
+            int64_t kept = d->o.retention_ms > d->o.dead_retention_ms ? d->o.retention_ms
+                                                                      : d->o.dead_retention_ms;
             /* small batches, each its own commit, until one is not full */
             long n = PRUNE_BATCH;
             for (int b = 0; b < PRUNE_BATCHES && n >= PRUNE_BATCH; b++)
                 if ((n = store_outbox_prune(d->store, now - d->o.retention_ms,
-                                            now - d->o.retention_ms - span, PRUNE_BATCH)) < 0)
+                                            now - d->o.dead_retention_ms, now - kept - span,
+                                            PRUNE_BATCH)) < 0)
                     log_warn("webhooks: cannot prune finished deliveries");
         }
         flush_results(d);

@@ -12,9 +12,10 @@
 struct deliver_options {
     const char *node; /* this node's name: its leases carry it */
     struct whk_schedule schedule;
-    unsigned concurrency; /* transfers at once */
-    bool allow_private;   /* lab mode: loopback and private addresses too */
-    int64_t retention_ms; /* finished deliveries are kept this long */
+    unsigned concurrency;      /* transfers at once */
+    bool allow_private;        /* lab mode: loopback and private addresses too */
+    int64_t retention_ms;      /* delivered deliveries are kept this long */
+    int64_t dead_retention_ms; /* and dead letters this long */
 };
 
 struct deliverer;

@@ -75,7 +75,16 @@ static void usage(FILE *f)
         "  --webhook-retry-schedule LIST  delays before each try, e.g. the default\n"
         "                          0,5s,5m,30m,2h,5h,10h,10h (ms, s, m, h; at most 16)\n"
         "  --webhook-concurrency N deliveries in flight at once (default 64)\n"
-        "  --webhook-retention D   days finished deliveries are kept (default 7)\n"
+        "  --webhook-retention D   days delivered deliveries are kept (default 7)\n"
+        "  --webhook-dead-retention D  days dead letters are kept (default 30)\n"
+        "  --stats-interval T      a site's raw stats samples at most once per T (default 5m;\n"
+        "                          0: every heartbeat)\n"
+        "  --stats-raw-hours N     raw samples are kept N hours (default 48), then\n"
+        "  --stats-hourly-days N   hourly roll-ups N days (default 30), then\n"
+        "  --stats-daily-days N    daily roll-ups N days (default 400)\n"
+        "  --job-retention-days N  finished jobs and their events, and site events, are kept\n"
+        "                          N days (default 90; 0: for ever)\n"
+        "  --backup-keep N         backups kept per site, the newest (default 30; 0: all)\n"
         "  --webhook-allow-private deliver to loopback and private addresses too (labs, tests)\n");
 }
 
@@ -203,6 +212,18 @@ static void wake_site(void *srv, const char *site_id)
     http_wake(srv, site_id);
 }
 
+/* JP_TEST_CLOCK_OFFSET=SECONDS moves the pruner's clock (only it), for tests
+ * that backdate data and let days pass (docs/design.md). */
+static int64_t test_clock_offset(void)
+{
+    const char *v = getenv("JP_TEST_CLOCK_OFFSET");
+    long off = 0;
+    if (!v || opt_long(v, -100L * 365 * 86400, 100L * 365 * 86400, &off))
+        return 0;
+    log_warn("JP_TEST_CLOCK_OFFSET: the pruner's clock is %ld s off (for tests only)", off);
+    return off;
+}
+
 static void raise_fd_limit(void)
 {
     struct rlimit rl;
@@ -250,7 +271,14 @@ int serve_main(int argc, char **argv)
         O_TLS_CERT,
         O_TLS_KEY,
         O_ADOPT_TTL,
-        O_ADOPT_FAILS
+        O_ADOPT_FAILS,
+        O_STATS_INTERVAL,
+        O_STATS_RAW,
+        O_STATS_HOURLY,
+        O_STATS_DAILY,
+        O_JOB_RETENTION,
+        O_BACKUP_KEEP,
+        O_WH_DEAD
     };
     static const struct option longopts[] = {
         {"listen", 1, 0, O_LISTEN},
@@ -289,13 +317,22 @@ int serve_main(int argc, char **argv)
         {"tls-key", 1, 0, O_TLS_KEY},
         {"adoption-ttl", 1, 0, O_ADOPT_TTL},
         {"adoption-fail-limit", 1, 0, O_ADOPT_FAILS},
+        {"stats-interval", 1, 0, O_STATS_INTERVAL},
+        {"stats-raw-hours", 1, 0, O_STATS_RAW},
+        {"stats-hourly-days", 1, 0, O_STATS_HOURLY},
+        {"stats-daily-days", 1, 0, O_STATS_DAILY},
+        {"job-retention-days", 1, 0, O_JOB_RETENTION},
+        {"backup-keep", 1, 0, O_BACKUP_KEEP},
+        {"webhook-dead-retention", 1, 0, O_WH_DEAD},
         {0, 0, 0, 0},
     };
     const char *listen = "127.0.0.1:8080", *db = "./jobplane.db", *secret_flag = NULL,
                *secret_file = NULL, *base_url = NULL, *port_file = NULL, *proxy = NULL;
     long threads = 16, maxconn = 4096, idle = 30, maxbody = 65536, poll = 30, leeway = 0, wait = 20,
          run_timeout = 600, url_ttl = -1, pool = 0, max_held = 20000, rate = 0, writers = 0,
-         wh_conc = 64, wh_retention = 7, key_rate = 60, adopt_ttl = 86400, adopt_fails = 10;
+         wh_conc = 64, wh_retention = 7, key_rate = 60, adopt_ttl = 86400, adopt_fails = 10,
+         stats_interval = 300, raw_hours = 48, hourly_days = 30, daily_days = 400, job_days = 90,
+         backup_keep = 30, wh_dead = 30;
     struct key_files kf = {0};
     const char *tls_cert = NULL, *tls_key = NULL;
     const char *node = NULL;
@@ -349,6 +386,13 @@ int serve_main(int argc, char **argv)
         case O_TLS_KEY: tls_key = optarg; break;
         case O_ADOPT_TTL: bad = opt_seconds(optarg, 1, 30 * 86400, &adopt_ttl); break;
         case O_ADOPT_FAILS: bad = opt_long(optarg, 0, 1000000, &adopt_fails); break;
+        case O_STATS_INTERVAL: bad = opt_seconds(optarg, 0, 3600, &stats_interval); break;
+        case O_STATS_RAW: bad = opt_long(optarg, 1, 10 * 8760, &raw_hours); break;
+        case O_STATS_HOURLY: bad = opt_long(optarg, 1, 3650, &hourly_days); break;
+        case O_STATS_DAILY: bad = opt_long(optarg, 1, 36500, &daily_days); break;
+        case O_JOB_RETENTION: bad = opt_long(optarg, 0, 36500, &job_days); break;
+        case O_BACKUP_KEEP: bad = opt_long(optarg, 0, 1000000, &backup_keep); break;
+        case O_WH_DEAD: bad = opt_long(optarg, 1, 3650, &wh_dead); break;
         case O_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -367,6 +411,14 @@ int serve_main(int argc, char **argv)
     if (parse_listen(listen, host, sizeof host, &port)) {
         fprintf(stderr, "jobplane serve: --listen wants HOST:PORT or [IPv6]:PORT, not '%s'\n",
                 listen);
+        return 2;
+    }
+    if (raw_hours > hourly_days * 24 || hourly_days > daily_days) {
+        fprintf(stderr,
+                "jobplane serve: raw samples cannot outlive the hourly roll-ups, nor those the"
+                " daily ones: --stats-raw-hours %ld, --stats-hourly-days %ld, --stats-daily-days"
+                " %ld\n",
+                raw_hours, hourly_days, daily_days);
         return 2;
     }
     if (!tls_cert != !tls_key) {
@@ -421,6 +473,16 @@ int serve_main(int argc, char **argv)
     sopt.url = db;
     sopt.readers = (unsigned)(pool ? pool : threads < 64 ? threads : 64);
     sopt.writers = (unsigned)writers;
+    sopt.prune = true;
+    sopt.retention = (struct retention){
+        .stats_interval = stats_interval,
+        .raw = raw_hours * 3600,
+        .hourly = hourly_days * 86400,
+        .daily = daily_days * 86400,
+        .jobs = job_days * 86400,
+        .backup_keep = backup_keep,
+        .clock_offset = test_clock_offset(),
+    };
     app.store = store_open(&sopt, err, sizeof err);
     if (!app.store) {
         fprintf(stderr, "jobplane serve: %s\n", err);
@@ -461,6 +523,7 @@ int serve_main(int argc, char **argv)
     dopt.node = node;
     dopt.concurrency = (unsigned)wh_conc;
     dopt.retention_ms = wh_retention * 86400 * 1000LL;
+    dopt.dead_retention_ms = wh_dead * 86400 * 1000LL;
     deliverer = deliver_start(app.store, &dopt);
     if (!deliverer) {
         fprintf(stderr, "jobplane serve: cannot start the webhook deliverer\n");

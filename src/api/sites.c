@@ -207,8 +207,8 @@ void api_sites_stats(struct http_req *req)
     }
     to += 86400; /* inclusive end date */
     struct stat_list l;
-    enum store_result r =
-        store_stats(app->store, who->team, id, from, to, to - from > 48 * 3600, &l);
+    enum store_result r = store_stats(app->store, who->team, id, from, to, to - from > 48 * 3600,
+                                      (int64_t)time(NULL), &l);
     if (r != STORE_OK) {
         api_reply_store_error(req, r);
         return;
@@ -216,12 +216,25 @@ void api_sites_stats(struct http_req *req)
     json_t *arr = json_array();
     char ts[JP_RFC3339_LEN + 1];
     for (size_t i = 0; i < l.n; i++) {
-        rfc3339_format(l.items[i].created_at, ts);
-        json_array_append_new(arr, json_pack("{s:s, s:o, s:o, s:o, s:o}", "created_at", ts,
-                                             "cpu_load", num_json(l.items[i].cpu_load),
-                                             "memory_free", num_json(l.items[i].memory_free),
-                                             "disk_free", num_json(l.items[i].disk_free), "uptime",
-                                             num_json(l.items[i].uptime)));
+        const struct stat_point *p = &l.items[i];
+        rfc3339_format(p->created_at, ts);
+        json_t *o = json_pack("{s:s, s:o, s:o, s:o, s:o, s:s}", "created_at", ts, "cpu_load",
+                              num_json(p->cpu_load.avg), "memory_free",
+                              num_json(p->memory_free.avg), "disk_free", num_json(p->disk_free.avg),
+                              "uptime", num_json(p->uptime), "resolution",
+                              p->period == 0      ? "raw"
+                              : p->period == 3600 ? "hour"
+                                                  : "day");
+        if (p->period) { /* an aggregate: averages above, and these */
+            json_object_set_new(o, "samples", json_integer(p->samples));
+            json_object_set_new(o, "cpu_load_min", num_json(p->cpu_load.min));
+            json_object_set_new(o, "cpu_load_max", num_json(p->cpu_load.max));
+            json_object_set_new(o, "memory_free_min", num_json(p->memory_free.min));
+            json_object_set_new(o, "memory_free_max", num_json(p->memory_free.max));
+            json_object_set_new(o, "disk_free_min", num_json(p->disk_free.min));
+            json_object_set_new(o, "disk_free_max", num_json(p->disk_free.max));
+        }
+        json_array_append_new(arr, o);
     }
     free(l.items);
     http_reply_json(req, 200, arr);

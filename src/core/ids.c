@@ -1,5 +1,6 @@
 #include "core/ids.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const char hexdig[] = "0123456789abcdef";
@@ -77,6 +78,12 @@ static int hexval(char c)
     if (c >= 'A' && c <= 'F')
         return c - 'A' + 10;
     return -1;
+}
+
+void uuid7_floor(uint64_t ms, char out[14])
+{
+    snprintf(out, 14, "%08llx-%04llx", (unsigned long long)(ms >> 16) & 0xffffffffULL,
+             (unsigned long long)(ms & 0xffff));
 }
 
 uint64_t uuid7_millis(const char *uuid)

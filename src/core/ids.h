@@ -27,6 +27,9 @@ void uuid7_next(struct uuid7_gen *gen, uint64_t now_ms,
 
 /* The unix time in milliseconds carried by a UUIDv7 in canonical form. */
 uint64_t uuid7_millis(const char *uuid);
+/* The first 13 characters of a UUIDv7 of millisecond ms ("xxxxxxxx-xxxx"):
+ * every id made before ms sorts before it, every later one after. */
+void uuid7_floor(uint64_t ms, char out[14]);
 
 /* Accepts a UUID in canonical 8-4-4-4-12 form, any case; writes it lower-case.
  * Returns 0 on success, -1 when s is not a UUID. */

@@ -66,8 +66,9 @@ json_t *site_json(const struct site *s, bool has_pulse)
         "bootstrap_expires_at", time_json(s->adoption_expires_at));
 }
 
-json_t *backup_json(const char *filename, int64_t size, int64_t created_at)
+json_t *backup_json(const char *filename, int64_t size, int64_t created_at, const char *sha256,
+                    bool unchanged)
 {
-    return json_pack("{s:s, s:I, s:o}", "filename", filename, "size", (json_int_t)size,
-                     "created_at", time_json(created_at));
+    return json_pack("{s:s, s:I, s:o, s:s, s:b}", "filename", filename, "size", (json_int_t)size,
+                     "created_at", time_json(created_at), "sha256", sha256, "unchanged", unchanged);
 }

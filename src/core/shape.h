@@ -19,7 +19,8 @@ json_t *job_json(const struct job *j);
 /* has_pulse: whether the site counts as online (site_has_pulse). */
 json_t *site_json(const struct site *s, bool has_pulse);
 /* A backup as GET /backup/{siteId} lists it. */
-json_t *backup_json(const char *filename, int64_t size, int64_t created_at);
+json_t *backup_json(const char *filename, int64_t size, int64_t created_at, const char *sha256,
+                    bool unchanged);
 
 /* Online: seen within the last 10 poll intervals. */
 bool site_has_pulse(const struct site *s, int64_t now, unsigned poll_interval);

@@ -38,6 +38,11 @@ void sign_make(const struct sign_key *key, const char *job_id, const char *actio
     out[JP_SIG_HEX] = '\0';
 }
 
+void token_hash(const char *token, char out[JP_SIG_HEX + 1])
+{
+    sha256_hex(token, strlen(token), out);
+}
+
 enum sign_result sign_verify(const struct sign_key *key, const char *job_id, const char *action,
                              int64_t expires, int64_t now, const char *sig)
 {
@@ -53,12 +58,12 @@ enum sign_result sign_verify(const struct sign_key *key, const char *job_id, con
     return now > expires ? SIGN_EXPIRED : SIGN_OK;
 }
 
-void token_hash(const char *token, char out[JP_SIG_HEX + 1])
+void sha256_hex(const void *data, size_t n, char out[JP_SIG_HEX + 1])
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char d[32];
     unsigned len = 0;
-    EVP_Digest(token, strlen(token), d, &len, EVP_sha256(), NULL);
+    EVP_Digest(data, n, d, &len, EVP_sha256(), NULL);
     for (int i = 0; i < 32; i++) {
         out[2 * i] = hex[d[i] >> 4];
         out[2 * i + 1] = hex[d[i] & 15];

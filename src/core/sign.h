@@ -24,6 +24,8 @@ enum sign_result sign_verify(const struct sign_key *key, const char *job_id, con
 
 /* Hex SHA-256 of a bearer token: what the store keeps instead of the token. */
 void token_hash(const char *token, char out[JP_SIG_HEX + 1]);
+/* The hex SHA-256 of n bytes. */
+void sha256_hex(const void *data, size_t n, char out[JP_SIG_HEX + 1]);
 
 /* Overwrites, in text[0..n), every run of exactly len base62 characters
  * (bounded by non-base62 bytes or the ends) whose token_hash is hash with

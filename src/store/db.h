@@ -86,7 +86,15 @@ struct db_driver {
  * 3. never edit an applied migration: databases in the field have run it.
  * Each one runs in one transaction; PostgreSQL nodes take an advisory lock,
  * so nodes started together migrate once. */
-#define JP_SCHEMA_VERSION 5
+#define JP_SCHEMA_VERSION 6
+
+/* The columns of the stats roll-up tables, as migration 6 created them
+ * (frozen: a later change is a migration of its own). */
+#define JP_ROLLUP_COLS_V6                                                                          \
+    "site_id TEXT NOT NULL, ts BIGINT NOT NULL, samples BIGINT NOT NULL, cpu_sum BIGINT,"          \
+    " cpu_n BIGINT NOT NULL, cpu_min BIGINT, cpu_max BIGINT, mem_sum BIGINT, mem_n BIGINT NOT"     \
+    " NULL, mem_min BIGINT, mem_max BIGINT, disk_sum BIGINT, disk_n BIGINT NOT NULL, disk_min"     \
+    " BIGINT, disk_max BIGINT, uptime BIGINT, PRIMARY KEY (site_id, ts)"
 
 extern const struct db_driver db_sqlite;
 extern const struct db_driver db_postgres;

@@ -405,17 +405,34 @@ int eng_site_owned(struct store *s, struct db *c, const char *team, const char *
     return owned;
 }
 
-int eng_event(struct store *s, const char *site_id, int64_t ts, const char *fmt, ...)
+static int event(struct store *s, const char *site_id, const char *job_id, int64_t ts,
+                 const char *fmt, va_list ap)
 {
     char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return LATER(s, "INSERT INTO events (site_id, ts, message) VALUES (?1,?2,?3)", DB_TEXT(site_id),
-                 DB_INT(ts), DB_TEXT(msg)) == DB_OK
+    return LATER(s, "INSERT INTO events (site_id, ts, message, job_id) VALUES (?1,?2,?3,?4)",
+                 DB_TEXT(site_id), DB_INT(ts), DB_TEXT(msg), DB_TEXT(job_id)) == DB_OK
                ? 0
                : -1;
+}
+
+int eng_event(struct store *s, const char *site_id, int64_t ts, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = event(s, site_id, NULL, ts, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int eng_job_event(struct store *s, const char *site_id, const char *job_id, int64_t ts,
+                  const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = event(s, site_id, job_id, ts, fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 enum store_result eng_read_one(struct store *s, const char *sql, const struct db_arg *args, int n,
@@ -583,6 +600,8 @@ static void free_all(struct store *s)
     pthread_cond_destroy(&s->reader_free);
     pthread_mutex_destroy(&s->hb_mu);
     pthread_cond_destroy(&s->hb_cond);
+    pthread_mutex_destroy(&s->pr_mu);
+    pthread_cond_destroy(&s->pr_cond);
     free(s->url);
     free(s);
 }
@@ -593,6 +612,7 @@ void store_close(struct store *s)
         return;
     if (s->listener)
         s->drv->listen_stop(s->listener);
+    eng_pruner_stop(s);
     pthread_mutex_lock(&s->hb_mu); /* the flusher writes the last heartbeats first */
     s->hb_stopping = true;
     pthread_cond_signal(&s->hb_cond);
@@ -626,6 +646,9 @@ struct store *store_open(const struct store_options *opt, char *err, size_t errl
     pthread_cond_init(&s->reader_free, NULL);
     pthread_mutex_init(&s->hb_mu, NULL);
     pthread_cond_init(&s->hb_cond, NULL);
+    pthread_mutex_init(&s->pr_mu, NULL);
+    pthread_cond_init(&s->pr_cond, NULL);
+    s->ret = opt->retention;
     s->nreaders = opt->readers ? opt->readers : 4;
     s->nwriters = drv->dialect == DB_SQLITE ? 1 : opt->writers ? opt->writers : 4;
     s->url = strdup(url);
@@ -667,6 +690,8 @@ struct store *store_open(const struct store_options *opt, char *err, size_t errl
         snprintf(err, errlen, "cannot start the heartbeat flusher");
         goto fail;
     }
+    if (opt->prune && !(s->pruning = pthread_create(&s->pruner, NULL, eng_pruner_main, s) == 0))
+        log_error("store: cannot start the pruner: nothing is rolled up or pruned");
     return s;
 fail:
     writers_stop(s);

@@ -7,6 +7,8 @@
  *   sql_sites.c    sites and the device plane          -> engine
  *   sql_jobs.c     jobs, dispatch, reports, timeouts    -> engine
  *   sql_backups.c  backups, stats, logs                 -> engine, sql_jobs
+ *   heartbeats.c   the heartbeat buffer and its flusher -> engine, sql_sites
+ *   retention.c    roll-ups and pruning, a thread       -> engine
  *   pending.c      the sites with pending jobs, in memory (no SQL)
  *   devices.c      the device tokens seen, in memory (no SQL)
  *   db.c           results, for every driver
@@ -70,6 +72,14 @@ struct store {
     size_t hb_count;
     unsigned long hb_dropped;
     bool hb_stopping;
+    /* what is kept, and the pruner thread (retention.c) */
+    struct retention ret;
+    pthread_t pruner;
+    bool pruning;          /* the pruner thread runs */
+    pthread_mutex_t pr_mu; /* guards what follows */
+    pthread_cond_t pr_cond;
+    bool pr_stopping;
+    struct retention_status pr_status;
     char *url;      /* for the listener's own connection */
     void *listener; /* cross-process job announcements, when watched */
     void (*watch_fn)(void *ctx, const char *site_id);
@@ -139,6 +149,10 @@ void eng_reader_put(struct store *s, struct db *c);
 /* The heartbeat flusher thread (heartbeats.c): flushes once a second, and a
  * last time once hb_stopping is set. */
 void *eng_flusher_main(void *arg);
+/* The pruner thread (retention.c): roll-ups, then retention, in small
+ * operations, until stopping is set. */
+void *eng_pruner_main(void *arg);
+void eng_pruner_stop(struct store *s);
 /* One row read by a reader: fills out through fill; STORE_NOT_FOUND when none. */
 enum store_result eng_read_one(struct store *s, const char *sql, const struct db_arg *args, int n,
                                void (*fill)(const struct db_res *, size_t, void *), void *out);
@@ -161,6 +175,9 @@ int eng_site_owned(struct store *s, struct db *c, const char *team, const char *
  * the change it describes. 0 or -1. */
 int eng_event(struct store *s, const char *site_id, int64_t ts, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* The same for a line about a job: it goes with the job (retention.c). */
+int eng_job_event(struct store *s, const char *site_id, const char *job_id, int64_t ts,
+                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* A new id from the writer's generator (writer thread); -1 when the RNG fails. */
 int eng_new_id(struct store *s, char id[JP_UUID_LEN + 1]);
 /* Random bytes for ids and tokens; 0 or -1. */

@@ -1,6 +1,7 @@
 /* Heartbeats: buffered in memory as they arrive, and written by the flusher
  * thread once a second, in arrival order, as one write operation (the site's
- * current facts, a stats row each, and the sites that came online). */
+ * current facts, a stats row unless the site has one from the last
+ * stats_interval, and the sites that came online). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,9 +96,10 @@ static enum store_result op_heartbeats(struct store *s, void *p)
                   DB_NUM(h->uptime)) != DB_OK ||
             LATER(s,
                   "INSERT INTO stats (site_id, ts, cpu_load, memory_free, disk_free, uptime)"
-                  " VALUES (?1,?2,?3,?4,?5,?6)",
+                  " SELECT ?1,?2,?3,?4,?5,?6 WHERE NOT EXISTS (SELECT 1 FROM stats WHERE"
+                  " site_id=?1 AND ts > ?2 - ?7)",
                   DB_TEXT(h->site_id), DB_INT(h->ts), DB_NUM(h->cpu_load), DB_NUM(h->memory_free),
-                  DB_NUM(h->disk_free), DB_NUM(h->uptime)) != DB_OK)
+                  DB_NUM(h->disk_free), DB_NUM(h->uptime), DB_INT(s->ret.stats_interval)) != DB_OK)
             return STORE_UNAVAILABLE;
     }
     return sql_sites_came_online(s, eng_now()) ? STORE_UNAVAILABLE : STORE_OK;

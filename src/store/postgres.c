@@ -314,6 +314,32 @@ static const char *const migrations[] = {
     "adoption_hash IS NOT NULL;"
     "CREATE INDEX sites_adoption_used ON sites(adoption_used_hash)"
     " WHERE adoption_used_hash IS NOT NULL;",
+    /* 6: data that stays bounded: see the same migration in sqlite.c. */
+    "CREATE INDEX stats_ts ON stats(ts);"
+    "CREATE TABLE stats_hourly (" JP_ROLLUP_COLS_V6 ");"
+    "CREATE INDEX stats_hourly_ts ON stats_hourly(ts);"
+    "CREATE TABLE stats_daily (" JP_ROLLUP_COLS_V6 ");"
+    "CREATE INDEX stats_daily_ts ON stats_daily(ts);"
+    "CREATE TABLE rollups (name TEXT PRIMARY KEY, upto BIGINT NOT NULL, cursor TEXT NOT NULL);"
+    "INSERT INTO rollups VALUES ('hourly', 0, ''), ('daily', 0, '');"
+    "ALTER TABLE events ADD COLUMN job_id TEXT;"
+    "UPDATE events SET job_id=j.id FROM jobs j WHERE events.message LIKE 'Job %' AND"
+    " j.token=substr(events.message, 5, 10);"
+    "CREATE INDEX events_job ON events(job_id) WHERE job_id IS NOT NULL;"
+    "CREATE INDEX events_site_only ON events(ts) WHERE job_id IS NULL;"
+    "CREATE TABLE backup_contents (site_id TEXT NOT NULL, sha256 TEXT NOT NULL,"
+    " content BYTEA NOT NULL, PRIMARY KEY (site_id, sha256));"
+    "ALTER TABLE backups ADD COLUMN sha256 TEXT;"
+    "ALTER TABLE backups ADD COLUMN head TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE backups ADD COLUMN unchanged INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE backups SET sha256=encode(sha256(content), 'hex');"
+    "INSERT INTO backup_contents SELECT DISTINCT ON (site_id, sha256) site_id, sha256, content"
+    " FROM backups ON CONFLICT DO NOTHING;"
+    "ALTER TABLE backups ALTER COLUMN sha256 SET NOT NULL;"
+    "ALTER TABLE backups DROP COLUMN content;"
+    "UPDATE backups SET unchanged=1 WHERE sha256=(SELECT b.sha256 FROM backups b WHERE"
+    " b.site_id=backups.site_id AND (b.created_at, b.filename) < (backups.created_at,"
+    " backups.filename) ORDER BY b.created_at DESC, b.filename DESC LIMIT 1);",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == JP_SCHEMA_VERSION,
                "one migration per schema version, the same in both drivers (db.h)");

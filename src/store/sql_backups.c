@@ -1,5 +1,5 @@
-/* The store's operations on backups (chunked uploads, list, read), stats
- * (heartbeat samples) and the event log. */
+/* The store's operations on backups (chunked uploads, list, read) and the
+ * event log. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +30,8 @@ struct chunk_arg {
     size_t len;
     char *filename;
     size_t *redacted;
+    char sha[JP_SIG_HEX + 1]; /* of the stored content */
+    bool unchanged;
 };
 
 /* Overwrites the site's current device token wherever it appears in the
@@ -47,6 +49,66 @@ static int redact(struct store *s, struct chunk_arg *a, char *content)
                        : 0;
     db_res_free(r);
     return 0;
+}
+
+/* The length of the export's first line when it is its time stamp
+ * ("# 2024-05-01 10:00:00 by RouterOS 7.16"), which differs in every export
+ * of the same configuration; else 0. */
+static size_t head_len(const char *text, size_t n)
+{
+    const char *nl = memchr(text, '\n', n);
+    size_t len = nl ? (size_t)(nl - text) + 1 : 0;
+    if (len < 2 || text[0] != '#' || len > 200)
+        return 0;
+    char line[201];
+    memcpy(line, text, len);
+    line[len] = '\0';
+    return strstr(line, " by RouterOS ") ? len : 0;
+}
+
+/* Stores a backup: the content after its time stamp once per site and
+ * SHA-256, the row (unchanged when the site's previous backup has the same
+ * content), then drops the site's oldest backups beyond backup_keep and the
+ * contents no backup refers to any more. 0 or -1. */
+static int store_content(struct store *s, struct chunk_arg *a, const char *content)
+{
+    size_t n = (size_t)a->total, head = head_len(content, n);
+    char *sha = a->sha, *head_text = strndup(content, head);
+    sha256_hex(content + head, n - head, sha);
+    struct db_res *r = NULL;
+    bool unchanged = a->unchanged = false;
+    int err =
+        !head_text || RUN(s, eng_wdb(s),
+                          "SELECT sha256 FROM backups WHERE site_id=?1 ORDER BY created_at DESC,"
+                          " filename DESC LIMIT 1",
+                          &r, DB_TEXT(a->site_id)) != DB_OK;
+    if (!err)
+        unchanged = a->unchanged = r->rows && !strcmp(db_text(r, 0, 0), sha);
+    db_res_free(r);
+    err = err ||
+          LATER(s,
+                "INSERT INTO backup_contents (site_id, sha256, content) VALUES (?1,?2,?3)"
+                " ON CONFLICT DO NOTHING",
+                DB_TEXT(a->site_id), DB_TEXT(sha), DB_BLOB(content + head, n - head)) != DB_OK ||
+          LATER(s,
+                "INSERT INTO backups (site_id, filename, job_id, size, created_at, sha256, head,"
+                " unchanged) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
+                DB_TEXT(a->site_id), DB_TEXT(a->filename), DB_TEXT(a->job_id), DB_INT(a->total),
+                DB_INT(a->now), DB_TEXT(sha), DB_TEXT(head_text), DB_INT(unchanged)) != DB_OK;
+    free(head_text);
+    if (err || !s->ret.backup_keep)
+        return err ? -1 : 0;
+    return LATER(s,
+                 "DELETE FROM backups WHERE site_id=?1 AND filename IN (SELECT filename FROM"
+                 " backups WHERE site_id=?1 ORDER BY created_at DESC, filename DESC LIMIT"
+                 " 1000000000 OFFSET ?2)",
+                 DB_TEXT(a->site_id), DB_INT(s->ret.backup_keep)) != DB_OK ||
+                   LATER(s,
+                         "DELETE FROM backup_contents WHERE site_id=?1 AND NOT EXISTS (SELECT 1"
+                         " FROM backups b WHERE b.site_id=?1 AND b.sha256=backup_contents.sha256)",
+                         DB_TEXT(a->site_id)) != DB_OK
+               ? -1
+               : 0;
 }
 
 static enum store_result assemble(struct store *s, struct chunk_arg *a, const char *token)
@@ -86,24 +148,21 @@ static enum store_result assemble(struct store *s, struct chunk_arg *a, const ch
     }
     char assoc[JP_UUID_LEN + 72];
     snprintf(assoc, sizeof assoc, "%s/%s", a->site_id, a->filename);
-    if (RUN(s, eng_wdb(s),
-            "INSERT INTO backups (site_id, filename, job_id, size, created_at, content)"
-            " VALUES (?1,?2,?3,?4,?5,?6)",
-            NULL, DB_TEXT(a->site_id), DB_TEXT(a->filename), DB_TEXT(a->job_id), DB_INT(a->total),
-            DB_INT(a->now), DB_BLOB(content, (size_t)a->total)) != DB_OK ||
+    if (store_content(s, a, content) ||
         RUN(s, eng_wdb(s), "DELETE FROM backup_chunks WHERE job_id=?1", NULL, DB_TEXT(a->job_id)) !=
             DB_OK ||
         RUN(s, eng_wdb(s), "UPDATE jobs SET associated_backup=?2 WHERE id=?1", NULL,
             DB_TEXT(a->job_id), DB_TEXT(assoc)) != DB_OK ||
-        eng_event(s, a->site_id, a->now, "Job %s backup stored as %s (%lld bytes)", token, assoc,
-                  (long long)a->total) ||
+        eng_job_event(s, a->site_id, a->job_id, a->now, "Job %s backup stored as %s (%lld bytes)",
+                      token, assoc, (long long)a->total) ||
         (*a->redacted &&
-         eng_event(s, a->site_id, a->now,
-                   "Job %s backup held the site's device token (%zu times): redacted before it"
-                   " was stored; adopt the router again so its poll script no longer carries it",
-                   token, *a->redacted)))
+         eng_job_event(
+             s, a->site_id, a->job_id, a->now,
+             "Job %s backup held the site's device token (%zu times): redacted before it"
+             " was stored; adopt the router again so its poll script no longer carries it",
+             token, *a->redacted)))
         goto out;
-    json_t *data = backup_json(a->filename, a->total, a->now);
+    json_t *data = backup_json(a->filename, a->total, a->now, a->sha, a->unchanged);
     if (data) {
         json_object_set_new(data, "site_id", json_string(a->site_id));
         json_object_set_new(data, "job_id", json_string(a->job_id));
@@ -157,8 +216,15 @@ enum store_result store_backup_chunk(struct store *s, const char *site_id, const
                                      int64_t now, char filename[64], size_t *redacted)
 {
     size_t none;
-    struct chunk_arg a = {
-        site_id, job_id, data, offset, total, now, len, filename, redacted ? redacted : &none};
+    struct chunk_arg a = {.site_id = site_id,
+                          .job_id = job_id,
+                          .data = data,
+                          .offset = offset,
+                          .total = total,
+                          .now = now,
+                          .len = len,
+                          .filename = filename,
+                          .redacted = redacted ? redacted : &none};
     *a.redacted = 0;
     filename[0] = '\0';
     return eng_submit(s, op_backup_chunk, &a);
@@ -172,20 +238,28 @@ static enum store_result backups(struct store *s, const char *team, const char *
     struct db_arg args[] = {DB_TEXT(site_id), DB_TEXT(filename)};
     enum store_result res = eng_read_site_rows(
         s, team, site_id,
-        filename ? "SELECT filename, size, created_at, content FROM backups WHERE site_id=?1"
-                   " AND filename=?2"
-                 : "SELECT filename, size, created_at, NULL FROM backups WHERE site_id=?1"
-                   " AND ?2 IS NULL ORDER BY created_at DESC, filename DESC",
+        filename ? "SELECT b.filename, b.size, b.created_at, b.sha256, b.unchanged, b.head,"
+                   " c.content FROM backups b JOIN backup_contents c ON c.site_id=b.site_id AND"
+                   " c.sha256=b.sha256 WHERE b.site_id=?1 AND b.filename=?2"
+                 : "SELECT filename, size, created_at, sha256, unchanged, NULL, NULL FROM backups"
+                   " WHERE site_id=?1 AND ?2 IS NULL ORDER BY created_at DESC, filename DESC",
         args, 2, &r);
     if (res != STORE_OK)
         return res;
     out->items = calloc(r->rows ? r->rows : 1, sizeof *out->items);
     for (; out->items && out->n < r->rows; out->n++) {
         struct backup_info *b = &out->items[out->n];
-        eng_copy_cell(r, out->n, 0, b->filename, sizeof b->filename);
-        b->size = db_int(r, out->n, 1, 0);
-        b->created_at = db_int(r, out->n, 2, 0);
-        b->content = db_dup(r, out->n, 3);
+        size_t i = out->n;
+        eng_copy_cell(r, i, 0, b->filename, sizeof b->filename);
+        b->size = db_int(r, i, 1, 0);
+        b->created_at = db_int(r, i, 2, 0);
+        eng_copy_cell(r, i, 3, b->sha256, sizeof b->sha256);
+        b->unchanged = db_int(r, i, 4, 0) != 0;
+        if (filename && (b->content = malloc(db_len(r, i, 5) + db_len(r, i, 6) + 1))) {
+            memcpy(b->content, db_text(r, i, 5), db_len(r, i, 5));
+            memcpy(b->content + db_len(r, i, 5), db_text(r, i, 6), db_len(r, i, 6));
+            b->content[db_len(r, i, 5) + db_len(r, i, 6)] = '\0';
+        }
     }
     db_res_free(r);
     if (!out->items)
@@ -213,35 +287,6 @@ enum store_result store_backup_get(struct store *s, const char *team, const char
     }
     backup_list_clear(&l);
     return r;
-}
-
-enum store_result store_stats(struct store *s, const char *team, const char *site_id, int64_t from,
-                              int64_t to, bool hourly, struct stat_list *out)
-{
-    memset(out, 0, sizeof *out);
-    struct db_res *r;
-    struct db_arg args[] = {DB_TEXT(site_id), DB_INT(from), DB_INT(to)};
-    enum store_result res = eng_read_site_rows(
-        s, team, site_id,
-        hourly ? "SELECT (ts/3600)*3600 AS h, CAST(avg(cpu_load) AS BIGINT),"
-                 " CAST(avg(memory_free) AS BIGINT), CAST(avg(disk_free) AS BIGINT), max(uptime)"
-                 " FROM stats WHERE site_id=?1 AND ts>=?2 AND ts<?3 GROUP BY h ORDER BY h"
-               : "SELECT ts, cpu_load, memory_free, disk_free, uptime FROM stats"
-                 " WHERE site_id=?1 AND ts>=?2 AND ts<?3 ORDER BY ts LIMIT 100000",
-        args, 3, &r);
-    if (res != STORE_OK)
-        return res;
-    out->items = calloc(r->rows ? r->rows : 1, sizeof *out->items);
-    for (; out->items && out->n < r->rows; out->n++) {
-        struct stat_point *p = &out->items[out->n];
-        p->created_at = db_int(r, out->n, 0, 0);
-        p->cpu_load = db_int(r, out->n, 1, -1);
-        p->memory_free = db_int(r, out->n, 2, -1);
-        p->disk_free = db_int(r, out->n, 3, -1);
-        p->uptime = db_int(r, out->n, 4, -1);
-    }
-    db_res_free(r);
-    return out->items ? STORE_OK : STORE_UNAVAILABLE;
 }
 
 enum store_result store_logs(struct store *s, const char *team, const char *site_id, int64_t from,

@@ -140,9 +140,10 @@ static enum store_result op_job_create(struct store *s, void *p)
         j->created_at = created;
         if ((req->description && !j->description) || !j->script ||
             (req->notify_url && !j->notify_url) ||
-            eng_event(s, req->site_id, created, "Job %s created: %s", token, req->description) ||
-            (req->express_execute &&
-             eng_event(s, req->site_id, created, "Job %s express execution requested", token)) ||
+            eng_job_event(s, req->site_id, id, created, "Job %s created: %s", token,
+                          req->description) ||
+            (req->express_execute && eng_job_event(s, req->site_id, id, created,
+                                                   "Job %s express execution requested", token)) ||
             eng_notify(s, req->site_id))
             return STORE_UNAVAILABLE;
         return STORE_CREATED;
@@ -265,10 +266,11 @@ static enum store_result op_job_cancel(struct store *s, void *p)
                                                                : STORE_STARTED;
     memcpy(a->token, j.token, JP_TOKEN_LEN + 1);
     int64_t now = eng_now();
-    if (res == STORE_OK && (RUN(s, eng_wdb(s), "UPDATE jobs SET cancelled_at=?2 WHERE id=?1", NULL,
-                                DB_TEXT(a->job_id), DB_INT(now)) != DB_OK ||
-                            eng_event(s, a->site_id, now, "Job %s cancelled", a->token) ||
-                            out_job(s, EV_JOB_CANCELLED, &j)))
+    if (res == STORE_OK &&
+        (RUN(s, eng_wdb(s), "UPDATE jobs SET cancelled_at=?2 WHERE id=?1", NULL, DB_TEXT(a->job_id),
+             DB_INT(now)) != DB_OK ||
+         eng_job_event(s, a->site_id, a->job_id, now, "Job %s cancelled", a->token) ||
+         out_job(s, EV_JOB_CANCELLED, &j)))
         res = STORE_UNAVAILABLE;
     job_clear(&j);
     return res;
@@ -312,10 +314,10 @@ static int fail_timed_out(struct store *s, const char *site_id, int64_t now, int
     for (size_t i = 0; i < r->rows && !err; i++) {
         struct job j;
         sql_row_to_job(r, i, &j);
-        err =
-            eng_event(s, j.site_id, now, "Job %s failed: no report within the run timeout of %llds",
-                      j.token, (long long)run_timeout) ||
-            out_job(s, EV_JOB_FAILED, &j);
+        err = eng_job_event(s, j.site_id, j.id, now,
+                            "Job %s failed: no report within the run timeout of %llds", j.token,
+                            (long long)run_timeout) ||
+              out_job(s, EV_JOB_FAILED, &j);
         log_warn("job %s failed: no report within the run timeout of %llds", j.token,
                  (long long)run_timeout);
         job_clear(&j);
@@ -344,13 +346,13 @@ struct dispatch_arg {
 static enum store_result delivered(struct store *s, const struct dispatch_arg *a)
 {
     const struct job *j = a->out;
-    return eng_event(s, j->site_id, a->now, "Job %s delivered (%ld more pending)", j->token,
-                     *a->remaining) ||
+    return eng_job_event(s, j->site_id, j->id, a->now, "Job %s delivered (%ld more pending)",
+                         j->token, *a->remaining) ||
                    out_job(s, EV_JOB_DELIVERED, j) ||
                    (!j->needs_acknowledgement &&
-                    (eng_event(s, j->site_id, a->now,
-                               "Job %s completed at delivery (no acknowledgement needed)",
-                               j->token) ||
+                    (eng_job_event(s, j->site_id, j->id, a->now,
+                                   "Job %s completed at delivery (no acknowledgement needed)",
+                                   j->token) ||
                      out_job(s, EV_JOB_COMPLETED, j)))
                ? STORE_UNAVAILABLE
                : STORE_OK;
@@ -563,7 +565,7 @@ static int report_emit(struct store *s, const struct report_arg *a, const struct
                                                          [JOB_COMPLETED] = EV_JOB_COMPLETED,
                                                          [JOB_FAILED] = EV_JOB_FAILED};
     const struct job_report_info *rep = &job_reports[a->report];
-    return eng_event(s, j->site_id, a->now, "Job %s %s", j->token, rep->event) ||
+    return eng_job_event(s, j->site_id, j->id, a->now, "Job %s %s", j->token, rep->event) ||
            out_job(s, of[rep->to], j);
 }
 
@@ -601,8 +603,9 @@ static enum store_result op_job_report(struct store *s, void *p)
         return res;
     enum job_status was = job_status_of(j);
     if (was == JOB_COMPLETED || was == JOB_FAILED)
-        return eng_event(s, j->site_id, a->now, "Job %s: report '%s' ignored, the job already %s",
-                         j->token, rep->name, job_states[was].name)
+        return eng_job_event(s, j->site_id, j->id, a->now,
+                             "Job %s: report '%s' ignored, the job already %s", j->token, rep->name,
+                             job_states[was].name)
                    ? STORE_UNAVAILABLE
                    : STORE_CONFLICT;
     if (rep->to == JOB_RUNNING && was == JOB_RUNNING)

@@ -534,22 +534,23 @@ enum store_result store_outbox_reclaim(struct store *s, const char *node)
 /* ---- retention and health --------------------------------------------- */
 
 struct prune_arg {
-    int64_t before, events_before;
+    int64_t before, dead_before, events_before;
     unsigned limit;
     long count;
 };
 
-/* Finished deliveries older than before, with their attempts; events older
- * than events_before (by their ids, which begin with their time). */
+/* Delivered deliveries older than before, dead letters older than
+ * dead_before, with their attempts; events older than events_before (by
+ * their ids, which begin with their time). */
 static enum store_result op_prune(struct store *s, void *p)
 {
     struct prune_arg *a = p;
     struct db_res *r = NULL;
     a->count = 0;
     if (RUN(s, eng_wdb(s),
-            "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE state<>0 AND"
-            " updated_at < ?1 ORDER BY id LIMIT ?2) RETURNING id",
-            &r, DB_INT(a->before), DB_INT(a->limit)) != DB_OK)
+            "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE (state=1 AND"
+            " updated_at < ?1) OR (state=2 AND updated_at < ?3) ORDER BY id LIMIT ?2) RETURNING id",
+            &r, DB_INT(a->before), DB_INT(a->limit), DB_INT(a->dead_before)) != DB_OK)
         return STORE_UNAVAILABLE;
     for (size_t i = 0; i < r->rows; i++)
         if (LATER(s, "DELETE FROM delivery_attempts WHERE delivery_id=?1",
@@ -559,10 +560,9 @@ static enum store_result op_prune(struct store *s, void *p)
         }
     a->count = (long)r->rows;
     db_res_free(r);
-    char cutoff[32]; /* "msg_" and the first 12 hex digits of a UUIDv7: its millisecond */
-    uint64_t ms = (uint64_t)(a->events_before > 0 ? a->events_before : 0);
-    snprintf(cutoff, sizeof cutoff, "msg_%08llx-%04llx", (unsigned long long)(ms >> 16),
-             (unsigned long long)(ms & 0xffff));
+    char floor[14], cutoff[32]; /* "msg_" and the millisecond of a UUIDv7 */
+    uuid7_floor((uint64_t)(a->events_before > 0 ? a->events_before : 0), floor);
+    snprintf(cutoff, sizeof cutoff, "msg_%s", floor);
     if (RUN(s, eng_wdb(s),
             "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE id < ?1 ORDER BY id"
             " LIMIT ?2)",
@@ -572,10 +572,10 @@ static enum store_result op_prune(struct store *s, void *p)
     return STORE_OK;
 }
 
-long store_outbox_prune(struct store *s, int64_t before_ms, int64_t events_before_ms,
-                        unsigned limit)
+long store_outbox_prune(struct store *s, int64_t delivered_before_ms, int64_t dead_before_ms,
+                        int64_t events_before_ms, unsigned limit)
 {
-    struct prune_arg a = {before_ms, events_before_ms, limit, 0};
+    struct prune_arg a = {delivered_before_ms, dead_before_ms, events_before_ms, limit, 0};
     return eng_submit(s, op_prune, &a) == STORE_OK ? a.count : -1;
 }
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/sign.h"
 #include "lib/log.h"
 #include "store/db.h"
 
@@ -210,9 +211,51 @@ static const char *const migrations[] = {
     "adoption_hash IS NOT NULL;"
     "CREATE INDEX sites_adoption_used ON sites(adoption_used_hash)"
     " WHERE adoption_used_hash IS NOT NULL;",
+    /* 6: data that stays bounded (store/retention.c): raw samples by time
+     * (the roll-ups and pruning walk them so), hourly and daily roll-ups
+     * (sums, counts, minimums and maximums per metric, so a daily average is
+     * exact), how far each roll-up got; events know their job, and go with
+     * it; backups are content addressed per site (store/sql_backups.c): the
+     * export's first line (its time stamp) in the row, the rest stored once
+     * per SHA-256. */
+    "CREATE INDEX stats_ts ON stats(ts);"
+    "CREATE TABLE stats_hourly (" JP_ROLLUP_COLS_V6 ");"
+    "CREATE INDEX stats_hourly_ts ON stats_hourly(ts);"
+    "CREATE TABLE stats_daily (" JP_ROLLUP_COLS_V6 ");"
+    "CREATE INDEX stats_daily_ts ON stats_daily(ts);"
+    "CREATE TABLE rollups (name TEXT PRIMARY KEY, upto INTEGER NOT NULL, cursor TEXT NOT NULL);"
+    "INSERT INTO rollups VALUES ('hourly', 0, ''), ('daily', 0, '');"
+    "ALTER TABLE events ADD COLUMN job_id TEXT;"
+    "UPDATE events SET job_id=(SELECT j.id FROM jobs j WHERE j.token=substr(events.message, 5, 10))"
+    " WHERE message LIKE 'Job %';"
+    "CREATE INDEX events_job ON events(job_id) WHERE job_id IS NOT NULL;"
+    "CREATE INDEX events_site_only ON events(ts) WHERE job_id IS NULL;"
+    "CREATE TABLE backup_contents (site_id TEXT NOT NULL, sha256 TEXT NOT NULL,"
+    " content BLOB NOT NULL, PRIMARY KEY (site_id, sha256));"
+    "INSERT OR IGNORE INTO backup_contents SELECT site_id, jp_sha256(content), content"
+    " FROM backups;"
+    "CREATE TABLE backups6 (site_id TEXT NOT NULL, filename TEXT NOT NULL, job_id TEXT,"
+    " size INTEGER NOT NULL, created_at INTEGER NOT NULL, sha256 TEXT NOT NULL,"
+    " head TEXT NOT NULL, unchanged INTEGER NOT NULL, PRIMARY KEY (site_id, filename));"
+    "INSERT INTO backups6 SELECT site_id, filename, job_id, size, created_at, jp_sha256(content),"
+    " '', 0 FROM backups;"
+    "DROP TABLE backups;"
+    "ALTER TABLE backups6 RENAME TO backups;"
+    "UPDATE backups SET unchanged=1 WHERE sha256=(SELECT b.sha256 FROM backups b WHERE"
+    " b.site_id=backups.site_id AND (b.created_at, b.filename) < (backups.created_at,"
+    " backups.filename) ORDER BY b.created_at DESC, b.filename DESC LIMIT 1);",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == JP_SCHEMA_VERSION,
                "one migration per schema version, the same in both drivers (db.h)");
+
+/* jp_sha256(x): the hex SHA-256 of a blob or text (migration 6). */
+static void sql_sha256(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    char hex[JP_SIG_HEX + 1];
+    sha256_hex(sqlite3_value_blob(argv[0]), (size_t)sqlite3_value_bytes(argv[0]), hex);
+    sqlite3_result_text(ctx, hex, -1, SQLITE_TRANSIENT);
+}
 
 static int wal_committed(void *arg, sqlite3 *h, const char *name, int frames)
 {
@@ -273,9 +316,11 @@ static struct db *sq_connect(const char *path, bool writer, bool relaxed, char *
      * 4 KiB and 1000 frames, and run about 1.3 times as many (BENCHMARKS.md).
      * The log is checkpointed beside the writer (struct ckpt): the hook
      * replaces SQLite's automatic checkpoint. */
+    /* A new database frees space page by page (incremental vacuum: the
+     * pruner gives the file's free pages back, store/retention.c). */
     char pragmas[256];
     snprintf(pragmas, sizeof pragmas,
-             "PRAGMA page_size=1024; PRAGMA journal_mode=WAL;"
+             "PRAGMA page_size=1024; PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL;"
              " PRAGMA synchronous=%s; PRAGMA foreign_keys=ON;%s",
              relaxed ? "NORMAL" : "FULL", writer ? "" : " PRAGMA query_only=1;");
     if (exec_script(c->h, pragmas) != SQLITE_OK) {
@@ -283,6 +328,8 @@ static struct db *sq_connect(const char *path, bool writer, bool relaxed, char *
         goto fail;
     }
     if (writer) {
+        sqlite3_create_function(c->h, "jp_sha256", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+                                sql_sha256, NULL, NULL);
         sqlite3_wal_hook(c->h, wal_committed, c);
         c->ck = ckpt_start(path); /* without one, the writer checkpoints */
     }
@@ -386,6 +433,39 @@ static long sq_changes(struct db *c)
     return c->changes;
 }
 
+static int64_t pragma_int(struct db *c, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(c->h, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* A database made before incremental vacuum (auto_vacuum 0) keeps the
+ * space that pruning frees for new rows, but never gives it back: turning
+ * it on takes a VACUUM, which rewrites the file. Done at start up to 1 GiB;
+ * a larger file is left as it is, with the commands in the log. */
+#define VACUUM_AT_START_MAX (1LL << 30)
+
+static void incremental_vacuum_on(struct db *c)
+{
+    if (pragma_int(c, "PRAGMA auto_vacuum") != 0)
+        return;
+    int64_t bytes = pragma_int(c, "PRAGMA page_count") * pragma_int(c, "PRAGMA page_size");
+    if (bytes > VACUUM_AT_START_MAX) {
+        log_warn("sqlite: the database (%lld MiB) does not give freed space back to the file"
+                 " system; with jobplane stopped, run: sqlite3 FILE 'PRAGMA"
+                 " auto_vacuum=INCREMENTAL; VACUUM'",
+                 (long long)(bytes >> 20));
+        return;
+    }
+    log_info("sqlite: turning on incremental vacuum (one VACUUM of %lld KiB)",
+             (long long)(bytes >> 10));
+    exec_script(c->h, "PRAGMA auto_vacuum=INCREMENTAL; VACUUM");
+}
+
 static int sq_migrate(struct db *c, char *err, size_t errlen)
 {
     const int latest = JP_SCHEMA_VERSION;
@@ -420,6 +500,7 @@ static int sq_migrate(struct db *c, char *err, size_t errlen)
         snprintf(err, errlen, "cannot commit migrations: %s", sqlite3_errmsg(c->h));
         return -1;
     }
+    incremental_vacuum_on(c);
     return 0;
 }
 

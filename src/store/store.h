@@ -30,11 +30,23 @@ enum store_result {
 
 struct store;
 
+/* What the store keeps, and how long (store/retention.c). Ages are in
+ * seconds; 0 keeps for ever. */
+struct retention {
+    int64_t stats_interval; /* a site's raw samples are at least this far apart (0: every one) */
+    int64_t raw, hourly, daily; /* raw samples, hourly and daily roll-ups */
+    int64_t jobs;               /* finished jobs with their events, and the sites' events */
+    int64_t backup_keep;        /* backups kept per site, the newest first (0: all) */
+    int64_t clock_offset;       /* added to the pruner's clock (tests that backdate data) */
+};
+
 struct store_options {
     const char *url;  /* file path, sqlite:PATH */
     unsigned readers; /* read connections (default 4) */
     unsigned writers; /* PostgreSQL: write connections, one thread each (default 4) */
     bool relaxed;     /* commit without fsync (documented fast mode) */
+    struct retention retention;
+    bool prune; /* run the pruner thread: roll-ups and retention */
 };
 
 /* Opens the store and applies migrations. Returns NULL and writes a message
@@ -154,7 +166,10 @@ long store_sweep_timeouts(struct store *s, int64_t now, int64_t run_timeout);
  * as the job's associated_backup; STORE_CONFLICT: offset or total do not fit
  * what arrived before; STORE_NOT_FOUND: not a backup job of this site. The
  * site's current device token never reaches the stored backup: each copy is
- * overwritten (token_redact) and counted in *redacted. */
+ * overwritten (token_redact) and counted in *redacted. A backup's content
+ * (after its first line, when that is the export's time stamp) is stored
+ * once per site and SHA-256; beyond the retention's backup_keep, the
+ * site's oldest backups go. */
 #define JP_BACKUP_MAX (16 * 1024 * 1024)
 enum store_result store_backup_chunk(struct store *s, const char *site_id, const char *job_id,
                                      int64_t offset, int64_t total, const char *data, size_t len,
@@ -163,7 +178,9 @@ enum store_result store_backup_chunk(struct store *s, const char *site_id, const
 struct backup_info {
     char filename[64]; /* "{unix}.rsc" */
     int64_t size, created_at;
-    char *content; /* owned; only from store_backup_get */
+    char sha256[65]; /* of the content after the export's time stamp line */
+    bool unchanged;  /* the same content as the site's previous backup */
+    char *content;   /* owned; only from store_backup_get */
 };
 struct backup_list {
     struct backup_info *items; /* newest first */
@@ -175,16 +192,36 @@ enum store_result store_backup_list(struct store *s, const char *team, const cha
 enum store_result store_backup_get(struct store *s, const char *team, const char *site_id,
                                    const char *filename, struct backup_info *out);
 
+/* A metric of a stats point: the sample, or over a period the rounded
+ * average, the minimum and the maximum; -1 unknown. */
+struct stat_metric {
+    int64_t avg, min, max;
+};
 struct stat_point {
-    int64_t created_at, cpu_load, memory_free, disk_free, uptime; /* -1 unknown */
+    int64_t created_at; /* the sample's time, or the period's start */
+    int64_t period;     /* 0 (a raw sample), 3600 or 86400 */
+    int64_t samples;    /* raw samples the point stands for */
+    struct stat_metric cpu_load, memory_free, disk_free;
+    int64_t uptime; /* the largest; -1 unknown */
 };
 struct stat_list {
     struct stat_point *items;
     size_t n;
 };
-/* Samples in [from, to), oldest first; hourly averages when hourly is set. */
+/* The points of [from, to), oldest first, each period at the finest
+ * resolution still kept (raw samples, then hourly, then daily roll-ups, by
+ * their age at now); raw samples come as hourly points when hourly is set. */
 enum store_result store_stats(struct store *s, const char *team, const char *site_id, int64_t from,
-                              int64_t to, bool hourly, struct stat_list *out);
+                              int64_t to, bool hourly, int64_t now, struct stat_list *out);
+
+/* What the pruner did since the start (store/retention.c). */
+struct retention_status {
+    int64_t hourly_upto, daily_upto;        /* roll-ups are complete before these times */
+    long long stats, rollups, jobs, events; /* rows removed (jobs: with their events) */
+    long long rolled;                       /* roll-up rows written */
+    bool idle;                              /* its last round found nothing due */
+};
+void store_retention_status(struct store *s, struct retention_status *out);
 
 struct log_entry {
     int64_t timestamp;
@@ -402,12 +439,12 @@ enum store_result store_outbox_record(struct store *s, const char *node,
                                       const struct delivery_result *r, size_t n);
 /* At start: the deliveries this node had leased are free again. */
 enum store_result store_outbox_reclaim(struct store *s, const char *node);
-/* Deletes finished deliveries (and their attempts) older than before_ms,
- * and events older than events_before_ms (none may be pending then: the
- * caller adds the retry schedule's length), at most limit of each; returns
- * how many, -1 on error. */
-long store_outbox_prune(struct store *s, int64_t before_ms, int64_t events_before_ms,
-                        unsigned limit);
+/* Deletes delivered deliveries (and their attempts) last changed before
+ * delivered_before_ms, dead letters before dead_before_ms, and events older
+ * than events_before_ms (none may be pending then: the caller adds the retry
+ * schedule's length), at most limit of each; returns how many, -1 on error. */
+long store_outbox_prune(struct store *s, int64_t delivered_before_ms, int64_t dead_before_ms,
+                        int64_t events_before_ms, unsigned limit);
 /* Calls fn(ctx) from a store thread after a commit that queued deliveries
  * (here or, on PostgreSQL, on another node). */
 void store_watch_outbox(struct store *s, void (*fn)(void *ctx), void *ctx);

@@ -684,7 +684,7 @@ static void test_team_scoping(void **state)
     assert_int_equal(store_backup_list(fx->s, thief, site, &bl), STORE_NOT_FOUND);
     assert_int_equal(store_backup_get(fx->s, thief, site, file, &b), STORE_NOT_FOUND);
     struct stat_list stl;
-    assert_int_equal(store_stats(fx->s, thief, site, 0, INT64_MAX / 2, false, &stl),
+    assert_int_equal(store_stats(fx->s, thief, site, 0, INT64_MAX / 2, false, 0, &stl),
                      STORE_NOT_FOUND);
     struct log_list ll;
     assert_int_equal(store_logs(fx->s, thief, site, 0, INT64_MAX / 2, NULL, &ll), STORE_NOT_FOUND);

@@ -1,0 +1,423 @@
+/* Data that stays bounded: a thread of its own rolls raw stats samples up
+ * into hourly and daily roll-ups as hours and days close, and deletes what is
+ * past its age (struct retention), in small operations (a bounded number of
+ * rows each, one transaction each, with pauses between them), so that a
+ * backlog never holds up the writes of polls.
+ *
+ * Roll-ups go forward from a watermark (table rollups: every period before
+ * upto is rolled up, and within the period at upto every site up to cursor),
+ * a chunk of sites at a time, the rows and the watermark in one transaction:
+ * a crash repeats at most a chunk, and the insert ignores rows already there.
+ * Raw samples are deleted only once rolled up, hourly roll-ups only once in
+ * their day. Nothing scans a whole table: samples are found by time (index
+ * stats_ts), a site's by site and time, jobs by id (UUIDv7: creation time). */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/log.h"
+#include "store/engine.h"
+
+#define CHUNK_SITES 500   /* sites per roll-up operation */
+#define PRUNE_ROWS 2000   /* rows per delete operation */
+#define JOB_ROWS 200      /* jobs per delete operation (with their events) */
+#define CLOSE_MARGIN 300  /* an hour is rolled up this long after it ended */
+#define IDLE_S 5          /* between two rounds that found nothing due */
+#define VACUUM_PAGES 2048 /* as in op_vacuum's pragma */
+
+/* ---- roll-ups --------------------------------------------------------- */
+
+struct rollup {
+    const char *name, *table;
+    int64_t period;
+    /* the rows of one period [?1, ?2) for the sites after ?3 (at most ?4) */
+    const char *select_sqlite, *select_pg;
+    const char *source; /* the table rolled up */
+};
+
+#define ROLLUP_INSERT(table)                                                                       \
+    "INSERT INTO " table " (site_id, ts, samples, cpu_sum, cpu_n, cpu_min, cpu_max, mem_sum,"      \
+    " mem_n, mem_min, mem_max, disk_sum, disk_n, disk_min, disk_max, uptime) "
+#define CHUNK "(SELECT id FROM sites WHERE id > ?3 ORDER BY id LIMIT ?4) x"
+#define FROM_RAW                                                                                   \
+    "SELECT st.site_id, ?1, count(*), sum(cpu_load), count(cpu_load), min(cpu_load),"              \
+    " max(cpu_load), sum(memory_free), count(memory_free), min(memory_free), max(memory_free),"    \
+    " sum(disk_free), count(disk_free), min(disk_free), max(disk_free), max(uptime) FROM " CHUNK   \
+    " JOIN stats st ON "
+#define FROM_HOURLY                                                                                \
+    "SELECT st.site_id, ?1, sum(samples), sum(cpu_sum), sum(cpu_n), min(cpu_min), max(cpu_max),"   \
+    " sum(mem_sum), sum(mem_n), min(mem_min), max(mem_max), sum(disk_sum), sum(disk_n),"           \
+    " min(disk_min), max(disk_max), max(uptime) FROM " CHUNK " JOIN stats_hourly st ON "
+/* sites.id is COLLATE "C" on PostgreSQL; the stats tables' site_id is not */
+#define ON_SQLITE "st.site_id=x.id"
+#define ON_PG "st.site_id=x.id COLLATE \"default\""
+#define REST                                                                                       \
+    " AND st.ts >= ?1 AND st.ts < ?2 WHERE true GROUP BY st.site_id"                               \
+    " ON CONFLICT (site_id, ts) DO NOTHING"
+
+static const struct rollup hourly = {
+    "hourly",
+    "stats_hourly",
+    3600,
+    ROLLUP_INSERT("stats_hourly") FROM_RAW ON_SQLITE REST,
+    ROLLUP_INSERT("stats_hourly") FROM_RAW ON_PG REST,
+    "stats",
+};
+static const struct rollup daily = {
+    "daily",
+    "stats_daily",
+    86400,
+    ROLLUP_INSERT("stats_daily") FROM_HOURLY ON_SQLITE REST,
+    ROLLUP_INSERT("stats_daily") FROM_HOURLY ON_PG REST,
+    "stats_hourly",
+};
+
+struct step {
+    int64_t now;
+    long done;    /* rows written or removed */
+    int64_t upto; /* roll-ups: the watermark after the step */
+};
+
+/* The watermark of a roll-up; on PostgreSQL locked for this transaction, or
+ * skipped (0) while another node holds it. 1, 0 or -1. */
+static int watermark(struct store *s, const char *name, int64_t *upto, char cursor[JP_UUID_LEN + 1])
+{
+    struct db_res *r = NULL;
+    if (RUN(s, eng_wdb(s),
+            PG(s) ? "SELECT upto, cursor FROM rollups WHERE name=?1 FOR UPDATE SKIP LOCKED"
+                  : "SELECT upto, cursor FROM rollups WHERE name=?1",
+            &r, DB_TEXT(name)) != DB_OK)
+        return -1;
+    int found = r->rows > 0;
+    if (found) {
+        *upto = db_int(r, 0, 0, 0);
+        eng_copy_cell(r, 0, 1, cursor, JP_UUID_LEN + 1);
+    }
+    db_res_free(r);
+    return found;
+}
+
+static int set_watermark(struct store *s, const char *name, int64_t upto, const char *cursor)
+{
+    return LATER(s, "UPDATE rollups SET upto=?2, cursor=?3 WHERE name=?1", DB_TEXT(name),
+                 DB_INT(upto), DB_TEXT(cursor)) == DB_OK
+               ? 0
+               : -1;
+}
+
+static int64_t floor_to(int64_t t, int64_t period)
+{
+    return t - ((t % period) + period) % period;
+}
+
+/* One chunk of the roll-up of the period at the watermark, once it closed
+ * (before closed_before). At the start of a period, skips to the first
+ * period with rows. */
+static enum store_result rollup_step(struct store *s, const struct rollup *ru,
+                                     int64_t closed_before, struct step *st)
+{
+    int64_t upto = 0;
+    char cursor[JP_UUID_LEN + 1] = "";
+    int got = watermark(s, ru->name, &upto, cursor);
+    st->upto = upto;
+    if (got <= 0)
+        return got < 0 ? STORE_UNAVAILABLE : STORE_OK;
+    if (!cursor[0]) { /* a new period: the first one with rows, if closed */
+        struct db_res *r = NULL;
+        char sql[128];
+        snprintf(sql, sizeof sql, "SELECT min(ts) FROM %s WHERE ts >= ?1", ru->source);
+        if (RUN(s, eng_wdb(s), sql, &r, DB_INT(upto)) != DB_OK)
+            return STORE_UNAVAILABLE;
+        bool none = db_null(r, 0, 0);
+        int64_t first = floor_to(db_int(r, 0, 0, 0), ru->period);
+        db_res_free(r);
+        int64_t open = floor_to(closed_before, ru->period); /* the first period not closed */
+        int64_t next = none || first > open ? open : first;
+        if (next > upto) {
+            upto = st->upto = next;
+            if (set_watermark(s, ru->name, upto, ""))
+                return STORE_UNAVAILABLE;
+        }
+    }
+    if (upto + ru->period > closed_before)
+        return STORE_OK; /* the period is not closed yet */
+    if (RUN(s, eng_wdb(s), PG(s) ? ru->select_pg : ru->select_sqlite, NULL, DB_INT(upto),
+            DB_INT(upto + ru->period), DB_TEXT(cursor), DB_INT(CHUNK_SITES)) != DB_OK)
+        return STORE_UNAVAILABLE;
+    st->done += s->drv->changes(eng_wdb(s));
+    struct db_res *r = NULL;
+    if (RUN(s, eng_wdb(s),
+            "SELECT max(id), count(*) FROM (SELECT id FROM sites WHERE id > ?1 ORDER BY id"
+            " LIMIT ?2) x",
+            &r, DB_TEXT(cursor), DB_INT(CHUNK_SITES)) != DB_OK)
+        return STORE_UNAVAILABLE;
+    bool last = db_int(r, 0, 1, 0) < CHUNK_SITES;
+    char next[JP_UUID_LEN + 1];
+    eng_copy_cell(r, 0, 0, next, sizeof next);
+    db_res_free(r);
+    if (last)
+        upto += ru->period;
+    st->upto = upto;
+    st->done += 1; /* a chunk of sites without samples is progress too */
+    return set_watermark(s, ru->name, upto, last ? "" : next) ? STORE_UNAVAILABLE : STORE_OK;
+}
+
+static enum store_result op_rollup_hourly(struct store *s, void *p)
+{
+    struct step *st = p;
+    st->done = 0;
+    return rollup_step(s, &hourly, st->now - CLOSE_MARGIN, st);
+}
+
+static enum store_result op_rollup_daily(struct store *s, void *p)
+{
+    struct step *st = p;
+    st->done = 0;
+    int64_t hourly_upto = 0;
+    char cursor[JP_UUID_LEN + 1];
+    int got = watermark(s, hourly.name, &hourly_upto, cursor);
+    if (got <= 0)
+        return got < 0 ? STORE_UNAVAILABLE : STORE_OK;
+    return rollup_step(s, &daily, hourly_upto, st);
+}
+
+/* ---- retention -------------------------------------------------------- */
+
+struct prune {
+    int64_t now;
+    long done;
+};
+
+static int64_t upto_of(struct store *s, const char *name)
+{
+    struct db_res *r = NULL;
+    int64_t upto = -1;
+    if (RUN(s, eng_wdb(s), "SELECT upto FROM rollups WHERE name=?1", &r, DB_TEXT(name)) == DB_OK &&
+        r->rows)
+        upto = db_int(r, 0, 0, -1);
+    db_res_free(r);
+    return upto;
+}
+
+/* Deletes at most PRUNE_ROWS rows of table with ts before cut. */
+static enum store_result delete_before(struct store *s, const char *table, int64_t cut,
+                                       struct prune *a)
+{
+    char sql[256];
+    if (PG(s))
+        snprintf(sql, sizeof sql,
+                 "DELETE FROM %s WHERE ctid = ANY(ARRAY(SELECT ctid FROM %s WHERE ts < ?1"
+                 " ORDER BY ts LIMIT ?2 FOR UPDATE SKIP LOCKED))",
+                 table, table);
+    else
+        snprintf(sql, sizeof sql,
+                 "DELETE FROM %s WHERE rowid IN (SELECT rowid FROM %s WHERE ts < ?1 ORDER BY ts"
+                 " LIMIT ?2)",
+                 table, table);
+    if (RUN(s, eng_wdb(s), sql, NULL, DB_INT(cut), DB_INT(PRUNE_ROWS)) != DB_OK)
+        return STORE_UNAVAILABLE;
+    a->done = s->drv->changes(eng_wdb(s));
+    return STORE_OK;
+}
+
+static int64_t min2(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* Raw samples past their age, once rolled up. */
+static enum store_result op_prune_raw(struct store *s, void *p)
+{
+    struct prune *a = p;
+    a->done = 0;
+    int64_t upto = upto_of(s, hourly.name);
+    if (upto < 0)
+        return STORE_UNAVAILABLE;
+    return delete_before(s, "stats", min2(a->now - s->ret.raw, upto), a);
+}
+
+/* Hourly roll-ups past their age, once in their day's. */
+static enum store_result op_prune_hourly(struct store *s, void *p)
+{
+    struct prune *a = p;
+    a->done = 0;
+    int64_t upto = upto_of(s, daily.name);
+    if (upto < 0)
+        return STORE_UNAVAILABLE;
+    return delete_before(s, "stats_hourly", min2(a->now - s->ret.hourly, upto), a);
+}
+
+static enum store_result op_prune_daily(struct store *s, void *p)
+{
+    struct prune *a = p;
+    a->done = 0;
+    return delete_before(s, "stats_daily", a->now - s->ret.daily, a);
+}
+
+/* Jobs that finished before the cut, with their events and any chunks of a
+ * backup never completed; pending and delivered ones stay, however old.
+ * Ids begin with their creation time: only jobs made before the cut are
+ * looked at. */
+static enum store_result op_prune_jobs(struct store *s, void *p)
+{
+    struct prune *a = p;
+    a->done = 0;
+    int64_t cut = a->now - s->ret.jobs;
+    char floor[14];
+    uuid7_floor(cut > 0 ? (uint64_t)cut * 1000 : 0, floor);
+    struct db_res *r = NULL;
+    if (RUN(s, eng_wdb(s),
+            "SELECT id FROM jobs WHERE id < ?1 AND (completed_at < ?2 OR failed_at < ?2 OR"
+            " cancelled_at < ?2) ORDER BY id LIMIT ?3",
+            &r, DB_TEXT(floor), DB_INT(cut), DB_INT(JOB_ROWS)) != DB_OK)
+        return STORE_UNAVAILABLE;
+    enum store_result res = STORE_OK;
+    for (size_t i = 0; i < r->rows && res == STORE_OK; i++) {
+        const char *id = db_text(r, i, 0);
+        if (LATER(s, "DELETE FROM events WHERE job_id=?1", DB_TEXT(id)) != DB_OK ||
+            LATER(s, "DELETE FROM backup_chunks WHERE job_id=?1", DB_TEXT(id)) != DB_OK ||
+            LATER(s, "DELETE FROM jobs WHERE id=?1", DB_TEXT(id)) != DB_OK)
+            res = STORE_UNAVAILABLE;
+    }
+    a->done = (long)r->rows;
+    db_res_free(r);
+    return res;
+}
+
+/* The sites' own events (online, offline, adopted, ...) past the jobs' age. */
+static enum store_result op_prune_events(struct store *s, void *p)
+{
+    struct prune *a = p;
+    a->done = 0;
+    if (RUN(s, eng_wdb(s),
+            "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE job_id IS NULL AND"
+            " ts < ?1 ORDER BY ts LIMIT ?2)",
+            NULL, DB_INT(a->now - s->ret.jobs), DB_INT(PRUNE_ROWS)) != DB_OK)
+        return STORE_UNAVAILABLE;
+    a->done = s->drv->changes(eng_wdb(s));
+    return STORE_OK;
+}
+
+/* SQLite: gives free pages back to the file system once more than an
+ * eighth of the file (and 2 MiB) is free; the rest is kept for new rows. */
+static enum store_result op_vacuum(struct store *s, void *p)
+{
+    struct prune *a = p;
+    a->done = 0;
+    struct db_res *r = NULL;
+    if (s->drv->run(eng_wdb(s), "SELECT * FROM pragma_freelist_count, pragma_page_count", NULL, 0,
+                    &r) != DB_OK)
+        return STORE_UNAVAILABLE;
+    int64_t free_pages = db_int(r, 0, 0, 0), pages = db_int(r, 0, 1, 0);
+    db_res_free(r);
+    if (free_pages <= VACUUM_PAGES || free_pages <= pages / 8)
+        return STORE_OK;
+    if (eng_exec(s, eng_wdb(s), "PRAGMA incremental_vacuum(2048)"))
+        return STORE_UNAVAILABLE;
+    a->done = VACUUM_PAGES;
+    return STORE_OK;
+}
+
+/* ---- the thread ------------------------------------------------------- */
+
+static double mono(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Sleeps up to seconds, or until stopping; false when stopping. */
+static bool pause_for(struct store *s, double seconds)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    long long ns = until.tv_nsec + (long long)(seconds * 1e9);
+    until.tv_sec += (time_t)(ns / 1000000000);
+    until.tv_nsec = (long)(ns % 1000000000);
+    pthread_mutex_lock(&s->pr_mu);
+    if (!s->pr_stopping)
+        pthread_cond_timedwait(&s->pr_cond, &s->pr_mu, &until);
+    bool go = !s->pr_stopping;
+    pthread_mutex_unlock(&s->pr_mu);
+    return go;
+}
+
+/* Runs op until it finds nothing more to do (or a bounded number of times),
+ * pausing after each as long as it took: at most half the writer's time. */
+static long drain(struct store *s, store_op op, void *arg, long *done, long long *total)
+{
+    long sum = 0;
+    for (int i = 0; i < 1000; i++) {
+        double t0 = mono();
+        if (eng_submit(s, op, arg) != STORE_OK) {
+            log_warn("store: a pruning step failed; trying again later");
+            break;
+        }
+        if (*done <= 0)
+            break;
+        sum += *done;
+        pthread_mutex_lock(&s->pr_mu);
+        *total += *done;
+        pthread_mutex_unlock(&s->pr_mu);
+        double took = mono() - t0;
+        if (!pause_for(s, took > 0.002 ? took : 0.002))
+            break;
+    }
+    return sum;
+}
+
+void *eng_pruner_main(void *arg)
+{
+    struct store *s = arg;
+    const struct retention *rt = &s->ret;
+    struct retention_status *ps = &s->pr_status;
+    for (;;) {
+        int64_t now = eng_now() + rt->clock_offset;
+        struct step hs = {.now = now}, ds = {.now = now};
+        struct prune pr = {.now = now};
+        long did = drain(s, op_rollup_hourly, &hs, &hs.done, &ps->rolled) +
+                   drain(s, op_rollup_daily, &ds, &ds.done, &ps->rolled);
+        if (rt->raw)
+            did += drain(s, op_prune_raw, &pr, &pr.done, &ps->stats);
+        if (rt->hourly)
+            did += drain(s, op_prune_hourly, &pr, &pr.done, &ps->rollups);
+        if (rt->daily)
+            did += drain(s, op_prune_daily, &pr, &pr.done, &ps->rollups);
+        if (rt->jobs)
+            did += drain(s, op_prune_jobs, &pr, &pr.done, &ps->jobs) +
+                   drain(s, op_prune_events, &pr, &pr.done, &ps->events);
+        if (!PG(s))
+            did += drain(s, op_vacuum, &pr, &pr.done, &(long long){0});
+        pthread_mutex_lock(&s->pr_mu);
+        ps->hourly_upto = hs.upto;
+        ps->daily_upto = ds.upto;
+        ps->idle = did == 0;
+        bool stopping = s->pr_stopping;
+        pthread_mutex_unlock(&s->pr_mu);
+        if (stopping || (!did && !pause_for(s, IDLE_S)))
+            break;
+    }
+    return NULL;
+}
+
+void eng_pruner_stop(struct store *s)
+{
+    if (!s->pruning)
+        return;
+    pthread_mutex_lock(&s->pr_mu);
+    s->pr_stopping = true;
+    pthread_cond_broadcast(&s->pr_cond);
+    pthread_mutex_unlock(&s->pr_mu);
+    pthread_join(s->pruner, NULL);
+    s->pruning = false;
+}
+
+void store_retention_status(struct store *s, struct retention_status *out)
+{
+    pthread_mutex_lock(&s->pr_mu);
+    *out = s->pr_status;
+    pthread_mutex_unlock(&s->pr_mu);
+}
