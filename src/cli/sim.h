@@ -38,7 +38,7 @@ struct router {
     char name[32];
     double next;            /* monotonic seconds of the next poll */
     bool gone;              /* torn down */
-    unsigned seq;           /* backups uploaded */
+    unsigned seq;           /* configuration changes (jobs that add, set or remove) */
     struct idlist seen;     /* jobs delivered to it (under queue_mu) */
     struct idlist queued;   /* jobs --queue-rate created for it (under queue_mu) */
     atomic_int undelivered; /* of those, not delivered yet */

@@ -259,9 +259,13 @@ static bool upload_backup(struct worker *w, struct router *r, const char *bak)
     }
     struct sbuf e;
     sbuf_init(&e, 1 << 20);
+    /* the first line is the export's time, as RouterOS 7 writes it */
+    char when[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", gmtime_r(&now, &tm));
     sbuf_printf(&e, "# %s by RouterOS 7.16\n# software id = SIM\n/system identity set name=%s\n",
-                r->name, r->name);
-    r->seq++;
+                when, r->name);
     for (int i = 0; i < 1200; i++)
         sbuf_printf(&e, "/ip firewall address-list add address=10.%d.%d.%u list=sim-%u\n", i / 250,
                     i % 250, r->seq % 250, i % 7);
@@ -362,9 +366,12 @@ void sim_run_job(struct worker *w, struct router *r, const char *script, double 
         if (ok && s->restore)
             atomic_fetch_add(restore_backup(w, r, id) ? &s->restores : &s->restore_errors, 1);
     }
-    /* The payload "runs": it fails when it raises an error, or by --fail-rate. */
+    /* The payload "runs": it fails when it raises an error, or by --fail-rate;
+     * one that adds, sets or removes anything changes the configuration. */
     if (ok && (strstr(src, ":error") || (double)rand_r(&w->seed) / RAND_MAX < s->fail_rate))
         ok = false;
+    if (ok && (strstr(src, " add ") || strstr(src, " set ") || strstr(src, " remove ")))
+        r->seq++;
     if (!report(w, ok ? done : fail))
         atomic_fetch_add(&s->report_errors, 1);
     else

@@ -114,7 +114,9 @@ static int64_t floor_to(int64_t t, int64_t period)
 
 /* One chunk of the roll-up of the period at the watermark, once it closed
  * (before closed_before). At the start of a period, skips to the first
- * period with rows. */
+ * period with rows (a watermark stays where it is while there are none:
+ * samples of a database filled before, or restored, are rolled up from their
+ * first one). */
 static enum store_result rollup_step(struct store *s, const struct rollup *ru,
                                      int64_t closed_before, struct step *st)
 {
@@ -133,8 +135,10 @@ static enum store_result rollup_step(struct store *s, const struct rollup *ru,
         bool none = db_null(r, 0, 0);
         int64_t first = floor_to(db_int(r, 0, 0, 0), ru->period);
         db_res_free(r);
+        if (none)
+            return STORE_OK;
         int64_t open = floor_to(closed_before, ru->period); /* the first period not closed */
-        int64_t next = none || first > open ? open : first;
+        int64_t next = first > open ? open : first;
         if (next > upto) {
             upto = st->upto = next;
             if (set_watermark(s, ru->name, upto, ""))

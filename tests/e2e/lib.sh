@@ -96,6 +96,29 @@ db_exec() {
     fi
 }
 
+# db_script FILE: runs the SQL of FILE on the test's database
+db_script() {
+    if [ -n "${JP_PG_ADMIN:-}" ]; then
+        psql -qtA -v ON_ERROR_STOP=1 "$JP_DB" -f "$1" >/dev/null
+    else
+        sqlite3 "$JP_DB" ".timeout 5000" ".read $1"
+    fi
+}
+
+# pruned [JQ CONDITION]: waits (up to 300 s) until the pruner's last round
+# found nothing due and, when given, the condition on healthz's retention
+# object holds; fails when it never does
+pruned() {
+    local h
+    for _ in $(seq 600); do
+        h=$(curl -s "$BASE/healthz" | jq -c .retention)
+        jq -e ".idle and (${1:-true})" <<<"$h" >/dev/null && return 0
+        sleep 0.5
+    done
+    echo "# the pruner never got there: $h" >&2
+    return 1
+}
+
 jp_finish() {
     jp_stop
     [ -n "${JP_PG_ADMIN:-}" ] &&
