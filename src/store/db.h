@@ -88,13 +88,14 @@ struct db_driver {
  * so nodes started together migrate once. */
 #define JP_SCHEMA_VERSION 6
 
-/* The columns of the stats roll-up tables, as migration 6 created them
+/* The columns of the stats roll-up tables, as migration 6 created them (k:
+ * the site's stats_key)
  * (frozen: a later change is a migration of its own). */
 #define JP_ROLLUP_COLS_V6                                                                          \
-    "site_id TEXT NOT NULL, ts BIGINT NOT NULL, samples BIGINT NOT NULL, cpu_sum BIGINT,"          \
+    "k BIGINT NOT NULL, ts BIGINT NOT NULL, samples BIGINT NOT NULL, cpu_sum BIGINT,"              \
     " cpu_n BIGINT NOT NULL, cpu_min BIGINT, cpu_max BIGINT, mem_sum BIGINT, mem_n BIGINT NOT"     \
     " NULL, mem_min BIGINT, mem_max BIGINT, disk_sum BIGINT, disk_n BIGINT NOT NULL, disk_min"     \
-    " BIGINT, disk_max BIGINT, uptime BIGINT, PRIMARY KEY (site_id, ts)"
+    " BIGINT, disk_max BIGINT, uptime BIGINT, PRIMARY KEY (k, ts)"
 
 extern const struct db_driver db_sqlite;
 extern const struct db_driver db_postgres;

@@ -95,9 +95,9 @@ static enum store_result op_heartbeats(struct store *s, void *p)
                   DB_TEXT(h->board_name), DB_TEXT(h->architecture_name),
                   DB_NUM(h->uptime)) != DB_OK ||
             LATER(s,
-                  "INSERT INTO stats (site_id, ts, cpu_load, memory_free, disk_free, uptime)"
-                  " SELECT ?1,?2,?3,?4,?5,?6 WHERE NOT EXISTS (SELECT 1 FROM stats WHERE"
-                  " site_id=?1 AND ts > ?2 - ?7)",
+                  "INSERT INTO stats (k, ts, cpu_load, memory_free, disk_free, uptime)"
+                  " SELECT stats_key,?2,?3,?4,?5,?6 FROM sites WHERE id=?1 AND NOT EXISTS (SELECT"
+                  " 1 FROM stats WHERE k=sites.stats_key AND ts > ?2 - ?7) ON CONFLICT DO NOTHING",
                   DB_TEXT(h->site_id), DB_INT(h->ts), DB_NUM(h->cpu_load), DB_NUM(h->memory_free),
                   DB_NUM(h->disk_free), DB_NUM(h->uptime), DB_INT(s->ret.stats_interval)) != DB_OK)
             return STORE_UNAVAILABLE;

@@ -315,6 +315,15 @@ static const char *const migrations[] = {
     "CREATE INDEX sites_adoption_used ON sites(adoption_used_hash)"
     " WHERE adoption_used_hash IS NOT NULL;",
     /* 6: data that stays bounded: see the same migration in sqlite.c. */
+    "CREATE SEQUENCE sites_stats_key_seq;"
+    "ALTER TABLE sites ADD COLUMN stats_key BIGINT DEFAULT nextval('sites_stats_key_seq');"
+    "CREATE UNIQUE INDEX sites_stats_key ON sites(stats_key);"
+    "CREATE TABLE stats6 (k BIGINT NOT NULL, ts BIGINT NOT NULL, cpu_load BIGINT,"
+    " memory_free BIGINT, disk_free BIGINT, uptime BIGINT, PRIMARY KEY (k, ts));"
+    "INSERT INTO stats6 SELECT s.stats_key, st.ts, st.cpu_load, st.memory_free, st.disk_free,"
+    " st.uptime FROM stats st JOIN sites s ON s.id=st.site_id COLLATE \"C\" ON CONFLICT DO NOTHING;"
+    "DROP TABLE stats;"
+    "ALTER TABLE stats6 RENAME TO stats;"
     "CREATE INDEX stats_ts ON stats(ts);"
     "CREATE TABLE stats_hourly (" JP_ROLLUP_COLS_V6 ");"
     "CREATE INDEX stats_hourly_ts ON stats_hourly(ts);"

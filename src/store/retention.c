@@ -20,12 +20,13 @@
 #include "lib/log.h"
 #include "store/engine.h"
 
-#define CHUNK_SITES 500   /* sites per roll-up operation */
-#define PRUNE_ROWS 2000   /* rows per delete operation */
-#define JOB_ROWS 200      /* jobs per delete operation (with their events) */
-#define CLOSE_MARGIN 300  /* an hour is rolled up this long after it ended */
-#define IDLE_S 5          /* between two rounds that found nothing due */
-#define VACUUM_PAGES 2048 /* as in op_vacuum's pragma */
+#define CHUNK_SITES 500     /* sites per roll-up or backup operation */
+#define PRUNE_ROWS 2000     /* rows per delete operation */
+#define JOB_ROWS 200        /* jobs per delete operation (with their events) */
+#define CLOSE_MARGIN 300    /* an hour is rolled up this long after it ended */
+#define IDLE_S 5            /* between two rounds that found nothing due */
+#define VACUUM_PAGES 2048   /* as in op_vacuum's pragma */
+#define BACKUP_SWEEP_S 3600 /* a pass over every site's backups at most this often */
 
 /* ---- roll-ups --------------------------------------------------------- */
 
@@ -33,45 +34,32 @@ struct rollup {
     const char *name, *table;
     int64_t period;
     /* the rows of one period [?1, ?2) for the sites after ?3 (at most ?4) */
-    const char *select_sqlite, *select_pg;
+    const char *select;
     const char *source; /* the table rolled up */
 };
 
 #define ROLLUP_INSERT(table)                                                                       \
-    "INSERT INTO " table " (site_id, ts, samples, cpu_sum, cpu_n, cpu_min, cpu_max, mem_sum,"      \
+    "INSERT INTO " table " (k, ts, samples, cpu_sum, cpu_n, cpu_min, cpu_max, mem_sum,"            \
     " mem_n, mem_min, mem_max, disk_sum, disk_n, disk_min, disk_max, uptime) "
-#define CHUNK "(SELECT id FROM sites WHERE id > ?3 ORDER BY id LIMIT ?4) x"
+#define CHUNK "(SELECT stats_key FROM sites WHERE id > ?3 ORDER BY id LIMIT ?4) x"
 #define FROM_RAW                                                                                   \
-    "SELECT st.site_id, ?1, count(*), sum(cpu_load), count(cpu_load), min(cpu_load),"              \
+    "SELECT st.k, ?1, count(*), sum(cpu_load), count(cpu_load), min(cpu_load),"                    \
     " max(cpu_load), sum(memory_free), count(memory_free), min(memory_free), max(memory_free),"    \
     " sum(disk_free), count(disk_free), min(disk_free), max(disk_free), max(uptime) FROM " CHUNK   \
     " JOIN stats st ON "
 #define FROM_HOURLY                                                                                \
-    "SELECT st.site_id, ?1, sum(samples), sum(cpu_sum), sum(cpu_n), min(cpu_min), max(cpu_max),"   \
+    "SELECT st.k, ?1, sum(samples), sum(cpu_sum), sum(cpu_n), min(cpu_min), max(cpu_max),"         \
     " sum(mem_sum), sum(mem_n), min(mem_min), max(mem_max), sum(disk_sum), sum(disk_n),"           \
     " min(disk_min), max(disk_max), max(uptime) FROM " CHUNK " JOIN stats_hourly st ON "
-/* sites.id is COLLATE "C" on PostgreSQL; the stats tables' site_id is not */
-#define ON_SQLITE "st.site_id=x.id"
-#define ON_PG "st.site_id=x.id COLLATE \"default\""
 #define REST                                                                                       \
-    " AND st.ts >= ?1 AND st.ts < ?2 WHERE true GROUP BY st.site_id"                               \
-    " ON CONFLICT (site_id, ts) DO NOTHING"
+    " st.k=x.stats_key AND st.ts >= ?1 AND st.ts < ?2 WHERE true GROUP BY st.k"                    \
+    " ON CONFLICT (k, ts) DO NOTHING"
 
 static const struct rollup hourly = {
-    "hourly",
-    "stats_hourly",
-    3600,
-    ROLLUP_INSERT("stats_hourly") FROM_RAW ON_SQLITE REST,
-    ROLLUP_INSERT("stats_hourly") FROM_RAW ON_PG REST,
-    "stats",
+    "hourly", "stats_hourly", 3600, ROLLUP_INSERT("stats_hourly") FROM_RAW REST, "stats",
 };
 static const struct rollup daily = {
-    "daily",
-    "stats_daily",
-    86400,
-    ROLLUP_INSERT("stats_daily") FROM_HOURLY ON_SQLITE REST,
-    ROLLUP_INSERT("stats_daily") FROM_HOURLY ON_PG REST,
-    "stats_hourly",
+    "daily", "stats_daily", 86400, ROLLUP_INSERT("stats_daily") FROM_HOURLY REST, "stats_hourly",
 };
 
 struct step {
@@ -147,8 +135,8 @@ static enum store_result rollup_step(struct store *s, const struct rollup *ru,
     }
     if (upto + ru->period > closed_before)
         return STORE_OK; /* the period is not closed yet */
-    if (RUN(s, eng_wdb(s), PG(s) ? ru->select_pg : ru->select_sqlite, NULL, DB_INT(upto),
-            DB_INT(upto + ru->period), DB_TEXT(cursor), DB_INT(CHUNK_SITES)) != DB_OK)
+    if (RUN(s, eng_wdb(s), ru->select, NULL, DB_INT(upto), DB_INT(upto + ru->period),
+            DB_TEXT(cursor), DB_INT(CHUNK_SITES)) != DB_OK)
         return STORE_UNAVAILABLE;
     st->done += s->drv->changes(eng_wdb(s));
     struct db_res *r = NULL;
@@ -205,7 +193,9 @@ static int64_t upto_of(struct store *s, const char *name)
     return upto;
 }
 
-/* Deletes at most PRUNE_ROWS rows of table with ts before cut. */
+/* Deletes at most PRUNE_ROWS rows of a stats table with ts before cut (by
+ * their key (k, ts) on SQLite, by their row's place on PostgreSQL, where
+ * (k, ts) need not be unique in a table without a unique index on it). */
 static enum store_result delete_before(struct store *s, const char *table, int64_t cut,
                                        struct prune *a)
 {
@@ -217,7 +207,7 @@ static enum store_result delete_before(struct store *s, const char *table, int64
                  table, table);
     else
         snprintf(sql, sizeof sql,
-                 "DELETE FROM %s WHERE rowid IN (SELECT rowid FROM %s WHERE ts < ?1 ORDER BY ts"
+                 "DELETE FROM %s WHERE (k, ts) IN (SELECT k, ts FROM %s WHERE ts < ?1 ORDER BY ts"
                  " LIMIT ?2)",
                  table, table);
     if (RUN(s, eng_wdb(s), sql, NULL, DB_INT(cut), DB_INT(PRUNE_ROWS)) != DB_OK)
@@ -304,6 +294,59 @@ static enum store_result op_prune_events(struct store *s, void *p)
     return STORE_OK;
 }
 
+/* Backups beyond backup_keep per site, and the contents no backup refers to
+ * any more, for a chunk of sites after the cursor (each backup also prunes
+ * its site: this catches a lowered backup_keep). Sets done to the sites
+ * looked at, the cursor to the last one ("" after the last chunk). */
+struct backup_sweep {
+    long done;
+    char cursor[JP_UUID_LEN + 1];
+};
+
+/* the sites after ?1, at most ?3 of them */
+#define IN_CHUNK(pg) "site_id IN (SELECT id" pg " FROM sites WHERE id > ?1 ORDER BY id LIMIT ?3)"
+
+static enum store_result op_prune_backups(struct store *s, void *p)
+{
+    struct backup_sweep *a = p;
+    static const char *const keep[] = {
+        "DELETE FROM backups WHERE (site_id, filename) IN (SELECT site_id, filename FROM"
+        " (SELECT site_id, filename, row_number() OVER (PARTITION BY site_id ORDER BY"
+        " created_at DESC, filename DESC) AS n FROM backups WHERE " IN_CHUNK("") ") x"
+                                                                                 " WHERE n > ?2)",
+        "DELETE FROM backups WHERE (site_id, filename) IN (SELECT site_id, filename FROM"
+        " (SELECT site_id, filename, row_number() OVER (PARTITION BY site_id ORDER BY"
+        " created_at DESC, filename DESC) AS n FROM backups WHERE " IN_CHUNK(
+            " COLLATE \"default\"") ") x WHERE n > ?2)",
+    };
+    static const char *const orphans[] = {
+        "DELETE FROM backup_contents WHERE " IN_CHUNK(
+            "") " AND NOT EXISTS (SELECT 1 FROM"
+                " backups b WHERE b.site_id=backup_contents.site_id AND"
+                " b.sha256=backup_contents.sha256)",
+        "DELETE FROM backup_contents WHERE " IN_CHUNK(
+            " COLLATE \"default\"") " AND NOT EXISTS"
+                                    " (SELECT 1 FROM backups b WHERE "
+                                    "b.site_id=backup_contents.site_id AND"
+                                    " b.sha256=backup_contents.sha256)",
+    };
+    a->done = 0;
+    struct db_res *r = NULL;
+    if (RUN(s, eng_wdb(s), keep[PG(s)], NULL, DB_TEXT(a->cursor), DB_INT(s->ret.backup_keep),
+            DB_INT(CHUNK_SITES)) != DB_OK ||
+        RUN(s, eng_wdb(s), orphans[PG(s)], NULL, DB_TEXT(a->cursor), DB_INT(0),
+            DB_INT(CHUNK_SITES)) != DB_OK ||
+        RUN(s, eng_wdb(s),
+            "SELECT max(id), count(*) FROM (SELECT id FROM sites WHERE id > ?1 ORDER BY id LIMIT"
+            " ?2) x",
+            &r, DB_TEXT(a->cursor), DB_INT(CHUNK_SITES)) != DB_OK)
+        return STORE_UNAVAILABLE;
+    a->done = (long)db_int(r, 0, 1, 0);
+    eng_copy_cell(r, 0, 0, a->cursor, sizeof a->cursor);
+    db_res_free(r);
+    return STORE_OK;
+}
+
 /* SQLite: gives free pages back to the file system once more than an
  * eighth of the file (and 2 MiB) is free; the rest is kept for new rows. */
 static enum store_result op_vacuum(struct store *s, void *p)
@@ -378,6 +421,7 @@ void *eng_pruner_main(void *arg)
     struct store *s = arg;
     const struct retention *rt = &s->ret;
     struct retention_status *ps = &s->pr_status;
+    double swept = -BACKUP_SWEEP_S;
     for (;;) {
         int64_t now = eng_now() + rt->clock_offset;
         struct step hs = {.now = now}, ds = {.now = now};
@@ -393,6 +437,11 @@ void *eng_pruner_main(void *arg)
         if (rt->jobs)
             did += drain(s, op_prune_jobs, &pr, &pr.done, &ps->jobs) +
                    drain(s, op_prune_events, &pr, &pr.done, &ps->events);
+        if (rt->backup_keep && mono() - swept >= BACKUP_SWEEP_S) {
+            struct backup_sweep bs = {0};
+            drain(s, op_prune_backups, &bs, &bs.done, &(long long){0});
+            swept = mono(); /* not counted as work: the pass ends when the sites do */
+        }
         if (!PG(s))
             did += drain(s, op_vacuum, &pr, &pr.done, &(long long){0});
         pthread_mutex_lock(&s->pr_mu);

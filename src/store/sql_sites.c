@@ -62,9 +62,14 @@ static enum store_result op_site_create(struct store *s, void *p)
     struct db_res *r = NULL;
     enum store_result res = STORE_UNAVAILABLE;
     if (RUN(s, eng_wdb(s),
-            "INSERT INTO sites (id, team, name, created_at, updated_at, adoption_hash,"
-            " adoption_expires_at, expected_serial) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7)"
-            " RETURNING " SITE_COLS,
+            PG(s) ? "INSERT INTO sites (id, team, name, created_at, updated_at, adoption_hash,"
+                    " adoption_expires_at, expected_serial) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7)"
+                    " RETURNING " SITE_COLS
+                  : /* stats_key: the next number (one writer) */
+                "INSERT INTO sites (id, team, name, created_at, updated_at, adoption_hash,"
+                " adoption_expires_at, expected_serial, stats_key) VALUES (?1, ?2, ?3, ?4, ?4, ?5,"
+                " ?6, ?7, (SELECT coalesce(max(stats_key), 0) + 1 FROM sites)) "
+                "RETURNING " SITE_COLS,
             &r, DB_TEXT(id), DB_TEXT(a->team), DB_TEXT(a->name), DB_INT(now),
             DB_TEXT(a->line->hash), DB_INT(a->line->expires_at),
             DB_TEXT(a->expected_serial)) == DB_OK &&

@@ -18,14 +18,18 @@
 static const char *const zone_sql[] = {
     /* raw samples */
     "SELECT ts, 0, 1, " ONE("cpu_load") ", " ONE("memory_free") ", " ONE(
-        "disk_free") ", uptime FROM stats WHERE site_id=?1 AND ts>=?2 AND ts<?3 ORDER BY ts"
+        "disk_free") ", uptime FROM stats WHERE k=(SELECT stats_key FROM sites WHERE id=?1) AND "
+                     "ts>=?2 AND ts<?3 ORDER BY ts"
                      " LIMIT 100000",
     /* raw samples by hour */
-    "SELECT (ts/3600)*3600 AS h, 3600, count(*), " AGGREGATES " FROM stats WHERE site_id=?1 AND"
+    "SELECT (ts/3600)*3600 AS h, 3600, count(*), " AGGREGATES
+    " FROM stats WHERE k=(SELECT stats_key FROM sites WHERE id=?1) AND"
     " ts>=?2 AND ts<?3 GROUP BY h ORDER BY h",
-    "SELECT ts, 3600, " POINT_COLS " FROM stats_hourly WHERE site_id=?1 AND ts>=?2 AND ts<?3"
+    "SELECT ts, 3600, " POINT_COLS
+    " FROM stats_hourly WHERE k=(SELECT stats_key FROM sites WHERE id=?1) AND ts>=?2 AND ts<?3"
     " ORDER BY ts",
-    "SELECT ts, 86400, " POINT_COLS " FROM stats_daily WHERE site_id=?1 AND ts>=?2 AND ts<?3"
+    "SELECT ts, 86400, " POINT_COLS
+    " FROM stats_daily WHERE k=(SELECT stats_key FROM sites WHERE id=?1) AND ts>=?2 AND ts<?3"
     " ORDER BY ts",
 };
 enum { Z_RAW, Z_RAW_HOURLY, Z_HOURLY, Z_DAILY };

@@ -17,11 +17,12 @@ series() {
 }
 {
     for s in "${SITES[@]}"; do
-        echo "INSERT INTO stats (site_id, ts, cpu_load, memory_free, disk_free, uptime)" \
-            "SELECT '$s', value, value % 101, 1000 + value % 7, NULL, value - $T0" \
+        k="(SELECT stats_key FROM sites WHERE id='$s')"
+        echo "INSERT INTO stats (k, ts, cpu_load, memory_free, disk_free, uptime)" \
+            "SELECT $k, value, value % 101, 1000 + value % 7, NULL, value - $T0" \
             "FROM $(series "$T0" $((T1 - 1)) 30);"
-        echo "INSERT INTO stats (site_id, ts, cpu_load, memory_free, disk_free, uptime)" \
-            "SELECT '$s', value, 1, 2, 3, 4 FROM $(series "$RECENT" $((NOW - 60)) 30);"
+        echo "INSERT INTO stats (k, ts, cpu_load, memory_free, disk_free, uptime)" \
+            "SELECT $k, value, 1, 2, 3, 4 FROM $(series "$RECENT" $((NOW - 60)) 30);"
         echo "INSERT INTO events (site_id, ts, message)" \
             "SELECT '$s', value, 'old event' FROM $(series $((NOW - 200 * 86400)) $((NOW - 100 * 86400)) 2000);"
     done
@@ -53,7 +54,7 @@ check "the recent ones are all there" "$KEPT" "$(db_exec "SELECT count(*) FROM s
 check "every sample rolled up once" "$DUE" "$(db_exec "SELECT sum(samples) FROM stats_hourly WHERE ts < $T1")"
 check "  into 24 hours a day per site" $((8 * 240)) "$(db_exec "SELECT count(*) FROM stats_hourly WHERE ts < $T1")"
 check "  and into days" $((8 * 10)) "$(db_exec "SELECT count(*) FROM stats_daily WHERE ts < $T1")"
-db_exec "SELECT site_id, ts, samples, cpu_sum, cpu_n, cpu_min, cpu_max, mem_sum, mem_min, mem_max, coalesce(disk_sum, -1), disk_n, uptime FROM stats_hourly WHERE ts < $T1" |
+db_exec "SELECT s.id, h.ts, h.samples, h.cpu_sum, h.cpu_n, h.cpu_min, h.cpu_max, h.mem_sum, h.mem_min, h.mem_max, coalesce(h.disk_sum, -1), h.disk_n, h.uptime FROM stats_hourly h JOIN sites s ON s.stats_key=h.k WHERE h.ts < $T1" |
     tr '|' ' ' | sort >"$JP_TMP/hourly.got"
 python3 - "$T0" "$T1" "${SITES[@]}" <<'EOF' | sort >"$JP_TMP/hourly.want"
 import sys

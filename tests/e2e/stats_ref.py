@@ -34,9 +34,9 @@ def sql(samples):
     lines = []
     for i in range(0, len(samples), 500):
         rows = ",".join(
-            "('%s',%d,%s,%s,%s,%s)" % (s[0], s[1], v(s[2]), v(s[3]), v(s[4]), v(s[5]))
-            for s in samples[i:i + 500])
-        lines.append("INSERT INTO stats (site_id, ts, cpu_load, memory_free, disk_free, uptime)"
+            "((SELECT stats_key FROM sites WHERE id='%s'),%d,%s,%s,%s,%s)"
+            % (s[0], s[1], v(s[2]), v(s[3]), v(s[4]), v(s[5])) for s in samples[i:i + 500])
+        lines.append("INSERT INTO stats (k, ts, cpu_load, memory_free, disk_free, uptime)"
                      " VALUES " + rows + ";")
     return "\n".join(lines)
 
