@@ -217,6 +217,38 @@ R[fleet_lost]=$(simf lost)
 R[fleet_setup]=$(simf setup | cut -d' ' -f1)
 R[fleet_perr]=$(simf polls | sed -E 's/.*errors //')
 kill "$JP_PID"
+wait "$JP_PID" 2>/dev/null
+# bytes per router: the database's pages in use (the file, less free pages)
+per_router() {
+    sqlite3 "$1" "SELECT (page_count - freelist_count) * page_size / $2 FROM pragma_page_count, pragma_freelist_count, pragma_page_size"
+}
+R[fleet_size]=$(per_router "$tmp/fleet.db" 100000)
+
+# The same fleet while the pruner works through a backlog: 3 million expired
+# samples (30 for each router's stats key, 3 days old) written before the
+# routers are adopted, so the pruner deletes them during the run.
+rm -f "$tmp/fleet.db"*
+serve fleet "$tmp/fleet.db"
+kill "$JP_PID"; wait "$JP_PID" 2>/dev/null
+OLD=$(( $(date +%s) - 3 * 86400 ))
+sqlite3 "$tmp/fleet.db" "INSERT INTO stats (k, ts, cpu_load, memory_free, disk_free, uptime)
+    SELECT k.value, t.value, 5, 500000000, 80000000, 1000 FROM generate_series(1, 100000) k,
+    generate_series($OLD, $((OLD + 29 * 300)), 300) t"
+R[backlog]=$(sqlite3 "$tmp/fleet.db" "SELECT count(*) FROM stats")
+R[backlog_size]=$(per_router "$tmp/fleet.db" 100000)
+serve fleet "$tmp/fleet.db"
+out=$(build/jobplane sim --url "$URL" --token "$TOK" --routers 100000 --interval 30 \
+    --duration "$FLEET_SECS" --queue-rate 1000 --threads 64 --sources 16) || true
+echo "$out"
+R[bl_p99]=$(simf 'poll latency' | sed -E 's/.*p99 ([0-9.]+).*/\1/')
+R[bl_polls]=$(simf polls | sed -E 's/ \(.*//')
+R[bl_dup]=$(simf duplicates)
+R[bl_lost]=$(simf lost)
+R[bl_pruned]=$(curl -s "$URL/healthz" | jq .retention.removed.stats)
+kill "$JP_PID"
+wait "$JP_PID" 2>/dev/null
+R[bl_size]=$(per_router "$tmp/fleet.db" 100000)
+echo "fleet: ${R[fleet_size]} bytes per router; with a backlog of ${R[backlog]} expired samples (${R[backlog_size]} B per router): poll p99 ${R[bl_p99]} ms, ${R[bl_pruned]} pruned during the run, ${R[bl_size]} B per router after it"
 
 # Held fleet: every router holds its poll (sim --wait 20, 30 s interval,
 # RouterOS 7.16) on a fresh SQLite node while 1000 jobs/s are queued. A
@@ -330,6 +362,9 @@ HTTP threads, 10,000 adopted sites.
 | express wake: create's 201 to the held poll's wrapper, 1000 jobs | ${R[wake]} | | | p99 <= 50 ms |
 | fleet: 100,000 routers every 30 s, 1000 jobs/s queued for ${FLEET_SECS}s | poll p99 ${R[fleet_p99]} ms; ${R[fleet_polls]} polls (${R[fleet_pollrate]}/s, errors ${R[fleet_perr]}); ${R[fleet_queued]} queued, ${R[fleet_delivered]} delivered | | | p99 <= 20 ms |
 | (same): duplicates / lost | ${R[fleet_dup]} / ${R[fleet_lost]} | | | 0 / 0 |
+| (same): database size per router after the run (pages in use) | ${R[fleet_size]} bytes | | | |
+| fleet again, while the pruner deletes a backlog of ${R[backlog]} expired samples (${R[backlog_size]} bytes per router before) | poll p99 ${R[bl_p99]} ms; ${R[bl_polls]} polls; ${R[bl_pruned]} samples pruned during the run; ${R[bl_size]} bytes per router after it | the run without a backlog: p99 ${R[fleet_p99]} ms | $(ratio "${R[bl_p99]}" "${R[fleet_p99]}") | p99 <= 20 ms |
+| (same): duplicates / lost | ${R[bl_dup]} / ${R[bl_lost]} | | | 0 / 0 |
 | held fleet: ${R[hf_n]} routers holding polls (--wait 20, every 30 s), 1000 jobs/s queued for ${FLEET_SECS}s; routers bounded by open files ($NOFILE) | peak ${R[hf_held]} held polls; server RSS ${R[hf_rss0]} KiB before, ${R[hf_rss]} KiB at the peak, ${R[hf_rss1]} KiB at the end | | | 100,000 routers, RSS <= 1 GiB |
 | (same): server memory per held poll (RSS growth to the peak / held polls at the peak) | ${R[hf_bytes]} bytes | | | <= 8192 bytes |
 | (same): express wake, create's 201 to the wrapper at a router already holding | ${R[hf_wake]} | | | p99 <= 50 ms |

@@ -16,7 +16,7 @@
 #   JP_JOBS=N      tests at once;  JP_HEAVY=N  heavy tests at once
 set -u
 cd "$(dirname "$0")/.."
-HEAVY="330-crash 200-pg-two-nodes 336-webhook-crash 160-sim-fleet 320-overload"
+HEAVY="330-crash 355-retention-size 200-pg-two-nodes 336-webhook-crash 160-sim-fleet 320-overload"
 jobs_max=${JP_JOBS:-5}
 heavy_max=${JP_HEAVY:-2}
 passed=0

@@ -6,7 +6,8 @@
  *                  heartbeat buffer, open and close; team scoping and events
  *   sql_sites.c    sites and the device plane          -> engine
  *   sql_jobs.c     jobs, dispatch, reports, timeouts    -> engine
- *   sql_backups.c  backups, stats, logs                 -> engine, sql_jobs
+ *   sql_backups.c  backups (content addressed), logs    -> engine, sql_jobs
+ *   sql_stats.c    a site's stats at every resolution   -> engine
  *   heartbeats.c   the heartbeat buffer and its flusher -> engine, sql_sites
  *   retention.c    roll-ups and pruning, a thread       -> engine
  *   pending.c      the sites with pending jobs, in memory (no SQL)

@@ -64,8 +64,9 @@ static const struct rollup daily = {
 
 struct step {
     int64_t now;
-    long done;    /* rows written or removed */
-    int64_t upto; /* roll-ups: the watermark after the step */
+    long done;    /* chunks done (0: nothing was due) */
+    long rows;    /* roll-up rows written, over every step */
+    int64_t upto; /* the watermark after the step */
 };
 
 /* The watermark of a roll-up; on PostgreSQL locked for this transaction, or
@@ -138,7 +139,7 @@ static enum store_result rollup_step(struct store *s, const struct rollup *ru,
     if (RUN(s, eng_wdb(s), ru->select, NULL, DB_INT(upto), DB_INT(upto + ru->period),
             DB_TEXT(cursor), DB_INT(CHUNK_SITES)) != DB_OK)
         return STORE_UNAVAILABLE;
-    st->done += s->drv->changes(eng_wdb(s));
+    st->rows += s->drv->changes(eng_wdb(s));
     struct db_res *r = NULL;
     if (RUN(s, eng_wdb(s),
             "SELECT max(id), count(*) FROM (SELECT id FROM sites WHERE id > ?1 ORDER BY id"
@@ -152,7 +153,7 @@ static enum store_result rollup_step(struct store *s, const struct rollup *ru,
     if (last)
         upto += ru->period;
     st->upto = upto;
-    st->done += 1; /* a chunk of sites without samples is progress too */
+    st->done = 1;
     return set_watermark(s, ru->name, upto, last ? "" : next) ? STORE_UNAVAILABLE : STORE_OK;
 }
 
@@ -193,9 +194,9 @@ static int64_t upto_of(struct store *s, const char *name)
     return upto;
 }
 
-/* Deletes at most PRUNE_ROWS rows of a stats table with ts before cut (by
- * their key (k, ts) on SQLite, by their row's place on PostgreSQL, where
- * (k, ts) need not be unique in a table without a unique index on it). */
+/* Deletes at most PRUNE_ROWS rows of a stats table with ts before cut, the
+ * oldest first (on PostgreSQL by their place, skipping rows another node is
+ * deleting). */
 static enum store_result delete_before(struct store *s, const char *table, int64_t cut,
                                        struct prune *a)
 {
@@ -426,8 +427,9 @@ void *eng_pruner_main(void *arg)
         int64_t now = eng_now() + rt->clock_offset;
         struct step hs = {.now = now}, ds = {.now = now};
         struct prune pr = {.now = now};
-        long did = drain(s, op_rollup_hourly, &hs, &hs.done, &ps->rolled) +
-                   drain(s, op_rollup_daily, &ds, &ds.done, &ps->rolled);
+        long long chunks = 0;
+        long did = drain(s, op_rollup_hourly, &hs, &hs.done, &chunks) +
+                   drain(s, op_rollup_daily, &ds, &ds.done, &chunks);
         if (rt->raw)
             did += drain(s, op_prune_raw, &pr, &pr.done, &ps->stats);
         if (rt->hourly)
@@ -445,6 +447,7 @@ void *eng_pruner_main(void *arg)
         if (!PG(s))
             did += drain(s, op_vacuum, &pr, &pr.done, &(long long){0});
         pthread_mutex_lock(&s->pr_mu);
+        ps->rolled += hs.rows + ds.rows;
         ps->hourly_upto = hs.upto;
         ps->daily_upto = ds.upto;
         ps->idle = did == 0;
