@@ -20,6 +20,7 @@
 
 struct key_uses {
     pthread_mutex_t mu;
+    pthread_mutex_t flushing; /* held through a flush: a list's flush waits for one under way */
     char (*ids)[JP_UUID_LEN + 1];
     int64_t *when;
     size_t n, cap;
@@ -28,8 +29,10 @@ struct key_uses {
 struct key_uses *key_uses_new(void)
 {
     struct key_uses *u = calloc(1, sizeof *u);
-    if (u)
+    if (u) {
         pthread_mutex_init(&u->mu, NULL);
+        pthread_mutex_init(&u->flushing, NULL);
+    }
     return u;
 }
 
@@ -38,6 +41,7 @@ void key_uses_free(struct key_uses *u)
     if (!u)
         return;
     pthread_mutex_destroy(&u->mu);
+    pthread_mutex_destroy(&u->flushing);
     free(u->ids);
     free(u->when);
     free(u);
@@ -71,6 +75,7 @@ static void key_used(struct key_uses *u, const char *id, int64_t now)
 void api_keys_flush(struct app *app)
 {
     struct key_uses *u = app->uses, taken;
+    pthread_mutex_lock(&u->flushing);
     pthread_mutex_lock(&u->mu);
     taken = *u;
     u->ids = NULL;
@@ -81,6 +86,7 @@ void api_keys_flush(struct app *app)
         for (size_t i = 0; i < taken.n; i++) /* kept for the next flush */
             key_used(u, taken.ids[i], taken.when[i]);
     }
+    pthread_mutex_unlock(&u->flushing);
     free(taken.ids);
     free(taken.when);
 }

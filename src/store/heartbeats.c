@@ -97,7 +97,10 @@ static enum store_result op_heartbeats(struct store *s, void *p)
             LATER(s,
                   "INSERT INTO stats (k, ts, cpu_load, memory_free, disk_free, uptime)"
                   " SELECT stats_key,?2,?3,?4,?5,?6 FROM sites WHERE id=?1 AND NOT EXISTS (SELECT"
-                  " 1 FROM stats WHERE k=sites.stats_key AND ts > ?2 - ?7) ON CONFLICT DO NOTHING",
+                  " 1 FROM stats WHERE k=sites.stats_key AND ts > ?2 - ?7) ON CONFLICT (k, ts) DO "
+                  "UPDATE"
+                  " SET cpu_load=excluded.cpu_load, memory_free=excluded.memory_free,"
+                  " disk_free=excluded.disk_free, uptime=excluded.uptime",
                   DB_TEXT(h->site_id), DB_INT(h->ts), DB_NUM(h->cpu_load), DB_NUM(h->memory_free),
                   DB_NUM(h->disk_free), DB_NUM(h->uptime), DB_INT(s->ret.stats_interval)) != DB_OK)
             return STORE_UNAVAILABLE;

@@ -21,7 +21,7 @@
 #include "store/engine.h"
 
 #define CHUNK_SITES 500     /* sites per roll-up or backup operation */
-#define PRUNE_ROWS 2000     /* rows per delete operation */
+#define PRUNE_ROWS 500      /* rows per delete operation */
 #define JOB_ROWS 200        /* jobs per delete operation (with their events) */
 #define CLOSE_MARGIN 300    /* an hour is rolled up this long after it ended */
 #define IDLE_S 5            /* between two rounds that found nothing due */
@@ -394,7 +394,8 @@ static bool pause_for(struct store *s, double seconds)
 }
 
 /* Runs op until it finds nothing more to do (or a bounded number of times),
- * pausing after each as long as it took: at most half the writer's time. */
+ * pausing after each twice as long as it took: at most a third of the
+ * writer's time. */
 static long drain(struct store *s, store_op op, void *arg, long *done, long long *total)
 {
     long sum = 0;
@@ -411,7 +412,7 @@ static long drain(struct store *s, store_op op, void *arg, long *done, long long
         *total += *done;
         pthread_mutex_unlock(&s->pr_mu);
         double took = mono() - t0;
-        if (!pause_for(s, took > 0.002 ? took : 0.002))
+        if (!pause_for(s, took > 0.001 ? 2 * took : 0.002))
             break;
     }
     return sum;

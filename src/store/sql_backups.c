@@ -215,7 +215,7 @@ enum store_result store_backup_chunk(struct store *s, const char *site_id, const
                                      int64_t offset, int64_t total, const char *data, size_t len,
                                      int64_t now, char filename[64], size_t *redacted)
 {
-    size_t none;
+    size_t none = 0;
     struct chunk_arg a = {.site_id = site_id,
                           .job_id = job_id,
                           .data = data,

@@ -1,6 +1,8 @@
-# Adoption, device tokens, heartbeats, stats, liveness, rotation.
+# Adoption, device tokens, heartbeats, stats, liveness, rotation. Every
+# heartbeat is a stats sample here (--stats-interval 0; 350-retention tests
+# the interval).
 . "$(dirname "$0")/lib.sh"
-jp_start --poll-interval 1 --trusted-proxy 127.0.0.1
+jp_start --poll-interval 1 --trusted-proxy 127.0.0.1 --stats-interval 0
 TOK=$(token t1)
 
 adopt "core-1"

@@ -185,7 +185,7 @@ api GET "/backup/$SITE/$FILE" -H 'X-View: true'
 check_true "the stored backup holds no device token" body_lacks "$DTOK"
 check "it holds the redaction mark where the token was (twice)" 2 "$(grep -o REDACTED_JOBPLANE_DEVICE_TOKEN__ <<<"$BODY" | wc -l)"
 check "the size is the uploaded size" "$SIZE" "$(printf '%s\n' "$BODY" | wc -c)"
-check "the database holds no device token" 0 "$(db_exec "SELECT count(*) FROM backups WHERE content LIKE '%$DTOK%'")"
+check "the database holds no device token" 0 "$(db_exec "SELECT (SELECT count(*) FROM backup_contents WHERE content LIKE '%$DTOK%') + (SELECT count(*) FROM backups WHERE head LIKE '%$DTOK%')")"
 check "the database holds no chunk of it either" 0 "$(db_exec "SELECT count(*) FROM backup_chunks")"
 check_true "the server log warns" grep -q "held the site's device token (2 times): redacted" "$JP_TMP/server.log"
 check "the site's log says so" 1 "$(events "$SITE" "held the site's device token (2 times)")"
@@ -220,7 +220,7 @@ check "no poll failed, also after the restores" 0 "$(sim polls | sed -E 's/.*err
 check "every job ran (two backups and one after the restores per router)" 12 "$(sim 'jobs run' | cut -d' ' -f1)"
 leaks=0 scripts=0 diffs=0
 while read -r s t; do
-    [ "$(db_exec "SELECT count(*) FROM backups WHERE site_id='$s' AND content LIKE '%$t%'")" = 0 ] ||
+    [ "$(db_exec "SELECT (SELECT count(*) FROM backup_contents WHERE site_id='$s' AND content LIKE '%$t%') + (SELECT count(*) FROM backups WHERE site_id='$s' AND head LIKE '%$t%')")" = 0 ] ||
         leaks=$((leaks + 1))
     api GET "/backup/$s"
     LIST=$BODY
