@@ -449,8 +449,10 @@ void *eng_pruner_main(void *arg)
             did += drain(s, op_vacuum, &pr, &pr.done, &(long long){0});
         pthread_mutex_lock(&s->pr_mu);
         ps->rolled += hs.rows + ds.rows;
-        ps->hourly_upto = hs.upto;
-        ps->daily_upto = ds.upto;
+        if (hs.upto) /* 0: another node held the watermark */
+            ps->hourly_upto = hs.upto;
+        if (ds.upto)
+            ps->daily_upto = ds.upto;
         ps->idle = did == 0;
         bool stopping = s->pr_stopping;
         pthread_mutex_unlock(&s->pr_mu);
