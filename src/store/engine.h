@@ -263,6 +263,16 @@ int sql_sites_came_online(struct store *s, int64_t now);
     " software_version, uptime, last_seen_at, last_seen_from, created_at, updated_at,"             \
     " deleted_at, adopted_at, adopted_from, expected_serial, adoption_expires_at"
 
+/* sql_backups.c: drops the site's oldest backups beyond backup_keep and the
+ * contents no backup refers to any more (writer thread). 0 or -1. */
+int sql_backups_trim(struct store *s, const char *site_id);
+
+/* t rounded down to a multiple of period (t may be negative). */
+static inline int64_t eng_floor(int64_t t, int64_t period)
+{
+    return t - ((t % period) + period) % period;
+}
+
 /* sql_sites.c: a row of SITE_COLS. */
 void sql_row_to_site(const struct db_res *r, size_t i, struct site *out);
 /* sql_jobs.c: a row of JOB_COLS, and the job of an id (writer thread). */

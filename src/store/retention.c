@@ -88,17 +88,35 @@ static int watermark(struct store *s, const char *name, int64_t *upto, char curs
     return found;
 }
 
+/* The ids of the sites after cursor, at most CHUNK_SITES, in order; NULL on
+ * error. */
+static struct db_res *chunk(struct store *s, const char *cursor)
+{
+    struct db_res *r = NULL;
+    return RUN(s, eng_wdb(s), "SELECT id FROM sites WHERE id > ?1 ORDER BY id LIMIT ?2", &r,
+               DB_TEXT(cursor), DB_INT(CHUNK_SITES)) == DB_OK
+               ? r
+               : NULL;
+}
+
+/* The watermark of a roll-up, unlocked; -1 on error. */
+static int64_t upto_of(struct store *s, const char *name)
+{
+    struct db_res *r = NULL;
+    int64_t upto = -1;
+    if (RUN(s, eng_wdb(s), "SELECT upto FROM rollups WHERE name=?1", &r, DB_TEXT(name)) == DB_OK &&
+        r->rows)
+        upto = db_int(r, 0, 0, -1);
+    db_res_free(r);
+    return upto;
+}
+
 static int set_watermark(struct store *s, const char *name, int64_t upto, const char *cursor)
 {
     return LATER(s, "UPDATE rollups SET upto=?2, cursor=?3 WHERE name=?1", DB_TEXT(name),
                  DB_INT(upto), DB_TEXT(cursor)) == DB_OK
                ? 0
                : -1;
-}
-
-static int64_t floor_to(int64_t t, int64_t period)
-{
-    return t - ((t % period) + period) % period;
 }
 
 /* One chunk of the roll-up of the period at the watermark, once it closed
@@ -122,11 +140,11 @@ static enum store_result rollup_step(struct store *s, const struct rollup *ru,
         if (RUN(s, eng_wdb(s), sql, &r, DB_INT(upto)) != DB_OK)
             return STORE_UNAVAILABLE;
         bool none = db_null(r, 0, 0);
-        int64_t first = floor_to(db_int(r, 0, 0, 0), ru->period);
+        int64_t first = eng_floor(db_int(r, 0, 0, 0), ru->period);
         db_res_free(r);
         if (none)
             return STORE_OK;
-        int64_t open = floor_to(closed_before, ru->period); /* the first period not closed */
+        int64_t open = eng_floor(closed_before, ru->period); /* the first period not closed */
         int64_t next = first > open ? open : first;
         if (next > upto) {
             upto = st->upto = next;
@@ -140,21 +158,19 @@ static enum store_result rollup_step(struct store *s, const struct rollup *ru,
             DB_TEXT(cursor), DB_INT(CHUNK_SITES)) != DB_OK)
         return STORE_UNAVAILABLE;
     st->rows += s->drv->changes(eng_wdb(s));
-    struct db_res *r = NULL;
-    if (RUN(s, eng_wdb(s),
-            "SELECT max(id), count(*) FROM (SELECT id FROM sites WHERE id > ?1 ORDER BY id"
-            " LIMIT ?2) x",
-            &r, DB_TEXT(cursor), DB_INT(CHUNK_SITES)) != DB_OK)
+    struct db_res *r = chunk(s, cursor);
+    if (!r)
         return STORE_UNAVAILABLE;
-    bool last = db_int(r, 0, 1, 0) < CHUNK_SITES;
-    char next[JP_UUID_LEN + 1];
-    eng_copy_cell(r, 0, 0, next, sizeof next);
+    bool last = r->rows < CHUNK_SITES;
+    char next[JP_UUID_LEN + 1] = "";
+    if (!last)
+        eng_copy_cell(r, r->rows - 1, 0, next, sizeof next);
     db_res_free(r);
     if (last)
         upto += ru->period;
     st->upto = upto;
     st->done = 1;
-    return set_watermark(s, ru->name, upto, last ? "" : next) ? STORE_UNAVAILABLE : STORE_OK;
+    return set_watermark(s, ru->name, upto, next) ? STORE_UNAVAILABLE : STORE_OK;
 }
 
 static enum store_result op_rollup_hourly(struct store *s, void *p)
@@ -168,12 +184,8 @@ static enum store_result op_rollup_daily(struct store *s, void *p)
 {
     struct step *st = p;
     st->done = 0;
-    int64_t hourly_upto = 0;
-    char cursor[JP_UUID_LEN + 1];
-    int got = watermark(s, hourly.name, &hourly_upto, cursor);
-    if (got <= 0)
-        return got < 0 ? STORE_UNAVAILABLE : STORE_OK;
-    return rollup_step(s, &daily, hourly_upto, st);
+    int64_t hourly_upto = upto_of(s, hourly.name);
+    return hourly_upto < 0 ? STORE_UNAVAILABLE : rollup_step(s, &daily, hourly_upto, st);
 }
 
 /* ---- retention -------------------------------------------------------- */
@@ -182,17 +194,6 @@ struct prune {
     int64_t now;
     long done;
 };
-
-static int64_t upto_of(struct store *s, const char *name)
-{
-    struct db_res *r = NULL;
-    int64_t upto = -1;
-    if (RUN(s, eng_wdb(s), "SELECT upto FROM rollups WHERE name=?1", &r, DB_TEXT(name)) == DB_OK &&
-        r->rows)
-        upto = db_int(r, 0, 0, -1);
-    db_res_free(r);
-    return upto;
-}
 
 /* Deletes at most PRUNE_ROWS rows of a stats table with ts before cut, the
  * oldest first (on PostgreSQL by their place, skipping rows another node is
@@ -217,38 +218,35 @@ static enum store_result delete_before(struct store *s, const char *table, int64
     return STORE_OK;
 }
 
-static int64_t min2(int64_t a, int64_t b)
+/* The rows of a stats table past their age, once rolled up into the next
+ * (until: that roll-up's name; NULL for the daily roll-ups, the last). */
+static enum store_result prune_stats(struct store *s, struct prune *a, const char *table,
+                                     int64_t age, const char *until)
 {
-    return a < b ? a : b;
+    a->done = 0;
+    int64_t cut = a->now - age;
+    if (until) {
+        int64_t upto = upto_of(s, until);
+        if (upto < 0)
+            return STORE_UNAVAILABLE;
+        cut = upto < cut ? upto : cut;
+    }
+    return delete_before(s, table, cut, a);
 }
 
-/* Raw samples past their age, once rolled up. */
 static enum store_result op_prune_raw(struct store *s, void *p)
 {
-    struct prune *a = p;
-    a->done = 0;
-    int64_t upto = upto_of(s, hourly.name);
-    if (upto < 0)
-        return STORE_UNAVAILABLE;
-    return delete_before(s, "stats", min2(a->now - s->ret.raw, upto), a);
+    return prune_stats(s, p, "stats", s->ret.raw, hourly.name);
 }
 
-/* Hourly roll-ups past their age, once in their day's. */
 static enum store_result op_prune_hourly(struct store *s, void *p)
 {
-    struct prune *a = p;
-    a->done = 0;
-    int64_t upto = upto_of(s, daily.name);
-    if (upto < 0)
-        return STORE_UNAVAILABLE;
-    return delete_before(s, "stats_hourly", min2(a->now - s->ret.hourly, upto), a);
+    return prune_stats(s, p, "stats_hourly", s->ret.hourly, daily.name);
 }
 
 static enum store_result op_prune_daily(struct store *s, void *p)
 {
-    struct prune *a = p;
-    a->done = 0;
-    return delete_before(s, "stats_daily", a->now - s->ret.daily, a);
+    return prune_stats(s, p, "stats_daily", s->ret.daily, NULL);
 }
 
 /* Jobs that finished before the cut, with their events and any chunks of a
@@ -295,57 +293,30 @@ static enum store_result op_prune_events(struct store *s, void *p)
     return STORE_OK;
 }
 
-/* Backups beyond backup_keep per site, and the contents no backup refers to
- * any more, for a chunk of sites after the cursor (each backup also prunes
- * its site: this catches a lowered backup_keep). Sets done to the sites
- * looked at, the cursor to the last one ("" after the last chunk). */
+/* Trims the backups of a chunk of sites after the cursor (each backup also
+ * trims its site: this catches a lowered backup_keep). Sets done to the
+ * sites looked at, the cursor to the last one. */
 struct backup_sweep {
     long done;
     char cursor[JP_UUID_LEN + 1];
 };
 
-/* the sites after ?1, at most ?3 of them */
-#define IN_CHUNK(pg) "site_id IN (SELECT id" pg " FROM sites WHERE id > ?1 ORDER BY id LIMIT ?3)"
-
 static enum store_result op_prune_backups(struct store *s, void *p)
 {
     struct backup_sweep *a = p;
-    static const char *const keep[] = {
-        "DELETE FROM backups WHERE (site_id, filename) IN (SELECT site_id, filename FROM"
-        " (SELECT site_id, filename, row_number() OVER (PARTITION BY site_id ORDER BY"
-        " created_at DESC, filename DESC) AS n FROM backups WHERE " IN_CHUNK("") ") x"
-                                                                                 " WHERE n > ?2)",
-        "DELETE FROM backups WHERE (site_id, filename) IN (SELECT site_id, filename FROM"
-        " (SELECT site_id, filename, row_number() OVER (PARTITION BY site_id ORDER BY"
-        " created_at DESC, filename DESC) AS n FROM backups WHERE " IN_CHUNK(
-            " COLLATE \"default\"") ") x WHERE n > ?2)",
-    };
-    static const char *const orphans[] = {
-        "DELETE FROM backup_contents WHERE " IN_CHUNK(
-            "") " AND NOT EXISTS (SELECT 1 FROM"
-                " backups b WHERE b.site_id=backup_contents.site_id AND"
-                " b.sha256=backup_contents.sha256)",
-        "DELETE FROM backup_contents WHERE " IN_CHUNK(
-            " COLLATE \"default\"") " AND NOT EXISTS"
-                                    " (SELECT 1 FROM backups b WHERE "
-                                    "b.site_id=backup_contents.site_id AND"
-                                    " b.sha256=backup_contents.sha256)",
-    };
     a->done = 0;
-    struct db_res *r = NULL;
-    if (RUN(s, eng_wdb(s), keep[PG(s)], NULL, DB_TEXT(a->cursor), DB_INT(s->ret.backup_keep),
-            DB_INT(CHUNK_SITES)) != DB_OK ||
-        RUN(s, eng_wdb(s), orphans[PG(s)], NULL, DB_TEXT(a->cursor), DB_INT(0),
-            DB_INT(CHUNK_SITES)) != DB_OK ||
-        RUN(s, eng_wdb(s),
-            "SELECT max(id), count(*) FROM (SELECT id FROM sites WHERE id > ?1 ORDER BY id LIMIT"
-            " ?2) x",
-            &r, DB_TEXT(a->cursor), DB_INT(CHUNK_SITES)) != DB_OK)
+    struct db_res *r = chunk(s, a->cursor);
+    if (!r)
         return STORE_UNAVAILABLE;
-    a->done = (long)db_int(r, 0, 1, 0);
-    eng_copy_cell(r, 0, 0, a->cursor, sizeof a->cursor);
+    int err = 0;
+    for (size_t i = 0; i < r->rows && !err; i++)
+        err = sql_backups_trim(s, db_text(r, i, 0));
+    if (!err && r->rows) {
+        a->done = (long)r->rows;
+        eng_copy_cell(r, r->rows - 1, 0, a->cursor, sizeof a->cursor);
+    }
     db_res_free(r);
-    return STORE_OK;
+    return err ? STORE_UNAVAILABLE : STORE_OK;
 }
 
 /* SQLite: gives free pages back to the file system once more than an

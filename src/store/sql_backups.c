@@ -68,8 +68,7 @@ static size_t head_len(const char *text, size_t n)
 
 /* Stores a backup: the content after its time stamp once per site and
  * SHA-256, the row (unchanged when the site's previous backup has the same
- * content), then drops the site's oldest backups beyond backup_keep and the
- * contents no backup refers to any more. 0 or -1. */
+ * content), then trims the site (sql_backups_trim). 0 or -1. */
 static int store_content(struct store *s, struct chunk_arg *a, const char *content)
 {
     size_t n = (size_t)a->total, head = head_len(content, n);
@@ -96,17 +95,22 @@ static int store_content(struct store *s, struct chunk_arg *a, const char *conte
                 DB_TEXT(a->site_id), DB_TEXT(a->filename), DB_TEXT(a->job_id), DB_INT(a->total),
                 DB_INT(a->now), DB_TEXT(sha), DB_TEXT(head_text), DB_INT(unchanged)) != DB_OK;
     free(head_text);
-    if (err || !s->ret.backup_keep)
-        return err ? -1 : 0;
+    return err ? -1 : sql_backups_trim(s, a->site_id);
+}
+
+int sql_backups_trim(struct store *s, const char *site_id)
+{
+    if (!s->ret.backup_keep)
+        return 0;
     return LATER(s,
                  "DELETE FROM backups WHERE site_id=?1 AND filename IN (SELECT filename FROM"
                  " backups WHERE site_id=?1 ORDER BY created_at DESC, filename DESC LIMIT"
                  " 1000000000 OFFSET ?2)",
-                 DB_TEXT(a->site_id), DB_INT(s->ret.backup_keep)) != DB_OK ||
+                 DB_TEXT(site_id), DB_INT(s->ret.backup_keep)) != DB_OK ||
                    LATER(s,
                          "DELETE FROM backup_contents WHERE site_id=?1 AND NOT EXISTS (SELECT 1"
                          " FROM backups b WHERE b.site_id=?1 AND b.sha256=backup_contents.sha256)",
-                         DB_TEXT(a->site_id)) != DB_OK
+                         DB_TEXT(site_id)) != DB_OK
                ? -1
                : 0;
 }

@@ -79,7 +79,7 @@ static int read_zone(struct store *s, struct db *c, int zone, const char *site_i
 
 static int64_t ceil_to(int64_t t, int64_t period)
 {
-    int64_t f = t - ((t % period) + period) % period;
+    int64_t f = eng_floor(t, period);
     return f == t ? t : f + period;
 }
 
@@ -110,7 +110,7 @@ static int boundaries(struct store *s, struct db *c, int64_t now, int64_t *raw_f
     const struct retention *rt = &s->ret;
     *raw_from = rt->raw ? min2(ceil_to(now - rt->raw, 3600), hourly_upto) : 0;
     *hourly_from = rt->hourly ? min2(min2(ceil_to(now - rt->hourly, 86400), daily_upto),
-                                     *raw_from - *raw_from % 86400)
+                                     eng_floor(*raw_from, 86400))
                               : 0;
     return 0;
 }
