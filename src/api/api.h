@@ -124,6 +124,9 @@ void api_reply_store_error(struct http_req *req, enum store_result r);
 /* Parses the path parameter {name} as a UUID into out; answers 422 ("The
  * site id in the path is not a UUID.") and returns -1 if it is not. */
 int api_uuid_param(struct http_req *req, const char *name, char out[JP_UUID_LEN + 1]);
+/* The query parameter limit: digits, 1..1000. 0 when absent, the value, or
+ * -1 after answering 422. */
+long api_limit_param(struct http_req *req);
 
 /* 1 when the Content-Type names this media type (parameters allowed). */
 int api_content_type_is(struct http_req *req, const char *want);

@@ -326,6 +326,19 @@ int api_uuid_param(struct http_req *req, const char *name, char out[JP_UUID_LEN 
     return -1;
 }
 
+long api_limit_param(struct http_req *req)
+{
+    const char *s = http_query(req, "limit");
+    if (!s)
+        return 0;
+    size_t n = strlen(s);
+    long v = n && n <= 4 && strspn(s, "0123456789") == n ? strtol(s, NULL, 10) : 0;
+    if (v >= 1 && v <= 1000)
+        return v;
+    http_reply_error(req, JP_ERR_PARAMETER_INVALID, "limit must be an integer from 1 to 1000.");
+    return -1;
+}
+
 json_t *api_site_json(const struct app *app, const struct site *s)
 {
     return site_json(s, site_has_pulse(s, (int64_t)time(NULL), app->poll_interval));

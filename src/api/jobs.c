@@ -155,18 +155,6 @@ void api_jobs_create_json(struct http_req *req)
     api_job_create(req, site, &f, doc, answer_async);
 }
 
-/* Parses limit: digits only, 1..1000. Returns 0 (absent), the value, or -1. */
-static long parse_limit(const char *s)
-{
-    if (!s)
-        return 0;
-    size_t n = strlen(s);
-    if (n == 0 || n > 4 || strspn(s, "0123456789") != n)
-        return -1;
-    long v = strtol(s, NULL, 10);
-    return v >= 1 && v <= 1000 ? v : -1;
-}
-
 void api_jobs_list(struct http_req *req)
 {
     struct app *app = req->app;
@@ -175,11 +163,9 @@ void api_jobs_list(struct http_req *req)
     if (api_uuid_param(req, "site", site))
         return;
     struct job_query q = {.site_id = site, .status = -1};
-    long limit = parse_limit(http_query(req, "limit"));
-    if (limit < 0) {
-        http_reply_error(req, JP_ERR_PARAMETER_INVALID, "limit must be an integer from 1 to 1000.");
+    long limit = api_limit_param(req);
+    if (limit < 0)
         return;
-    }
     q.limit = (unsigned)limit;
     const char *b = http_query(req, "before");
     if (b) {

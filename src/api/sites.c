@@ -68,12 +68,60 @@ void api_sites_create(struct http_req *req)
     json_decref(body);
 }
 
+/* The filters of GET /sites as they came, for the next page's link. */
+static const char *const site_filters[] = {"has_pulse", "q", "version"};
+
+/* Appends &name=value (percent-encoded) to link; -1 when it does not fit. */
+static int link_param(char *link, size_t cap, const char *name, const char *value)
+{
+    char enc[3 * 256 + 1];
+    size_t n = strlen(link);
+    if (url_encode(value, enc, sizeof enc) < 0)
+        return -1;
+    int w = snprintf(link + n, cap - n, "&%s=%s", name, enc);
+    return w < 0 || (size_t)w >= cap - n ? -1 : 0;
+}
+
 void api_sites_list(struct http_req *req)
 {
     struct app *app = req->app;
     const struct caller *who = req->caller;
+    struct site_query q = {.online = -1};
+    char after[JP_UUID_LEN + 1];
+    long limit = api_limit_param(req);
+    if (limit < 0)
+        return;
+    q.limit = (unsigned)limit;
+    const char *v = http_query(req, "after");
+    if (v) {
+        if (uuid_parse(v, after)) {
+            http_reply_error(req, JP_ERR_PARAMETER_INVALID, "after must be a site id (UUID).");
+            return;
+        }
+        q.after_id = after;
+    }
+    if ((v = http_query(req, "has_pulse"))) {
+        if (strcmp(v, "true") && strcmp(v, "false")) {
+            http_reply_error(req, JP_ERR_PARAMETER_INVALID, "has_pulse must be true or false.");
+            return;
+        }
+        q.online = !strcmp(v, "true");
+        /* the same rule as site_has_pulse, in whole seconds */
+        q.seen_since = (int64_t)time(NULL) - JP_PULSE_INTERVALS * (int64_t)app->poll_interval + 1;
+    }
+    q.q = http_query(req, "q");
+    q.version = http_query(req, "version");
+    long qn = q.q ? utf8_length(q.q, strlen(q.q)) : 1;
+    if (qn < 1 || qn > JP_SITE_NAME_MAX_CHARS) {
+        http_reply_error(req, JP_ERR_PARAMETER_INVALID, "q must be 1 to 100 characters (UTF-8).");
+        return;
+    }
+    if (q.version && (!*q.version || strlen(q.version) > 64)) {
+        http_reply_error(req, JP_ERR_PARAMETER_INVALID, "version must be 1 to 64 characters.");
+        return;
+    }
     struct site_list l;
-    enum store_result r = store_site_list(app->store, who->team, &l);
+    enum store_result r = store_site_list(app->store, who->team, &q, &l);
     if (r != STORE_OK) {
         api_reply_store_error(req, r);
         return;
@@ -81,6 +129,19 @@ void api_sites_list(struct http_req *req)
     json_t *arr = json_array();
     for (size_t i = 0; i < l.n; i++)
         json_array_append_new(arr, api_site_json(app, &l.items[i]));
+    if (l.more && l.n) {
+        char link[1536];
+        int bad = snprintf(link, sizeof link, "<%s?limit=%u&after=%s", req->path, q.limit,
+                           l.items[l.n - 1].id) >= (int)sizeof link;
+        for (size_t i = 0; i < sizeof site_filters / sizeof *site_filters && !bad; i++)
+            if ((v = http_query(req, site_filters[i])))
+                bad = link_param(link, sizeof link, site_filters[i], v);
+        size_t n = strlen(link);
+        if (!bad && n + 16 < sizeof link) {
+            memcpy(link + n, ">; rel=\"next\"", 14);
+            http_add_header(req, "Link", link);
+        }
+    }
     site_list_clear(&l);
     http_reply_json(req, 200, arr);
 }

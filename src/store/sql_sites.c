@@ -102,14 +102,72 @@ enum store_result store_site_get(struct store *s, const char *team, const char *
                         fill_site, out);
 }
 
-enum store_result store_site_list(struct store *s, const char *team, struct site_list *out)
+/* a LIKE pattern matching s anywhere, with % _ and \\ escaped (ESCAPE '\\') */
+static char *like_anywhere(const char *s)
 {
-    struct db_arg args[] = {DB_TEXT(team)};
+    size_t n = strlen(s);
+    char *p = malloc(2 * n + 3), *o = p;
+    if (!p)
+        return NULL;
+    *o++ = '%';
+    for (; *s; s++) {
+        if (*s == '%' || *s == '_' || *s == '\\')
+            *o++ = '\\';
+        *o++ = *s;
+    }
+    *o++ = '%';
+    *o = '\0';
+    return p;
+}
+
+enum store_result store_site_list(struct store *s, const char *team, const struct site_query *q,
+                                  struct site_list *out)
+{
+    memset(out, 0, sizeof *out);
+    char *like = q->q ? like_anywhere(q->q) : NULL, *v_dot = NULL, *v_sp = NULL;
+    if (q->version && asprintf(&v_dot, "%s.", q->version) < 0)
+        v_dot = NULL; /* asprintf leaves it undefined on failure */
+    if (q->version && asprintf(&v_sp, "%s ", q->version) < 0)
+        v_sp = NULL;
+    enum store_result r = STORE_UNAVAILABLE;
+    if ((q->q && !like) || (q->version && (!v_dot || !v_sp)))
+        goto out;
+    /* One statement for every combination: an absent filter is a NULL
+     * parameter. "" sorts before every id: no lower bound. A version is
+     * compared as text, never as a pattern: "7.15" is 7.15, 7.15.x and
+     * "7.15 (stable)". */
+    struct db_arg args[] = {
+        DB_TEXT(team),
+        DB_TEXT(q->after_id ? q->after_id : ""),
+        DB_INT(q->online),
+        DB_INT(q->seen_since),
+        DB_TEXT(like),
+        DB_TEXT(q->version),
+        DB_TEXT(v_dot),
+        DB_TEXT(v_sp),
+        DB_INT(q->limit ? (int64_t)q->limit + 1 : INT64_MAX),
+    };
     void *items = NULL;
-    enum store_result r =
-        eng_read_all(s, "SELECT " SITE_COLS " FROM sites WHERE team=?1 ORDER BY id", args, 1,
-                     sizeof *out->items, fill_site, &items, &out->n);
+    r = eng_read_all(
+        s,
+        "SELECT " SITE_COLS " FROM sites WHERE team=?1 AND id > ?2"
+        " AND (?3 < 0 OR (?3 = 1) = (last_seen_at IS NOT NULL AND last_seen_at >= ?4))"
+        " AND (CAST(?5 AS TEXT) IS NULL OR lower(name) LIKE lower(CAST(?5 AS TEXT)) ESCAPE '\\'"
+        "      OR lower(identity) LIKE lower(CAST(?5 AS TEXT)) ESCAPE '\\')"
+        " AND (CAST(?6 AS TEXT) IS NULL OR software_version = ?6"
+        "      OR substr(software_version, 1, length(CAST(?7 AS TEXT))) = ?7"
+        "      OR substr(software_version, 1, length(CAST(?8 AS TEXT))) = ?8)"
+        " ORDER BY id LIMIT ?9",
+        args, (int)(sizeof args / sizeof args[0]), sizeof *out->items, fill_site, &items, &out->n);
     out->items = items;
+    if (r == STORE_OK && q->limit && out->n > q->limit) {
+        site_clear(&out->items[--out->n]);
+        out->more = true;
+    }
+out:
+    free(like);
+    free(v_dot);
+    free(v_sp);
     return r;
 }
 

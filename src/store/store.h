@@ -56,8 +56,9 @@ struct store *store_open(const struct store_options *opt, char *err, size_t errl
 void store_close(struct store *s);
 
 struct site_list {
-    struct site *items;
+    struct site *items; /* in id order */
     size_t n;
+    bool more; /* with a limit: further sites remain after the last item */
 };
 void site_list_clear(struct site_list *l);
 
@@ -81,7 +82,17 @@ enum store_result store_site_update(struct store *s, const char *team, const cha
                                     const struct site_update *u, struct site *out);
 enum store_result store_site_get(struct store *s, const char *team, const char *site_id,
                                  struct site *out);
-enum store_result store_site_list(struct store *s, const char *team, struct site_list *out);
+/* Which sites a list holds; every field is optional (zero: no filter). */
+struct site_query {
+    const char *after_id; /* keyset: only sites with a greater id */
+    unsigned limit;       /* 0: all */
+    int online;           /* 1: seen at or after seen_since, 0: not, -1: any */
+    int64_t seen_since;
+    const char *q;       /* substring of the name or identity, any case (ASCII) */
+    const char *version; /* software_version is this, or begins with it and a '.' or ' ' */
+};
+enum store_result store_site_list(struct store *s, const char *team, const struct site_query *q,
+                                  struct site_list *out);
 
 /* ---- the device plane ------------------------------------------------ */
 

@@ -662,7 +662,8 @@ static void test_team_scoping(void **state)
     assert_int_equal(store_site_get(fx->s, "owner", site, &st), STORE_OK);
     site_clear(&st);
     struct site_list sl;
-    assert_int_equal(store_site_list(fx->s, thief, &sl), STORE_OK);
+    struct site_query sq = {.online = -1};
+    assert_int_equal(store_site_list(fx->s, thief, &sq, &sl), STORE_OK);
     for (size_t i = 0; i < sl.n; i++)
         assert_string_not_equal(sl.items[i].id, site);
     site_list_clear(&sl);
