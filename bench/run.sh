@@ -78,6 +78,23 @@ for c in 64 1000; do
     echo "empty polls, $c connections: ${R[poll$c]}/s (p99 ${R[poll${c}p99]}) vs hello ${R[hello$c]}/s (p99 ${R[hello${c}p99]})"
 done
 
+# The metrics' cost to the poll path: empty polls again, with a scraper
+# reading GET /metrics every second, between two runs without (the baseline
+# is their mean, so drift of the machine shows in neither alone).
+scraper() { while :; do curl -s -o /dev/null -H "Authorization: Bearer $TOK" "$URL/metrics"; sleep 1; done; }
+out=$(TOKENS="$tmp/tokens" wrk -t2 -c64 -d${SECS}s --latency -s bench/poll.lua "$URL")
+R[noscr1]=$(rps "$out")
+scraper &
+SCR=$!
+out=$(TOKENS="$tmp/tokens" wrk -t2 -c64 -d${SECS}s --latency -s bench/poll.lua "$URL")
+kill $SCR; wait $SCR 2>/dev/null || true
+R[scr]=$(rps "$out"); R[scrp99]=$(lat99 "$out")
+out=$(TOKENS="$tmp/tokens" wrk -t2 -c64 -d${SECS}s --latency -s bench/poll.lua "$URL")
+R[noscr2]=$(rps "$out")
+R[noscr]=$(((R[noscr1] + R[noscr2]) / 2))
+R[scrape_ms]=$(curl -s -o /dev/null -w '%{time_total}' -H "Authorization: Bearer $TOK" "$URL/metrics" | awk '{ printf "%.1f", $1 * 1000 }')
+echo "empty polls, 64 connections, scraped every second: ${R[scr]}/s (p99 ${R[scrp99]}) vs not scraped ${R[noscr]}/s (${R[noscr1]}, ${R[noscr2]}); one scrape ${R[scrape_ms]} ms"
+
 # Operator authentication: one site read (GET /sites/{id}) with each kind of
 # credential, on a server of its own with an ES256 and an RS256 key (tokens
 # of tests/e2e/idp.py, python3-jwt) and API keys unlimited; the baseline is
@@ -343,6 +360,7 @@ HTTP threads, 10,000 adopted sites.
 |---|---|---|---|---|
 | empty polls, 64 connections (req/s) | ${R[poll64]} (p99 ${R[poll64p99]}) | hello-world MHD: ${R[hello64]} (p99 ${R[hello64p99]}) | $(ratio "${R[poll64]}" "${R[hello64]}") | >= 0.8 |
 | empty polls, 1000 connections (req/s) | ${R[poll1000]} (p99 ${R[poll1000p99]}) | hello-world MHD: ${R[hello1000]} (p99 ${R[hello1000p99]}) | $(ratio "${R[poll1000]}" "${R[hello1000]}") | >= 0.8 |
+| empty polls, 64 connections, GET /metrics scraped every second (req/s) | ${R[scr]} (p99 ${R[scrp99]}; one scrape of 10,000 sites ${R[scrape_ms]} ms) | the same not scraped, before and after: ${R[noscr]} (${R[noscr1]}, ${R[noscr2]}) | $(ratio "${R[scr]}" "${R[noscr]}") | >= 0.95 |
 | site reads (GET /sites/{id}), 64 connections, with an ES256 JWT (req/s) | ${R[auth_es256]} (p99 ${R[auth_es256p99]}) | the same with the server's HS256 JWT: ${R[auth_hs256]} (p99 ${R[auth_hs256p99]}) | $(ratio "${R[auth_es256]}" "${R[auth_hs256]}") | |
 | (same), with an RS256 JWT (2048 bits) | ${R[auth_rs256]} (p99 ${R[auth_rs256p99]}) | HS256: ${R[auth_hs256]} | $(ratio "${R[auth_rs256]}" "${R[auth_hs256]}") | |
 | (same), with an API key (one read of the key per request) | ${R[auth_apikey]} (p99 ${R[auth_apikeyp99]}) | HS256: ${R[auth_hs256]} | $(ratio "${R[auth_apikey]}" "${R[auth_hs256]}") | |
@@ -383,6 +401,7 @@ Commands (from \`bench/run.sh\`):
     build/jobplane sim --routers 10000 --interval 3600 --duration 1 --tokens tokens   # adopt
     wrk -t2 -c64|1000 -d${SECS}s --latency -s bench/poll.lua URL          # TOKENS=tokens
     build-bench/hello PORT 16                                        # the baseline server
+    the same wrk -c64 three times, the second with curl URL/metrics every second
     build-bench/held URL TOKEN tokens 10000 1000 SERVER_PID
     serve --jwks jwks.json --api-key-rate-limit 0 (a fresh server); wrk -t2 -c64 -d${SECS}s -H "Authorization: Bearer CRED" URL/sites/ID
      for CRED = HS256, ES256, RS256 (tests/e2e/idp.py) and an API key, two interleaved rounds

@@ -22,6 +22,7 @@ struct key_uses; /* when API keys were last used, not yet written (keys.c) */
 
 struct app {
     struct store *store;
+    struct http_server *srv;     /* the API's server (its held polls are the metrics') */
     const unsigned char *secret; /* operator JWT secret (HS256) */
     size_t secret_len;
     /* RS256/ES256 public keys (NULL: none), replaced on SIGHUP: read under
@@ -99,7 +100,19 @@ struct caller {
  * body limit. */
 extern const struct http_route api_routes[];
 extern const size_t api_nroutes;
+/* --metrics-listen: GET /metrics without credentials, and /healthz. */
+extern const struct http_route api_metrics_routes[];
+extern const size_t api_metrics_nroutes;
 const char *api_caller_name(enum caller_kind k);
+
+/* Metrics (metrics.c): api_metrics_init once before serving; the http/
+ * hook http_config.on_done; counts of the device plane. */
+enum poll_answer { POLL_JOB, POLL_IDLE, POLL_TEARDOWN, POLL_REFUSED, POLL_ANSWER_COUNT_ };
+void api_metrics_init(void);
+void api_request_done(struct http_req *req, double seconds);
+void api_count_poll(enum poll_answer a);
+void api_count_wakes(unsigned woken, bool from_database);
+void api_count_report(enum job_report r);
 
 /* The http/ hook (http_config.authenticate): checks the route's caller kind
  * and fills req->caller; false after answering 401, 403, 404, 422 or 429. */
@@ -160,6 +173,7 @@ void api_keys_create(struct http_req *req);
 void api_keys_list(struct http_req *req);
 void api_keys_delete(struct http_req *req);
 void api_healthz(struct http_req *req);
+void api_metrics(struct http_req *req);
 void api_sites_create(struct http_req *req);
 void api_sites_list(struct http_req *req);
 void api_sites_get(struct http_req *req);

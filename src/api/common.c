@@ -348,7 +348,7 @@ void api_healthz(struct http_req *req)
 {
     struct app *app = req->app;
     json_t *j = json_pack("{s:s, s:i, s:{s:I, s:I, s:I}}", "status", "ok", "held_polls",
-                          (int)http_held(req->srv), "adoptions", "adopted",
+                          (int)http_held(app->srv ? app->srv : req->srv), "adoptions", "adopted",
                           (json_int_t)atomic_load(&app->adopt.ok), "refused",
                           (json_int_t)atomic_load(&app->adopt.refused), "rate_limited",
                           (json_int_t)atomic_load(&app->adopt.limited));

@@ -165,10 +165,12 @@ void api_device_adopt(struct http_req *req)
         api_adoption_failed(req);
         const char *serial = f.serial_number ? f.serial_number : "none";
         if (why == ADOPT_UNKNOWN)
-            log_warn("adoption refused from %s: unknown bootstrap line", ip);
+            log_ev(LOG_WARN, "adoption.refused", req->request_id, NULL, NULL,
+                   "adoption refused from %s: unknown bootstrap line", ip);
         else
-            log_warn("site %s: adoption refused from %s (%s; serial %s)", site.id, ip,
-                     adopt_refusals[why], serial);
+            log_ev(LOG_WARN, "adoption.refused", req->request_id, site.id, NULL,
+                   "site %s: adoption refused from %s (%s; serial %s)", site.id, ip,
+                   adopt_refusals[why], serial);
         if (why == ADOPT_WRONG_SERIAL)
             http_reply_error(req, JP_ERR_FORBIDDEN,
                              "This site accepts only the router with its expected serial number.");
@@ -183,8 +185,9 @@ void api_device_adopt(struct http_req *req)
         return;
     }
     atomic_fetch_add(&app->adopt.ok, 1);
-    log_info("site %s adopted from %s (RouterOS %s, serial %s)", site.id, ip,
-             hb.version ? hb.version : "unknown", f.serial_number ? f.serial_number : "none");
+    log_ev(LOG_INFO, "site.adopted", req->request_id, site.id, NULL,
+           "site %s adopted from %s (RouterOS %s, serial %s)", site.id, ip,
+           hb.version ? hb.version : "unknown", f.serial_number ? f.serial_number : "none");
     struct ros_poll_params p = {
         .base_url = http_base_url(req->srv),
         .device_token = device,
@@ -260,6 +263,7 @@ static void poll_finish(struct http_req *req, enum store_result r)
 {
     if (req->hold_registered)
         http_hold_end(req);
+    api_count_poll(r == STORE_NOT_FOUND ? POLL_IDLE : POLL_REFUSED);
     if (r == STORE_NOT_FOUND)
         reply_script(req, ros_render_idle());
     else
@@ -271,8 +275,10 @@ static void poll_deliver(struct http_req *req, const struct job *j, long remaini
     const struct caller *who = req->caller;
     if (req->hold_registered)
         http_hold_end(req);
-    log_info("job %s delivered site=%s id=%s remaining=%ld", j->token, who->site_id, j->id,
-             remaining);
+    log_ev(LOG_INFO, "job.delivered", req->request_id, who->site_id, j->token,
+           "job %s delivered site=%s id=%s remaining=%ld", j->token, who->site_id, j->id,
+           remaining);
+    api_count_poll(POLL_JOB);
     reply_script(req, render_job(req, j, remaining, who->ros_version));
 }
 
@@ -289,6 +295,7 @@ static void poll_hold(struct http_req *req)
     }
     if (!req->hold_registered) {
         if (http_hold_full(req->srv)) {
+            api_count_poll(POLL_REFUSED);
             http_reply_error(req, JP_ERR_OVERLOADED, "Too many polls are held; retry later.");
             http_add_header(req, "Retry-After", "5");
             return;
@@ -357,6 +364,7 @@ static int poll_begin(struct http_req *req)
     long wait = 0;
     if (w && (strspn(w, "0123456789") != strlen(w) || !*w || strlen(w) > 2 ||
               (wait = strtol(w, NULL, 10)) > 60)) {
+        api_count_poll(POLL_REFUSED);
         http_reply_error(req, JP_ERR_PARAMETER_INVALID, "wait must be 0 to 60 seconds.");
         return -1;
     }
@@ -364,12 +372,16 @@ static int poll_begin(struct http_req *req)
         /* The token in the teardown is the one this request carried. */
         reply_script(req, ros_render_teardown(http_base_url(req->srv),
                                               http_header(req, "Authorization") + 7, who->site_id));
-        log_info("site %s: teardown script sent", who->site_id);
+        log_ev(LOG_INFO, "site.teardown_sent", req->request_id, who->site_id, NULL,
+               "site %s: teardown script sent", who->site_id);
+        api_count_poll(POLL_TEARDOWN);
         return -1;
     }
     struct heartbeat hb;
-    if (parse_heartbeat(req, &hb))
+    if (parse_heartbeat(req, &hb)) {
+        api_count_poll(POLL_REFUSED);
         return -1;
+    }
     int now_runs = ros_version(hb.version); /* what it runs now, not what was stored */
     if (now_runs)
         ((struct caller *)req->caller)->ros_version = now_runs;
@@ -409,10 +421,13 @@ static void report_done(struct http_req *req)
     enum store_result r = rw->w.as.res;
     const char *status = job_reports[rw->rep].name;
     if (r == STORE_OK || r == STORE_CONFLICT) {
-        if (r == STORE_OK)
-            log_info("job %s reported %s site=%s", rw->j.token, status, rw->j.site_id);
-        else
-            log_info("job %s: report %s ignored, the job already finished", rw->j.token, status);
+        if (r == STORE_OK) {
+            log_ev(LOG_INFO, "job.reported", req->request_id, rw->j.site_id, rw->j.token,
+                   "job %s reported %s site=%s", rw->j.token, status, rw->j.site_id);
+            api_count_report(rw->rep);
+        } else
+            log_ev(LOG_INFO, "job.report_ignored", req->request_id, rw->j.site_id, rw->j.token,
+                   "job %s: report %s ignored, the job already finished", rw->j.token, status);
         http_reply(req, 200, "text/plain; charset=utf-8", strdup("ok\n"), 3);
     } else {
         api_reply_store_error(req, r);
@@ -465,10 +480,12 @@ void api_device_backup(struct http_req *req)
         http_reply(req, 200, "text/plain; charset=utf-8", strdup("ok\n"), 3);
     } else if (r == STORE_CREATED) {
         if (redacted)
-            log_warn("backup %s/%s for job %s held the site's device token (%zu times): redacted;"
-                     " adopt the router again so its poll script no longer carries it",
-                     site, filename, job, redacted);
-        log_info("backup %s/%s stored for job %s", site, filename, job);
+            log_ev(LOG_WARN, "backup.redacted", req->request_id, site, NULL,
+                   "backup %s/%s for job %s held the site's device token (%zu times): redacted;"
+                   " adopt the router again so its poll script no longer carries it",
+                   site, filename, job, redacted);
+        log_ev(LOG_INFO, "backup.stored", req->request_id, site, NULL,
+               "backup %s/%s stored for job %s", site, filename, job);
         http_reply(req, 201, "text/plain; charset=utf-8", strdup("stored\n"), 7);
     } else if (r == STORE_CONFLICT) {
         http_reply_error(req, JP_ERR_PARAMETER_INVALID,
@@ -487,7 +504,8 @@ void api_device_notify_delete(struct http_req *req)
     } else {
         enum store_result r = store_site_teardown_done(app->store, who->site_id);
         if (r == STORE_OK) {
-            log_info("site %s: teardown confirmed, device token revoked", who->site_id);
+            log_ev(LOG_INFO, "site.teardown_confirmed", req->request_id, who->site_id, NULL,
+                   "site %s: teardown confirmed, device token revoked", who->site_id);
             http_reply(req, 200, "text/plain; charset=utf-8", strdup("ok\n"), 3);
         } else {
             api_reply_store_error(req, r);

@@ -14,11 +14,14 @@
  * nothing and delivers sooner). */
 static void created(struct http_req *req, const struct job *j)
 {
-    log_info("job %s created site=%s id=%s backup=%d ack=%d", j->token, j->site_id, j->id,
-             j->should_backup, j->needs_acknowledgement);
+    log_ev(LOG_INFO, "job.created", req->request_id, j->site_id, j->token,
+           "job %s created site=%s id=%s backup=%d ack=%d", j->token, j->site_id, j->id,
+           j->should_backup, j->needs_acknowledgement);
     unsigned woken = http_wake(req->srv, j->site_id);
+    api_count_wakes(woken, false);
     if (j->express_execute)
-        log_info("job %s express execution requested: %u held poll(s) woken", j->token, woken);
+        log_ev(LOG_INFO, "job.express", req->request_id, j->site_id, j->token,
+               "job %s express execution requested: %u held poll(s) woken", j->token, woken);
 }
 
 /* A create waiting for its commit (the request is deferred meanwhile). */
@@ -227,7 +230,8 @@ void api_jobs_cancel(struct http_req *req)
         return;
     enum store_result r = store_job_cancel(app->store, who->team, site, id, token);
     if (r == STORE_OK) {
-        log_info("job %s cancelled site=%s id=%s", token, site, id);
+        log_ev(LOG_INFO, "job.cancelled", req->request_id, site, token,
+               "job %s cancelled site=%s id=%s", token, site, id);
         http_reply(req, 204, NULL, NULL, 0);
     } else {
         api_reply_store_error(req, r);

@@ -33,6 +33,7 @@
 const struct http_route api_routes[] = {
     {"GET", "/healthz", api_healthz, 0, PUBLIC},
     {"GET", "/errors/{code}", api_error_doc, 0, PUBLIC},
+    {"GET", "/metrics", api_metrics, 0, OPERATOR(METRICS_READ)},
 
     {"POST", "/sites", api_sites_create, SMALL_BODY, OPERATOR(SITES_WRITE)},
     {"GET", "/sites", api_sites_list, 0, OPERATOR(SITES_READ)},
@@ -90,6 +91,13 @@ const struct http_route api_routes[] = {
 };
 
 const size_t api_nroutes = sizeof api_routes / sizeof api_routes[0];
+
+const struct http_route api_metrics_routes[] = {
+    {"GET", "/metrics", api_metrics, 0, PUBLIC},
+    {"GET", "/healthz", api_healthz, 0, PUBLIC},
+};
+
+const size_t api_metrics_nroutes = sizeof api_metrics_routes / sizeof api_metrics_routes[0];
 
 const char *api_caller_name(enum caller_kind k)
 {

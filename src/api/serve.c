@@ -85,6 +85,10 @@ static void usage(FILE *f)
         "  --job-retention-days N  finished jobs and their events, and site events, are kept\n"
         "                          N days (default 90; 0: for ever)\n"
         "  --backup-keep N         backups kept per site, the newest (default 30; 0: all)\n"
+        "  --log-format plain|json one line per event: plain text (default), or a JSON\n"
+        "                          object with time, level, event, request_id, site_id, job\n"
+        "  --metrics-listen HOST:PORT  serve GET /metrics (and /healthz) here without\n"
+        "                          credentials; on the main address it needs metrics:read\n"
         "  --webhook-allow-private deliver to loopback and private addresses too (labs, tests)\n");
 }
 
@@ -209,7 +213,7 @@ static void *sweeper_main(void *arg)
 /* A job was queued by some node: wake this node's held polls of the site. */
 static void wake_site(void *srv, const char *site_id)
 {
-    http_wake(srv, site_id);
+    api_count_wakes(http_wake(srv, site_id), true);
 }
 
 /* JP_TEST_CLOCK_OFFSET=SECONDS moves the pruner's clock (only it), for tests
@@ -278,7 +282,9 @@ int serve_main(int argc, char **argv)
         O_STATS_DAILY,
         O_JOB_RETENTION,
         O_BACKUP_KEEP,
-        O_WH_DEAD
+        O_WH_DEAD,
+        O_METRICS_LISTEN,
+        O_LOG_FORMAT
     };
     static const struct option longopts[] = {
         {"listen", 1, 0, O_LISTEN},
@@ -324,10 +330,13 @@ int serve_main(int argc, char **argv)
         {"job-retention-days", 1, 0, O_JOB_RETENTION},
         {"backup-keep", 1, 0, O_BACKUP_KEEP},
         {"webhook-dead-retention", 1, 0, O_WH_DEAD},
+        {"metrics-listen", 1, 0, O_METRICS_LISTEN},
+        {"log-format", 1, 0, O_LOG_FORMAT},
         {0, 0, 0, 0},
     };
     const char *listen = "127.0.0.1:8080", *db = "./jobplane.db", *secret_flag = NULL,
-               *secret_file = NULL, *base_url = NULL, *port_file = NULL, *proxy = NULL;
+               *secret_file = NULL, *base_url = NULL, *port_file = NULL, *proxy = NULL,
+               *metrics_listen = NULL;
     long threads = 16, maxconn = 4096, idle = 30, maxbody = 65536, poll = 30, leeway = 0, wait = 20,
          run_timeout = 600, url_ttl = -1, pool = 0, max_held = 20000, rate = 0, writers = 0,
          wh_conc = 64, wh_retention = 7, key_rate = 60, adopt_ttl = 86400, adopt_fails = 10,
@@ -393,6 +402,11 @@ int serve_main(int argc, char **argv)
         case O_JOB_RETENTION: bad = opt_long(optarg, 0, 36500, &job_days); break;
         case O_BACKUP_KEEP: bad = opt_long(optarg, 0, 1000000, &backup_keep); break;
         case O_WH_DEAD: bad = opt_long(optarg, 1, 3650, &wh_dead); break;
+        case O_METRICS_LISTEN: metrics_listen = optarg; break;
+        case O_LOG_FORMAT:
+            bad = strcmp(optarg, "plain") && strcmp(optarg, "json");
+            log_set_json(!strcmp(optarg, "json"));
+            break;
         case O_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -406,11 +420,12 @@ int serve_main(int argc, char **argv)
         fprintf(stderr, "jobplane serve: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    char host[128], err[256];
-    unsigned port;
-    if (parse_listen(listen, host, sizeof host, &port)) {
-        fprintf(stderr, "jobplane serve: --listen wants HOST:PORT or [IPv6]:PORT, not '%s'\n",
-                listen);
+    char host[128], mhost[128], err[256];
+    unsigned port, mport = 0;
+    if (parse_listen(listen, host, sizeof host, &port) ||
+        (metrics_listen && parse_listen(metrics_listen, mhost, sizeof mhost, &mport))) {
+        fprintf(stderr, "jobplane serve: --%slisten wants HOST:PORT or [IPv6]:PORT, not '%s'\n",
+                metrics_listen ? "metrics-" : "", metrics_listen ? metrics_listen : listen);
         return 2;
     }
     if (raw_hours > hourly_days * 24 || hourly_days > daily_days) {
@@ -506,11 +521,32 @@ int serve_main(int argc, char **argv)
         .app = &app,
         .authenticate = api_authenticate,
         .caller_size = sizeof(struct caller),
+        .on_done = api_request_done,
     };
-    struct http_server *srv = http_start(&hc, err, sizeof err);
+    api_metrics_init();
+    struct http_server *srv = http_start(&hc, err, sizeof err), *msrv = NULL;
     if (!srv) {
         fprintf(stderr, "jobplane serve: %s\n", err);
         goto out;
+    }
+    app.srv = srv;
+    if (metrics_listen) {
+        struct http_config mc = hc;
+        mc.host = mhost;
+        mc.port = mport;
+        mc.threads = 2;
+        mc.max_connections = 64;
+        mc.base_url = NULL;
+        mc.tls_cert = mc.tls_key = NULL;
+        mc.routes = api_metrics_routes;
+        mc.nroutes = api_metrics_nroutes;
+        mc.on_done = NULL;
+        if (!(msrv = http_start(&mc, err, sizeof err))) {
+            fprintf(stderr, "jobplane serve: --metrics-listen: %s\n", err);
+            http_stop(srv, 0);
+            goto out;
+        }
+        log_info("metrics on http://%s:%u/metrics", mhost, http_port(msrv));
     }
     store_watch_jobs(app.store, wake_site, srv);
     char node_name[300];
@@ -528,6 +564,8 @@ int serve_main(int argc, char **argv)
     if (!deliverer) {
         fprintf(stderr, "jobplane serve: cannot start the webhook deliverer\n");
         http_stop(srv, 0);
+        if (msrv)
+            http_stop(msrv, 0);
         goto out;
     }
     log_info("jobplane listening on %s:%u (%s store, %s durability)", host, http_port(srv),
@@ -552,6 +590,8 @@ int serve_main(int argc, char **argv)
         reload(&app, &kf, srv);
     log_info("signal %d: finishing requests in flight", sig);
     http_stop(srv, 10);
+    if (msrv)
+        http_stop(msrv, 0);
     deliver_stop(deliverer);
     if (sweeping) {
         pthread_mutex_lock(&sw.mu);

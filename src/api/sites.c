@@ -56,7 +56,7 @@ void api_sites_create(struct http_req *req)
         struct site s;
         enum store_result r = store_site_create(app->store, who->team, name, serial, &b.line, &s);
         if (r == STORE_CREATED) {
-            log_info("site %s created", s.id);
+            log_ev(LOG_INFO, "site.created", req->request_id, s.id, NULL, "site %s created", s.id);
             json_t *j = api_site_json(app, &s);
             api_bootstrap_json(req, &b, j);
             http_reply_json(req, 201, j);
@@ -171,7 +171,8 @@ void api_sites_delete(struct http_req *req)
         return;
     enum store_result r = store_site_delete(app->store, who->team, id);
     if (r == STORE_OK) {
-        log_info("site %s deleted; teardown on its next poll", id);
+        log_ev(LOG_INFO, "site.deleted", req->request_id, id, NULL,
+               "site %s deleted; teardown on its next poll", id);
         http_reply(req, 204, NULL, NULL, 0);
     } else {
         api_reply_store_error(req, r);
@@ -226,7 +227,8 @@ void api_sites_rotate(struct http_req *req)
         api_reply_store_error(req, r);
         return;
     }
-    log_info("site %s: device token revoked, new bootstrap issued", id);
+    log_ev(LOG_INFO, "site.rotated", req->request_id, id, NULL,
+           "site %s: device token revoked, new bootstrap issued", id);
     json_t *j = json_pack("{s:s}", "site_id", id);
     api_bootstrap_json(req, &b, j);
     http_reply_json(req, 200, j);

@@ -11,7 +11,7 @@
 
 #define ALL_SCOPES                                                                                 \
     "jobs:read jobs:write sites:read sites:write backups:read webhooks:read webhooks:write"        \
-    " keys:write"
+    " keys:write metrics:read"
 
 static void usage(FILE *f)
 {

@@ -24,9 +24,10 @@ enum jp_scope {
     JP_SCOPE_WEBHOOKS_READ = 1 << 5,
     JP_SCOPE_WEBHOOKS_WRITE = 1 << 6,
     JP_SCOPE_KEYS_WRITE = 1 << 7,
+    JP_SCOPE_METRICS_READ = 1 << 8,
 };
 
-#define JP_SCOPE_COUNT 8
+#define JP_SCOPE_COUNT 9
 #define JP_SCOPES_ALL ((1u << JP_SCOPE_COUNT) - 1)
 /* Every scope's name, in the order of the bits. */
 struct jp_scope_info {

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,6 +49,7 @@ struct http_server {
     struct conn_track *conns; /* open connections */
     pthread_mutex_t conn_mu;  /* guards conns; never held with hold_mu or by MHD calls */
     pthread_cond_t timer_cond;
+    unsigned rid_prefix; /* random: request ids of two processes differ */
 };
 
 /* ---- responses -------------------------------------------------------- */
@@ -119,6 +121,7 @@ static enum MHD_Result send_resp(struct http_req *req)
     r->body = NULL; /* now owned by the response */
     if (r->content_type)
         MHD_add_response_header(m, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+    MHD_add_response_header(m, "X-Request-Id", req->request_id);
     for (int i = 0; i < r->nheaders; i++)
         if (r->headers[i][0] && r->headers[i][1])
             MHD_add_response_header(m, r->headers[i][0], r->headers[i][1]);
@@ -129,13 +132,42 @@ static enum MHD_Result send_resp(struct http_req *req)
     return ret;
 }
 
+/* ---- request ids ---------------------------------------------------- */
+
+/* The client's X-Request-Id when it is 1-64 characters of [A-Za-z0-9._:-];
+ * else this process's prefix, the thread's number and its count, in hex:
+ * unique within the process, no shared counter touched per request. */
+static void request_id(const struct http_server *srv, struct MHD_Connection *conn,
+                       char out[HTTP_REQUEST_ID_MAX + 1])
+{
+    static atomic_uint threads;
+    static _Thread_local unsigned thread_no;
+    static _Thread_local unsigned long long seq;
+    const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+    size_t n = v ? strlen(v) : 0;
+    if (n && n <= HTTP_REQUEST_ID_MAX &&
+        strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-") == n) {
+        memcpy(out, v, n + 1);
+        return;
+    }
+    if (!thread_no)
+        thread_no = atomic_fetch_add(&threads, 1) + 1;
+    snprintf(out, HTTP_REQUEST_ID_MAX + 1, "%08x%04x%08llx", srv->rid_prefix, thread_no & 0xffff,
+             ++seq);
+}
+
 /* ---- held requests ---------------------------------------------------- */
 
-static long long mono_ms(void)
+static long long mono_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static long long mono_ms(void)
+{
+    return mono_us() / 1000;
 }
 
 static unsigned bucket(const char *key)
@@ -455,6 +487,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req->conn = conn;
         req->app = srv->cfg.app;
         req->method = method;
+        req->started_us = mono_us();
+        request_id(srv, conn, req->request_id);
         req->path = strdup(url);
         *con_cls = req;
         atomic_fetch_add(&srv->in_flight, 1);
@@ -571,6 +605,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (req->hold_registered)
         http_hold_end(req);
     conn_deadline(srv, conn, true); /* the next request's headers have a deadline too */
+    if (srv->cfg.on_done)
+        srv->cfg.on_done(req, (double)(mono_us() - req->started_us) / 1e6);
     req_free(req);
     *con_cls = NULL;
     atomic_fetch_sub(&srv->in_flight, 1);
@@ -635,6 +671,8 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
         return NULL;
     }
     srv->cfg = *cfg;
+    if (getrandom(&srv->rid_prefix, sizeof srv->rid_prefix, 0) != sizeof srv->rid_prefix)
+        srv->rid_prefix = (unsigned)time(NULL) ^ ((unsigned)getpid() << 16);
     pthread_mutex_init(&srv->hold_mu, NULL);
     pthread_mutex_init(&srv->conn_mu, NULL);
     pthread_cond_init(&srv->timer_cond, NULL);

@@ -33,6 +33,7 @@ struct http_route {
 
 #define HTTP_MAX_PARAMS 4
 #define HTTP_MAX_RESP_HEADERS 4
+#define HTTP_REQUEST_ID_MAX 64
 
 struct http_resp {
     int status;
@@ -85,6 +86,8 @@ struct http_req {
     http_handler then;         /* runs when a deferred request is resumed */
     int defer_state;           /* guarded by the server: none, waiting, resumed early */
     bool deferred;             /* the handler's last run deferred (the MHD thread's) */
+    long long started_us;      /* monotonic, when its headers were read */
+    char request_id[HTTP_REQUEST_ID_MAX + 1]; /* the client's X-Request-Id, or a new one; echoed */
 };
 
 struct http_config {
@@ -109,6 +112,10 @@ struct http_config {
      * the handler does not run. NULL: every route is public. */
     bool (*authenticate)(struct http_req *req);
     size_t caller_size; /* bytes at req->caller: plain data, freed with the request */
+    /* Runs when a request ends (answered, or its client gone) with the
+     * seconds since its headers were read; req->route and req->resp.status
+     * (0 when nothing was answered) say what it was. NULL: nothing. */
+    void (*on_done)(struct http_req *req, double seconds);
 };
 
 struct http_server *http_start(const struct http_config *cfg, char *err, size_t errlen);

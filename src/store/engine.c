@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "store/engine.h"
 
 struct wop {
@@ -274,6 +275,39 @@ static bool run_batch(struct store *s, struct wop *batch, bool savepoints)
     return ok;
 }
 
+/* ---- metrics: every store of the process counts into the same slots ---- */
+
+static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
+static const double commit_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                       0.05,   0.1,   0.25,   0.5,   1,    2.5};
+static struct met_hist batch_hist, commit_hist;
+static pthread_once_t hists_once = PTHREAD_ONCE_INIT;
+
+static void hists_init(void)
+{
+    met_hist_init(&batch_hist, batch_bounds, sizeof batch_bounds / sizeof *batch_bounds);
+    met_hist_init(&commit_hist, commit_bounds, sizeof commit_bounds / sizeof *commit_bounds);
+}
+
+const struct met_hist *store_batch_hist(void)
+{
+    pthread_once(&hists_once, hists_init);
+    return &batch_hist;
+}
+
+const struct met_hist *store_commit_hist(void)
+{
+    pthread_once(&hists_once, hists_init);
+    return &commit_hist;
+}
+
+static double mono_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 static void *writer_main(void *arg)
 {
     self = arg;
@@ -288,7 +322,15 @@ static void *writer_main(void *arg)
         if (!batch)
             break; /* stopping with nothing queued */
         /* Alone, an operation's failure is the batch's: no second attempt. */
+        double t0 = mono_seconds();
         bool ok = run_batch(s, batch, false) || (batch->next && run_batch(s, batch, true));
+        if (ok) {
+            unsigned ops = 0;
+            for (struct wop *w = batch; w; w = w->next)
+                ops++;
+            met_observe(store_batch_hist(), ops);
+            met_observe(store_commit_hist(), mono_seconds() - t0);
+        }
         bool woke = ok && self->outbox_new;
         if (self->hooks_changed && !PG(s)) { /* committed or not: what the database holds */
             self->hooks_changed = false;
@@ -604,6 +646,11 @@ static void free_all(struct store *s)
     pthread_cond_destroy(&s->pr_cond);
     free(s->url);
     free(s);
+}
+
+bool store_is_postgres(const struct store *s)
+{
+    return PG(s);
 }
 
 void store_close(struct store *s)

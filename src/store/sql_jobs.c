@@ -318,8 +318,9 @@ static int fail_timed_out(struct store *s, const char *site_id, int64_t now, int
                             "Job %s failed: no report within the run timeout of %llds", j.token,
                             (long long)run_timeout) ||
               out_job(s, EV_JOB_FAILED, &j);
-        log_warn("job %s failed: no report within the run timeout of %llds", j.token,
-                 (long long)run_timeout);
+        log_ev(LOG_WARN, "job.timed_out", NULL, j.site_id, j.token,
+               "job %s failed: no report within the run timeout of %llds", j.token,
+               (long long)run_timeout);
         job_clear(&j);
     }
     *count = (long)r->rows;

@@ -52,6 +52,7 @@ struct store_options {
 /* Opens the store and applies migrations. Returns NULL and writes a message
  * into err on failure. */
 struct store *store_open(const struct store_options *opt, char *err, size_t errlen);
+bool store_is_postgres(const struct store *s);
 /* Waits for queued writes, then closes. NULL is fine. */
 void store_close(struct store *s);
 
@@ -399,6 +400,19 @@ enum store_result store_api_key_auth(struct store *s, const char *id, struct api
  * moving a time back. */
 enum store_result store_api_keys_used(struct store *s, const char (*ids)[JP_UUID_LEN + 1],
                                       const int64_t *when, size_t n);
+
+/* For the metrics endpoint (sql_gauges.c): sites not deleted, online when
+ * seen at or after seen_since; jobs not finished, by state. */
+struct store_gauges {
+    int64_t sites_online, sites_offline;
+    int64_t jobs_pending, jobs_delivered, jobs_running;
+};
+enum store_result store_gauges(struct store *s, int64_t seen_since, struct store_gauges *out);
+/* The writer's batches (every store of the process): operations per commit,
+ * and seconds from BEGIN to the end of COMMIT. */
+struct met_hist;
+const struct met_hist *store_batch_hist(void);
+const struct met_hist *store_commit_hist(void);
 
 struct outbox_health {
     long depth;            /* deliveries not yet done */
