@@ -1,0 +1,133 @@
+/* jobplane site add|ls|show|rm|bootstrap|rotate */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/op.h"
+
+static const struct op_verb verbs[] = {
+    {"add", "NAME", "create a site and print its bootstrap line", "serial"},
+    {"ls", "", "list sites (every page)", "online offline search version limit"},
+    {"show", "SITE", "one site", ""},
+    {"rm", "SITE", "delete a site (its router gets a teardown script)", ""},
+    {"bootstrap", "SITE", "a new bootstrap line for a site not adopted yet", ""},
+    {"rotate", "SITE", "revoke the device token and print a new bootstrap line", ""},
+};
+#define NVERBS (sizeof verbs / sizeof *verbs)
+
+static const char *const cols[] = {"ID", "NAME", "PULSE", "IDENTITY", "VERSION", "LAST SEEN"};
+static const char *const keys[] = {
+    "id", "name", "has_pulse", "identity", "software_version", "last_seen_at"};
+
+/* A site with a bootstrap line: the line, or the site (--json, -q). */
+static void print_bootstrap(const struct op *o, json_t *j)
+{
+    if (o->json)
+        op_print_json(j);
+    else if (o->quiet) /* ids only: the site's */
+        printf("%s\n", json_string_value(json_object_get(j, "site_id"))
+                           ? json_string_value(json_object_get(j, "site_id"))
+                           : json_string_value(json_object_get(j, "id")));
+    else {
+        char exp[64];
+        op_time(o, json_object_get(j, "bootstrap_expires_at"), exp, sizeof exp);
+        printf("site %s\npaste into the router's terminal (valid until %s):\n\n%s\n",
+               json_string_value(json_object_get(j, "site_id"))
+                   ? json_string_value(json_object_get(j, "site_id"))
+                   : json_string_value(json_object_get(j, "id")),
+               exp, json_string_value(json_object_get(j, "bootstrap")));
+    }
+}
+
+static int site_path(const char *id, const char *tail, char *out, size_t cap)
+{
+    char enc[512];
+    if (op_escape(id, enc, sizeof enc)) {
+        fprintf(stderr, "jobplane: the site id is too long\n");
+        return -1;
+    }
+    snprintf(out, cap, "/sites/%s%s", enc, tail);
+    return 0;
+}
+
+int op_site(struct op *o, int argc, char **argv)
+{
+    int rc = OP_OK;
+    const struct op_verb *v = op_verb_find("site", verbs, NVERBS, argc, argv, &rc);
+    if (!v)
+        return rc;
+    struct op_args a;
+    if ((rc = op_parse(o, "site", v, argc, argv, &a)))
+        return rc;
+    const char *name = v->name;
+    bool one = strcmp(name, "ls") != 0;
+    if ((rc = op_positionals("site", v, &a, one, one)))
+        return rc;
+    const char *arg = one ? a.argv[a.pos] : NULL;
+    json_t *j = NULL;
+    char path[1024];
+    if (!strcmp(name, "add")) {
+        json_t *b = json_pack("{s:s}", "name", arg);
+        if (a.serial)
+            json_object_set_new(b, "expected_serial", json_string(a.serial));
+        char *body = json_dumps(b, JSON_COMPACT);
+        json_decref(b);
+        rc = body ? op_call(o, "POST", "/sites", body, 201, &j) : OP_API;
+        free(body);
+        if (rc == OP_OK)
+            print_bootstrap(o, j);
+    } else if (!strcmp(name, "ls")) {
+        char q[1024] = "/sites?", enc[512];
+        size_t n = strlen(q);
+        if (a.online >= 0)
+            n +=
+                (size_t)snprintf(q + n, sizeof q - n, "has_pulse=%s&", a.online ? "true" : "false");
+        if (a.search && !op_escape(a.search, enc, sizeof enc))
+            n += (size_t)snprintf(q + n, sizeof q - n, "q=%s&", enc);
+        if (a.version && !op_escape(a.version, enc, sizeof enc))
+            n += (size_t)snprintf(q + n, sizeof q - n, "version=%s&", enc);
+        q[n - 1] = '\0'; /* the last & or the ? */
+        if ((rc = op_list(o, q, a.limit, &j)) == OP_OK) {
+            if (o->json)
+                op_print_json(j);
+            else if (o->quiet)
+                for (size_t i = 0; i < json_array_size(j); i++)
+                    printf("%s\n", json_string_value(json_object_get(json_array_get(j, i), "id")));
+            else
+                op_table(o, j, cols, keys, sizeof cols / sizeof *cols);
+        }
+    } else if (site_path(arg, "", path, sizeof path)) {
+        rc = OP_USAGE;
+    } else if (!strcmp(name, "show")) {
+        if ((rc = op_get_json(o, path, &j)) == OP_OK) {
+            if (o->json)
+                op_print_json(j);
+            else if (o->quiet)
+                printf("%s\n", json_string_value(json_object_get(j, "id")));
+            else
+                op_show(o, j);
+        }
+    } else if (!strcmp(name, "rm")) {
+        if ((rc = op_call(o, "DELETE", path, NULL, 204, &j)) == OP_OK && !o->json && !o->quiet)
+            printf("site %s deleted: its router removes jobplane on its next poll\n", arg);
+    } else { /* bootstrap, rotate */
+        if (!strcmp(name, "bootstrap")) {
+            if ((rc = op_get_json(o, path, &j)))
+                return rc;
+            bool adopted = !json_is_null(json_object_get(j, "adopted_at"));
+            json_decref(j);
+            j = NULL;
+            if (adopted) {
+                fprintf(stderr,
+                        "jobplane site bootstrap: site %s is adopted; `jobplane site rotate %s`"
+                        " revokes its device token and prints a new line\n",
+                        arg, arg);
+                return OP_USAGE;
+            }
+        }
+        site_path(arg, "/device-token", path, sizeof path);
+        if ((rc = op_call(o, "POST", path, NULL, 200, &j)) == OP_OK)
+            print_bootstrap(o, j);
+    }
+    json_decref(j);
+    return rc;
+}
