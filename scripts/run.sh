@@ -23,10 +23,20 @@ An operator token for team "default", valid for 24 hours:
   export JP_URL=$URL
   export JP_TOKEN=$TOKEN
 
-Create a site, queue a job for it and list its jobs:
+With those two set, the operator client (build/jobplane site|job|backup ...):
 
-  SITE=\$(curl -s -X POST "\$JP_URL/sites" -H "Authorization: Bearer \$JP_TOKEN" \\
-      -H 'Content-Type: application/json' -d '{"name":"my-router"}' | jq -r .id)
+  build/jobplane site add my-router     # prints the line to paste into the router
+  build/jobplane sim --url "\$JP_URL" --token "\$JP_TOKEN" --routers 1 --interval 5 \\
+      --duration 3600 &                 # or a simulated router, adopted at once
+  build/jobplane site ls
+  SITE=\$(build/jobplane site ls --online -q | head -1)
+  JOB=\$(echo '/system identity print' | build/jobplane job create "\$SITE" - -d 'Print identity' -q)
+  build/jobplane job wait "\$SITE" "\$JOB"   # until the router ran it (exit 4: it failed)
+  build/jobplane job log "\$SITE" "\$JOB"
+
+Or keep them for later shells: build/jobplane config --url "\$JP_URL" --token "\$JP_TOKEN"
+The same with curl:
+
   curl -s -X POST "\$JP_URL/site/\$SITE/job" -H "Authorization: Bearer \$JP_TOKEN" \\
       -H 'Content-Type: text/plain' -H "X-Idempotency-Key: \$(cat /proc/sys/kernel/random/uuid)" \\
       -H 'X-Description: Print identity' --data-binary '/system identity print' | jq .

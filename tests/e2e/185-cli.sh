@@ -259,5 +259,12 @@ done
 check "--help for every command" 0 "$bad"
 "$JP_BIN" config --help | grep -q "^usage: jobplane config"
 check "config --help" 0 "$?"
+# bash completion reads the binary's own help
+COMPS=$(bash -c '. scripts/jobplane.bash-completion
+c() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _jobplane; echo "${COMPREPLY[*]}"; }
+c "$0" job ""; c "$0" job create --ex; c "$0" si' "$JP_BIN")
+check "bash completion: verbs, options, commands" "create ls get cancel log wait
+--express
+sim site" "$COMPS"
 kill "$SIM" 2>/dev/null; wait "$SIM" 2>/dev/null
 jp_finish
