@@ -16,6 +16,11 @@
 #   JP_JOBS=N      tests at once;  JP_HEAVY=N  heavy tests at once
 set -u
 cd "$(dirname "$0")/.."
+# Through the OpenAPI recorder (tests/openapi), the normal build's SQLite run
+# of every e2e test but these: raw sockets, TLS, floods, timing of held
+# connections, and the heavy ones (their volume); the exchanges are checked
+# against docs/openapi.json at the end.
+OPENAPI_SKIP="25-tls 95-http-limits 300-hostile 320-overload 130-held-polls"
 HEAVY="330-crash 355-retention-size 200-pg-two-nodes 336-webhook-crash 160-sim-fleet 320-overload"
 jobs_max=${JP_JOBS:-5}
 heavy_max=${JP_HEAVY:-2}
@@ -69,6 +74,14 @@ if ! pg_admin=$(tests/pg.sh start "$pgdir"); then
     pg_admin=
 fi
 
+mkdir -p "$logdir/openapi"
+openapi=1
+if ! tests/openapi/install.sh; then
+    echo "not ok - the OpenAPI checks' npm packages install (tests/openapi/install.sh)"
+    failed=$((failed + 1))
+    openapi=
+fi
+
 # What runs. Unit tests of the store get a database of their own per build.
 if [ -z "${JP_ONLY:-}" ]; then
     add "style: clang-format and cppcheck" "tests/style.sh"
@@ -98,8 +111,13 @@ for build in build build-asan; do
             name=$(basename "$t" .sh)
             mode=
             [[ " $HEAVY " == *" $name "* ]] && mode=heavy
-            add "e2e: $t ($build, $store)" \
-                "env JP_BIN='$build/jobplane' JP_PG_ADMIN='$admin' JP_PG_DIR='$pgdir' bash '$t'" $mode
+            rec= label=
+            if [ -n "$openapi" ] && [ "$build/$store" = build/sqlite ] && [ -z "$mode" ] &&
+                [[ " $OPENAPI_SKIP " != *" $name "* ]]; then
+                rec=$logdir/openapi/$name.jsonl label=", recorded for OpenAPI"
+            fi
+            add "e2e: $t ($build, $store$label)" \
+                "env JP_BIN='$build/jobplane' JP_PG_ADMIN='$admin' JP_PG_DIR='$pgdir' JP_OPENAPI_RECORD='$rec' bash '$t'" $mode
         done
     done
 done
@@ -152,6 +170,17 @@ while [ "${#queue[@]}" -gt 0 ]; do
     queue=("${queue[@]}")
 done
 while [ "${#pids[@]}" -gt 0 ]; do reap; done
+# Every exchange recorded above, against the OpenAPI document.
+if [ -n "$openapi" ] && compgen -G "$logdir/openapi/*.jsonl" >/dev/null; then
+    echo "# openapi: docs/openapi.json and the recorded exchanges"
+    tests/openapi/check.sh "$logdir"/openapi/*.jsonl >"$logdir/openapi.log" 2>&1
+    rc=$?
+    cat "$logdir/openapi.log"
+    passed=$((passed + $(grep -cE '^ok ' "$logdir/openapi.log")))
+    f=$(grep -cE '^not ok ' "$logdir/openapi.log")
+    [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+    failed=$((failed + f))
+fi
 echo "# the whole run took $(($(date +%s) - t_start)) s"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

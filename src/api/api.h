@@ -174,6 +174,7 @@ void api_keys_list(struct http_req *req);
 void api_keys_delete(struct http_req *req);
 void api_healthz(struct http_req *req);
 void api_metrics(struct http_req *req);
+void api_openapi(struct http_req *req);
 void api_sites_create(struct http_req *req);
 void api_sites_list(struct http_req *req);
 void api_sites_get(struct http_req *req);

@@ -374,6 +374,18 @@ void api_healthz(struct http_req *req)
     http_reply_json(req, 200, j);
 }
 
+/* docs/openapi.json, compiled in by the Makefile */
+extern const char api_openapi_json[];
+
+void api_openapi(struct http_req *req)
+{
+    char *doc = strdup(api_openapi_json);
+    if (!doc)
+        http_reply_error(req, JP_ERR_INTERNAL, NULL);
+    else
+        http_reply(req, 200, "application/json", doc, strlen(doc));
+}
+
 void api_error_doc(struct http_req *req)
 {
     for (int e = 1; e < JP_ERR_COUNT_; e++) {

@@ -34,6 +34,7 @@ const struct http_route api_routes[] = {
     {"GET", "/healthz", api_healthz, 0, PUBLIC},
     {"GET", "/errors/{code}", api_error_doc, 0, PUBLIC},
     {"GET", "/metrics", api_metrics, 0, OPERATOR(METRICS_READ)},
+    {"GET", "/openapi.json", api_openapi, 0, PUBLIC},
 
     {"POST", "/sites", api_sites_create, SMALL_BODY, OPERATOR(SITES_WRITE)},
     {"GET", "/sites", api_sites_list, 0, OPERATOR(SITES_READ)},

@@ -32,4 +32,8 @@ req GET "/site/not-a-uuid/job" -H "Authorization: Bearer $(token t1)"
 check_error "malformed site id" 422 parameter_invalid
 check_true "no internals in the message" body_lacks 'sqlite|select|/tmp|\.c:' 
 
+# The OpenAPI document, as the repository has it, without credentials.
+req GET /openapi.json
+check "GET /openapi.json: 200, JSON" "200 application/json" "$STATUS $(header Content-Type)"
+check_true "the document of the repository, byte for byte" cmp -s "$JP_TMP/body" "$(dirname "$0")/../../docs/openapi.json"
 jp_finish

@@ -37,12 +37,35 @@ check_true() {
     if "$@"; then ok "$d"; else not_ok "$d"; fi
 }
 
+# With JP_OPENAPI_RECORD=FILE every request goes through a recording proxy
+# (tests/openapi/record.py) that appends each exchange to FILE, for the
+# OpenAPI check; the server's --base-url is the proxy's, so routers' requests
+# pass it too.
+JP_PROXY_PID=
+openapi_proxy() {
+    [ -n "${JP_OPENAPI_RECORD:-}" ] || return 0
+    if [ -z "$JP_PROXY_PID" ]; then
+        # started from a subshell: not a job of the test, which may wait for its own
+        (python3 "$(dirname "${BASH_SOURCE[0]}")/../openapi/record.py" "$JP_TMP/proxy.port" \
+            "$JP_TMP/port" "$JP_OPENAPI_RECORD" </dev/null >/dev/null 2>&1 &
+            echo $! >"$JP_TMP/proxy.pid")
+        JP_PROXY_PID=$(cat "$JP_TMP/proxy.pid")
+        for _ in $(seq 100); do [ -s "$JP_TMP/proxy.port" ] && break; sleep 0.05; done
+    fi
+    JP_PROXY_URL="http://127.0.0.1:$(cat "$JP_TMP/proxy.port")"
+}
+
 # jp_start [serve options...]: starts the server on a free port with JP_DB
 jp_start() {
     JP_ARGS=("$@")
     rm -f "$JP_TMP/port"
-    "$JP_BIN" serve --listen "${JP_LISTEN:-127.0.0.1:0}" --db "$JP_DB" --port-file "$JP_TMP/port" "$@" \
-        >>"$JP_TMP/server.log" 2>&1 &
+    local extra=()
+    openapi_proxy
+    if [ -n "${JP_OPENAPI_RECORD:-}" ] && [[ " $* " != *" --base-url "* ]]; then
+        extra=(--base-url "$JP_PROXY_URL")
+    fi
+    "$JP_BIN" serve --listen "${JP_LISTEN:-127.0.0.1:0}" --db "$JP_DB" --port-file "$JP_TMP/port" \
+        "${extra[@]}" "$@" >>"$JP_TMP/server.log" 2>&1 &
     JP_PID=$!
     for _ in $(seq 1 200); do
         [ -s "$JP_TMP/port" ] && break
@@ -54,6 +77,8 @@ jp_start() {
     fi
     JP_PORT=$(cat "$JP_TMP/port")
     BASE="http://127.0.0.1:$JP_PORT"
+    [ -n "${JP_OPENAPI_RECORD:-}" ] && [[ " $* " != *" --base-url "* ]] && BASE=$JP_PROXY_URL
+    return 0
 }
 
 # jp_stop: SIGTERM, wait, and require a clean exit with no sanitizer report
@@ -121,6 +146,7 @@ pruned() {
 
 jp_finish() {
     jp_stop
+    [ -n "$JP_PROXY_PID" ] && kill "$JP_PROXY_PID" 2>/dev/null
     [ -n "${JP_PG_ADMIN:-}" ] &&
         psql -q "$JP_PG_ADMIN/postgres" -c "DROP DATABASE IF EXISTS $JP_PGNAME" >/dev/null 2>&1
     rm -rf "$JP_TMP"
