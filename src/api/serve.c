@@ -20,6 +20,9 @@ static void usage(FILE *f)
     fprintf(
         f,
         "usage: jobplane serve [options]\n"
+        "  --config FILE           read options from FILE first, one 'key = value' per line\n"
+        "                          (the option's name; 'key = true' for one without a value;\n"
+        "                          '#' comments); the command line's come after\n"
         "  --listen HOST:PORT      address to listen on (default 127.0.0.1:8080; [::1]:8080"
         " for IPv6; port 0 picks a free one)\n"
         "  --db PATH|URL           SQLite database file (default ./jobplane.db), or\n"
@@ -348,6 +351,17 @@ int serve_main(int argc, char **argv)
     struct deliver_options dopt = {.schedule = whk_default_schedule};
     struct app app = {0};
     struct store_options sopt = {0};
+    /* --config FILE: its lines first, then the rest of the command line (kept
+     * for the process's life: the options point into it) */
+    static struct opt_argv expanded;
+    char cerr[512] = "";
+    opt_argv_free(&expanded);
+    if (opt_config_expand(argc, argv, longopts, &expanded, cerr, sizeof cerr)) {
+        fprintf(stderr, "jobplane serve: %s\n", cerr);
+        return 2;
+    }
+    argc = expanded.argc;
+    argv = expanded.argv;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {

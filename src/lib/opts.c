@@ -1,6 +1,8 @@
 #include "lib/opts.h"
 
 #include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,4 +94,132 @@ char *opt_read_file(const char *path, size_t max, size_t *len, char *err, size_t
     buf[n] = '\0';
     *len = n;
     return buf;
+}
+
+static int push(struct opt_argv *a, const char *s, size_t n)
+{
+    char **v = realloc(a->argv, (size_t)(a->argc + 2) * sizeof *v);
+    if (!v)
+        return -1;
+    a->argv = v;
+    if (!(v[a->argc] = strndup(s, n)))
+        return -1;
+    v[++a->argc] = NULL;
+    return 0;
+}
+
+void opt_argv_free(struct opt_argv *a)
+{
+    for (int i = 0; i < a->argc; i++)
+        free(a->argv[i]);
+    free(a->argv);
+    memset(a, 0, sizeof *a);
+}
+
+static char *trim(char *s)
+{
+    s += strspn(s, " \t");
+    size_t n = strlen(s);
+    while (n && strchr(" \t\r\n", s[n - 1]))
+        s[--n] = '\0';
+    return s;
+}
+
+/* The file's lines as options, appended to out. */
+static int config_lines(const char *path, const struct option *longopts, struct opt_argv *out,
+                        char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[4096];
+    int no = 0, rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        no++;
+        char *k = trim(line), *eq = strchr(k, '=');
+        if (!*k || *k == '#')
+            continue;
+        if (!eq) {
+            snprintf(err, errlen, "%s:%d: not a 'key = value' line", path, no);
+            rc = -1;
+            break;
+        }
+        *eq = '\0';
+        char *v = trim(eq + 1);
+        k = trim(k);
+        size_t vn = strlen(v);
+        if (vn >= 2 && v[0] == '"' && v[vn - 1] == '"') {
+            v[vn - 1] = '\0';
+            v++;
+        }
+        const struct option *o = longopts;
+        while (o->name && strcmp(o->name, k))
+            o++;
+        if (!o->name || !strcmp(k, "config") || !strcmp(k, "help")) {
+            snprintf(err, errlen, "%s:%d: unknown option '%s'", path, no, k);
+            rc = -1;
+            break;
+        }
+        char opt[256];
+        snprintf(opt, sizeof opt, "--%s", k);
+        if (o->has_arg == no_argument) {
+            bool on = !strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on");
+            if (!on && strcmp(v, "false") && strcmp(v, "no") && strcmp(v, "off")) {
+                snprintf(err, errlen, "%s:%d: %s takes true or false, not '%s'", path, no, k, v);
+                rc = -1;
+            } else if (on) {
+                rc = push(out, opt, strlen(opt));
+            }
+        } else {
+            rc = push(out, opt, strlen(opt)) || push(out, v, strlen(v)) ? -1 : 0;
+        }
+    }
+    if (rc == 0 && !feof(f)) {
+        snprintf(err, errlen, "%s: a line is over %zu bytes, or the file cannot be read", path,
+                 sizeof line - 1);
+        rc = -1;
+    }
+    fclose(f);
+    return rc;
+}
+
+int opt_config_expand(int argc, char **argv, const struct option *longopts, struct opt_argv *out,
+                      char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    const char *path = NULL;
+    int at = -1, used = 0;
+    for (int i = 1; i < argc && !path; i++) {
+        if (!strcmp(argv[i], "--"))
+            break;
+        if (!strcmp(argv[i], "--config")) {
+            if (i + 1 >= argc) {
+                snprintf(err, errlen, "--config needs a file");
+                return -1;
+            }
+            path = argv[i + 1];
+            at = i;
+            used = 2;
+        } else if (!strncmp(argv[i], "--config=", 9)) {
+            path = argv[i] + 9;
+            at = i;
+            used = 1;
+        }
+    }
+    if (push(out, argv[0], strlen(argv[0])) ||
+        (path && config_lines(path, longopts, out, err, errlen))) {
+        if (!*err)
+            snprintf(err, errlen, "out of memory");
+        opt_argv_free(out);
+        return -1;
+    }
+    for (int i = 1; i < argc; i++)
+        if ((i < at || i >= at + used) && push(out, argv[i], strlen(argv[i]))) {
+            snprintf(err, errlen, "out of memory");
+            opt_argv_free(out);
+            return -1;
+        }
+    return 0;
 }

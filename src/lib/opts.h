@@ -21,4 +21,20 @@ char *opt_secret(const char *flag_value, const char *file, char *err, size_t err
  * than max). */
 char *opt_read_file(const char *path, size_t max, size_t *len, char *err, size_t errlen);
 
+/* --config FILE: the options of a file, one "key = value" line each (the
+ * long option's name; '#' starts a comment; a value may be quoted with "").
+ * An option without a value is "key = true" (false, no, off: left out).
+ * out->argv is argv[0], the file's options, then the rest of argv without
+ * --config FILE: what the command line says after them wins. Without
+ * --config, out->argv is a copy of argv. 0, or -1 with the reason (and the
+ * line) in err. */
+struct option;
+struct opt_argv {
+    int argc;
+    char **argv; /* owned, with its strings */
+};
+int opt_config_expand(int argc, char **argv, const struct option *longopts, struct opt_argv *out,
+                      char *err, size_t errlen);
+void opt_argv_free(struct opt_argv *a);
+
 #endif
