@@ -19,7 +19,7 @@ OPT := -O2 -g
 endif
 
 CFLAGS := -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Isrc -pthread $(OPT) \
-          -DJOBPLANE_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS))
+          -DJOBPLANE_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS)) $(EXTRA_CFLAGS)
 LDLIBS := $(shell pkg-config --libs $(PKGS)) -pthread
 
 SRC := $(filter-out src/main.c,$(wildcard src/*/*.c))
@@ -27,7 +27,7 @@ OBJ := $(SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/openapi.o
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test run deps clean format
+.PHONY: all test run deps clean format deb
 all: $(BUILD)/jobplane $(UNIT_BIN)
 
 $(BUILD)/%.o: %.c $(wildcard src/*/*.h)
@@ -53,7 +53,7 @@ $(BUILD)/libjobplane.a: $(OBJ)
 
 $(BUILD)/jobplane: $(BUILD)/src/main.o $(BUILD)/libjobplane.a
 	@echo "  LD      $@"
-	@$(CC) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+	@$(CC) $(SAN_FLAGS) $(EXTRA_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libjobplane.a
 	@mkdir -p $(dir $@)
@@ -75,6 +75,11 @@ test: deps
 run: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/run.sh
+
+# dist/jobplane_$(VERSION)_amd64.deb, built with debhelper in a copy of the
+# tree (build/ here is left alone); packaging/ has the debian/ directory.
+deb: deps
+	@scripts/deb.sh $(VERSION)
 
 format:
 	clang-format -i src/*.c src/*/*.c src/*/*.h tests/unit/*.c tests/fuzz/*.c tests/fuzz/*.h \

@@ -86,6 +86,7 @@ fi
 # What runs. Unit tests of the store get a database of their own per build.
 if [ -z "${JP_ONLY:-}" ]; then
     add "style: clang-format and cppcheck" "tests/style.sh"
+    add "deb: make deb, lintian, dpkg -i, the service, dpkg -P" "tests/deb/test.sh"
     for t in heartbeat routeros jwt sign jobreq text; do
         add "fuzz: $t for ${FUZZ_SECONDS:-5}s" "tests/fuzz/run.sh ${FUZZ_SECONDS:-5} $t"
     done
