@@ -105,10 +105,10 @@ extern const struct http_route api_metrics_routes[];
 extern const size_t api_metrics_nroutes;
 const char *api_caller_name(enum caller_kind k);
 
-/* Metrics (metrics.c): api_metrics_init once before serving; the http/
- * hook http_config.on_done; counts of the device plane. */
+/* Metrics (metrics.c): the http/ hook http_config.on_done; counts of the
+ * device plane. */
+#define API_METRICS_ROUTES_MAX 96 /* api_routes and one more: requests that matched none */
 enum poll_answer { POLL_JOB, POLL_IDLE, POLL_TEARDOWN, POLL_REFUSED, POLL_ANSWER_COUNT_ };
-void api_metrics_init(void);
 void api_request_done(struct http_req *req, double seconds);
 void api_count_poll(enum poll_answer a);
 void api_count_wakes(unsigned woken, bool from_database);

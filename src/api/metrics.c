@@ -1,7 +1,6 @@
 /* GET /metrics: Prometheus text format 0.0.4. Counters are per-thread
  * shards (lib/metrics.h) summed here; gauges are read at the scrape (held
  * polls from the HTTP server, sites and jobs from the store). */
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -10,7 +9,7 @@
 #include "core/sbuf.h"
 #include "lib/metrics.h"
 
-#define ROUTES_MAX 96 /* api_routes and one more: requests that matched none */
+#define ROUTES_MAX API_METRICS_ROUTES_MAX
 
 static const double latency_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                         0.5,   1,      2.5,   5,    10,    30,   60};
@@ -24,9 +23,9 @@ static struct {
     unsigned reports; /* JOB_REPORT_COUNT_ */
     time_t started;
 } M;
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-
-static void init(void)
+/* Slots are numbered before main: every caller, the unit tests' servers too,
+ * counts into its own. */
+__attribute__((constructor)) static void init(void)
 {
     for (size_t i = 0; i < ROUTES_MAX; i++)
         met_hist_init(&M.latency[i], latency_bounds,
@@ -38,15 +37,11 @@ static void init(void)
     M.started = time(NULL);
 }
 
-void api_metrics_init(void)
-{
-    _Static_assert(ROUTES_MAX > 60, "room for the routes");
-    pthread_once(&once, init);
-}
-
 void api_request_done(struct http_req *req, double seconds)
 {
     size_t i = api_nroutes; /* no route of the table (or another server's) */
+    if (api_nroutes >= ROUTES_MAX)
+        return; /* a table grown past ROUTES_MAX: test_routes fails on it */
     if (req->route >= api_routes && req->route < api_routes + api_nroutes)
         i = (size_t)(req->route - api_routes);
     met_observe(&M.latency[i], seconds);
@@ -133,6 +128,8 @@ static void route_name(struct sbuf *b, size_t i)
 
 static void http_series(struct sbuf *b)
 {
+    if (api_nroutes >= ROUTES_MAX)
+        return;
     head(b, "jobplane_http_requests_total", "counter",
          "HTTP requests answered, by route and status class.");
     for (size_t i = 0; i <= api_nroutes; i++)

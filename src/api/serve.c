@@ -537,7 +537,6 @@ int serve_main(int argc, char **argv)
         .caller_size = sizeof(struct caller),
         .on_done = api_request_done,
     };
-    api_metrics_init();
     struct http_server *srv = http_start(&hc, err, sizeof err), *msrv = NULL;
     if (!srv) {
         fprintf(stderr, "jobplane serve: %s\n", err);

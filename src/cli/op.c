@@ -609,38 +609,35 @@ static size_t width(const char *s)
 
 #define CELL_MAX 256
 
+/* Two passes over the rows (widths, then the lines): no copy of the cells,
+ * so a fleet's list costs what its JSON does. */
 void op_table(const struct op *o, json_t *arr, const char *const *cols, const char *const *keys,
               size_t ncols)
 {
-    size_t rows = json_array_size(arr);
-    char(*cell)[CELL_MAX] = calloc((rows + 1) * ncols, CELL_MAX);
-    size_t *w = calloc(ncols, sizeof *w);
-    if (!cell || !w) {
-        free(cell);
-        free(w);
+    size_t rows = json_array_size(arr), *w = calloc(ncols, sizeof *w);
+    char cell[CELL_MAX];
+    if (!w)
         return;
-    }
-    for (size_t c = 0; c < ncols; c++) {
-        snprintf(cell[c], CELL_MAX, "%s", cols[c]);
+    for (size_t c = 0; c < ncols; c++)
         w[c] = width(cols[c]);
-    }
     for (size_t r = 0; r < rows; r++)
         for (size_t c = 0; c < ncols; c++) {
-            char *p = cell[(r + 1) * ncols + c];
-            op_cell(o, keys[c], json_object_get(json_array_get(arr, r), keys[c]), p, CELL_MAX);
-            if (width(p) > w[c])
-                w[c] = width(p);
+            op_cell(o, keys[c], json_object_get(json_array_get(arr, r), keys[c]), cell, CELL_MAX);
+            if (width(cell) > w[c])
+                w[c] = width(cell);
         }
-    for (size_t r = 0; r <= rows; r++) {
+    for (size_t r = 0; r <= rows; r++)
         for (size_t c = 0; c < ncols; c++) {
-            const char *p = cell[r * ncols + c];
-            if (c + 1 < ncols)
-                printf("%s%*s  ", p, (int)(w[c] - width(p)), "");
+            if (r == 0)
+                snprintf(cell, sizeof cell, "%s", cols[c]);
             else
-                printf("%s\n", p);
+                op_cell(o, keys[c], json_object_get(json_array_get(arr, r - 1), keys[c]), cell,
+                        CELL_MAX);
+            if (c + 1 < ncols)
+                printf("%s%*s  ", cell, (int)(w[c] - width(cell)), "");
+            else
+                printf("%s\n", cell);
         }
-    }
-    free(cell);
     free(w);
 }
 
