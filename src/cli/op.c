@@ -226,7 +226,7 @@ static void verb_usage(FILE *f, const char *res, const struct op_verb *v)
                "  --utc                times in UTC (default: local time)\n");
 }
 
-void op_usage(FILE *f, const char *res, const struct op_verb *verbs, size_t n)
+static void op_usage(FILE *f, const char *res, const struct op_verb *verbs, size_t n)
 {
     fprintf(f, "usage: jobplane %s <command> [options]\n", res);
     for (size_t i = 0; i < n; i++) {
@@ -237,8 +237,8 @@ void op_usage(FILE *f, const char *res, const struct op_verb *verbs, size_t n)
     fprintf(f, "jobplane %s <command> --help: its options\n", res);
 }
 
-const struct op_verb *op_verb_find(const char *res, const struct op_verb *verbs, size_t n, int argc,
-                                   char **argv, int *rc)
+static const struct op_verb *verb_find(const char *res, const struct op_verb *verbs, size_t n,
+                                       int argc, char **argv, int *rc)
 {
     if (argc < 1 || !strcmp(argv[0], "--help") || !strcmp(argv[0], "-h") ||
         !strcmp(argv[0], "help")) {
@@ -255,8 +255,8 @@ const struct op_verb *op_verb_find(const char *res, const struct op_verb *verbs,
     return NULL;
 }
 
-int op_parse(struct op *o, const char *res, const struct op_verb *v, int argc, char **argv,
-             struct op_args *a)
+static int op_parse(struct op *o, const char *res, const struct op_verb *v, int argc, char **argv,
+                    struct op_args *a)
 {
     memset(a, 0, sizeof *a);
     a->online = -1;
@@ -348,16 +348,42 @@ int op_parse(struct op *o, const char *res, const struct op_verb *v, int argc, c
     return OP_OK;
 }
 
-int op_positionals(const char *res, const struct op_verb *v, const struct op_args *a, int min,
-                   int max)
+/* The positionals a verb's args name: "SITE [FILE|-]" is 1 or 2, "SITE
+ * JOB..." 2 or more (max -1). */
+static void arity(const char *args, int *min, int *max)
 {
-    int n = a->argc - a->pos;
+    *min = *max = 0;
+    for (const char *s = args; *s;) {
+        s += strspn(s, " ");
+        size_t n = strcspn(s, " ");
+        if (!n)
+            break;
+        if (*s != '[')
+            ++*min;
+        *max = *max < 0 || (n > 3 && !strncmp(s + n - 3, "...", 3)) ? -1 : *max + 1;
+        s += n;
+    }
+}
+
+static int positionals(const char *res, const struct op_verb *v, const struct op_args *a)
+{
+    int n = a->argc - a->pos, min, max;
+    arity(v->args, &min, &max);
     if (n >= min && (max < 0 || n <= max))
         return OP_OK;
     fprintf(stderr, "jobplane %s %s: %s\n", res, v->name,
             n < min ? "missing arguments" : "too many arguments");
     verb_usage(stderr, res, v);
     return OP_USAGE;
+}
+
+const struct op_verb *op_begin(struct op *o, const char *res, const struct op_verb *verbs, size_t n,
+                               int argc, char **argv, struct op_args *a, int *rc)
+{
+    const struct op_verb *v = verb_find(res, verbs, n, argc, argv, rc);
+    if (v && ((*rc = op_parse(o, res, v, argc, argv, a)) || (*rc = positionals(res, v, a))))
+        v = NULL;
+    return v;
 }
 
 /* ---- HTTP --------------------------------------------------------------- */
@@ -530,15 +556,15 @@ int op_get_all(struct op *o, const char *path, json_t **out)
     return rc;
 }
 
-int op_list(struct op *o, const char *path, long limit, json_t **out)
+int op_list(struct op *o, const char *path, long limit, long page, json_t **out)
 {
     size_t n = strlen(path) + 32;
     char *p = malloc(n);
     if (!p)
         return OP_API;
-    snprintf(p, n, "%s%climit=%ld", path, strchr(path, '?') ? '&' : '?',
-             limit && limit <= 1000 ? limit : 1000);
-    int rc = limit && limit <= 1000 ? op_get_json(o, p, out) : op_get_all(o, p, out);
+    bool one = limit && limit <= page;
+    snprintf(p, n, "%s%climit=%ld", path, strchr(path, '?') ? '&' : '?', one ? limit : page);
+    int rc = one ? op_get_json(o, p, out) : op_get_all(o, p, out);
     free(p);
     while (rc == OP_OK && limit && json_array_size(*out) > (size_t)limit)
         json_array_remove(*out, json_array_size(*out) - 1);
@@ -558,6 +584,28 @@ void op_print_json(json_t *v)
     if (s)
         printf("%s\n", s);
     free(s);
+}
+
+void op_print_one(const struct op *o, json_t *obj, const char *id_key)
+{
+    if (o->json)
+        op_print_json(obj);
+    else if (o->quiet)
+        printf("%s\n", json_string_value(json_object_get(obj, id_key)));
+    else
+        op_show(o, obj);
+}
+
+void op_print_list(const struct op *o, json_t *arr, const char *id_key, const char *const *cols,
+                   const char *const *keys, size_t ncols)
+{
+    if (o->json)
+        op_print_json(arr);
+    else if (o->quiet)
+        for (size_t i = 0; i < json_array_size(arr); i++)
+            printf("%s\n", json_string_value(json_object_get(json_array_get(arr, i), id_key)));
+    else
+        op_table(o, arr, cols, keys, ncols);
 }
 
 void op_time(const struct op *o, const json_t *v, char *out, size_t cap)

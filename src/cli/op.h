@@ -49,9 +49,10 @@ int op_call(struct op *o, const char *method, const char *path, const char *json
 /* GET every page of a list (following Link rel="next"): one array. */
 int op_get_all(struct op *o, const char *path, json_t **out);
 
-/* A list of at most limit items (0: all): one page when limit <= 1000,
- * else every page, cut. path may hold a query already. */
-int op_list(struct op *o, const char *path, long limit, json_t **out);
+/* A list of at most limit items (0: all) from an endpoint that pages by at
+ * most page items: one page when limit <= page, else every page, cut. path
+ * may hold a query already. */
+int op_list(struct op *o, const char *path, long limit, long page, json_t **out);
 /* A path segment percent-encoded into out; -1 when it does not fit. */
 int op_escape(const char *s, char *out, size_t cap);
 
@@ -70,6 +71,11 @@ void op_table(const struct op *o, json_t *arr, const char *const *cols, const ch
 void op_show(const struct op *o, json_t *obj);
 /* --json output: the API's value, indented, on stdout. */
 void op_print_json(json_t *v);
+/* An answer as the flags ask: --json the API's value, -q the id_key of the
+ * object (of each object of a list), else op_show or op_table. */
+void op_print_one(const struct op *o, json_t *obj, const char *id_key);
+void op_print_list(const struct op *o, json_t *arr, const char *id_key, const char *const *cols,
+                   const char *const *keys, size_t ncols);
 
 /* The resources (op_sites.c, op_jobs.c, op_backups.c, op_teams.c). Each
  * takes the arguments after its verb (argv[0] is the verb). */
@@ -100,20 +106,12 @@ struct op_args {
     char **argv; /* permuted: positionals from pos */
     int argc;
 };
-/* Parses the options of argv (argv[0] the verb) for verb v of resource res:
- * common ones into o, the verb's into a. OP_OK, or an exit code after
- * printing (--help: usage, 0 returned as -1). */
-int op_parse(struct op *o, const char *res, const struct op_verb *v, int argc, char **argv,
-             struct op_args *a);
-/* Usage of a resource's verbs to f. */
-void op_usage(FILE *f, const char *res, const struct op_verb *verbs, size_t n);
-/* Checks the count of positionals; prints usage on a mismatch. */
-int op_positionals(const char *res, const struct op_verb *v, const struct op_args *a, int min,
-                   int max);
-/* The verb of argv[0] in verbs, or NULL after printing usage. */
-const struct op_verb *op_verb_find(const char *res, const struct op_verb *verbs, size_t n, int argc,
-                                   char **argv, int *rc);
-
+/* The verb argv[0] names among verbs (argv[0] the verb): its options parsed,
+ * the common ones into o, the verb's into a, and its positionals counted
+ * against its args ("SITE [FILE|-]": 1 or 2; "SITE JOB...": 2 or more). The
+ * verb, or NULL with the exit code in *rc after printing (-1 after --help). */
+const struct op_verb *op_begin(struct op *o, const char *res, const struct op_verb *verbs, size_t n,
+                               int argc, char **argv, struct op_args *a, int *rc);
 /* The team the credentials belong to: --team, else the JWT's "team" claim,
  * else an API key's middle part. NULL after printing why. */
 const char *op_team(struct op *o, char *buf, size_t cap);

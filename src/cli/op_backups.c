@@ -31,16 +31,12 @@ static int emit(const char *out, const char *text, size_t len)
 int op_backup(struct op *o, int argc, char **argv)
 {
     int rc = OP_OK;
-    const struct op_verb *v = op_verb_find("backup", verbs, NVERBS, argc, argv, &rc);
+    struct op_args a;
+    const struct op_verb *v = op_begin(o, "backup", verbs, NVERBS, argc, argv, &a, &rc);
     if (!v)
         return rc;
-    struct op_args a;
-    if ((rc = op_parse(o, "backup", v, argc, argv, &a)))
-        return rc;
     const char *name = v->name;
-    int n = !strcmp(name, "get") ? 2 : !strcmp(name, "diff") ? 3 : 1;
-    if ((rc = op_positionals("backup", v, &a, n, n)))
-        return rc;
+    int n = a.argc - a.pos;
     char e[3][512], path[2048];
     for (int i = 0; i < n; i++)
         if (op_escape(a.argv[a.pos + i], e[i], sizeof e[i])) {
@@ -51,24 +47,15 @@ int op_backup(struct op *o, int argc, char **argv)
     if (!strcmp(name, "ls")) {
         snprintf(path, sizeof path, "/backup/%s", e[0]);
         if ((rc = op_get_json(o, path, &j)) == OP_OK) {
-            while (a.limit && json_array_size(j) > (size_t)a.limit)
+            while (a.limit && json_array_size(j) > (size_t)a.limit) /* the list is not paged */
                 json_array_remove(j, json_array_size(j) - 1);
-            if (o->json)
-                op_print_json(j);
-            else if (o->quiet)
-                for (size_t i = 0; i < json_array_size(j); i++)
-                    printf("%s\n",
-                           json_string_value(json_object_get(json_array_get(j, i), "filename")));
-            else
-                op_table(o, j, cols, keys, sizeof cols / sizeof *cols);
+            op_print_list(o, j, "filename", cols, keys, sizeof cols / sizeof *cols);
         }
     } else if (!strcmp(name, "request")) {
         snprintf(path, sizeof path, "/backup/%s", e[0]);
         if ((rc = op_call(o, "POST", path, NULL, 202, &j)) == OP_OK) {
-            if (o->json)
-                op_print_json(j);
-            else if (o->quiet)
-                printf("%s\n", json_string_value(json_object_get(j, "job_id")));
+            if (o->json || o->quiet)
+                op_print_one(o, j, "job_id");
             else
                 printf("backup job %s queued for site %s\n",
                        json_string_value(json_object_get(j, "job_id")), a.argv[a.pos]);

@@ -269,17 +269,11 @@ static int show_log(struct op *o, const char *path)
 int op_job(struct op *o, int argc, char **argv)
 {
     int rc = OP_OK;
-    const struct op_verb *v = op_verb_find("job", verbs, NVERBS, argc, argv, &rc);
+    struct op_args a;
+    const struct op_verb *v = op_begin(o, "job", verbs, NVERBS, argc, argv, &a, &rc);
     if (!v)
         return rc;
-    struct op_args a;
-    if ((rc = op_parse(o, "job", v, argc, argv, &a)))
-        return rc;
     const char *name = v->name;
-    int min = !strcmp(name, "create") || !strcmp(name, "ls") ? 1 : 2;
-    int max = !strcmp(name, "wait") ? -1 : !strcmp(name, "ls") ? 1 : 2;
-    if ((rc = op_positionals("job", v, &a, min, max)))
-        return rc;
     if (!strcmp(name, "create"))
         return create(o, &a);
     if (!strcmp(name, "wait"))
@@ -295,24 +289,11 @@ int op_job(struct op *o, int argc, char **argv)
         snprintf(q, sizeof q, "%s", path);
         if (a.status && !op_escape(a.status, enc, sizeof enc))
             snprintf(q + strlen(q), sizeof q - strlen(q), "?status=%s", enc);
-        if ((rc = op_list(o, q, a.limit, &j)) == OP_OK) {
-            if (o->json)
-                op_print_json(j);
-            else if (o->quiet)
-                for (size_t i = 0; i < json_array_size(j); i++)
-                    printf("%s\n", json_string_value(json_object_get(json_array_get(j, i), "id")));
-            else
-                op_table(o, j, cols, keys, sizeof cols / sizeof *cols);
-        }
+        if ((rc = op_list(o, q, a.limit, 1000, &j)) == OP_OK)
+            op_print_list(o, j, "id", cols, keys, sizeof cols / sizeof *cols);
     } else if (!strcmp(name, "get")) {
-        if ((rc = op_get_json(o, path, &j)) == OP_OK) {
-            if (o->json)
-                op_print_json(j);
-            else if (o->quiet)
-                printf("%s\n", json_string_value(json_object_get(j, "id")));
-            else
-                op_show(o, j);
-        }
+        if ((rc = op_get_json(o, path, &j)) == OP_OK)
+            op_print_one(o, j, "id");
     } else { /* cancel */
         if ((rc = op_call(o, "DELETE", path, NULL, 204, &j)) == OP_OK && !o->json && !o->quiet)
             printf("job %s cancelled\n", a.argv[a.pos + 1]);

@@ -21,21 +21,17 @@ static const char *const keys[] = {
 /* A site with a bootstrap line: the line, or the site (--json, -q). */
 static void print_bootstrap(const struct op *o, json_t *j)
 {
-    if (o->json)
-        op_print_json(j);
-    else if (o->quiet) /* ids only: the site's */
-        printf("%s\n", json_string_value(json_object_get(j, "site_id"))
-                           ? json_string_value(json_object_get(j, "site_id"))
-                           : json_string_value(json_object_get(j, "id")));
-    else {
-        char exp[64];
-        op_time(o, json_object_get(j, "bootstrap_expires_at"), exp, sizeof exp);
-        printf("site %s\npaste into the router's terminal (valid until %s):\n\n%s\n",
-               json_string_value(json_object_get(j, "site_id"))
-                   ? json_string_value(json_object_get(j, "site_id"))
-                   : json_string_value(json_object_get(j, "id")),
-               exp, json_string_value(json_object_get(j, "bootstrap")));
+    /* a new site answers its "id", a rotation its "site_id" */
+    const char *id_key = json_object_get(j, "site_id") ? "site_id" : "id";
+    if (o->json || o->quiet) {
+        op_print_one(o, j, id_key);
+        return;
     }
+    char exp[64];
+    op_time(o, json_object_get(j, "bootstrap_expires_at"), exp, sizeof exp);
+    printf("site %s\npaste into the router's terminal (valid until %s):\n\n%s\n",
+           json_string_value(json_object_get(j, id_key)), exp,
+           json_string_value(json_object_get(j, "bootstrap")));
 }
 
 static int site_path(const char *id, const char *tail, char *out, size_t cap)
@@ -52,17 +48,11 @@ static int site_path(const char *id, const char *tail, char *out, size_t cap)
 int op_site(struct op *o, int argc, char **argv)
 {
     int rc = OP_OK;
-    const struct op_verb *v = op_verb_find("site", verbs, NVERBS, argc, argv, &rc);
+    struct op_args a;
+    const struct op_verb *v = op_begin(o, "site", verbs, NVERBS, argc, argv, &a, &rc);
     if (!v)
         return rc;
-    struct op_args a;
-    if ((rc = op_parse(o, "site", v, argc, argv, &a)))
-        return rc;
-    const char *name = v->name;
-    bool one = strcmp(name, "ls") != 0;
-    if ((rc = op_positionals("site", v, &a, one, one)))
-        return rc;
-    const char *arg = one ? a.argv[a.pos] : NULL;
+    const char *name = v->name, *arg = a.argv[a.pos]; /* NULL for ls */
     json_t *j = NULL;
     char path[1024];
     if (!strcmp(name, "add")) {
@@ -86,26 +76,13 @@ int op_site(struct op *o, int argc, char **argv)
         if (a.version && !op_escape(a.version, enc, sizeof enc))
             n += (size_t)snprintf(q + n, sizeof q - n, "version=%s&", enc);
         q[n - 1] = '\0'; /* the last & or the ? */
-        if ((rc = op_list(o, q, a.limit, &j)) == OP_OK) {
-            if (o->json)
-                op_print_json(j);
-            else if (o->quiet)
-                for (size_t i = 0; i < json_array_size(j); i++)
-                    printf("%s\n", json_string_value(json_object_get(json_array_get(j, i), "id")));
-            else
-                op_table(o, j, cols, keys, sizeof cols / sizeof *cols);
-        }
+        if ((rc = op_list(o, q, a.limit, 1000, &j)) == OP_OK)
+            op_print_list(o, j, "id", cols, keys, sizeof cols / sizeof *cols);
     } else if (site_path(arg, "", path, sizeof path)) {
         rc = OP_USAGE;
     } else if (!strcmp(name, "show")) {
-        if ((rc = op_get_json(o, path, &j)) == OP_OK) {
-            if (o->json)
-                op_print_json(j);
-            else if (o->quiet)
-                printf("%s\n", json_string_value(json_object_get(j, "id")));
-            else
-                op_show(o, j);
-        }
+        if ((rc = op_get_json(o, path, &j)) == OP_OK)
+            op_print_one(o, j, "id");
     } else if (!strcmp(name, "rm")) {
         if ((rc = op_call(o, "DELETE", path, NULL, 204, &j)) == OP_OK && !o->json && !o->quiet)
             printf("site %s deleted: its router removes jobplane on its next poll\n", arg);

@@ -27,29 +27,6 @@ static char *dump(json_t *obj)
     return s;
 }
 
-/* Prints a one-object answer: --json, -q (its id), or key: value lines. */
-static void print_one(const struct op *o, json_t *j, const char *id_key)
-{
-    if (o->json)
-        op_print_json(j);
-    else if (o->quiet)
-        printf("%s\n", json_string_value(json_object_get(j, id_key)));
-    else
-        op_show(o, j);
-}
-
-static void print_list(const struct op *o, json_t *arr, const char *const *cols,
-                       const char *const *keys, size_t n)
-{
-    if (o->json)
-        op_print_json(arr);
-    else if (o->quiet)
-        for (size_t i = 0; i < json_array_size(arr); i++)
-            printf("%s\n", json_string_value(json_object_get(json_array_get(arr, i), "id")));
-    else
-        op_table(o, arr, cols, keys, n);
-}
-
 /* ---- webhooks ------------------------------------------------------------- */
 
 static const struct op_verb hook_verbs[] = {
@@ -68,18 +45,13 @@ int op_webhook(struct op *o, int argc, char **argv)
 {
     size_t nv = sizeof hook_verbs / sizeof *hook_verbs;
     int rc = OP_OK;
-    const struct op_verb *v = op_verb_find("webhook", hook_verbs, nv, argc, argv, &rc);
+    struct op_args a;
+    const struct op_verb *v = op_begin(o, "webhook", hook_verbs, nv, argc, argv, &a, &rc);
     if (!v)
         return rc;
-    struct op_args a;
-    if ((rc = op_parse(o, "webhook", v, argc, argv, &a)))
-        return rc;
     const char *name = v->name;
-    bool none = !strcmp(name, "ls");
-    if ((rc = op_positionals("webhook", v, &a, !none, !none)))
-        return rc;
     char id[512] = "", path[1024];
-    if (!none && op_escape(a.argv[a.pos], id, sizeof id)) {
+    if (a.argv[a.pos] && op_escape(a.argv[a.pos], id, sizeof id)) {
         fprintf(stderr, "jobplane webhook %s: the argument is too long\n", name);
         return OP_USAGE;
     }
@@ -95,26 +67,21 @@ int op_webhook(struct op *o, int argc, char **argv)
         rc = op_call(o, "POST", "/webhooks", body, 201, &j);
         free(body);
         if (rc == OP_OK)
-            print_one(o, j, "id");
+            op_print_one(o, j, "id");
     } else if (!strcmp(name, "ls")) {
         static const char *const cols[] = {"ID", "URL", "ENABLED", "EVENTS"};
         static const char *const keys[] = {"id", "url", "enabled", "events"};
         if ((rc = op_get_json(o, "/webhooks", &j)) == OP_OK)
-            print_list(o, j, cols, keys, 4);
+            op_print_list(o, j, "id", cols, keys, 4);
     } else if (!strcmp(name, "deliveries")) {
         static const char *const cols[] = {"ID", "TYPE", "STATUS", "CREATED", "NEXT ATTEMPT"};
         static const char *const keys[] = {"id", "type", "status", "created_at", "next_attempt_at"};
         char enc[64] = "";
-        long page = a.limit && a.limit < 500 ? a.limit : 500; /* this list pages by 500 at most */
-        snprintf(path, sizeof path, "/webhooks/%s/deliveries?limit=%ld", id, page);
+        snprintf(path, sizeof path, "/webhooks/%s/deliveries", id);
         if (a.status && !op_escape(a.status, enc, sizeof enc))
-            snprintf(path + strlen(path), sizeof path - strlen(path), "&status=%s", enc);
-        rc = a.limit && a.limit <= 500 ? op_get_json(o, path, &j) : op_get_all(o, path, &j);
-        if (rc == OP_OK) {
-            while (a.limit && json_array_size(j) > (size_t)a.limit)
-                json_array_remove(j, json_array_size(j) - 1);
-            print_list(o, j, cols, keys, 5);
-        }
+            snprintf(path + strlen(path), sizeof path - strlen(path), "?status=%s", enc);
+        if ((rc = op_list(o, path, a.limit, 500, &j)) == OP_OK) /* this list pages by 500 */
+            op_print_list(o, j, "id", cols, keys, 5);
     } else {
         static const struct {
             const char *verb, *method, *tail, *body;
@@ -135,7 +102,7 @@ int op_webhook(struct op *o, int argc, char **argv)
             if ((rc = op_call(o, calls[i].method, path, calls[i].body, calls[i].want, &j)) != OP_OK)
                 break;
             if (j)
-                print_one(o, j, !strcmp(name, "test") ? "delivery_id" : "id");
+                op_print_one(o, j, !strcmp(name, "test") ? "delivery_id" : "id");
             else if (!o->json && !o->quiet)
                 printf("webhook %s deleted\n", a.argv[a.pos]);
         }
@@ -156,16 +123,11 @@ int op_key(struct op *o, int argc, char **argv)
 {
     size_t nv = sizeof key_verbs / sizeof *key_verbs;
     int rc = OP_OK;
-    const struct op_verb *v = op_verb_find("key", key_verbs, nv, argc, argv, &rc);
+    struct op_args a;
+    const struct op_verb *v = op_begin(o, "key", key_verbs, nv, argc, argv, &a, &rc);
     if (!v)
         return rc;
-    struct op_args a;
-    if ((rc = op_parse(o, "key", v, argc, argv, &a)))
-        return rc;
     const char *name = v->name;
-    bool none = !strcmp(name, "ls");
-    if ((rc = op_positionals("key", v, &a, !none, !none)))
-        return rc;
     char tb[128], team[400], id[512] = "", path[1024];
     const char *t = op_team(o, tb, sizeof tb);
     if (!t)
@@ -190,13 +152,13 @@ int op_key(struct op *o, int argc, char **argv)
             if (o->quiet) /* the key itself: what a script needs */
                 printf("%s\n", json_string_value(json_object_get(j, "api_key")));
             else
-                print_one(o, j, "id");
+                op_print_one(o, j, "id");
         }
     } else if (!strcmp(name, "ls")) {
         static const char *const cols[] = {"ID", "NAME", "SCOPES", "EXPIRES", "LAST USED"};
         static const char *const keys[] = {"id", "name", "abilities", "expires_at", "last_used_at"};
         if ((rc = op_get_json(o, path, &j)) == OP_OK)
-            print_list(o, j, cols, keys, 5);
+            op_print_list(o, j, "id", cols, keys, 5);
     } else if ((rc = op_call(o, "DELETE", path, NULL, 204, &j)) == OP_OK && !o->json && !o->quiet) {
         printf("API key %s revoked\n", a.argv[a.pos]);
     }
