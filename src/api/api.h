@@ -137,9 +137,11 @@ void api_reply_store_error(struct http_req *req, enum store_result r);
 /* Parses the path parameter {name} as a UUID into out; answers 422 ("The
  * site id in the path is not a UUID.") and returns -1 if it is not. */
 int api_uuid_param(struct http_req *req, const char *name, char out[JP_UUID_LEN + 1]);
-/* The query parameter limit: digits, 1..1000. 0 when absent, the value, or
- * -1 after answering 422. */
-long api_limit_param(struct http_req *req);
+/* Keyset paging: ?limit= (digits, 1..1000; 0 when absent) and the cursor
+ * ?NAME= (the id of a WHAT, a UUID: "site", "job"; *cursor NULL when absent,
+ * else buf). 0; -1 after answering 422. */
+int api_page_params(struct http_req *req, const char *name, const char *what, unsigned *limit,
+                    char buf[JP_UUID_LEN + 1], const char **cursor);
 
 /* 1 when the Content-Type names this media type (parameters allowed). */
 int api_content_type_is(struct http_req *req, const char *want);

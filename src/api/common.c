@@ -326,17 +326,27 @@ int api_uuid_param(struct http_req *req, const char *name, char out[JP_UUID_LEN 
     return -1;
 }
 
-long api_limit_param(struct http_req *req)
+int api_page_params(struct http_req *req, const char *name, const char *what, unsigned *limit,
+                    char buf[JP_UUID_LEN + 1], const char **cursor)
 {
-    const char *s = http_query(req, "limit");
-    if (!s)
-        return 0;
-    size_t n = strlen(s);
+    const char *s = http_query(req, "limit"), *c = http_query(req, name);
+    size_t n = s ? strlen(s) : 0;
     long v = n && n <= 4 && strspn(s, "0123456789") == n ? strtol(s, NULL, 10) : 0;
-    if (v >= 1 && v <= 1000)
-        return v;
-    http_reply_error(req, JP_ERR_PARAMETER_INVALID, "limit must be an integer from 1 to 1000.");
-    return -1;
+    char msg[96];
+    *limit = 0;
+    *cursor = NULL;
+    if (s && (v < 1 || v > 1000)) {
+        http_reply_error(req, JP_ERR_PARAMETER_INVALID, "limit must be an integer from 1 to 1000.");
+        return -1;
+    }
+    if (c && uuid_parse(c, buf)) {
+        snprintf(msg, sizeof msg, "%s must be a %s id (UUID).", name, what);
+        http_reply_error(req, JP_ERR_PARAMETER_INVALID, msg);
+        return -1;
+    }
+    *limit = (unsigned)v;
+    *cursor = c ? buf : NULL;
+    return 0;
 }
 
 json_t *api_site_json(const struct app *app, const struct site *s)

@@ -166,18 +166,8 @@ void api_jobs_list(struct http_req *req)
     if (api_uuid_param(req, "site", site))
         return;
     struct job_query q = {.site_id = site, .status = -1};
-    long limit = api_limit_param(req);
-    if (limit < 0)
+    if (api_page_params(req, "before", "job", &q.limit, before, &q.before_id))
         return;
-    q.limit = (unsigned)limit;
-    const char *b = http_query(req, "before");
-    if (b) {
-        if (uuid_parse(b, before)) {
-            http_reply_error(req, JP_ERR_PARAMETER_INVALID, "before must be a job id (UUID).");
-            return;
-        }
-        q.before_id = before;
-    }
     const char *status = http_query(req, "status");
     if (status && (q.status = job_status_parse(status)) < 0) {
         char names[96], msg[128];

@@ -88,18 +88,9 @@ void api_sites_list(struct http_req *req)
     const struct caller *who = req->caller;
     struct site_query q = {.online = -1};
     char after[JP_UUID_LEN + 1];
-    long limit = api_limit_param(req);
-    if (limit < 0)
+    if (api_page_params(req, "after", "site", &q.limit, after, &q.after_id))
         return;
-    q.limit = (unsigned)limit;
-    const char *v = http_query(req, "after");
-    if (v) {
-        if (uuid_parse(v, after)) {
-            http_reply_error(req, JP_ERR_PARAMETER_INVALID, "after must be a site id (UUID).");
-            return;
-        }
-        q.after_id = after;
-    }
+    const char *v;
     if ((v = http_query(req, "has_pulse"))) {
         if (strcmp(v, "true") && strcmp(v, "false")) {
             http_reply_error(req, JP_ERR_PARAMETER_INVALID, "has_pulse must be true or false.");
