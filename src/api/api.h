@@ -210,5 +210,25 @@ void api_webhooks_test(struct http_req *req);
 void api_webhooks_deliveries(struct http_req *req);
 void api_webhooks_redeliver(struct http_req *req);
 void api_webhooks_notify_secret(struct http_req *req);
+void api_rollouts_create(struct http_req *req);
+void api_rollouts_list(struct http_req *req);
+void api_rollouts_get(struct http_req *req);
+void api_rollouts_update(struct http_req *req);
+void api_rollouts_delete(struct http_req *req);
+void api_rollouts_authorize(struct http_req *req);
+void api_rollouts_approve(struct http_req *req);
+void api_rollouts_progress(struct http_req *req);
+void api_rollouts_pause(struct http_req *req);
+void api_rollouts_resume(struct http_req *req);
+void api_rollouts_abort(struct http_req *req);
+void api_rollouts_events(struct http_req *req);
+void api_templates_create(struct http_req *req);
+void api_templates_list(struct http_req *req);
+void api_templates_get(struct http_req *req);
+void api_templates_update(struct http_req *req);
+void api_templates_delete(struct http_req *req);
+
+/* Wakes the scheduler (scheduler.c) now: a rollout became due or resumed. */
+void api_scheduler_kick(void);
 
 #endif

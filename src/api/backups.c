@@ -92,7 +92,7 @@ void api_backups_request(struct http_req *req)
         return;
     struct job_fields f = {
         .description = "Configuration backup",
-        .script = ":log info \"jobplane: configuration backup taken\"",
+        .script = JP_BACKUP_SCRIPT,
         .needs_acknowledgement = true,
         .should_backup = true,
     }; /* no idempotency key: the create draws one */

@@ -176,6 +176,16 @@ void api_jobs_list(struct http_req *req)
         http_reply_error(req, JP_ERR_PARAMETER_INVALID, msg);
         return;
     }
+    const char *rollout = http_query(req, "rollout");
+    char rid[JP_UUID_LEN + 1];
+    if (rollout) {
+        if (uuid_parse(rollout, rid)) {
+            http_reply_error(req, JP_ERR_PARAMETER_INVALID,
+                             "rollout must be a scheduled script's id (a UUID).");
+            return;
+        }
+        q.rollout_id = rid;
+    }
     struct job_list l;
     enum store_result r = store_job_list(app->store, who->team, &q, &l);
     if (r != STORE_OK) {
@@ -187,8 +197,9 @@ void api_jobs_list(struct http_req *req)
         json_array_append_new(arr, job_json(&l.items[i]));
     if (l.more && l.n) {
         char link[512];
-        snprintf(link, sizeof link, "<%s?limit=%u&before=%s%s%s>; rel=\"next\"", req->path, q.limit,
-                 l.items[l.n - 1].id, status ? "&status=" : "", status ? status : "");
+        snprintf(link, sizeof link, "<%s?limit=%u&before=%s%s%s%s%s>; rel=\"next\"", req->path,
+                 q.limit, l.items[l.n - 1].id, status ? "&status=" : "", status ? status : "",
+                 rollout ? "&rollout=" : "", rollout ? rid : "");
         http_add_header(req, "Link", link);
     }
     job_list_clear(&l);

@@ -22,13 +22,17 @@
 #define BODY (64 * 1024)
 #define SMALL_BODY (4 * 1024)
 #define HB_BODY 8192 /* core/routeros.h HB_MAX_BYTES */
+/* a rollout's site list: 100,000 ids; its own limit, above --max-body */
+#define ROLLOUT_BODY (8 * 1024 * 1024)
 
-#define PUBLIC CALLER_PUBLIC, 0
-#define OPERATOR(scope) CALLER_OPERATOR, JP_SCOPE_##scope
-#define DEVICE CALLER_DEVICE, 0
-#define ADOPTION CALLER_ADOPTION, 0
-#define SIGNED_REPORT CALLER_SIGNED_REPORT, 0
-#define SIGNED_UPLOAD CALLER_SIGNED_UPLOAD, 0
+#define PUBLIC CALLER_PUBLIC, 0, false
+#define OPERATOR(scope) CALLER_OPERATOR, JP_SCOPE_##scope, false
+/* an operator route whose body limit is its own, above --max-body */
+#define OPERATOR_BULK(scope) CALLER_OPERATOR, JP_SCOPE_##scope, true
+#define DEVICE CALLER_DEVICE, 0, false
+#define ADOPTION CALLER_ADOPTION, 0, false
+#define SIGNED_REPORT CALLER_SIGNED_REPORT, 0, false
+#define SIGNED_UPLOAD CALLER_SIGNED_UPLOAD, 0, false
 
 const struct http_route api_routes[] = {
     {"GET", "/healthz", api_healthz, 0, PUBLIC},
@@ -63,6 +67,29 @@ const struct http_route api_routes[] = {
     {"GET", "/backup/{site}/{filename}", api_backups_get, 0, OPERATOR(BACKUPS_READ)},
     {"GET", "/sites/{site}/backups/{from}/diff/{to}", api_backups_diff, 0, OPERATOR(BACKUPS_READ)},
     {"GET", "/logs", api_logs, 0, OPERATOR(JOBS_READ)},
+
+    /* scheduled scripts (rollouts) and their templates; the older /scheduled paths */
+#define SCHEDULED(base)                                                                            \
+    {"GET", base, api_rollouts_list, 0, OPERATOR(SCRIPTS_READ)},                                   \
+        {"POST", base, api_rollouts_create, ROLLOUT_BODY, OPERATOR_BULK(SCRIPTS_WRITE)},          \
+        {"GET", base "/{rollout}", api_rollouts_get, 0, OPERATOR(SCRIPTS_READ)},                   \
+        {"PUT", base "/{rollout}", api_rollouts_update, ROLLOUT_BODY,                              \
+         OPERATOR_BULK(SCRIPTS_WRITE)},                                                            \
+        {"DELETE", base "/{rollout}", api_rollouts_delete, 0, OPERATOR(SCRIPTS_WRITE)},            \
+        {"GET", base "/{rollout}/authorize", api_rollouts_authorize, 0, OPERATOR(SCRIPTS_READ)},   \
+        {"POST", base "/{rollout}/approve", api_rollouts_approve, 0, OPERATOR(SCRIPTS_APPROVE)},   \
+        {"GET", base "/{rollout}/progress", api_rollouts_progress, 0, OPERATOR(SCRIPTS_READ)},     \
+        {"POST", base "/{rollout}/pause", api_rollouts_pause, 0, OPERATOR(SCRIPTS_WRITE)},         \
+        {"POST", base "/{rollout}/resume", api_rollouts_resume, 0, OPERATOR(SCRIPTS_WRITE)},       \
+        {"POST", base "/{rollout}/abort", api_rollouts_abort, 0, OPERATOR(SCRIPTS_WRITE)},         \
+        {"GET", base "/{rollout}/events", api_rollouts_events, 0, OPERATOR(SCRIPTS_READ)}
+    SCHEDULED("/scripts/scheduled"),
+    SCHEDULED("/scheduled"),
+    {"POST", "/scripts/templates", api_templates_create, BODY, OPERATOR(SCRIPTS_WRITE)},
+    {"GET", "/scripts/templates", api_templates_list, 0, OPERATOR(SCRIPTS_READ)},
+    {"GET", "/scripts/templates/{template}", api_templates_get, 0, OPERATOR(SCRIPTS_READ)},
+    {"PUT", "/scripts/templates/{template}", api_templates_update, BODY, OPERATOR(SCRIPTS_WRITE)},
+    {"DELETE", "/scripts/templates/{template}", api_templates_delete, 0, OPERATOR(SCRIPTS_WRITE)},
 
     /* webhooks */
     {"POST", "/webhooks", api_webhooks_create, SMALL_BODY, OPERATOR(WEBHOOKS_WRITE)},

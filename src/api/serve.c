@@ -12,6 +12,7 @@
 
 #include "api/api.h"
 #include "api/deliver.h"
+#include "api/scheduler.h"
 #include "lib/log.h"
 #include "lib/opts.h"
 
@@ -88,6 +89,9 @@ static void usage(FILE *f)
         "  --job-retention-days N  finished jobs and their events, and site events, are kept\n"
         "                          N days (default 90; 0: for ever)\n"
         "  --backup-keep N         backups kept per site, the newest (default 30; 0: all)\n"
+        "  --auto-backup daily|off a backup job for every online site once a day (default\n"
+        "                          daily), beginning at --auto-backup-hour H (UTC, default 3)\n"
+        "                          and spread over --auto-backup-spread T (default 1h)\n"
         "  --log-format plain|json one line per event: plain text (default), or a JSON\n"
         "                          object with time, level, event, request_id, site_id, job\n"
         "  --metrics-listen HOST:PORT  serve GET /metrics (and /healthz) here without\n"
@@ -287,7 +291,10 @@ int serve_main(int argc, char **argv)
         O_BACKUP_KEEP,
         O_WH_DEAD,
         O_METRICS_LISTEN,
-        O_LOG_FORMAT
+        O_LOG_FORMAT,
+        O_AUTO_BACKUP,
+        O_AUTO_HOUR,
+        O_AUTO_SPREAD
     };
     static const struct option longopts[] = {
         {"listen", 1, 0, O_LISTEN},
@@ -335,6 +342,9 @@ int serve_main(int argc, char **argv)
         {"webhook-dead-retention", 1, 0, O_WH_DEAD},
         {"metrics-listen", 1, 0, O_METRICS_LISTEN},
         {"log-format", 1, 0, O_LOG_FORMAT},
+        {"auto-backup", 1, 0, O_AUTO_BACKUP},
+        {"auto-backup-hour", 1, 0, O_AUTO_HOUR},
+        {"auto-backup-spread", 1, 0, O_AUTO_SPREAD},
         {0, 0, 0, 0},
     };
     const char *listen = "127.0.0.1:8080", *db = "./jobplane.db", *secret_flag = NULL,
@@ -349,6 +359,9 @@ int serve_main(int argc, char **argv)
     const char *tls_cert = NULL, *tls_key = NULL;
     const char *node = NULL;
     struct deliver_options dopt = {.schedule = whk_default_schedule};
+    struct scheduler_options schopt = {.auto_backup = true, .backup_hour = 3,
+                                       .backup_spread = 3600};
+    long auto_spread = 3600, auto_hour = 3;
     struct app app = {0};
     struct store_options sopt = {0};
     /* --config FILE: its lines first, then the rest of the command line (kept
@@ -421,6 +434,12 @@ int serve_main(int argc, char **argv)
             bad = strcmp(optarg, "plain") && strcmp(optarg, "json");
             log_set_json(!strcmp(optarg, "json"));
             break;
+        case O_AUTO_BACKUP:
+            bad = strcmp(optarg, "daily") && strcmp(optarg, "off");
+            schopt.auto_backup = !strcmp(optarg, "daily");
+            break;
+        case O_AUTO_HOUR: bad = opt_long(optarg, 0, 23, &auto_hour); break;
+        case O_AUTO_SPREAD: bad = opt_seconds(optarg, 0, 86400 - 1, &auto_spread); break;
         case O_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -591,6 +610,11 @@ int serve_main(int argc, char **argv)
             fclose(f);
         }
     }
+    schopt.backup_spread = auto_spread;
+    schopt.backup_hour = auto_hour;
+    struct scheduler *sched = scheduler_start(&app, &schopt);
+    if (!sched)
+        log_error("cannot start the scheduler: rollouts and automatic backups stay idle");
     struct sweeper sw = {.app = &app};
     pthread_mutex_init(&sw.mu, NULL);
     pthread_cond_init(&sw.cond, NULL);
@@ -602,6 +626,7 @@ int serve_main(int argc, char **argv)
     while (sigwait(&stop, &sig) == 0 && sig == SIGHUP)
         reload(&app, &kf, srv);
     log_info("signal %d: finishing requests in flight", sig);
+    scheduler_stop(sched);
     http_stop(srv, 10);
     if (msrv)
         http_stop(msrv, 0);
@@ -615,6 +640,7 @@ int serve_main(int argc, char **argv)
     }
     pthread_mutex_destroy(&sw.mu);
     pthread_cond_destroy(&sw.cond);
+    scheduler_free(sched);
     status = 0;
 out:
     if (app.store)

@@ -11,7 +11,7 @@
 
 #define ALL_SCOPES                                                                                 \
     "jobs:read jobs:write sites:read sites:write backups:read webhooks:read webhooks:write"        \
-    " keys:write metrics:read"
+    " keys:write metrics:read scripts:read scripts:write scripts:approve"
 
 static void usage(FILE *f)
 {
@@ -19,6 +19,8 @@ static void usage(FILE *f)
             "usage: jobplane token --team TEAM [--scope \"%s\"] [--ttl SECONDS]\n"
             "                      [--secret S | --secret-file PATH] [--issuer ISS]"
             " [--audience AUD]\n"
+            "                      [--subject SUB]  (the sub claim: who calls, e.g. for the\n"
+            "                      two-person approval of scheduled scripts)\n"
             "The secret may also come from JOBPLANE_SECRET. Prints the token.\n",
             ALL_SCOPES);
 }
@@ -28,10 +30,11 @@ int token_main(int argc, char **argv)
     static const struct option longopts[] = {
         {"secret", 1, 0, 's'},   {"secret-file", 1, 0, 'f'}, {"team", 1, 0, 't'},
         {"scope", 1, 0, 'c'},    {"ttl", 1, 0, 'l'},         {"issuer", 1, 0, 'i'},
-        {"audience", 1, 0, 'a'}, {"help", 0, 0, 'h'},        {0, 0, 0, 0},
+        {"audience", 1, 0, 'a'}, {"help", 0, 0, 'h'},        {"subject", 1, 0, 'u'},
+        {0, 0, 0, 0},
     };
     const char *secret_flag = NULL, *secret_file = NULL, *team = NULL, *scope = ALL_SCOPES,
-               *iss = NULL, *aud = NULL;
+               *iss = NULL, *aud = NULL, *sub = NULL;
     long ttl = 3600;
     int c;
     optind = 1;
@@ -43,6 +46,7 @@ int token_main(int argc, char **argv)
         case 'c': scope = optarg; break;
         case 'i': iss = optarg; break;
         case 'a': aud = optarg; break;
+        case 'u': sub = optarg; break;
         case 'l':
             if (opt_long(optarg, 1, 10L * 365 * 86400, &ttl)) {
                 fprintf(stderr, "jobplane token: --ttl wants seconds, not '%s'\n", optarg);
@@ -70,6 +74,8 @@ int token_main(int argc, char **argv)
         json_object_set_new(claims, "iss", json_string(iss));
     if (aud)
         json_object_set_new(claims, "aud", json_string(aud));
+    if (sub)
+        json_object_set_new(claims, "sub", json_string(sub));
     char *payload = json_dumps(claims, JSON_COMPACT);
     char *tok = payload
                     ? jwt_sign_hs256_alloc(payload, (const unsigned char *)secret, strlen(secret))

@@ -18,6 +18,8 @@ static const struct jp_err_info table[JP_ERR_COUNT_] = {
                                     "Cannot delete a job that has already started."},
     [JP_ERR_IDEMPOTENCY_KEY_REUSED] = {409, "invalid_request_error", "idempotency_key_reused",
                                        "This idempotency key was used with a different request."},
+    [JP_ERR_INVALID_STATE] = {409, "invalid_request_error", "invalid_state",
+                              "The scheduled script's status does not allow this."},
     [JP_ERR_PAYLOAD_TOO_LARGE] = {413, "invalid_request_error", "payload_too_large",
                                   "The request body is too large."},
     [JP_ERR_UNSUPPORTED_MEDIA_TYPE] = {415, "invalid_request_error", "unsupported_media_type",

@@ -25,9 +25,12 @@ enum jp_scope {
     JP_SCOPE_WEBHOOKS_WRITE = 1 << 6,
     JP_SCOPE_KEYS_WRITE = 1 << 7,
     JP_SCOPE_METRICS_READ = 1 << 8,
+    JP_SCOPE_SCRIPTS_READ = 1 << 9,
+    JP_SCOPE_SCRIPTS_WRITE = 1 << 10,
+    JP_SCOPE_SCRIPTS_APPROVE = 1 << 11,
 };
 
-#define JP_SCOPE_COUNT 9
+#define JP_SCOPE_COUNT 12
 #define JP_SCOPES_ALL ((1u << JP_SCOPE_COUNT) - 1)
 /* Every scope's name, in the order of the bits. */
 struct jp_scope_info {

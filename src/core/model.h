@@ -16,6 +16,8 @@
 #define JP_SITE_NAME_MAX_CHARS 100
 #define JP_SERIAL_MAX_CHARS 64 /* expected_serial */
 #define JP_NOTIFY_URL_MAX 2048
+/* A backup job's payload: the wrapper takes the backup before it. */
+#define JP_BACKUP_SCRIPT ":log info \"jobplane: configuration backup taken\""
 
 /* Job states, in the order of precedence: a job is in the last state whose
  * timestamp is set. Adding one: a value here and a row in job_states
@@ -81,6 +83,7 @@ struct job {
     char token[JP_TOKEN_LEN + 1]; /* in every log line about the job */
     char site_id[JP_UUID_LEN + 1];
     char idempotency_key[JP_UUID_LEN + 1];
+    char rollout_id[JP_UUID_LEN + 1]; /* "" unless a rollout queued it */
     char *description;       /* owned */
     char *script;            /* owned; the operator's RouterOS payload */
     char *notify_url;        /* owned, NULL when none */

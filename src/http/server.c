@@ -440,11 +440,13 @@ static void req_free(struct http_req *req)
     free(req);
 }
 
-/* A route's own limit, capped by the configured maximum body size. */
+/* A route's own limit, capped by the configured maximum body size unless
+ * the route says otherwise. */
 static size_t route_limit(const struct http_server *srv, const struct http_route *r)
 {
-    return srv->cfg.max_body && r->body_limit > srv->cfg.max_body ? srv->cfg.max_body
-                                                                  : r->body_limit;
+    return srv->cfg.max_body && r->body_limit > srv->cfg.max_body && !r->own_limit
+               ? srv->cfg.max_body
+               : r->body_limit;
 }
 
 static enum MHD_Result reply_now(struct http_req *req, enum jp_err err, const char *msg)

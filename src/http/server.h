@@ -29,6 +29,7 @@ struct http_route {
     size_t body_limit; /* bytes (capped by http_config.max_body); 0 = no body */
     unsigned caller;   /* opaque to http/: who may call (read by the authenticate hook) */
     unsigned scope;    /* opaque to http/: what that caller must hold */
+    bool own_limit;    /* body_limit is not capped by max_body (bulk bodies) */
 };
 
 #define HTTP_MAX_PARAMS 4

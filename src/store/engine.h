@@ -256,7 +256,8 @@ int sql_sites_came_online(struct store *s, int64_t now);
 #define JOB_COLS                                                                                   \
     "id, token, site_id, idempotency_key, description, script, notify_url,"                        \
     " associated_backup, express_execute, needs_ack, should_backup, created_at,"                   \
-    " delivered_at, started_at, completed_at, failed_at"
+    " delivered_at, started_at, completed_at, failed_at, rollout_id"
+#define JOB_NCOLS 17 /* the columns of JOB_COLS: what a query reads after them begins here */
 
 #define SITE_COLS                                                                                  \
     "id, team, name, identity, serial_number, model, board_name, architecture_name,"               \
@@ -280,5 +281,10 @@ void sql_row_to_job(const struct db_res *r, size_t i, struct job *out);
 /* The same, from column c on. */
 void sql_row_to_job_at(const struct db_res *r, size_t i, size_t c, struct job *out);
 enum store_result sql_load_job(struct store *s, const char *job_id, struct job *out);
+/* Queues a job (writer thread) for a site of team, of a rollout (NULL:
+ * none): store_job_create's results; the caller adds the site to the
+ * pending set after the commit. */
+enum store_result sql_job_insert(struct store *s, const char *team, const struct job_request *req,
+                                 const char *rollout_id, struct job *out);
 
 #endif

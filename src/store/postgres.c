@@ -18,7 +18,7 @@
 #define OID_BYTEA 17
 #define OID_INT8 20
 #define OID_TEXT 25
-#define MAX_ARGS 16
+#define MAX_ARGS 24
 #define NOTIFY_CHANNEL "jobplane_jobs"
 
 #define STMT_CACHE 128
@@ -349,6 +349,40 @@ static const char *const migrations[] = {
     "UPDATE backups SET unchanged=1 WHERE sha256=(SELECT b.sha256 FROM backups b WHERE"
     " b.site_id=backups.site_id AND (b.created_at, b.filename) < (backups.created_at,"
     " backups.filename) ORDER BY b.created_at DESC, b.filename DESC LIMIT 1);",
+    /* 7: rollouts (store/sql_rollouts.c): the seed's scheduled scripts, one
+     * row each, and a row per target site in the order given (its wave, its
+     * outcome, its job); their events; script templates; the automatic
+     * backups' daily pass; each job knows the rollout that queued it. */
+    "ALTER TABLE jobs ADD COLUMN rollout_id TEXT;"
+    "CREATE INDEX jobs_rollout_open ON jobs(rollout_id) WHERE rollout_id IS NOT NULL"
+    " AND completed_at IS NULL AND failed_at IS NULL AND cancelled_at IS NULL;"
+    "CREATE INDEX jobs_rollout_failed ON jobs(rollout_id) WHERE rollout_id IS NOT NULL"
+    " AND failed_at IS NOT NULL;"
+    "CREATE TABLE rollouts (id TEXT COLLATE \"C\" PRIMARY KEY, team TEXT NOT NULL, created_by TEXT NOT NULL,"
+    " test_site_id TEXT, template_id TEXT, make_backup INTEGER NOT NULL,"
+    " abort_if_offline INTEGER NOT NULL, description TEXT NOT NULL, script TEXT NOT NULL,"
+    " notify TEXT NOT NULL, status INTEGER NOT NULL, authorized_at BIGINT, authorized_by TEXT,"
+    " cancelled_at BIGINT, launch_at BIGINT NOT NULL, started_at BIGINT, finished_at BIGINT,"
+    " wave_size BIGINT NOT NULL, wave_percent BIGINT NOT NULL, wave_interval BIGINT NOT NULL,"
+    " max_failures BIGINT NOT NULL, max_failures_pct INTEGER NOT NULL, win TEXT,"
+    " wave BIGINT NOT NULL DEFAULT 0, waves BIGINT NOT NULL, wave_done_at BIGINT,"
+    " created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);"
+    "CREATE INDEX rollouts_team ON rollouts(team, id);"
+    "CREATE INDEX rollouts_active ON rollouts(launch_at) WHERE status IN (1, 2);"
+    "CREATE TABLE rollout_sites (rollout_id TEXT NOT NULL, seq BIGINT NOT NULL, site_id TEXT NOT NULL,"
+    " wave BIGINT NOT NULL, state INTEGER NOT NULL DEFAULT 0, job_id TEXT,"
+    " PRIMARY KEY (rollout_id, seq));"
+    "CREATE INDEX rollout_sites_waiting ON rollout_sites(rollout_id, seq) WHERE state=0;"
+    "CREATE TABLE rollout_events (id BIGSERIAL PRIMARY KEY, rollout_id TEXT NOT NULL, ts BIGINT NOT NULL,"
+    " message TEXT NOT NULL);"
+    "CREATE INDEX rollout_events_r ON rollout_events(rollout_id, ts);"
+    "CREATE TABLE templates (id TEXT COLLATE \"C\" PRIMARY KEY, team TEXT NOT NULL, name TEXT NOT NULL,"
+    " description TEXT NOT NULL, content TEXT NOT NULL, created_by TEXT NOT NULL,"
+    " created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);"
+    "CREATE INDEX templates_team ON templates(team, id);"
+    "CREATE TABLE auto_backups (name TEXT PRIMARY KEY, day BIGINT NOT NULL, cursor TEXT NOT NULL,"
+    " total BIGINT NOT NULL, queued BIGINT NOT NULL, started_at BIGINT NOT NULL);"
+    "INSERT INTO auto_backups VALUES ('daily', 0, '', 0, 0, 0);",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == JP_SCHEMA_VERSION,
                "one migration per schema version, the same in both drivers (db.h)");

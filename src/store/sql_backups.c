@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/sign.h"
+#include "lib/log.h"
 #include "store/engine.h"
 
 void backup_list_clear(struct backup_list *l)
@@ -315,4 +316,127 @@ enum store_result store_logs(struct store *s, const char *team, const char *site
     }
     db_res_free(r);
     return out->items ? STORE_OK : STORE_UNAVAILABLE;
+}
+
+/* ---- automatic backups: one pass over the online sites a day ----------- */
+
+struct auto_arg {
+    struct store *s;
+    int64_t day, start, spread, now, seen_since;
+    char (*queued)[JP_UUID_LEN + 1];
+    size_t max, *nqueued;
+    bool *more;
+};
+
+#define ONLINE_SITE "deleted_at IS NULL AND device_hash IS NOT NULL AND last_seen_at >= ?1"
+
+static enum store_result op_auto_backup(struct store *s, void *p)
+{
+    struct auto_arg *a = p;
+    *a->nqueued = 0;
+    *a->more = false;
+    struct db_res *r = NULL;
+    if (RUN(s, eng_wdb(s),
+            PG(s) ? "SELECT day, cursor, total, queued FROM auto_backups WHERE name=?1"
+                    " FOR UPDATE SKIP LOCKED"
+                  : "SELECT day, cursor, total, queued FROM auto_backups WHERE name=?1",
+            &r, DB_TEXT("daily")) != DB_OK)
+        return STORE_UNAVAILABLE;
+    enum store_result rc = STORE_OK;
+    if (!r->rows) /* another node is at it */
+        goto out;
+    char cursor[JP_UUID_LEN + 1];
+    eng_copy_cell(r, 0, 1, cursor, sizeof cursor);
+    int64_t total = db_int(r, 0, 2, 0), queued = db_int(r, 0, 3, 0);
+    if (db_int(r, 0, 0, 0) < a->day) { /* a new day's pass: count the sites it covers */
+        db_res_free(r);
+        r = NULL;
+        if (RUN(s, eng_wdb(s), "SELECT count(*) FROM sites WHERE " ONLINE_SITE, &r,
+                DB_INT(a->seen_since)) != DB_OK) {
+            rc = STORE_UNAVAILABLE;
+            goto out;
+        }
+        total = db_int(r, 0, 0, 0);
+        queued = 0;
+        cursor[0] = '\0';
+        log_info("automatic backups: day %lld, %lld online sites over %llds", (long long)a->day,
+                 (long long)total, (long long)a->spread);
+    }
+    int64_t elapsed = a->now - a->start;
+    int64_t due = a->spread <= 0 || elapsed >= a->spread
+                      ? total
+                      : (total * (elapsed < 0 ? 0 : elapsed)) / a->spread + 1;
+    if (due > total)
+        due = total;
+    int64_t n = due - queued;
+    if (n > (int64_t)a->max) {
+        n = (int64_t)a->max;
+        *a->more = true;
+    }
+    db_res_free(r);
+    r = NULL;
+    if (n > 0) {
+        if (RUN(s, eng_wdb(s),
+                "SELECT id, team FROM sites WHERE " ONLINE_SITE " AND id > ?2 ORDER BY id LIMIT ?3",
+                &r, DB_INT(a->seen_since), DB_TEXT(cursor), DB_INT(n)) != DB_OK) {
+            rc = STORE_UNAVAILABLE;
+            goto out;
+        }
+        char day[32];
+        snprintf(day, sizeof day, "auto-backup-%lld", (long long)a->day);
+        for (size_t i = 0; i < r->rows && rc == STORE_OK; i++) {
+            char site[JP_UUID_LEN + 1], team[JP_TEAM_MAX + 1], key[JP_UUID_LEN + 1];
+            eng_copy_cell(r, i, 0, site, sizeof site);
+            eng_copy_cell(r, i, 1, team, sizeof team);
+            rollout_job_key(day, site, key);
+            struct job_request req = {
+                .site_id = site,
+                .idempotency_key = key,
+                .description = "Automatic daily backup",
+                .script = JP_BACKUP_SCRIPT,
+                .needs_acknowledgement = true,
+                .should_backup = true,
+            };
+            struct job j = {0};
+            enum store_result jr = sql_job_insert(s, team, &req, NULL, &j);
+            job_clear(&j);
+            if (jr == STORE_UNAVAILABLE)
+                rc = jr;
+            else if (jr == STORE_CREATED)
+                snprintf(a->queued[(*a->nqueued)++], JP_UUID_LEN + 1, "%s", site);
+            snprintf(cursor, sizeof cursor, "%s", site);
+        }
+        /* fewer than asked: the rest went offline or away; the pass is done */
+        queued = (int64_t)r->rows < n ? total : queued + n;
+    }
+    if (rc == STORE_OK &&
+        LATER(s,
+              "UPDATE auto_backups SET day=?1, cursor=?2, total=?3, queued=?4, started_at=?5"
+              " WHERE name='daily'",
+              DB_INT(a->day), DB_TEXT(cursor), DB_INT(total), DB_INT(queued),
+              DB_INT(a->start)) != DB_OK)
+        rc = STORE_UNAVAILABLE;
+out:
+    db_res_free(r);
+    return rc;
+}
+
+static void auto_post(void *p, enum store_result r)
+{
+    struct auto_arg *a = p;
+    if (r != STORE_OK)
+        *a->nqueued = 0;
+    for (size_t i = 0; i < *a->nqueued; i++)
+        pending_add(a->s->pending, a->queued[i]);
+}
+
+enum store_result store_auto_backup_step(struct store *s, int64_t day, int64_t start,
+                                         int64_t spread, int64_t now, int64_t seen_since,
+                                         char (*queued)[JP_UUID_LEN + 1], size_t max,
+                                         size_t *nqueued, bool *more)
+{
+    struct auto_arg a = {s, day, start, spread, now, seen_since, queued, max, nqueued, more};
+    *nqueued = 0;
+    *more = false;
+    return eng_run_op(s, op_auto_backup, &a, sizeof a, auto_post, NULL);
 }

@@ -41,6 +41,7 @@ void sql_row_to_job_at(const struct db_res *r, size_t i, size_t c, struct job *j
     j->started_at = db_int(r, i, c + 13, 0);
     j->completed_at = db_int(r, i, c + 14, 0);
     j->failed_at = db_int(r, i, c + 15, 0);
+    eng_copy_cell(r, i, c + 16, j->rollout_id, sizeof j->rollout_id);
 }
 
 void sql_row_to_job(const struct db_res *r, size_t i, struct job *j)
@@ -71,7 +72,7 @@ static enum store_result job_replay(struct store *s, const struct job_request *r
     enum store_result res = STORE_CREATED;
     if (r->rows) {
         sql_row_to_job(r, 0, out);
-        if (!db_null(r, 0, 16))
+        if (!db_null(r, 0, JOB_NCOLS))
             res = STORE_KEY_CANCELLED;
         else if (strcmp(out->script, req->script) || out->express_execute != req->express_execute ||
                  out->needs_acknowledgement != req->needs_acknowledgement ||
@@ -86,11 +87,10 @@ static enum store_result job_replay(struct store *s, const struct job_request *r
     return res;
 }
 
-static enum store_result op_job_create(struct store *s, void *p)
+enum store_result sql_job_insert(struct store *s, const char *team, const struct job_request *req,
+                                 const char *rollout_id, struct job *out)
 {
-    struct job_create_arg *a = p;
-    const struct job_request *req = a->req;
-    job_clear(a->out);
+    job_clear(out);
     unsigned char rnd_tok[32];
     char id[JP_UUID_LEN + 1], token[JP_TOKEN_LEN + 1];
     if (eng_new_id(s, id))
@@ -108,29 +108,30 @@ static enum store_result op_job_create(struct store *s, void *p)
             continue;
         if (RUN(s, eng_wdb(s),
                 "INSERT INTO jobs (id, site_id, token, idempotency_key, description, script,"
-                " notify_url, express_execute, needs_ack, should_backup, created_at)"
-                " SELECT ?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11 WHERE EXISTS (SELECT 1 FROM sites"
+                " notify_url, express_execute, needs_ack, should_backup, created_at, rollout_id)"
+                " SELECT ?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?13 WHERE EXISTS (SELECT 1 FROM sites"
                 " WHERE id=?2 AND team=?12 AND deleted_at IS NULL) ON CONFLICT DO NOTHING",
                 NULL, DB_TEXT(id), DB_TEXT(req->site_id), DB_TEXT(token),
                 DB_TEXT(req->idempotency_key), DB_TEXT(req->description), DB_TEXT(req->script),
                 DB_TEXT(req->notify_url), DB_INT(req->express_execute),
                 DB_INT(req->needs_acknowledgement), DB_INT(req->should_backup), DB_INT(created),
-                DB_TEXT(a->team)) != DB_OK)
+                DB_TEXT(team), DB_TEXT(rollout_id)) != DB_OK)
             return STORE_UNAVAILABLE;
         if (s->drv->changes(eng_wdb(s)) == 0) {
-            int owned = eng_site_owned(s, eng_wdb(s), a->team, req->site_id, false);
+            int owned = eng_site_owned(s, eng_wdb(s), team, req->site_id, false);
             if (owned <= 0)
                 return owned < 0 ? STORE_UNAVAILABLE : STORE_NOT_FOUND;
-            enum store_result res = job_replay(s, req, a->out); /* the key, or the token */
+            enum store_result res = job_replay(s, req, out); /* the key, or the token */
             if (res != STORE_CREATED)
                 return res;
             continue;
         }
-        struct job *j = a->out;
+        struct job *j = out;
         snprintf(j->id, sizeof j->id, "%s", id);
         snprintf(j->token, sizeof j->token, "%s", token);
         snprintf(j->site_id, sizeof j->site_id, "%s", req->site_id);
         snprintf(j->idempotency_key, sizeof j->idempotency_key, "%s", req->idempotency_key);
+        snprintf(j->rollout_id, sizeof j->rollout_id, "%s", rollout_id ? rollout_id : "");
         j->description = req->description ? strdup(req->description) : NULL;
         j->script = strdup(req->script);
         j->notify_url = req->notify_url ? strdup(req->notify_url) : NULL;
@@ -149,6 +150,12 @@ static enum store_result op_job_create(struct store *s, void *p)
         return STORE_CREATED;
     }
     return STORE_UNAVAILABLE;
+}
+
+static enum store_result op_job_create(struct store *s, void *p)
+{
+    struct job_create_arg *a = p;
+    return sql_job_insert(s, a->team, a->req, NULL, a->out);
 }
 
 static void job_create_post(void *p, enum store_result r)
@@ -201,7 +208,8 @@ enum store_result store_job_list(struct store *s, const char *team, const struct
     bool filtered = qr->status >= 0 && qr->status < JOB_STATUS_COUNT_;
     snprintf(sql, sizeof sql,
              "SELECT " JOB_COLS " FROM jobs WHERE site_id=?1 AND cancelled_at IS NULL"
-             " AND id < ?2%s%s ORDER BY id DESC LIMIT ?3",
+             " AND id < ?2%s%s AND (CAST(?4 AS TEXT) IS NULL OR rollout_id=?4)"
+             " ORDER BY id DESC LIMIT ?3",
              filtered ? " AND " : "", filtered ? job_states[qr->status].where : "");
     struct db *c = eng_reader(s);
     if (!c)
@@ -218,7 +226,8 @@ enum store_result store_job_list(struct store *s, const char *team, const struct
     }
     /* "g" sorts after every id (lower-case hex): no bound. */
     if (RUN(s, c, sql, &r, DB_TEXT(qr->site_id), DB_TEXT(qr->before_id ? qr->before_id : "g"),
-            DB_INT(qr->limit ? (int64_t)qr->limit + 1 : INT64_MAX)) != DB_OK)
+            DB_INT(qr->limit ? (int64_t)qr->limit + 1 : INT64_MAX),
+            DB_TEXT(qr->rollout_id)) != DB_OK)
         goto rollback;
     size_t n = r->rows;
     if (qr->limit && n > qr->limit) {
@@ -395,9 +404,10 @@ static enum store_result dispatch_pg(struct store *s, struct dispatch_arg *a)
                 &r, DB_TEXT(a->site_id), DB_INT(a->now)) != DB_OK)
             return STORE_UNAVAILABLE;
         bool got = r->rows && db_text(r, 0, 0),
-             locked = r->rows && db_text(r, 0, 16) && !strcmp(db_text(r, 0, 16), "t");
-        int64_t mn = r->rows ? db_int(r, 0, 17, 0) : 0, mx = r->rows ? db_int(r, 0, 18, 0) : 0;
-        long pending = r->rows ? (long)db_int(r, 0, 19, 0) : 0;
+             locked = r->rows && db_text(r, 0, JOB_NCOLS) && !strcmp(db_text(r, 0, JOB_NCOLS), "t");
+        int64_t mn = r->rows ? db_int(r, 0, JOB_NCOLS + 1, 0) : 0,
+                mx = r->rows ? db_int(r, 0, JOB_NCOLS + 2, 0) : 0;
+        long pending = r->rows ? (long)db_int(r, 0, JOB_NCOLS + 3, 0) : 0;
         if (got)
             sql_row_to_job(r, 0, a->out);
         db_res_free(r);

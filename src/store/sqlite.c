@@ -255,6 +255,40 @@ static const char *const migrations[] = {
     "UPDATE backups SET unchanged=1 WHERE sha256=(SELECT b.sha256 FROM backups b WHERE"
     " b.site_id=backups.site_id AND (b.created_at, b.filename) < (backups.created_at,"
     " backups.filename) ORDER BY b.created_at DESC, b.filename DESC LIMIT 1);",
+    /* 7: rollouts (store/sql_rollouts.c): the seed's scheduled scripts, one
+     * row each, and a row per target site in the order given (its wave, its
+     * outcome, its job); their events; script templates; the automatic
+     * backups' daily pass; each job knows the rollout that queued it. */
+    "ALTER TABLE jobs ADD COLUMN rollout_id TEXT;"
+    "CREATE INDEX jobs_rollout_open ON jobs(rollout_id) WHERE rollout_id IS NOT NULL"
+    " AND completed_at IS NULL AND failed_at IS NULL AND cancelled_at IS NULL;"
+    "CREATE INDEX jobs_rollout_failed ON jobs(rollout_id) WHERE rollout_id IS NOT NULL"
+    " AND failed_at IS NOT NULL;"
+    "CREATE TABLE rollouts (id TEXT PRIMARY KEY, team TEXT NOT NULL, created_by TEXT NOT NULL,"
+    " test_site_id TEXT, template_id TEXT, make_backup INTEGER NOT NULL,"
+    " abort_if_offline INTEGER NOT NULL, description TEXT NOT NULL, script TEXT NOT NULL,"
+    " notify TEXT NOT NULL, status INTEGER NOT NULL, authorized_at INTEGER, authorized_by TEXT,"
+    " cancelled_at INTEGER, launch_at INTEGER NOT NULL, started_at INTEGER, finished_at INTEGER,"
+    " wave_size INTEGER NOT NULL, wave_percent INTEGER NOT NULL, wave_interval INTEGER NOT NULL,"
+    " max_failures INTEGER NOT NULL, max_failures_pct INTEGER NOT NULL, win TEXT,"
+    " wave INTEGER NOT NULL DEFAULT 0, waves INTEGER NOT NULL, wave_done_at INTEGER,"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+    "CREATE INDEX rollouts_team ON rollouts(team, id);"
+    "CREATE INDEX rollouts_active ON rollouts(launch_at) WHERE status IN (1, 2);"
+    "CREATE TABLE rollout_sites (rollout_id TEXT NOT NULL, seq INTEGER NOT NULL, site_id TEXT NOT NULL,"
+    " wave INTEGER NOT NULL, state INTEGER NOT NULL DEFAULT 0, job_id TEXT,"
+    " PRIMARY KEY (rollout_id, seq));"
+    "CREATE INDEX rollout_sites_waiting ON rollout_sites(rollout_id, seq) WHERE state=0;"
+    "CREATE TABLE rollout_events (id INTEGER PRIMARY KEY, rollout_id TEXT NOT NULL, ts INTEGER NOT NULL,"
+    " message TEXT NOT NULL);"
+    "CREATE INDEX rollout_events_r ON rollout_events(rollout_id, ts);"
+    "CREATE TABLE templates (id TEXT PRIMARY KEY, team TEXT NOT NULL, name TEXT NOT NULL,"
+    " description TEXT NOT NULL, content TEXT NOT NULL, created_by TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+    "CREATE INDEX templates_team ON templates(team, id);"
+    "CREATE TABLE auto_backups (name TEXT PRIMARY KEY, day INTEGER NOT NULL, cursor TEXT NOT NULL,"
+    " total INTEGER NOT NULL, queued INTEGER NOT NULL, started_at INTEGER NOT NULL);"
+    "INSERT INTO auto_backups VALUES ('daily', 0, '', 0, 0, 0);",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == JP_SCHEMA_VERSION,
                "one migration per schema version, the same in both drivers (db.h)");

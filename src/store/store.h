@@ -16,6 +16,7 @@
 
 #include "core/jwt.h"
 #include "core/model.h"
+#include "core/rollout.h"
 #include "core/sign.h"
 
 enum store_result {
@@ -275,6 +276,7 @@ struct job_query {
     const char *before_id; /* keyset: only jobs older than this id; NULL: from the newest */
     unsigned limit;        /* 0: all */
     int status;            /* enum job_status, or -1 for any */
+    const char *rollout_id; /* only the jobs this rollout queued; NULL: any */
 };
 struct job_list {
     struct job *items; /* newest first */
@@ -476,5 +478,108 @@ void store_watch_outbox(struct store *s, void (*fn)(void *ctx), void *ctx);
 /* Marks sites that stopped polling for window seconds offline (their
  * site.offline events); returns how many. */
 long store_sweep_offline(struct store *s, int64_t now, int64_t window);
+
+/* ---- rollouts and script templates (sql_rollouts.c, sql_templates.c) -- */
+
+/* What a create or a full update (PUT) gives; validated by the caller. */
+struct rollout_spec {
+    const char *description, *script, *notify; /* notify: a JSON array of strings */
+    const char *test_site_id, *template_id;    /* NULL: none */
+    bool make_backup, abort_if_offline;
+    int64_t launch_at, wave_size, wave_percent, wave_interval;
+    struct rollout_threshold max_failures;
+    const struct rollout_window *window; /* NULL: none */
+    const char (*sites)[JP_UUID_LEN + 1];
+    size_t nsites;
+};
+/* STORE_CREATED with the rollout (unauthorized); STORE_NOT_FOUND when a
+ * site is not one of the team's (its id in missing; nothing is created).
+ * created_by: the JWT sub or the API key id. */
+enum store_result store_rollout_create(struct store *s, const char *team, const char *created_by,
+                                       const struct rollout_spec *spec, struct rollout *out,
+                                       char missing[JP_UUID_LEN + 1]);
+/* A full update, before launch only (STORE_STARTED after it): the status
+ * goes back to unauthorized. */
+enum store_result store_rollout_update(struct store *s, const char *team, const char *id,
+                                       const char *by, const struct rollout_spec *spec,
+                                       struct rollout *out, char missing[JP_UUID_LEN + 1]);
+enum store_result store_rollout_get(struct store *s, const char *team, const char *id,
+                                    struct rollout *out);
+struct rollout_list {
+    struct rollout *items; /* oldest first */
+    size_t n;
+};
+void rollout_list_clear(struct rollout_list *l);
+enum store_result store_rollout_list(struct store *s, const char *team, struct rollout_list *out);
+/* What an operator does to a rollout. STORE_CONFLICT when its status does
+ * not allow it (nothing changes). */
+enum rollout_action {
+    RA_APPROVE, /* unauthorized -> scheduled (by: the approver) */
+    RA_PAUSE,   /* launched -> paused */
+    RA_RESUME,  /* paused -> launched */
+    RA_ABORT,   /* launched or paused -> aborted: nothing more queued, pending jobs cancelled */
+    RA_DELETE,  /* before launch: cancelled; after: aborted */
+};
+enum store_result store_rollout_act(struct store *s, const char *team, const char *id,
+                                    enum rollout_action a, const char *by, int64_t now,
+                                    struct rollout *out);
+/* A rollout's events, oldest first. */
+enum store_result store_rollout_events(struct store *s, const char *team, const char *id,
+                                       struct log_list *out);
+
+/* The scheduler's side (api/scheduler.c). The rollouts with something to
+ * do: scheduled and due by now, or launched; with their windows. */
+struct rollout_due {
+    char id[JP_UUID_LEN + 1];
+    bool has_window;
+    struct rollout_window window;
+};
+enum store_result store_rollouts_due(struct store *s, int64_t now, struct rollout_due **items,
+                                     size_t *n);
+/* One step of one rollout (a write of its own; on PostgreSQL, a rollout
+ * another node is stepping is skipped): launches it when due; ends it when
+ * its canary failed, its failures reached the threshold, or its last wave
+ * finished; starts the next wave when the previous one finished and the
+ * interval passed; queues up to max jobs of the waves begun (when
+ * window_open). The sites that got a job go to queued[] (*nqueued of them);
+ * *more is set when another step has work at once. */
+enum store_result store_rollout_step(struct store *s, const char *id, int64_t now,
+                                     bool window_open, int64_t seen_since,
+                                     char (*queued)[JP_UUID_LEN + 1], size_t max, size_t *nqueued,
+                                     bool *more);
+
+/* Automatic backups: a pass over every online site once a day, beginning at
+ * start (unix seconds) and spread over spread seconds; each step queues the
+ * backup jobs due by now (at most max; their sites in queued[]), each with a
+ * key of its site and day, so no site gets two. *more when more are due. */
+enum store_result store_auto_backup_step(struct store *s, int64_t day, int64_t start,
+                                         int64_t spread, int64_t now, int64_t seen_since,
+                                         char (*queued)[JP_UUID_LEN + 1], size_t max,
+                                         size_t *nqueued, bool *more);
+
+struct script_template {
+    char id[JP_UUID_LEN + 1];
+    char created_by[JP_SUBJECT_MAX + 1];
+    char *name, *description, *content; /* owned */
+    int64_t created_at, updated_at;
+};
+void script_template_clear(struct script_template *t);
+struct template_list {
+    struct script_template *items; /* oldest first */
+    size_t n;
+};
+void template_list_clear(struct template_list *l);
+enum store_result store_template_create(struct store *s, const char *team, const char *created_by,
+                                        const char *name, const char *description,
+                                        const char *content, struct script_template *out);
+/* STORE_OK; STORE_NOT_FOUND for another team's or none. */
+enum store_result store_template_get(struct store *s, const char *team, const char *id,
+                                     struct script_template *out);
+enum store_result store_template_list(struct store *s, const char *team,
+                                      struct template_list *out);
+enum store_result store_template_update(struct store *s, const char *team, const char *id,
+                                        const char *name, const char *description,
+                                        const char *content, struct script_template *out);
+enum store_result store_template_delete(struct store *s, const char *team, const char *id);
 
 #endif
