@@ -5,6 +5,7 @@
 
 #include "api/api.h"
 #include "core/diff.h"
+#include "core/highlight.h"
 #include "core/text.h"
 #include "lib/log.h"
 
@@ -62,7 +63,26 @@ void api_backups_get(struct http_req *req)
     struct backup_info b;
     if (api_uuid_param(req, "site", id) || load_backup(req, id, http_param(req, "filename"), &b))
         return;
-    const char *view = http_header(req, "X-View");
+    const char *view = http_header(req, "X-View"), *dl = http_header(req, "X-Download"),
+               *hl = http_header(req, "X-Highlight");
+    if (dl && parse_bool(dl) == 1) {
+        char cd[128];
+        snprintf(cd, sizeof cd, "attachment; filename=\"%s\"", b.filename);
+        http_add_header(req, "Content-Disposition", cd);
+        http_reply(req, 200, "application/octet-stream", b.content, (size_t)b.size);
+        return;
+    }
+    if (hl && parse_bool(hl) == 1) {
+        size_t len = 0;
+        char *html = ros_highlight(b.content, (size_t)b.size, &len);
+        free(b.content);
+        if (!html) {
+            http_reply_error(req, JP_ERR_INTERNAL, NULL);
+            return;
+        }
+        http_reply(req, 200, "text/html; charset=utf-8", html, len);
+        return;
+    }
     if (view && parse_bool(view) == 1) {
         size_t len = (size_t)b.size;
         http_reply(req, 200, "text/plain; charset=utf-8", b.content, len);

@@ -2,6 +2,7 @@
 #include "core/shape.h"
 
 #include <stdio.h>
+#include <time.h>
 
 #include "core/text.h"
 
@@ -67,9 +68,32 @@ json_t *site_json(const struct site *s, bool has_pulse)
         "bootstrap_expires_at", time_json(s->adoption_expires_at));
 }
 
+void size_human(int64_t bytes, char out[16])
+{
+    static const char *const units[] = {"B", "KB", "MB", "GB"};
+    double v = (double)bytes;
+    int u = 0;
+    while (v >= 1024 && u < 3) {
+        v /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(out, 16, "%lldB", (long long)bytes);
+    else
+        snprintf(out, 16, "%.1f%s", v, units[u]);
+}
+
 json_t *backup_json(const char *filename, int64_t size, int64_t created_at, const char *sha256,
                     bool unchanged)
 {
-    return json_pack("{s:s, s:I, s:o, s:s, s:b}", "filename", filename, "size", (json_int_t)size,
-                     "created_at", time_json(created_at), "sha256", sha256, "unchanged", unchanged);
+    char human[16], date[16], tm[16];
+    size_human(size, human);
+    time_t t = (time_t)created_at;
+    struct tm g;
+    gmtime_r(&t, &g);
+    strftime(date, sizeof date, "%d/%m/%Y", &g);
+    strftime(tm, sizeof tm, "%H:%M:%S", &g);
+    return json_pack("{s:s, s:s, s:I, s:s, s:s, s:o, s:s, s:b}", "filename", filename, "size",
+                     human, "size_bytes", (json_int_t)size, "date", date, "time", tm, "created_at",
+                     time_json(created_at), "sha256", sha256, "unchanged", unchanged);
 }

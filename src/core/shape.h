@@ -18,7 +18,10 @@ json_t *str_json(const char *s);
 json_t *job_json(const struct job *j);
 /* has_pulse: whether the site counts as online (site_has_pulse). */
 json_t *site_json(const struct site *s, bool has_pulse);
-/* A backup as GET /backup/{siteId} lists it. */
+/* A size as the seed writes it: "512B", "12.3KB", "1.5MB" (1 KB = 1024 B). */
+void size_human(int64_t bytes, char out[16]);
+/* A backup as GET /backup/{siteId} lists it (size human, size_bytes the
+ * count; date and time in UTC, the seed's "29/10/2025" and "12:50:00"). */
 json_t *backup_json(const char *filename, int64_t size, int64_t created_at, const char *sha256,
                     bool unchanged);
 

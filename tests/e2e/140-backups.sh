@@ -40,12 +40,26 @@ check "the backup job completed" completed "$(jb .status)"
 F1=$(jb -r .associated_backup | cut -d/ -f2)
 
 api GET "/backup/$SITE"
-check "the list has it" "$F1 $SIZE" "$(jb -r '.[0] | "\(.filename) \(.size)"')"
+check "the list has it, size_bytes the byte count" "$F1 $SIZE" "$(jb -r '.[0] | "\(.filename) \(.size_bytes)"')"
+HUMAN=$(python3 -c "import sys; n=int(sys.argv[1]); print(f'{n}B' if n < 1024 else f'{n/1024:.1f}KB' if n < 1048576 else f'{n/1048576:.1f}MB')" "$SIZE")
+check "size is the seed's human text ($SIZE bytes)" "$HUMAN" "$(jb -r '.[0].size')"
+check_true "date and time in the seed's forms" grep -qE '^[0-3][0-9]/[01][0-9]/20[0-9]{2} [0-2][0-9]:[0-5][0-9]:[0-5][0-9]$' <<<"$(jb -r '.[0] | "\(.date) \(.time)"')"
 api GET "/backup/$SITE/$F1"
 check "retrieve: JSON with content" "$(cat "$JP_TMP/b1.rsc")" "$(jb -r .content)"
 api GET "/backup/$SITE/$F1" -H 'X-View: true'
 check "X-View: raw text" "text/plain; charset=utf-8" "$(header Content-Type)"
 check "X-View: the bytes uploaded" "$(sha256sum <"$JP_TMP/b1.rsc")" "$(sha256sum <"$JP_TMP/body")"
+api GET "/backup/$SITE/$F1" -H 'X-Download: true'
+check "X-Download: octet-stream" "application/octet-stream" "$(header Content-Type)"
+check "X-Download: an attachment named by the file" "attachment; filename=\"$F1\"" "$(header Content-Disposition)"
+check "X-Download: the bytes uploaded" "$(sha256sum <"$JP_TMP/b1.rsc")" "$(sha256sum <"$JP_TMP/body")"
+api GET "/backup/$SITE/$F1" -H 'X-Highlight: true'
+check "X-Highlight: an HTML fragment" "text/html; charset=utf-8" "$(header Content-Type)"
+check_true "X-Highlight: a pre with RouterOS classes" grep -q '^<pre class="ros">' "$JP_TMP/body"
+check_true "X-Highlight: menu paths marked" grep -q '<span class="ros-path">' "$JP_TMP/body"
+# the text back, once the tags are gone and the entities decoded, is the backup
+check "X-Highlight: every byte escaped, nothing lost" "$(sha256sum <"$JP_TMP/b1.rsc")" \
+    "$(python3 -c 'import html,re,sys; t=open(sys.argv[1]).read(); t=re.sub(r"^<pre class=\"ros\">|</pre>\n$","",t); sys.stdout.write(html.unescape(re.sub(r"<[^>]+>","",t)))' "$JP_TMP/body" | sha256sum)"
 
 # Out-of-order and oversized chunks are refused.
 J2=$(curl -s -X POST -H "Authorization: Bearer $TOK" -H 'Content-Type: text/plain' \

@@ -40,7 +40,7 @@ api GET "/backup/$SITE"
 check "two entries, newest first" "$F2 $F1" "$(jb -r '[.[].filename] | join(" ")')"
 check "the second is unchanged from the first" "true false" "$(jb -r '[.[].unchanged] | map(tostring) | join(" ")')"
 check "  with the same content hash" 1 "$(jb -r '[.[].sha256] | unique | length')"
-check "  and its own size" "$(stat -c %s "$JP_TMP/b2.rsc")" "$(jb -r '.[0].size')"
+check "  and its own size" "$(stat -c %s "$JP_TMP/b2.rsc")" "$(jb -r '.[0].size_bytes')"
 check "one content stored for both" 1 "$(contents)"
 api GET "/backup/$SITE/$F2" -H 'X-View: true'
 check "read back byte for byte, its own time stamp included" "$(sha256sum <"$JP_TMP/b2.rsc")" "$(sha256sum <"$JP_TMP/body")"

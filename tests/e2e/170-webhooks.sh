@@ -148,7 +148,7 @@ req POST "$BAK&offset=0&total=12" -H 'Content-Type: text/plain' --data-binary '#
 check "the backup upload completes" 201 "$STATUS"
 check_true "backup.created arrives" wait_got 1 '(.path=="/ok/all" and .type=="backup.created")' 5
 check "backup.created names the site and the file" "$SITE 12" \
-    "$(jq -rs '[.[] | select(.type=="backup.created")][0].body.data | "\(.site_id) \(.size)"' "$RCV/log")"
+    "$(jq -rs '[.[] | select(.type=="backup.created")][0].body.data | "\(.site_id) \(.size_bytes)"' "$RCV/log")"
 
 # offline after 10 missed polls (1 s interval), online at the next poll
 check_true "site.offline after 10 missed polls" wait_got 1 '(.path=="/ok/all" and .type=="site.offline")' 20
