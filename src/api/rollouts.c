@@ -17,14 +17,14 @@
 /* The fields of a rollout's JSON form: what create and PUT read, and the
  * read-only ones a client may send back from a GET (ignored). */
 static const char *const writable[] = {
-    "description", "script",   "template_id",   "launch_at",    "sites",
-    "test_site_id", "make_backup", "abort_if_offline", "notify",  "wave_size",
-    "wave_percent", "wave_interval", "max_failures", "window", NULL,
+    "description",  "script",        "template_id",      "launch_at", "sites",
+    "test_site_id", "make_backup",   "abort_if_offline", "notify",    "wave_size",
+    "wave_percent", "wave_interval", "max_failures",     "window",    NULL,
 };
 static const char *const readonly[] = {
-    "id",         "created_by", "summary",     "status",      "authorized_at", "authorized_by",
-    "cancelled_at", "t_minus",  "started_at",  "progress",    "created_at",    "updated_at",
-    "finished_at", "wave",      "waves",       NULL,
+    "id",           "created_by", "summary",    "status",   "authorized_at", "authorized_by",
+    "cancelled_at", "t_minus",    "started_at", "progress", "created_at",    "updated_at",
+    "finished_at",  "wave",       "waves",      NULL,
 };
 
 static bool listed(const char *const *names, const char *k)
@@ -100,8 +100,8 @@ static int parse_sites(struct http_req *req, json_t *body, struct spec_buf *b)
         return bad(req, JP_ERR_PARAMETER_MISSING, "The 'sites' parameter is required.");
     size_t n = json_is_array(sites) ? json_array_size(sites) : 0;
     if (!n || n > ROLLOUT_SITES_MAX)
-        return bad(req, JP_ERR_PARAMETER_INVALID,
-                   "'sites' must be an array of 1 to %d site ids.", ROLLOUT_SITES_MAX);
+        return bad(req, JP_ERR_PARAMETER_INVALID, "'sites' must be an array of 1 to %d site ids.",
+                   ROLLOUT_SITES_MAX);
     if (!(b->sites = calloc(n, sizeof *b->sites))) {
         http_reply_error(req, JP_ERR_INTERNAL, NULL);
         return -1;
@@ -112,7 +112,7 @@ static int parse_sites(struct http_req *req, json_t *body, struct spec_buf *b)
             return bad(req, JP_ERR_PARAMETER_INVALID, "sites[%zu] is not a site id (a UUID).", i);
     }
     /* each site once: sort a copy of the indexes by id */
-    char (*sorted)[JP_UUID_LEN + 1] = malloc(n * sizeof *sorted);
+    char(*sorted)[JP_UUID_LEN + 1] = malloc(n * sizeof *sorted);
     if (!sorted) {
         http_reply_error(req, JP_ERR_INTERNAL, NULL);
         return -1;
@@ -127,7 +127,7 @@ static int parse_sites(struct http_req *req, json_t *body, struct spec_buf *b)
             return r;
         }
     free(sorted);
-    b->spec.sites = (const char (*)[JP_UUID_LEN + 1])b->sites;
+    b->spec.sites = (const char(*)[JP_UUID_LEN + 1]) b->sites;
     b->spec.nsites = n;
     return 0;
 }
@@ -141,7 +141,8 @@ static int parse_spec(struct http_req *req, json_t *body, struct spec_buf *b)
     struct rollout_spec *sp = &b->spec;
     const char *k;
     json_t *v;
-    json_object_foreach(body, k, v) {
+    json_object_foreach(body, k, v)
+    {
         if (!listed(writable, k) && !listed(readonly, k))
             return bad(req, JP_ERR_PARAMETER_INVALID, "Unknown parameter '%s'.", k);
     }
@@ -196,7 +197,8 @@ static int parse_spec(struct http_req *req, json_t *body, struct spec_buf *b)
         bool ok = json_is_array(notify) && json_array_size(notify) <= NOTIFY_MAX;
         size_t i;
         json_t *e;
-        json_array_foreach(notify, i, e) {
+        json_array_foreach(notify, i, e)
+        {
             ok = ok && json_is_string(e) && json_string_length(e) >= 1 &&
                  json_string_length(e) <= JP_SUBJECT_MAX;
         }
@@ -282,6 +284,15 @@ static void write_rollout(struct http_req *req, bool create)
     char id[JP_UUID_LEN + 1], missing[JP_UUID_LEN + 1] = "";
     if (!create && rollout_id(req, id))
         return;
+    if (!create) { /* another team's, or none: 404 before the body is looked at */
+        struct rollout cur;
+        enum store_result rc = store_rollout_get(app->store, who->team, id, &cur);
+        rollout_clear(&cur);
+        if (rc != STORE_OK) {
+            reply_refused(req, rc, NULL);
+            return;
+        }
+    }
     json_t *body = api_json_body(req);
     if (!body)
         return;
@@ -491,9 +502,9 @@ void api_rollouts_events(struct http_req *req)
     }
     json_t *arr = json_array();
     for (size_t i = 0; i < l.n; i++)
-        json_array_append_new(arr, json_pack("{s:o, s:s}", "timestamp",
-                                             time_json(l.items[i].timestamp), "message",
-                                             l.items[i].message ? l.items[i].message : ""));
+        json_array_append_new(arr,
+                              json_pack("{s:o, s:s}", "timestamp", time_json(l.items[i].timestamp),
+                                        "message", l.items[i].message ? l.items[i].message : ""));
     log_list_clear(&l);
     http_reply_json(req, 200, arr);
 }
@@ -540,13 +551,22 @@ static void write_template(struct http_req *req, bool create)
     char id[JP_UUID_LEN + 1];
     if (!create && template_id(req, id))
         return;
+    if (!create) {
+        struct script_template cur;
+        enum store_result rc = store_template_get(app->store, who->team, id, &cur);
+        script_template_clear(&cur);
+        if (rc != STORE_OK) {
+            reply_template(req, rc, 200, &cur);
+            return;
+        }
+    }
     json_t *body = api_json_body(req);
     if (!body)
         return;
     const char *name, *desc = "", *content;
     json_t *d = json_object_get(body, "description");
-    if ((name = api_json_string(req, body, "name", 1, TEMPLATE_NAME_MAX,
-                                JP_ERR_PARAMETER_INVALID)) &&
+    if ((name =
+             api_json_string(req, body, "name", 1, TEMPLATE_NAME_MAX, JP_ERR_PARAMETER_INVALID)) &&
         (!d || json_is_null(d) ||
          (desc = api_json_string(req, body, "description", 0, TEMPLATE_DESCRIPTION_MAX,
                                  JP_ERR_PARAMETER_INVALID))) &&
@@ -554,8 +574,8 @@ static void write_template(struct http_req *req, bool create)
                                    JP_ERR_PAYLOAD_TOO_LARGE))) {
         struct script_template t;
         enum store_result rc =
-            create ? store_template_create(app->store, who->team, who->subject, name, desc,
-                                           content, &t)
+            create ? store_template_create(app->store, who->team, who->subject, name, desc, content,
+                                           &t)
                    : store_template_update(app->store, who->team, id, name, desc, content, &t);
         reply_template(req, rc, create ? 201 : 200, &t);
     }

@@ -69,22 +69,37 @@ const struct http_route api_routes[] = {
     {"GET", "/logs", api_logs, 0, OPERATOR(JOBS_READ)},
 
     /* scheduled scripts (rollouts) and their templates; the older /scheduled paths */
-#define SCHEDULED(base)                                                                            \
-    {"GET", base, api_rollouts_list, 0, OPERATOR(SCRIPTS_READ)},                                   \
-        {"POST", base, api_rollouts_create, ROLLOUT_BODY, OPERATOR_BULK(SCRIPTS_WRITE)},          \
-        {"GET", base "/{rollout}", api_rollouts_get, 0, OPERATOR(SCRIPTS_READ)},                   \
-        {"PUT", base "/{rollout}", api_rollouts_update, ROLLOUT_BODY,                              \
-         OPERATOR_BULK(SCRIPTS_WRITE)},                                                            \
-        {"DELETE", base "/{rollout}", api_rollouts_delete, 0, OPERATOR(SCRIPTS_WRITE)},            \
-        {"GET", base "/{rollout}/authorize", api_rollouts_authorize, 0, OPERATOR(SCRIPTS_READ)},   \
-        {"POST", base "/{rollout}/approve", api_rollouts_approve, 0, OPERATOR(SCRIPTS_APPROVE)},   \
-        {"GET", base "/{rollout}/progress", api_rollouts_progress, 0, OPERATOR(SCRIPTS_READ)},     \
-        {"POST", base "/{rollout}/pause", api_rollouts_pause, 0, OPERATOR(SCRIPTS_WRITE)},         \
-        {"POST", base "/{rollout}/resume", api_rollouts_resume, 0, OPERATOR(SCRIPTS_WRITE)},       \
-        {"POST", base "/{rollout}/abort", api_rollouts_abort, 0, OPERATOR(SCRIPTS_WRITE)},         \
-        {"GET", base "/{rollout}/events", api_rollouts_events, 0, OPERATOR(SCRIPTS_READ)}
-    SCHEDULED("/scripts/scheduled"),
-    SCHEDULED("/scheduled"),
+    {"GET", "/scripts/scheduled", api_rollouts_list, 0, OPERATOR(SCRIPTS_READ)},
+    {"POST", "/scripts/scheduled", api_rollouts_create, ROLLOUT_BODY, OPERATOR_BULK(SCRIPTS_WRITE)},
+    {"GET", "/scripts/scheduled/{rollout}", api_rollouts_get, 0, OPERATOR(SCRIPTS_READ)},
+    {"PUT", "/scripts/scheduled/{rollout}", api_rollouts_update, ROLLOUT_BODY,
+     OPERATOR_BULK(SCRIPTS_WRITE)},
+    {"DELETE", "/scripts/scheduled/{rollout}", api_rollouts_delete, 0, OPERATOR(SCRIPTS_WRITE)},
+    {"GET", "/scripts/scheduled/{rollout}/authorize", api_rollouts_authorize, 0,
+     OPERATOR(SCRIPTS_READ)},
+    {"POST", "/scripts/scheduled/{rollout}/approve", api_rollouts_approve, 0,
+     OPERATOR(SCRIPTS_APPROVE)},
+    {"GET", "/scripts/scheduled/{rollout}/progress", api_rollouts_progress, 0,
+     OPERATOR(SCRIPTS_READ)},
+    {"POST", "/scripts/scheduled/{rollout}/pause", api_rollouts_pause, 0, OPERATOR(SCRIPTS_WRITE)},
+    {"POST", "/scripts/scheduled/{rollout}/resume", api_rollouts_resume, 0,
+     OPERATOR(SCRIPTS_WRITE)},
+    {"POST", "/scripts/scheduled/{rollout}/abort", api_rollouts_abort, 0, OPERATOR(SCRIPTS_WRITE)},
+    {"GET", "/scripts/scheduled/{rollout}/events", api_rollouts_events, 0, OPERATOR(SCRIPTS_READ)},
+    /* the older paths */
+    {"GET", "/scheduled", api_rollouts_list, 0, OPERATOR(SCRIPTS_READ)},
+    {"POST", "/scheduled", api_rollouts_create, ROLLOUT_BODY, OPERATOR_BULK(SCRIPTS_WRITE)},
+    {"GET", "/scheduled/{rollout}", api_rollouts_get, 0, OPERATOR(SCRIPTS_READ)},
+    {"PUT", "/scheduled/{rollout}", api_rollouts_update, ROLLOUT_BODY,
+     OPERATOR_BULK(SCRIPTS_WRITE)},
+    {"DELETE", "/scheduled/{rollout}", api_rollouts_delete, 0, OPERATOR(SCRIPTS_WRITE)},
+    {"GET", "/scheduled/{rollout}/authorize", api_rollouts_authorize, 0, OPERATOR(SCRIPTS_READ)},
+    {"POST", "/scheduled/{rollout}/approve", api_rollouts_approve, 0, OPERATOR(SCRIPTS_APPROVE)},
+    {"GET", "/scheduled/{rollout}/progress", api_rollouts_progress, 0, OPERATOR(SCRIPTS_READ)},
+    {"POST", "/scheduled/{rollout}/pause", api_rollouts_pause, 0, OPERATOR(SCRIPTS_WRITE)},
+    {"POST", "/scheduled/{rollout}/resume", api_rollouts_resume, 0, OPERATOR(SCRIPTS_WRITE)},
+    {"POST", "/scheduled/{rollout}/abort", api_rollouts_abort, 0, OPERATOR(SCRIPTS_WRITE)},
+    {"GET", "/scheduled/{rollout}/events", api_rollouts_events, 0, OPERATOR(SCRIPTS_READ)},
     {"POST", "/scripts/templates", api_templates_create, BODY, OPERATOR(SCRIPTS_WRITE)},
     {"GET", "/scripts/templates", api_templates_list, 0, OPERATOR(SCRIPTS_READ)},
     {"GET", "/scripts/templates/{template}", api_templates_get, 0, OPERATOR(SCRIPTS_READ)},

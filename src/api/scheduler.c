@@ -58,8 +58,7 @@ static bool pause_for(struct scheduler *sc, double s)
     until.tv_sec += ns / 1000000000L;
     until.tv_nsec = ns % 1000000000L;
     pthread_mutex_lock(&sc->mu);
-    while (!sc->stopping && !sc->kicked &&
-           pthread_cond_timedwait(&sc->cond, &sc->mu, &until) == 0)
+    while (!sc->stopping && !sc->kicked && pthread_cond_timedwait(&sc->cond, &sc->mu, &until) == 0)
         ;
     sc->kicked = false;
     bool go = !sc->stopping;
@@ -158,8 +157,7 @@ static void *scheduler_main(void *arg)
 {
     struct scheduler *sc = arg;
     while (pause_for(sc, 1.0)) {
-        int64_t since =
-            (int64_t)time(NULL) - JP_PULSE_INTERVALS * (int64_t)sc->app->poll_interval;
+        int64_t since = (int64_t)time(NULL) - JP_PULSE_INTERVALS * (int64_t)sc->app->poll_interval;
         rollouts(sc, since);
         auto_backups(sc, since);
     }

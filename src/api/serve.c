@@ -359,8 +359,8 @@ int serve_main(int argc, char **argv)
     const char *tls_cert = NULL, *tls_key = NULL;
     const char *node = NULL;
     struct deliver_options dopt = {.schedule = whk_default_schedule};
-    struct scheduler_options schopt = {.auto_backup = true, .backup_hour = 3,
-                                       .backup_spread = 3600};
+    struct scheduler_options schopt = {
+        .auto_backup = true, .backup_hour = 3, .backup_spread = 3600};
     long auto_spread = 3600, auto_hour = 3;
     struct app app = {0};
     struct store_options sopt = {0};

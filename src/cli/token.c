@@ -28,10 +28,11 @@ static void usage(FILE *f)
 int token_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"secret", 1, 0, 's'},   {"secret-file", 1, 0, 'f'}, {"team", 1, 0, 't'},
-        {"scope", 1, 0, 'c'},    {"ttl", 1, 0, 'l'},         {"issuer", 1, 0, 'i'},
-        {"audience", 1, 0, 'a'}, {"help", 0, 0, 'h'},        {"subject", 1, 0, 'u'},
-        {0, 0, 0, 0},
+        {"secret", 1, 0, 's'},   {"secret-file", 1, 0, 'f'},
+        {"team", 1, 0, 't'},     {"scope", 1, 0, 'c'},
+        {"ttl", 1, 0, 'l'},      {"issuer", 1, 0, 'i'},
+        {"audience", 1, 0, 'a'}, {"help", 0, 0, 'h'},
+        {"subject", 1, 0, 'u'},  {0, 0, 0, 0},
     };
     const char *secret_flag = NULL, *secret_file = NULL, *team = NULL, *scope = ALL_SCOPES,
                *iss = NULL, *aud = NULL, *sub = NULL;

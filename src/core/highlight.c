@@ -7,8 +7,8 @@
 #include "core/sbuf.h"
 
 static const char *const commands[] = {
-    "add", "set", "remove", "print", "export", "enable", "disable", "move", "find",
-    "comment", "unset", "edit", "reset", "run", NULL,
+    "add",  "set",     "remove", "print", "export", "enable", "disable", "move",
+    "find", "comment", "unset",  "edit",  "reset",  "run",    NULL,
 };
 
 static void esc(struct sbuf *b, const char *s, size_t n)
@@ -36,8 +36,8 @@ static void span(struct sbuf *b, const char *cls, const char *s, size_t n)
 
 static bool word_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
 }
 
 static bool is_command(const char *s, size_t n)

@@ -84,10 +84,10 @@ struct job {
     char site_id[JP_UUID_LEN + 1];
     char idempotency_key[JP_UUID_LEN + 1];
     char rollout_id[JP_UUID_LEN + 1]; /* "" unless a rollout queued it */
-    char *description;       /* owned */
-    char *script;            /* owned; the operator's RouterOS payload */
-    char *notify_url;        /* owned, NULL when none */
-    char *associated_backup; /* owned, "{site_id}/{unix}.rsc" once the backup arrived */
+    char *description;                /* owned */
+    char *script;                     /* owned; the operator's RouterOS payload */
+    char *notify_url;                 /* owned, NULL when none */
+    char *associated_backup;          /* owned, "{site_id}/{unix}.rsc" once the backup arrived */
     bool express_execute, needs_acknowledgement, should_backup;
     int64_t created_at, delivered_at, started_at, completed_at, failed_at;
 };

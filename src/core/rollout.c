@@ -10,9 +10,14 @@
 #include "core/sign.h"
 
 static const char *const status_names[RO_STATUS_COUNT_] = {
-    [RO_UNAUTHORIZED] = "unauthorized", [RO_SCHEDULED] = "scheduled", [RO_LAUNCHED] = "launched",
-    [RO_CANCELLED] = "cancelled",       [RO_PAUSED] = "paused",       [RO_COMPLETED] = "completed",
-    [RO_FAILED] = "failed",             [RO_ABORTED] = "aborted",
+    [RO_UNAUTHORIZED] = "unauthorized",
+    [RO_SCHEDULED] = "scheduled",
+    [RO_LAUNCHED] = "launched",
+    [RO_CANCELLED] = "cancelled",
+    [RO_PAUSED] = "paused",
+    [RO_COMPLETED] = "completed",
+    [RO_FAILED] = "failed",
+    [RO_ABORTED] = "aborted",
 };
 
 const char *rollout_status_name(enum rollout_status s)
@@ -54,7 +59,8 @@ int rollout_window_parse(json_t *j, struct rollout_window *w, char *err, size_t 
     }
     size_t i;
     json_t *d;
-    json_array_foreach(days, i, d) {
+    json_array_foreach(days, i, d)
+    {
         const char *name = json_string_value(d);
         int k = 0;
         while (k < 7 && (!name || strcmp(name, day_names[k])))
@@ -89,8 +95,7 @@ json_t *rollout_window_json(const struct rollout_window *w)
     char start[8], end[8];
     snprintf(start, sizeof start, "%02d:%02d", (w->start / 60) % 100, w->start % 60);
     snprintf(end, sizeof end, "%02d:%02d", (w->end / 60) % 100, w->end % 60);
-    return json_pack("{s:o, s:s, s:s, s:s}", "days", days, "start", start, "end", end, "tz",
-                     w->tz);
+    return json_pack("{s:o, s:s, s:s, s:s}", "days", days, "start", start, "end", end, "tz", w->tz);
 }
 
 bool rollout_window_open(const struct rollout_window *w, int64_t local)
@@ -228,12 +233,12 @@ json_t *rollout_json(const struct rollout *r, int64_t now)
         "id", r->id, "created_by", r->created_by, "test_site_id",
         str_json(r->test_site_id[0] ? r->test_site_id : NULL), "make_backup", r->make_backup,
         "abort_if_offline", r->abort_if_offline, "description", r->description, "summary",
-        json_null(), "script", r->script, "status", rollout_status_name(r->status),
-        "authorized_at", time_json(r->authorized_at), "cancelled_at", time_json(r->cancelled_at),
-        "launch_at", time_json(r->launch_at), "t_minus", t_minus(r, now), "started_at",
-        time_json(r->started_at), "sites", sites, "notify", notify ? notify : json_array(),
-        "progress", rollout_progress_json(r), "created_at", time_json(r->created_at),
-        "updated_at", time_json(r->updated_at), "authorized_by",
+        json_null(), "script", r->script, "status", rollout_status_name(r->status), "authorized_at",
+        time_json(r->authorized_at), "cancelled_at", time_json(r->cancelled_at), "launch_at",
+        time_json(r->launch_at), "t_minus", t_minus(r, now), "started_at", time_json(r->started_at),
+        "sites", sites, "notify", notify ? notify : json_array(), "progress",
+        rollout_progress_json(r), "created_at", time_json(r->created_at), "updated_at",
+        time_json(r->updated_at), "authorized_by",
         str_json(r->authorized_by[0] ? r->authorized_by : NULL));
     /* the extensions */
     json_object_set_new(j, "finished_at", time_json(r->finished_at));
@@ -245,7 +250,6 @@ json_t *rollout_json(const struct rollout *r, int64_t now)
     json_object_set_new(j, "wave", json_integer(r->wave));
     json_object_set_new(j, "waves", json_integer(r->waves));
     json_object_set_new(j, "max_failures", rollout_threshold_json(&r->max_failures));
-    json_object_set_new(j, "window",
-                        r->has_window ? rollout_window_json(&r->window) : json_null());
+    json_object_set_new(j, "window", r->has_window ? rollout_window_json(&r->window) : json_null());
     return j;
 }

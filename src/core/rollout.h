@@ -94,8 +94,7 @@ struct rollout {
     char *notify;                       /* owned: a JSON array of strings */
     bool make_backup, abort_if_offline;
     enum rollout_status status;
-    int64_t authorized_at, cancelled_at, launch_at, started_at, finished_at, created_at,
-        updated_at;
+    int64_t authorized_at, cancelled_at, launch_at, started_at, finished_at, created_at, updated_at;
     int64_t wave_size, wave_percent, wave_interval; /* 0: not set */
     int64_t wave, waves; /* the wave now (0: the canary), and the last one */
     struct rollout_threshold max_failures;

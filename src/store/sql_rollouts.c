@@ -112,9 +112,8 @@ static enum store_result load_rollout(struct store *s, struct db *c, const char 
     memset(out, 0, sizeof *out);
     struct db_res *res = NULL;
     const char *sql =
-        lock && PG(s)
-            ? "SELECT " ROLLOUT_COLS " FROM rollouts WHERE id=?1 AND team=?2 FOR UPDATE"
-            : "SELECT " ROLLOUT_COLS " FROM rollouts WHERE id=?1 AND team=?2";
+        lock && PG(s) ? "SELECT " ROLLOUT_COLS " FROM rollouts WHERE id=?1 AND team=?2 FOR UPDATE"
+                      : "SELECT " ROLLOUT_COLS " FROM rollouts WHERE id=?1 AND team=?2";
     if (RUN(s, c, sql, &res, DB_TEXT(id), DB_TEXT(team)) != DB_OK)
         return STORE_UNAVAILABLE;
     enum store_result rc = STORE_NOT_FOUND;
@@ -172,12 +171,13 @@ static int64_t write_targets(struct store *s, const char *id, const struct rollo
         off += (size_t)snprintf(ids + off, cap - off, "%s\"%s\"", i ? "," : "", sp->sites[i]);
     snprintf(ids + off, cap - off, "]");
     /* the wave of index k: 0 for the canary, else 1 + its rank among the others / len */
-#define WAVE_OF(k) "CASE WHEN " k "=?3 THEN 0 ELSE 1 + (" k " - CASE WHEN ?3 >= 0 AND " k \
-                   " > ?3 THEN 1 ELSE 0 END) / ?4 END"
+#define WAVE_OF(k)                                                                                 \
+    "CASE WHEN " k "=?3 THEN 0 ELSE 1 + (" k " - CASE WHEN ?3 >= 0 AND " k                         \
+    " > ?3 THEN 1 ELSE 0 END) / ?4 END"
     const char *sql =
         PG(s) ? "INSERT INTO rollout_sites (rollout_id, seq, site_id, wave) SELECT ?1, t.o - 1,"
                 " t.v, " WAVE_OF("(t.o - 1)") " FROM json_array_elements_text(CAST(?2 AS json))"
-                " WITH ORDINALITY AS t(v, o)"
+                                              " WITH ORDINALITY AS t(v, o)"
               : "INSERT INTO rollout_sites (rollout_id, seq, site_id, wave) SELECT ?1, key,"
                 " value, " WAVE_OF("key") " FROM json_each(?2)";
 #undef WAVE_OF
@@ -281,13 +281,16 @@ static enum store_result op_rollout_write(struct store *s, void *p)
                 " abort_if_offline=?7, description=?8, script=?9, notify=?10, launch_at=?11,"
                 " wave_size=?12, wave_percent=?13, wave_interval=?14, max_failures=?15,"
                 " max_failures_pct=?16, win=?17, waves=?18, updated_at=?19, status=0,"
-                " authorized_at=NULL, authorized_by=NULL WHERE id=?1 AND team=?2 AND (?3 IS NULL OR ?3 IS NOT NULL)"
+                " authorized_at=NULL, authorized_by=NULL WHERE id=?1 AND team=?2 AND (?3 IS NULL "
+                "OR ?3 IS NOT NULL)"
               : "INSERT INTO rollouts (id, team, created_by, test_site_id, template_id,"
                 " make_backup, abort_if_offline, description, script, notify, status,"
                 " launch_at, wave_size, wave_percent, wave_interval, max_failures,"
-                " max_failures_pct, win, waves, created_at, updated_at) VALUES (?1,?2,coalesce(?3,''),?4,"
+                " max_failures_pct, win, waves, created_at, updated_at) VALUES "
+                "(?1,?2,coalesce(?3,''),?4,"
                 "?5,?6,?7,?8,?9,?10,0,?11,?12,?13,?14,?15,?16,?17,?18,?19,?19)";
-    enum db_status rc = s->drv->run(eng_wdb(s), sql, args, (int)(sizeof args / sizeof args[0]), NULL);
+    enum db_status rc =
+        s->drv->run(eng_wdb(s), sql, args, (int)(sizeof args / sizeof args[0]), NULL);
     free(win);
     if (rc != DB_OK ||
         ro_event(s, id, now,
@@ -493,8 +496,8 @@ static enum store_result op_rollout_act(struct store *s, void *p)
     case RA_RESUME:
         if (st != (a->action == RA_PAUSE ? RO_LAUNCHED : RO_PAUSED))
             return STORE_CONFLICT;
-        err = LATER(s, "UPDATE rollouts SET status=?2, updated_at=?3 WHERE id=?1",
-                    DB_TEXT(a->id), DB_INT(a->action == RA_PAUSE ? RO_PAUSED : RO_LAUNCHED),
+        err = LATER(s, "UPDATE rollouts SET status=?2, updated_at=?3 WHERE id=?1", DB_TEXT(a->id),
+                    DB_INT(a->action == RA_PAUSE ? RO_PAUSED : RO_LAUNCHED),
                     DB_INT(a->now)) != DB_OK ||
               ro_event(s, a->id, a->now, "%s by %s", a->action == RA_PAUSE ? "Paused" : "Resumed",
                        who);
@@ -577,8 +580,7 @@ struct step_arg {
 };
 
 /* One value of the first row, or fallback. */
-static int64_t scalar(struct store *s, const char *sql, const char *id, int64_t fallback,
-                      bool *ok)
+static int64_t scalar(struct store *s, const char *sql, const char *id, int64_t fallback, bool *ok)
 {
     struct db_res *r = NULL;
     if (RUN(s, eng_wdb(s), sql, &r, DB_TEXT(id)) != DB_OK) {
@@ -618,7 +620,8 @@ static enum store_result queue_targets(struct store *s, struct step_arg *a, cons
         struct job j = {0};
         enum store_result jr = sql_job_insert(s, team, &req, a->id, &j);
         if (jr == STORE_CREATED || jr == STORE_OK) {
-            if (LATER(s, "UPDATE rollout_sites SET state=1, job_id=?3 WHERE rollout_id=?1 AND seq=?2",
+            if (LATER(s,
+                      "UPDATE rollout_sites SET state=1, job_id=?3 WHERE rollout_id=?1 AND seq=?2",
                       DB_TEXT(a->id), DB_INT(db_int(r, i, 0, 0)), DB_TEXT(j.id)) != DB_OK)
                 rc = STORE_UNAVAILABLE;
             else if (jr == STORE_CREATED)
@@ -698,8 +701,8 @@ static enum store_result op_rollout_step(struct store *s, void *p)
             rc = STORE_UNAVAILABLE;
             goto out;
         }
-        bool bad = c->rows && (!db_null(c, 0, 0) || !db_null(c, 0, 1) ||
-                               db_int(c, 0, 2, 0) == RS_SKIPPED);
+        bool bad =
+            c->rows && (!db_null(c, 0, 0) || !db_null(c, 0, 1) || db_int(c, 0, 2, 0) == RS_SKIPPED);
         db_res_free(c);
         if (bad) {
             rc = finish(s, a->id, RO_FAILED, now,
@@ -710,8 +713,8 @@ static enum store_result op_rollout_step(struct store *s, void *p)
         }
     }
     int64_t failures =
-        scalar(s, "SELECT count(*) FROM jobs WHERE rollout_id=?1 AND failed_at IS NOT NULL",
-               a->id, 0, &ok);
+        scalar(s, "SELECT count(*) FROM jobs WHERE rollout_id=?1 AND failed_at IS NOT NULL", a->id,
+               0, &ok);
     struct rollout_threshold th = {db_int(ro, 0, 20, 0), db_int(ro, 0, 21, 0)};
     int64_t nsites =
         scalar(s, "SELECT count(*) FROM rollout_sites WHERE rollout_id=?1", a->id, 0, &ok);
@@ -722,8 +725,8 @@ static enum store_result op_rollout_step(struct store *s, void *p)
     }
     if (limit && failures >= limit) {
         char why[160];
-        snprintf(why, sizeof why, "%lld failures reached max_failures (%lld)",
-                 (long long)failures, (long long)limit);
+        snprintf(why, sizeof why, "%lld failures reached max_failures (%lld)", (long long)failures,
+                 (long long)limit);
         rc = finish(s, a->id, RO_ABORTED, now, why) ? STORE_UNAVAILABLE : STORE_OK;
         goto out;
     }
@@ -737,8 +740,8 @@ static enum store_result op_rollout_step(struct store *s, void *p)
                              "SELECT 1 FROM rollout_sites WHERE rollout_id=?1 AND state=0 AND"
                              " wave <= (SELECT wave FROM rollouts WHERE id=?1) LIMIT 1",
                              a->id, 0, &ok);
-    int64_t open = scalar(s, "SELECT 1 FROM jobs WHERE rollout_id=?1 AND " OPEN_JOB " LIMIT 1",
-                          a->id, 0, &ok);
+    int64_t open =
+        scalar(s, "SELECT 1 FROM jobs WHERE rollout_id=?1 AND " OPEN_JOB " LIMIT 1", a->id, 0, &ok);
     if (!ok) {
         rc = STORE_UNAVAILABLE;
         goto out;
@@ -786,10 +789,9 @@ static void step_post(void *p, enum store_result r)
         pending_add(a->s->pending, a->queued[i]);
 }
 
-enum store_result store_rollout_step(struct store *s, const char *id, int64_t now,
-                                     bool window_open, int64_t seen_since,
-                                     char (*queued)[JP_UUID_LEN + 1], size_t max, size_t *nqueued,
-                                     bool *more)
+enum store_result store_rollout_step(struct store *s, const char *id, int64_t now, bool window_open,
+                                     int64_t seen_since, char (*queued)[JP_UUID_LEN + 1],
+                                     size_t max, size_t *nqueued, bool *more)
 {
     struct step_arg a = {s, id, now, seen_since, window_open, queued, max, nqueued, more};
     *nqueued = 0;

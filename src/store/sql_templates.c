@@ -54,16 +54,17 @@ static enum store_result op_template_write(struct store *s, void *p)
         rc = RUN(s, eng_wdb(s),
                  "UPDATE templates SET name=?3, description=?4, content=?5, updated_at=?6"
                  " WHERE id=?1 AND team=?2 RETURNING " TEMPLATE_COLS,
-                 &r, DB_TEXT(a->id), DB_TEXT(a->team), DB_TEXT(a->name),
-                 DB_TEXT(a->description), DB_TEXT(a->content), DB_INT(now));
+                 &r, DB_TEXT(a->id), DB_TEXT(a->team), DB_TEXT(a->name), DB_TEXT(a->description),
+                 DB_TEXT(a->content), DB_INT(now));
     } else {
         if (eng_new_id(s, id))
             return STORE_UNAVAILABLE;
-        rc = RUN(s, eng_wdb(s),
-                 "INSERT INTO templates (id, team, name, description, content, created_by,"
-                 " created_at, updated_at) VALUES (?1,?2,?3,?4,?5,?7,?6,?6) RETURNING " TEMPLATE_COLS,
-                 &r, DB_TEXT(id), DB_TEXT(a->team), DB_TEXT(a->name), DB_TEXT(a->description),
-                 DB_TEXT(a->content), DB_INT(now), DB_TEXT(a->by ? a->by : ""));
+        rc = RUN(
+            s, eng_wdb(s),
+            "INSERT INTO templates (id, team, name, description, content, created_by,"
+            " created_at, updated_at) VALUES (?1,?2,?3,?4,?5,?7,?6,?6) RETURNING " TEMPLATE_COLS,
+            &r, DB_TEXT(id), DB_TEXT(a->team), DB_TEXT(a->name), DB_TEXT(a->description),
+            DB_TEXT(a->content), DB_INT(now), DB_TEXT(a->by ? a->by : ""));
     }
     if (rc != DB_OK)
         return STORE_UNAVAILABLE;
@@ -104,12 +105,11 @@ enum store_result store_template_get(struct store *s, const char *team, const ch
 {
     memset(out, 0, sizeof *out);
     struct db_arg args[] = {DB_TEXT(id), DB_TEXT(team)};
-    return eng_read_one(s, "SELECT " TEMPLATE_COLS " FROM templates WHERE id=?1 AND team=?2",
-                        args, 2, fill_template, out);
+    return eng_read_one(s, "SELECT " TEMPLATE_COLS " FROM templates WHERE id=?1 AND team=?2", args,
+                        2, fill_template, out);
 }
 
-enum store_result store_template_list(struct store *s, const char *team,
-                                      struct template_list *out)
+enum store_result store_template_list(struct store *s, const char *team, struct template_list *out)
 {
     memset(out, 0, sizeof *out);
     struct db_arg args[] = {DB_TEXT(team)};

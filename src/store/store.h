@@ -273,9 +273,9 @@ enum store_result store_job_site(struct store *s, const char *job_id,
 
 struct job_query {
     const char *site_id;
-    const char *before_id; /* keyset: only jobs older than this id; NULL: from the newest */
-    unsigned limit;        /* 0: all */
-    int status;            /* enum job_status, or -1 for any */
+    const char *before_id;  /* keyset: only jobs older than this id; NULL: from the newest */
+    unsigned limit;         /* 0: all */
+    int status;             /* enum job_status, or -1 for any */
     const char *rollout_id; /* only the jobs this rollout queued; NULL: any */
 };
 struct job_list {
@@ -543,10 +543,9 @@ enum store_result store_rollouts_due(struct store *s, int64_t now, struct rollou
  * interval passed; queues up to max jobs of the waves begun (when
  * window_open). The sites that got a job go to queued[] (*nqueued of them);
  * *more is set when another step has work at once. */
-enum store_result store_rollout_step(struct store *s, const char *id, int64_t now,
-                                     bool window_open, int64_t seen_since,
-                                     char (*queued)[JP_UUID_LEN + 1], size_t max, size_t *nqueued,
-                                     bool *more);
+enum store_result store_rollout_step(struct store *s, const char *id, int64_t now, bool window_open,
+                                     int64_t seen_since, char (*queued)[JP_UUID_LEN + 1],
+                                     size_t max, size_t *nqueued, bool *more);
 
 /* Automatic backups: a pass over every online site once a day, beginning at
  * start (unix seconds) and spread over spread seconds; each step queues the
@@ -575,8 +574,7 @@ enum store_result store_template_create(struct store *s, const char *team, const
 /* STORE_OK; STORE_NOT_FOUND for another team's or none. */
 enum store_result store_template_get(struct store *s, const char *team, const char *id,
                                      struct script_template *out);
-enum store_result store_template_list(struct store *s, const char *team,
-                                      struct template_list *out);
+enum store_result store_template_list(struct store *s, const char *team, struct template_list *out);
 enum store_result store_template_update(struct store *s, const char *team, const char *id,
                                         const char *name, const char *description,
                                         const char *content, struct script_template *out);

@@ -36,6 +36,7 @@ struct objects {
     char site[JP_UUID_LEN + 1], job[JP_UUID_LEN + 1], file[64], webhook[JP_UUID_LEN + 1];
     char delivery[24];
     char apikey[JP_UUID_LEN + 1];
+    char rollout[JP_UUID_LEN + 1], tmpl[JP_UUID_LEN + 1];
 };
 
 struct answer {
@@ -56,7 +57,8 @@ static size_t collect(char *p, size_t size, size_t n, void *arg)
     return size * n;
 }
 
-/* A JWT of team holding the scopes in bits. */
+/* A JWT of team holding the scopes in bits, of the subject "walker" (not
+ * the creator of the seeded rollout: it may approve it). */
 static char *token(const char *team, unsigned bits)
 {
     char scope[256] = "", payload[512];
@@ -64,8 +66,9 @@ static char *token(const char *team, unsigned bits)
         if (bits & jp_scopes[i].bit)
             snprintf(scope + strlen(scope), sizeof scope - strlen(scope), "%s%s",
                      scope[0] ? " " : "", jp_scopes[i].name);
-    snprintf(payload, sizeof payload, "{\"team\":\"%s\",\"scope\":\"%s\",\"exp\":%lld}", team,
-             scope, (long long)time(NULL) + 3600);
+    snprintf(payload, sizeof payload,
+             "{\"team\":\"%s\",\"sub\":\"walker\",\"scope\":\"%s\",\"exp\":%lld}", team, scope,
+             (long long)time(NULL) + 3600);
     return jwt_sign_hs256_alloc(payload, (const unsigned char *)SECRET, strlen(SECRET));
 }
 
@@ -119,6 +122,24 @@ static void seed(struct world *w, struct objects *o)
         store_api_key_create(w->store, "owner", "walked", JP_SCOPE_SITES_READ, 0, hash, "seed", &k),
         STORE_CREATED);
     memcpy(o->apikey, k.id, sizeof o->apikey);
+    struct script_template t;
+    assert_int_equal(store_template_create(w->store, "owner", "seed", "walked", "", ":put 1", &t),
+                     STORE_CREATED);
+    memcpy(o->tmpl, t.id, sizeof o->tmpl);
+    script_template_clear(&t);
+    char sites[1][JP_UUID_LEN + 1];
+    memcpy(sites[0], o->site, sizeof sites[0]);
+    struct rollout_spec sp = {.description = "walked",
+                              .script = ":put 1",
+                              .launch_at = INT64_MAX / 4,
+                              .sites = (const char(*)[JP_UUID_LEN + 1]) sites,
+                              .nsites = 1};
+    struct rollout ro;
+    char missing[JP_UUID_LEN + 1];
+    assert_int_equal(store_rollout_create(w->store, "owner", "seed", &sp, &ro, missing),
+                     STORE_CREATED);
+    memcpy(o->rollout, ro.id, sizeof o->rollout);
+    rollout_clear(&ro);
 }
 
 /* An API key of team with the scopes in bits, as its owner would hold it. */
@@ -168,6 +189,10 @@ static void url_of(const struct world *w, const struct http_route *r, const stru
             v = "owner";
         else if (len == 3 && !strncmp(p + 1, "key", 3))
             v = o->apikey;
+        else if (len == 7 && !strncmp(p + 1, "rollout", 7))
+            v = o->rollout;
+        else if (len == 8 && !strncmp(p + 1, "template", 8))
+            v = o->tmpl;
         else
             fail_msg("route %s %s: no value for %.*s", r->method, r->pattern, (int)len, p + 1);
         n += snprintf(url + n, cap - (size_t)n, "%s", v);
