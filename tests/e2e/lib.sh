@@ -55,9 +55,13 @@ openapi_proxy() {
     JP_PROXY_URL="http://127.0.0.1:$(cat "$JP_TMP/proxy.port")"
 }
 
-# jp_start [serve options...]: starts the server on a free port with JP_DB
+# jp_start [serve options...]: starts the server on a free port with JP_DB.
+# Automatic daily backups are off unless the test asks for them: they would
+# add jobs to the fleets that tests count.
 jp_start() {
     JP_ARGS=("$@")
+    [[ " $* " == *" --auto-backup "* ]] || JP_ARGS+=(--auto-backup off)
+    set -- "${JP_ARGS[@]}"
     rm -f "$JP_TMP/port"
     local extra=()
     openapi_proxy
