@@ -176,5 +176,7 @@ void http_reply(struct http_req *req, int status, const char *content_type, char
 void http_reply_json(struct http_req *req, int status, json_t *j);
 void http_reply_error(struct http_req *req, enum jp_err err, const char *message);
 void http_add_header(struct http_req *req, const char *name, const char *value);
+/* http/ only (reply.c): frees what a response holds. */
+void http_resp_clear(struct http_resp *r);
 
 #endif

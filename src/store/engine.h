@@ -13,7 +13,9 @@
  *   pending.c      the sites with pending jobs, in memory (no SQL)
  *   devices.c      the device tokens seen, in memory (no SQL)
  *   db.c           results, for every driver
- *   sqlite.c, postgres.c  the db.h drivers (and the migrations)
+ *   sql_rollouts.c rollouts (scheduled scripts) and their steps -> engine, sql_jobs
+ *   sql_templates.c script templates                   -> engine
+ *   sqlite.c, postgres.c  the db.h drivers (sqlite.c and pg_schema.c: the migrations)
  *
  * An operation is a function run on a writer thread inside the batch's
  * transaction: it returns a store_result, and STORE_UNAVAILABLE undoes what

@@ -348,7 +348,8 @@ static enum store_result op_auto_backup(struct store *s, void *p)
     char cursor[JP_UUID_LEN + 1];
     eng_copy_cell(r, 0, 1, cursor, sizeof cursor);
     int64_t total = db_int(r, 0, 2, 0), queued = db_int(r, 0, 3, 0);
-    if (db_int(r, 0, 0, 0) < a->day) { /* a new day's pass: count the sites it covers */
+    bool new_day = db_int(r, 0, 0, 0) < a->day;
+    if (new_day) { /* a new day's pass: count the sites it covers */
         db_res_free(r);
         r = NULL;
         if (RUN(s, eng_wdb(s), "SELECT count(*) FROM sites WHERE " ONLINE_SITE, &r,
@@ -409,7 +410,7 @@ static enum store_result op_auto_backup(struct store *s, void *p)
         /* fewer than asked: the rest went offline or away; the pass is done */
         queued = (int64_t)r->rows < n ? total : queued + n;
     }
-    if (rc == STORE_OK &&
+    if (rc == STORE_OK && (new_day || n > 0) && /* nothing changed: no write */
         LATER(s,
               "UPDATE auto_backups SET day=?1, cursor=?2, total=?3, queued=?4, started_at=?5"
               " WHERE name='daily'",

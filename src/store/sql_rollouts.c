@@ -104,17 +104,14 @@ static int load_targets(struct store *s, struct db *c, struct rollout *r)
     return 0;
 }
 
-/* The team's rollout id (every one when team is NULL), with its targets;
- * lock: FOR UPDATE on PostgreSQL (writer operations). */
+/* The team's rollout id, with its targets, read on connection c. */
 static enum store_result load_rollout(struct store *s, struct db *c, const char *team,
-                                      const char *id, bool lock, struct rollout *out)
+                                      const char *id, struct rollout *out)
 {
     memset(out, 0, sizeof *out);
     struct db_res *res = NULL;
-    const char *sql =
-        lock && PG(s) ? "SELECT " ROLLOUT_COLS " FROM rollouts WHERE id=?1 AND team=?2 FOR UPDATE"
-                      : "SELECT " ROLLOUT_COLS " FROM rollouts WHERE id=?1 AND team=?2";
-    if (RUN(s, c, sql, &res, DB_TEXT(id), DB_TEXT(team)) != DB_OK)
+    if (RUN(s, c, "SELECT " ROLLOUT_COLS " FROM rollouts WHERE id=?1 AND team=?2", &res,
+            DB_TEXT(id), DB_TEXT(team)) != DB_OK)
         return STORE_UNAVAILABLE;
     enum store_result rc = STORE_NOT_FOUND;
     if (res->rows) {
@@ -124,6 +121,24 @@ static enum store_result load_rollout(struct store *s, struct db *c, const char 
     db_res_free(res);
     if (rc != STORE_OK)
         rollout_clear(out);
+    return rc;
+}
+
+/* The status of the team's rollout id, its row locked on PostgreSQL until
+ * the commit (writer thread). */
+static enum store_result lock_status(struct store *s, const char *team, const char *id,
+                                     enum rollout_status *st)
+{
+    struct db_res *r = NULL;
+    if (RUN(s, eng_wdb(s),
+            PG(s) ? "SELECT status FROM rollouts WHERE id=?1 AND team=?2 FOR UPDATE"
+                  : "SELECT status FROM rollouts WHERE id=?1 AND team=?2",
+            &r, DB_TEXT(id), DB_TEXT(team)) != DB_OK)
+        return STORE_UNAVAILABLE;
+    enum store_result rc = r->rows ? STORE_OK : STORE_NOT_FOUND;
+    if (r->rows)
+        *st = (enum rollout_status)db_int(r, 0, 0, 0);
+    db_res_free(r);
     return rc;
 }
 
@@ -227,12 +242,10 @@ static enum store_result op_rollout_write(struct store *s, void *p)
     int64_t now = eng_now();
     char id[JP_UUID_LEN + 1];
     if (a->id) {
-        struct rollout cur;
-        enum store_result rc = load_rollout(s, eng_wdb(s), a->team, a->id, true, &cur);
+        enum rollout_status st;
+        enum store_result rc = lock_status(s, a->team, a->id, &st);
         if (rc != STORE_OK)
             return rc;
-        enum rollout_status st = cur.status;
-        rollout_clear(&cur);
         if (st != RO_UNAUTHORIZED && st != RO_SCHEDULED)
             return STORE_STARTED;
         snprintf(id, sizeof id, "%s", a->id);
@@ -298,7 +311,7 @@ static enum store_result op_rollout_write(struct store *s, void *p)
                        : "Created by %s: %zu sites, launch at %s",
                  a->by && *a->by ? a->by : "an anonymous caller", sp->nsites, launch))
         return STORE_UNAVAILABLE;
-    enum store_result lr = load_rollout(s, eng_wdb(s), a->team, id, false, a->out);
+    enum store_result lr = load_rollout(s, eng_wdb(s), a->team, id, a->out);
     if (lr != STORE_OK)
         return lr == STORE_NOT_FOUND ? STORE_UNAVAILABLE : lr;
     return a->id ? STORE_OK : STORE_CREATED;
@@ -340,7 +353,7 @@ enum store_result store_rollout_get(struct store *s, const char *team, const cha
         return STORE_UNAVAILABLE;
     enum store_result rc = STORE_UNAVAILABLE;
     if (!eng_exec(s, c, "BEGIN")) {
-        rc = load_rollout(s, c, team, id, false, out);
+        rc = load_rollout(s, c, team, id, out);
         eng_exec(s, c, "ROLLBACK");
     }
     eng_reader_put(s, c);
@@ -474,12 +487,10 @@ static enum store_result op_rollout_act(struct store *s, void *p)
 {
     struct act_arg *a = p;
     rollout_clear(a->out);
-    struct rollout cur;
-    enum store_result rc = load_rollout(s, eng_wdb(s), a->team, a->id, true, &cur);
+    enum rollout_status st;
+    enum store_result rc = lock_status(s, a->team, a->id, &st);
     if (rc != STORE_OK)
         return rc;
-    enum rollout_status st = cur.status;
-    rollout_clear(&cur);
     const char *who = a->by && *a->by ? a->by : "an anonymous caller";
     int err = 0;
     switch (a->action) {
@@ -523,7 +534,7 @@ static enum store_result op_rollout_act(struct store *s, void *p)
     }
     if (err)
         return STORE_UNAVAILABLE;
-    rc = load_rollout(s, eng_wdb(s), a->team, a->id, false, a->out);
+    rc = load_rollout(s, eng_wdb(s), a->team, a->id, a->out);
     return rc == STORE_NOT_FOUND ? STORE_UNAVAILABLE : rc;
 }
 
@@ -716,8 +727,11 @@ static enum store_result op_rollout_step(struct store *s, void *p)
         scalar(s, "SELECT count(*) FROM jobs WHERE rollout_id=?1 AND failed_at IS NOT NULL", a->id,
                0, &ok);
     struct rollout_threshold th = {db_int(ro, 0, 20, 0), db_int(ro, 0, 21, 0)};
-    int64_t nsites =
-        scalar(s, "SELECT count(*) FROM rollout_sites WHERE rollout_id=?1", a->id, 0, &ok);
+    int64_t nsites = th.percent ? scalar(s,
+                                         "SELECT count(*) FROM rollout_sites WHERE"
+                                         " rollout_id=?1",
+                                         a->id, 0, &ok)
+                                : 0; /* only a percent needs it */
     int64_t limit = rollout_threshold_failures(&th, nsites);
     if (!ok) {
         rc = STORE_UNAVAILABLE;
