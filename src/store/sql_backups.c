@@ -337,9 +337,9 @@ static enum store_result op_auto_backup(struct store *s, void *p)
     *a->more = false;
     struct db_res *r = NULL;
     if (RUN(s, eng_wdb(s),
-            PG(s) ? "SELECT day, cursor, total, queued FROM auto_backups WHERE name=?1"
+            PG(s) ? "SELECT day, cursor, total, queued, started_at FROM auto_backups WHERE name=?1"
                     " FOR UPDATE SKIP LOCKED"
-                  : "SELECT day, cursor, total, queued FROM auto_backups WHERE name=?1",
+                  : "SELECT day, cursor, total, queued, started_at FROM auto_backups WHERE name=?1",
             &r, DB_TEXT("daily")) != DB_OK)
         return STORE_UNAVAILABLE;
     enum store_result rc = STORE_OK;
@@ -348,8 +348,11 @@ static enum store_result op_auto_backup(struct store *s, void *p)
     char cursor[JP_UUID_LEN + 1];
     eng_copy_cell(r, 0, 1, cursor, sizeof cursor);
     int64_t total = db_int(r, 0, 2, 0), queued = db_int(r, 0, 3, 0);
+    int64_t start = db_int(r, 0, 4, 0);
     bool new_day = db_int(r, 0, 0, 0) < a->day;
     if (new_day) { /* a new day's pass: count the sites it covers */
+        /* begun late (the server was down at the hour): spread from now */
+        start = a->now > a->start ? a->now : a->start;
         db_res_free(r);
         r = NULL;
         if (RUN(s, eng_wdb(s), "SELECT count(*) FROM sites WHERE " ONLINE_SITE, &r,
@@ -363,7 +366,7 @@ static enum store_result op_auto_backup(struct store *s, void *p)
         log_info("automatic backups: day %lld, %lld online sites over %llds", (long long)a->day,
                  (long long)total, (long long)a->spread);
     }
-    int64_t elapsed = a->now - a->start;
+    int64_t elapsed = a->now - start;
     int64_t due = a->spread <= 0 || elapsed >= a->spread
                       ? total
                       : (total * (elapsed < 0 ? 0 : elapsed)) / a->spread + 1;
@@ -415,7 +418,7 @@ static enum store_result op_auto_backup(struct store *s, void *p)
               "UPDATE auto_backups SET day=?1, cursor=?2, total=?3, queued=?4, started_at=?5"
               " WHERE name='daily'",
               DB_INT(a->day), DB_TEXT(cursor), DB_INT(total), DB_INT(queued),
-              DB_INT(a->start)) != DB_OK)
+              DB_INT(start)) != DB_OK)
         rc = STORE_UNAVAILABLE;
 out:
     db_res_free(r);
