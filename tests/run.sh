@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 # (their volume); the exchanges are checked against docs/openapi.json at the
 # end.
 OPENAPI_SKIP="15-config 25-tls 95-http-limits 300-hostile 320-overload 130-held-polls"
-HEAVY="330-crash 355-retention-size 200-pg-two-nodes 336-webhook-crash 160-sim-fleet 320-overload"
+HEAVY="330-crash 355-retention-size 200-pg-two-nodes 336-webhook-crash 194-rollout-crash 160-sim-fleet 320-overload"
 jobs_max=${JP_JOBS:-5}
 heavy_max=${JP_HEAVY:-2}
 passed=0
