@@ -10,16 +10,15 @@ sleep 3
 api GET /sites
 SITES=$(jb -r '.[].id')
 check "the simulator adopted 25 sites" 25 "$(wc -w <<<"$SITES")"
-N=0
 for s in $SITES; do
     for k in 1 2 3; do
         backup=false; [ $k = 2 ] && backup=true
         ack=true; [ $k = 3 ] && ack=false
-        curl -s -o /dev/null -X POST -H "Authorization: Bearer $TOK" -H 'Content-Type: text/plain' \
-            -H "X-Idempotency-Key: $(uuid)" -H 'X-Description: fleet job' -H "X-Backup: $backup" \
-            -H "X-Needs-Ack: $ack" --data-binary ":put $k" "$BASE/site/$s/job" && N=$((N + 1))
+        job_cfg "$BASE" "$s" ":put $k" "fleet job" "X-Backup: $backup" "X-Needs-Ack: $ack"
     done
-done
+done >"$JP_TMP/jobs.cfg"
+N=$(curl_cfg "$JP_TMP/jobs.cfg" | grep -c '^201$')
+check "75 jobs created" 75 "$N"
 wait "$SIM"
 check "the simulator exits 0 (no duplicates, no setup errors)" 0 $?
 cat "$JP_TMP/sim.out"

@@ -59,11 +59,10 @@ t_jobs=$(date +%s)
 for k in $(seq 20); do
     for s in $SITES; do
         node=$A; [ $((k % 2)) = 0 ] && node=$B
-        curl -s -o /dev/null -w '%{http_code}\n' -X POST -H "Authorization: Bearer $TOK" \
-            -H 'Content-Type: text/plain' -H "X-Idempotency-Key: $(uuid)" -H 'X-Description: two nodes' \
-            --data-binary ":put $k" "$node/site/$s/job"
+        job_cfg "$node" "$s" ":put $k" "two nodes"
     done
-done | grep -c '^201$' >"$JP_TMP/created"
+done >"$JP_TMP/jobs.cfg"
+curl_cfg "$JP_TMP/jobs.cfg" | grep -c '^201$' >"$JP_TMP/created"
 check "400 jobs created through the two nodes (in $(($(date +%s) - t_jobs)) s)" 400 "$(cat "$JP_TMP/created")"
 wait "$SIM"
 check "the fleet exits 0" 0 $?

@@ -26,11 +26,10 @@ SITES=$(curl -s -H "Authorization: Bearer $TOK" "$A/sites" | jq -r '.[].id')
 for s in $SITES; do
     for k in $(seq 10); do
         node=$A; [ $((k % 2)) = 0 ] && node=$B
-        curl -s -o /dev/null -w '%{http_code}\n' -X POST -H "Authorization: Bearer $TOK" \
-            -H 'Content-Type: text/plain' -H "X-Idempotency-Key: $(uuid)" -H 'X-Description: two nodes' \
-            --data-binary ":put $k" "$node/site/$s/job"
+        job_cfg "$node" "$s" ":put $k" "two nodes"
     done
-done | grep -c '^201$' >"$JP_TMP/created"
+done >"$JP_TMP/jobs.cfg"
+curl_cfg "$JP_TMP/jobs.cfg" | grep -c '^201$' >"$JP_TMP/created"
 check "100 jobs created through the two nodes" 100 "$(cat "$JP_TMP/created")"
 wait "$SIM"
 for _ in $(seq 150); do
