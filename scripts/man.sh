@@ -16,7 +16,7 @@ jobplane \\- job plane for MikroTik RouterOS fleets: server, operator client, si
 [\\fIoptions\\fR]
 .br
 .B jobplane
-\\fIsite\\fR|\\fIjob\\fR|\\fIbackup\\fR|\\fIwebhook\\fR|\\fIkey\\fR \\fIcommand\\fR [\\fIarguments\\fR] [\\fIoptions\\fR]
+\\fIsite\\fR|\\fIjob\\fR|\\fIbackup\\fR|\\fIwebhook\\fR|\\fIkey\\fR|\\fIrollout\\fR|\\fItemplate\\fR \\fIcommand\\fR [\\fIarguments\\fR] [\\fIoptions\\fR]
 .br
 .B jobplane token
 |
@@ -34,7 +34,7 @@ a simulated fleet.
 EOT
 "$BIN" --help 2>&1 | section COMMANDS
 "$BIN" serve --help 2>&1 | section "SERVE OPTIONS"
-for c in site job backup webhook key; do
+for c in site job backup webhook key rollout template; do
     { "$BIN" "$c" --help
       for v in $("$BIN" "$c" --help | awk 'NR > 1 && /^  [a-z]/ { print $1 }'); do
           echo; "$BIN" "$c" "$v" --help | sed '/^common options:/,$d'

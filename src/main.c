@@ -19,6 +19,9 @@ static void usage(FILE *f)
                "  backup   ls, get, diff, request\n"
                "  webhook  add, ls, show, rm, enable, rotate, test, deliveries, redeliver\n"
                "  key      add, ls, rm (API keys)\n"
+               "  rollout  ls, show, create, approve, pause, resume, abort, rm, progress, events\n"
+               "           (scheduled scripts over many sites)\n"
+               "  template ls, show, add, rm (script templates)\n"
                "  config   keep the server's URL and a token in ~/.config/jobplane/config\n"
                "  version  print the version\n"
                "exit codes: 0 ok, 1 API error or no server, 2 usage, 3 not found, 4 a job\n"
@@ -38,7 +41,8 @@ int main(int argc, char **argv)
         return token_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "sim"))
         return sim_main(argc - 1, argv + 1);
-    static const char *const client[] = {"site", "job", "backup", "webhook", "key", "config"};
+    static const char *const client[] = {"site", "job",     "backup",   "webhook",
+                                         "key",  "rollout", "template", "config"};
     for (size_t i = 0; i < sizeof client / sizeof *client; i++)
         if (!strcmp(cmd, client[i]))
             return op_main(cmd, argc - 1, argv + 1);

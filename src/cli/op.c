@@ -163,26 +163,62 @@ enum {
     O_OFFLINE,
     O_LIMIT,
     O_TIMEOUT,
-    O_INTERVAL
+    O_INTERVAL,
+    O_SITES,
+    O_LAUNCH_AT,
+    O_CANARY,
+    O_WAVE_SIZE,
+    O_WAVE_PERCENT,
+    O_WAVE_INTERVAL,
+    O_MAX_FAILURES,
+    O_ABORT_IF_OFFLINE,
+    O_TEMPLATE
 };
 
 static const struct option options[] = {
-    {"url", 1, 0, O_URL},         {"token", 1, 0, O_TOKEN},       {"team", 1, 0, O_TEAM},
-    {"json", 0, 0, 'j'},          {"quiet", 0, 0, 'q'},           {"utc", 0, 0, O_UTC},
-    {"help", 0, 0, 'h'},          {"description", 1, 0, 'd'},     {"key", 1, 0, O_KEY},
-    {"status", 1, 0, O_STATUS},   {"search", 1, 0, O_SEARCH},     {"version", 1, 0, O_VERSION},
-    {"output", 1, 0, 'o'},        {"serial", 1, 0, O_SERIAL},     {"name", 1, 0, O_NAME},
-    {"events", 1, 0, O_EVENTS},   {"scopes", 1, 0, O_SCOPES},     {"expires", 1, 0, O_EXPIRES},
-    {"backup", 0, 0, O_BACKUP},   {"express", 0, 0, O_EXPRESS},   {"no-ack", 0, 0, O_NO_ACK},
-    {"online", 0, 0, O_ONLINE},   {"offline", 0, 0, O_OFFLINE},   {"limit", 1, 0, O_LIMIT},
-    {"timeout", 1, 0, O_TIMEOUT}, {"interval", 1, 0, O_INTERVAL}, {0, 0, 0, 0},
+    {"url", 1, 0, O_URL},
+    {"token", 1, 0, O_TOKEN},
+    {"team", 1, 0, O_TEAM},
+    {"json", 0, 0, 'j'},
+    {"quiet", 0, 0, 'q'},
+    {"utc", 0, 0, O_UTC},
+    {"help", 0, 0, 'h'},
+    {"description", 1, 0, 'd'},
+    {"key", 1, 0, O_KEY},
+    {"status", 1, 0, O_STATUS},
+    {"search", 1, 0, O_SEARCH},
+    {"version", 1, 0, O_VERSION},
+    {"output", 1, 0, 'o'},
+    {"serial", 1, 0, O_SERIAL},
+    {"name", 1, 0, O_NAME},
+    {"events", 1, 0, O_EVENTS},
+    {"scopes", 1, 0, O_SCOPES},
+    {"expires", 1, 0, O_EXPIRES},
+    {"backup", 0, 0, O_BACKUP},
+    {"express", 0, 0, O_EXPRESS},
+    {"no-ack", 0, 0, O_NO_ACK},
+    {"online", 0, 0, O_ONLINE},
+    {"offline", 0, 0, O_OFFLINE},
+    {"limit", 1, 0, O_LIMIT},
+    {"timeout", 1, 0, O_TIMEOUT},
+    {"interval", 1, 0, O_INTERVAL},
+    {"sites", 1, 0, O_SITES},
+    {"launch-at", 1, 0, O_LAUNCH_AT},
+    {"canary", 1, 0, O_CANARY},
+    {"wave-size", 1, 0, O_WAVE_SIZE},
+    {"wave-percent", 1, 0, O_WAVE_PERCENT},
+    {"wave-interval", 1, 0, O_WAVE_INTERVAL},
+    {"max-failures", 1, 0, O_MAX_FAILURES},
+    {"abort-if-offline", 0, 0, O_ABORT_IF_OFFLINE},
+    {"template", 1, 0, O_TEMPLATE},
+    {0, 0, 0, 0},
 };
 
 /* One line of help per verb option, by name. */
 static const struct {
     const char *name, *help;
 } option_help[] = {
-    {"description", "-d, --description TEXT  what the job does (3-100 characters)"},
+    {"description", "-d, --description TEXT  what it does (a job's: 3-100 characters)"},
     {"key", "--key UUID           idempotency key (default: a new one)"},
     {"status", "--status STATE       only jobs in STATE (pending, running, completed, failed)"},
     {"search", "--search TEXT        name or identity contains TEXT"},
@@ -201,6 +237,16 @@ static const struct {
     {"limit", "--limit N            at most N (default: all)"},
     {"timeout", "--timeout S          give up after S seconds (exit 1; default: never)"},
     {"interval", "--interval S         seconds between looks (default 2)"},
+    {"sites", "--sites LIST|@FILE|-  the site ids: comma-separated, or one a line in FILE or\n"
+              "                       on standard input (jobplane site ls -q)"},
+    {"launch-at", "--launch-at WHEN     RFC 3339 time, or +N[smhd] from now"},
+    {"canary", "--canary SITE        run on this site first, alone; the rest only if it completes"},
+    {"wave-size", "--wave-size N        then waves of N sites (default: all at once)"},
+    {"wave-percent", "--wave-percent P     then waves of P % of the sites"},
+    {"wave-interval", "--wave-interval S    seconds between the end of a wave and the next"},
+    {"max-failures", "--max-failures N|P%  abort when this many jobs failed"},
+    {"abort-if-offline", "--abort-if-offline   skip the sites offline at launch"},
+    {"template", "--template ID        the script of a template instead of FILE"},
 };
 
 static bool takes(const struct op_verb *v, const char *name)
@@ -261,6 +307,7 @@ static int op_parse(struct op *o, const char *res, const struct op_verb *v, int 
     memset(a, 0, sizeof *a);
     a->online = -1;
     a->interval = 2;
+    a->wave_interval = -1;
     int c, idx;
     optind = 1;
     opterr = 0;
@@ -316,6 +363,15 @@ static int op_parse(struct op *o, const char *res, const struct op_verb *v, int 
         case O_LIMIT: bad = opt_long(optarg, 1, 1000000000, &a->limit); break;
         case O_TIMEOUT: bad = opt_seconds(optarg, 1, 30L * 86400, &a->timeout); break;
         case O_INTERVAL: bad = opt_long(optarg, 1, 3600, &a->interval); break;
+        case O_SITES: a->sites = optarg; break;
+        case O_LAUNCH_AT: a->launch_at = optarg; break;
+        case O_CANARY: a->canary = optarg; break;
+        case O_WAVE_SIZE: bad = opt_long(optarg, 1, 10000000, &a->wave_size); break;
+        case O_WAVE_PERCENT: bad = opt_long(optarg, 1, 100, &a->wave_percent); break;
+        case O_WAVE_INTERVAL: bad = opt_seconds(optarg, 0, 30L * 86400, &a->wave_interval); break;
+        case O_MAX_FAILURES: a->max_failures = optarg; break;
+        case O_ABORT_IF_OFFLINE: a->abort_if_offline = 1; break;
+        case O_TEMPLATE: a->template_id = optarg; break;
         }
         if (bad) {
             fprintf(stderr, "jobplane %s %s: invalid value '%s' for --%s\n", res, v->name, optarg,
@@ -712,6 +768,39 @@ void op_show(const struct op *o, json_t *obj)
     }
 }
 
+/* ---- files ------------------------------------------------------------- */
+
+char *op_read_text(const char *who, const char *path, size_t max, size_t *len)
+{
+    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    if (!f) {
+        fprintf(stderr, "%s: cannot read %s: %s\n", who, path, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(max + 1);
+    size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
+    bool err = ferror(f);
+    if (f != stdin)
+        fclose(f);
+    char big[64];
+    snprintf(big, sizeof big, "larger than %zu KiB", max / 1024);
+    const char *why = !buf      ? "out of memory"
+                      : err     ? strerror(errno)
+                      : n > max ? big
+                      : n == 0  ? "empty"
+                                : NULL;
+    if (!why && utf8_length(buf, n) < 0)
+        why = "not UTF-8 text";
+    if (why) {
+        fprintf(stderr, "%s: %s: %s\n", who, strcmp(path, "-") ? path : "standard input", why);
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
 /* ---- the team of the credentials ------------------------------------------ */
 
 static int b64url_decode(const char *s, size_t n, unsigned char *out, size_t cap)
@@ -769,11 +858,9 @@ int op_main(const char *res, int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(struct op *, int, char **);
-    } resources[] = {{"site", op_site},
-                     {"job", op_job},
-                     {"backup", op_backup},
-                     {"webhook", op_webhook},
-                     {"key", op_key}};
+    } resources[] = {{"site", op_site},        {"job", op_job}, {"backup", op_backup},
+                     {"webhook", op_webhook},  {"key", op_key}, {"rollout", op_rollout},
+                     {"template", op_template}};
     if (!strcmp(res, "config"))
         return config_cmd(argc, argv);
     for (size_t i = 0; i < sizeof resources / sizeof *resources; i++) {

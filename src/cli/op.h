@@ -1,4 +1,4 @@
-/* The operator client: `jobplane site|job|backup|webhook|key|config ...`.
+/* The operator client: `jobplane site|job|backup|webhook|key|rollout|template|config ...`.
  * It talks HTTP to a server like any user (libcurl), never to a database.
  *
  * Exit codes: 0 ok; 1 an API error (its code and message printed, a wrong
@@ -56,6 +56,11 @@ int op_list(struct op *o, const char *path, long limit, long page, json_t **out)
 /* A path segment percent-encoded into out; -1 when it does not fit. */
 int op_escape(const char *s, char *out, size_t cap);
 
+/* The whole of path ("-": standard input), at most max bytes of UTF-8
+ * text, NUL-terminated (caller frees); NULL after printing why, prefixed by
+ * who ("jobplane job create"). */
+char *op_read_text(const char *who, const char *path, size_t max, size_t *len);
+
 /* ---- output ----------------------------------------------------------- */
 
 /* An API time (RFC 3339) in local time, or UTC with --utc; "-" for null. */
@@ -84,6 +89,8 @@ int op_job(struct op *o, int argc, char **argv);
 int op_backup(struct op *o, int argc, char **argv);
 int op_webhook(struct op *o, int argc, char **argv);
 int op_key(struct op *o, int argc, char **argv);
+int op_rollout(struct op *o, int argc, char **argv);
+int op_template(struct op *o, int argc, char **argv);
 
 /* `jobplane RESOURCE VERB ...` (main.c): configuration, then the resource. */
 int op_main(const char *res, int argc, char **argv);
@@ -99,11 +106,13 @@ struct op_verb {
 /* The values of every option a verb may take. */
 struct op_args {
     const char *description, *key, *status, *search, *version, *output, *serial, *name, *events,
-        *scopes, *expires;
+        *scopes, *expires, *sites, *launch_at, *canary, *max_failures, *template_id;
     int backup, express, no_ack, online; /* online: -1 any, 0 offline, 1 online */
-    long limit, timeout, interval;
-    int pos;     /* the first positional argument after options */
-    char **argv; /* permuted: positionals from pos */
+    int abort_if_offline;
+    long limit, timeout, interval, wave_size, wave_percent,
+        wave_interval; /* wave_interval -1: none */
+    int pos;           /* the first positional argument after options */
+    char **argv;       /* permuted: positionals from pos */
     int argc;
 };
 /* The verb argv[0] names among verbs (argv[0] the verb): its options parsed,

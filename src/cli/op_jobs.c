@@ -38,38 +38,6 @@ static int job_path(const char *site, const char *job, char *out, size_t cap)
     return 0;
 }
 
-/* The whole script of path ("-": standard input), checked to be UTF-8 text;
- * NULL after printing why. */
-static char *read_script(const char *path, size_t *len)
-{
-    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-    if (!f) {
-        fprintf(stderr, "jobplane job create: cannot read %s: %s\n", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = malloc(SCRIPT_READ_MAX + 1);
-    size_t n = buf ? fread(buf, 1, SCRIPT_READ_MAX + 1, f) : 0;
-    bool err = ferror(f);
-    if (f != stdin)
-        fclose(f);
-    const char *why = !buf                  ? "out of memory"
-                      : err                 ? strerror(errno)
-                      : n > SCRIPT_READ_MAX ? "larger than 1 MiB"
-                      : n == 0              ? "empty"
-                                            : NULL;
-    if (!why && utf8_length(buf, n) < 0)
-        why = "not UTF-8 text";
-    if (why) {
-        fprintf(stderr, "jobplane job create: %s: %s\n",
-                strcmp(path, "-") ? path : "standard input", why);
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
 static void new_uuid(char out[37])
 {
     unsigned char b[16];
@@ -97,7 +65,7 @@ static int create(struct op *o, const struct op_args *a)
         return OP_USAGE;
     }
     size_t len;
-    char *script = read_script(file, &len), path[1200];
+    char *script = op_read_text("jobplane job create", file, SCRIPT_READ_MAX, &len), path[1200];
     if (!script)
         return OP_USAGE;
     char key[37], hk[128], hd[400];
