@@ -301,6 +301,14 @@ R[hf_drain]=$(simf delivered | sed -E 's/.*drained ([0-9]+)s.*/\1/')
 R[hf_dup]=$(simf duplicates); R[hf_lost]=$(simf lost)
 echo "held fleet: ${R[hf_n]} routers, peak ${R[hf_held]} held polls at RSS ${R[hf_rss]} KiB (from ${R[hf_rss0]}): ${R[hf_bytes]} bytes per held poll"
 
+# Rollouts: one launch over 100,000 adopted sites while the fleet polls at
+# its own rate (bench/rollout.sh, SQLite then PostgreSQL, fresh servers).
+out=$(BENCH_SECONDS=$SECS bench/rollout.sh 100000) || true
+echo "$out"
+for k in sqlite_queued sqlite_secs sqlite_during sqlite_base sqlite_after pg_queued pg_secs pg_during pg_base pg_after; do
+    R[ro_$k]=$(sed -n "s/^rollout_$k=//p" <<<"$out")
+done
+
 # PostgreSQL: the same lifecycles and empty polls against a throwaway cluster.
 if pg=$(tests/pg.sh start "$pgdir"); then
     psql -q "$pg/postgres" -c "CREATE DATABASE bench" >/dev/null
@@ -389,6 +397,10 @@ HTTP threads, 10,000 adopted sites.
 | (same): poll latency of answers not held (a job was waiting) | p99 ${R[hf_p99]} ms (${R[hf_nonheld]} answers) | | | p99 <= 20 ms |
 | (same): polls; queued / delivered, drained after queueing stopped | ${R[hf_polls]}; ${R[hf_queued]} / ${R[hf_delivered]}, ${R[hf_drain]} s | | | |
 | (same): duplicates / lost | ${R[hf_dup]} / ${R[hf_lost]} | | | 0 / 0 |
+| rollout over 100,000 sites (no canary, one wave): from its launch to every job queued | ${R[ro_sqlite_secs]} s (${R[ro_sqlite_queued]} queued) | | | |
+| (same): the fleet's polls during the launch (100,000 routers every 30 s; the polls claim the jobs as they are queued) | ${R[ro_sqlite_during]} | the same load before the launch (empty polls): ${R[ro_sqlite_base]}; right after it (claims without the launch): ${R[ro_sqlite_after]} | | p99 <= 20 ms |
+| PostgreSQL 15: rollout over 100,000 sites, launch to every job queued | ${R[ro_pg_secs]:-not run} s (${R[ro_pg_queued]:-} queued) | | | |
+| (same): the fleet's polls during the launch | ${R[ro_pg_during]:-} | before the launch: ${R[ro_pg_base]:-}; after it: ${R[ro_pg_after]:-} | | p99 <= 20 ms |
 | PostgreSQL 15: empty polls, 64 connections (req/s) | ${R[pgpoll]:-not run} (p99 ${R[pgpollp99]:-}) | hello-world MHD: ${R[hello64]} | $(ratio "${R[pgpoll]:-0}" "${R[hello64]}") | >= 0.5 |
 | PostgreSQL 15: durable lifecycles, 64 clients (/s) | ${R[pglife]:-not run} (p99 ${R[pglifep99]:-} per lifecycle) | SQLite, above: ${R[life]} | $(ratio "${R[pglife]:-0}" "${R[life]}") | >= 0.8 and >= 3000/s |
 | (same): duplicates / lost | ${R[pglifedl]:-} | | | 0 / 0 |
@@ -412,6 +424,9 @@ Commands (from \`bench/run.sh\`):
     build-bench/listing fill|time ...                                # see bench/run.sh
     build/jobplane sim --routers 100000 --interval 30 --duration $FLEET_SECS --queue-rate 1000 --sources 16  # fresh server
     build/jobplane sim --routers ${R[hf_n]} --interval 30 --wait 20 --duration $FLEET_SECS --queue-rate 1000 --sources 16  # fresh server
+    bench/rollout.sh 100000: adopt 100,000 (sim --tokens); wrk -t2 -c100 with a delay of 30 ms per
+     connection between polls (3,333 polls/s) before and during a rollout over all of them; the
+     queued jobs counted every 50 ms (fresh servers, SQLite then PostgreSQL)
     (PostgreSQL: tests/pg.sh start DIR; serve --db postgres://.../bench --db-pool 16 (4 writer
      connections); the same wrk and lifecycle; a second node on the same database, lifecycles
      with 32 clients on each; pgbench -i -s 10, pgbench -M prepared -b simple-update -c 64 -j 2)

@@ -634,6 +634,13 @@ int op_escape(const char *s, char *out, size_t cap)
 
 /* ---- output --------------------------------------------------------------- */
 
+char *op_dump(json_t *obj)
+{
+    char *s = json_dumps(obj, JSON_COMPACT);
+    json_decref(obj);
+    return s;
+}
+
 void op_print_json(json_t *v)
 {
     char *s = json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY);

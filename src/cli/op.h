@@ -46,6 +46,8 @@ int op_get_json(struct op *o, const char *path, json_t **out);
  * answer's JSON in *out (NULL when it has no body), or an exit code. */
 int op_call(struct op *o, const char *method, const char *path, const char *json_body, long want,
             json_t **out);
+/* obj as compact JSON text for a request body (caller frees); takes obj over. */
+char *op_dump(json_t *obj);
 /* GET every page of a list (following Link rel="next"): one array. */
 int op_get_all(struct op *o, const char *path, json_t **out);
 

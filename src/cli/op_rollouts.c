@@ -12,14 +12,6 @@
 #define SITES_READ_MAX (8 << 20)      /* 100,000 ids and more */
 #define TEMPLATE_READ_MAX (64 * 1024) /* the server takes 5,000 characters */
 
-/* the object as JSON text (caller frees), taking over obj */
-static char *dump(json_t *obj)
-{
-    char *s = json_dumps(obj, JSON_COMPACT);
-    json_decref(obj);
-    return s;
-}
-
 /* ---- rollouts --------------------------------------------------------------- */
 
 static const struct op_verb rollout_verbs[] = {
@@ -173,7 +165,7 @@ static int create(struct op *o, const struct op_args *a)
                             *end || end == a->max_failures ? json_string(a->max_failures)
                                                            : json_integer(n));
     }
-    char *body = dump(b);
+    char *body = op_dump(b);
     json_t *j = NULL;
     int rc = op_call(o, "POST", "/scripts/scheduled", body, 201, &j);
     free(body);
@@ -360,7 +352,7 @@ int op_template(struct op *o, int argc, char **argv)
         free(content);
         if (a.description)
             json_object_set_new(b, "description", json_string(a.description));
-        char *body = dump(b);
+        char *body = op_dump(b);
         rc = op_call(o, "POST", path, body, 201, &j);
         free(body);
         if (rc == OP_OK)

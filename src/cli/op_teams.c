@@ -19,14 +19,6 @@ static json_t *word_list(const char *s)
     return arr;
 }
 
-/* the object as JSON text (caller frees), taking over obj */
-static char *dump(json_t *obj)
-{
-    char *s = json_dumps(obj, JSON_COMPACT);
-    json_decref(obj);
-    return s;
-}
-
 /* ---- webhooks ------------------------------------------------------------- */
 
 static const struct op_verb hook_verbs[] = {
@@ -63,7 +55,7 @@ int op_webhook(struct op *o, int argc, char **argv)
         json_t *b = json_pack("{s:s, s:o}", "url", a.argv[a.pos], "events", events);
         if (a.description)
             json_object_set_new(b, "description", json_string(a.description));
-        char *body = dump(b);
+        char *body = op_dump(b);
         rc = op_call(o, "POST", "/webhooks", body, 201, &j);
         free(body);
         if (rc == OP_OK)
@@ -145,7 +137,7 @@ int op_key(struct op *o, int argc, char **argv)
             json_object_set_new(b, "scopes", word_list(a.scopes));
         if (a.expires)
             json_object_set_new(b, "expires_at", json_string(a.expires));
-        char *body = dump(b);
+        char *body = op_dump(b);
         rc = op_call(o, "POST", path, body, 201, &j);
         free(body);
         if (rc == OP_OK) {

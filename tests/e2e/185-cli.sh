@@ -10,17 +10,6 @@ export XDG_CONFIG_HOME=$JP_TMP/config HOME=$JP_TMP/home
 mkdir -p "$HOME"
 unset JP_URL JP_TOKEN
 export TZ=UTC
-# cli ARGS...: runs the client; sets OUT, ERR and RC
-cli() {
-    "$JP_BIN" "$@" >"$JP_TMP/out" 2>"$JP_TMP/err"
-    RC=$?
-    OUT=$(cat "$JP_TMP/out")
-    ERR=$(cat "$JP_TMP/err")
-    if grep -qE 'Sanitizer|runtime error' <<<"$ERR"; then
-        not_ok "no sanitizer report from: $*"
-        head -30 <<<"$ERR" >&2
-    fi
-}
 
 # Configuration: nothing, then the file, then the environment, then flags.
 cli site ls

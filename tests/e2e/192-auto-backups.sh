@@ -19,12 +19,8 @@ QUIET=$SITE
 poll
 # a site never adopted
 NEVER=$(new_site "never-adopted")
-for _ in $(seq 100); do
-    api GET "/sites?has_pulse=true"
-    [ "$(jb '[.[] | select(.name | startswith("sim-"))] | length')" = "$N" ] && break
-    sleep 0.2
-done
-SIMS=$(jb -r '.[] | select(.name | startswith("sim-")) | .id')
+sim_online "$N"
+SIMS=$(jq -r '.[]' <<<"$SIM_IDS")
 check "the simulator adopted $N sites" "$N" "$(wc -w <<<"$SIMS")"
 for _ in $(seq 60); do # the quiet router goes offline (ten poll intervals)
     api GET "/sites/$QUIET"

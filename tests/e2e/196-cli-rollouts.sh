@@ -10,16 +10,6 @@ ALICE=$("$JP_BIN" token --team t1 --subject alice --scope "$S")
 BOB=$("$JP_BIN" token --team t1 --subject bob --scope "$S")
 export XDG_CONFIG_HOME=$JP_TMP/config HOME=$JP_TMP/home JP_URL=$BASE JP_TOKEN=$ALICE TZ=UTC
 mkdir -p "$HOME"
-cli() { # cli ARGS...: runs the client; sets OUT, ERR and RC
-    "$JP_BIN" "$@" >"$JP_TMP/out" 2>"$JP_TMP/err" <"${CLI_IN:-/dev/null}"
-    RC=$?
-    OUT=$(cat "$JP_TMP/out")
-    ERR=$(cat "$JP_TMP/err")
-    if grep -qE 'Sanitizer|runtime error' <<<"$ERR"; then
-        not_ok "no sanitizer report from: $*"
-        head -30 <<<"$ERR" >&2
-    fi
-}
 N=5
 "$JP_BIN" sim --url "$BASE" --token "$ALICE" --routers "$N" --interval 1 --duration 120 \
     --fail-rate 0 --record "$JP_TMP/rec" >"$JP_TMP/sim.out" 2>&1 &

@@ -24,19 +24,9 @@ launch() { date -u -d "+${1:-2} sec" +%FT%TZ; }
 "$JP_BIN" sim --url "$A" --url "$B" --token "$ALICE" --routers "$LIVE" --interval 1 --duration 600 \
     --fail-rate 0 --record "$JP_TMP/rec" >"$JP_TMP/sim.out" 2>&1 &
 SIM=$!
-cfg=$JP_TMP/create.cfg
-for i in $(seq "$IDLE"); do
-    [ "$i" -gt 1 ] && echo next
-    printf 'url = "%s/sites"\nrequest = "POST"\nheader = "Authorization: Bearer %s"\nheader = "Content-Type: application/json"\ndata = "{\\"name\\":\\"idle-%05d\\"}"\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\n' \
-        "$([ $((i % 2)) = 0 ] && echo "$A" || echo "$B")" "$TOK" "$i"
-done >"$cfg"
-check "$IDLE idle sites created through both nodes" "$IDLE 201" "$(curl -s --no-progress-meter -Z --parallel-max 8 -K "$cfg" | sort | uniq -c | tr -s ' ' | sed 's/^ //')"
-for _ in $(seq 150); do
-    api GET "/sites?has_pulse=true"
-    [ "$(jb '[.[] | select(.name | startswith("sim-"))] | length')" = "$LIVE" ] && break
-    sleep 0.2
-done
-LIVE_IDS=$(jb -c '[.[] | select(.name | startswith("sim-")) | .id]')
+check "$IDLE idle sites created through both nodes" "$IDLE" "$(new_sites "$IDLE" idle "$A" "$B")"
+sim_online "$LIVE"
+LIVE_IDS=$SIM_IDS
 check "the simulator adopted $LIVE sites" "$LIVE" "$(jq length <<<"$LIVE_IDS")"
 api GET "/sites?q=idle-"
 IDLE_IDS=$(jb -c '[.[].id]')

@@ -25,14 +25,7 @@ check "four adopted sites" 4 "$(jb length)"
 TOK=$(token t2) new_site "foreign" >/dev/null
 
 # The fleet: one curl, keep-alive, 16 in parallel.
-cfg=$JP_TMP/create.cfg
-for i in $(seq "$N"); do
-    [ "$i" -gt 1 ] && echo next
-    printf 'url = "%s/sites"\nrequest = "POST"\nheader = "Authorization: Bearer %s"\nheader = "Content-Type: application/json"\ndata = "{\\"name\\":\\"fleet-%05d\\"}"\noutput = "/dev/null"\nwrite-out = "%%{http_code} %%{exitcode}\\n"\n' \
-        "$BASE" "$TOK" "$i"
-done >"$cfg"
-codes=$(curl -s --no-progress-meter -Z --parallel-max 16 -K "$cfg" | sort | uniq -c | tr -s ' ')
-check "$N sites created" " $N 201 0" "$codes"
+check "$N sites created" "$N" "$(new_sites "$N" fleet)"
 
 api GET /sites
 check "the unpaged list has every site" $((N + 4)) "$(jb length)"

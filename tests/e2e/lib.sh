@@ -222,6 +222,51 @@ new_job() {
         --data-binary "${2:-/log info \"hello\"}" "$BASE/site/$1/job"
 }
 
+# new_sites N PREFIX [URL...]: creates N sites named PREFIX-00001 and on
+# with $TOK, with one curl, 16 at once, spread over the servers URL (default
+# $BASE); prints how many were created (answered 201)
+new_sites() {
+    local n=$1 prefix=$2 i
+    shift 2
+    [ $# -gt 0 ] || set -- "$BASE"
+    local urls=("$@")
+    for i in $(seq "$n"); do
+        [ "$i" -gt 1 ] && echo next
+        printf 'url = "%s/sites"\nrequest = "POST"\nheader = "Authorization: Bearer %s"\nheader = "Content-Type: application/json"\ndata = "{\\"name\\":\\"%s-%05d\\"}"\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\n' \
+            "${urls[$((i % ${#urls[@]}))]}" "$TOK" "$prefix" "$i"
+    done >"$JP_TMP/sites.cfg"
+    curl -s --no-progress-meter -Z --parallel-max 16 -K "$JP_TMP/sites.cfg" | grep -c '^201$'
+}
+
+# sim_online N: waits (up to 30 s) until N sites of the simulator ("sim-...")
+# have a pulse; sets SIM_IDS to their ids, a JSON array
+sim_online() {
+    for _ in $(seq 150); do
+        api GET "/sites?has_pulse=true"
+        [ "$(jb '[.[] | select(.name | startswith("sim-"))] | length')" = "$1" ] && break
+        sleep 0.2
+    done
+    SIM_IDS=$(jb -c '[.[] | select(.name | startswith("sim-")) | .id]')
+}
+
+# cli ARGS...: runs the operator client (standard input: the file CLI_IN
+# when set, else the caller's); sets OUT, ERR and RC, and fails on a
+# sanitizer's report
+cli() {
+    if [ -n "${CLI_IN:-}" ]; then
+        "$JP_BIN" "$@" >"$JP_TMP/out" 2>"$JP_TMP/err" <"$CLI_IN"
+    else
+        "$JP_BIN" "$@" >"$JP_TMP/out" 2>"$JP_TMP/err"
+    fi
+    RC=$?
+    OUT=$(cat "$JP_TMP/out")
+    ERR=$(cat "$JP_TMP/err")
+    if grep -qE 'Sanitizer|runtime error' <<<"$ERR"; then
+        not_ok "no sanitizer report from: $*"
+        head -30 <<<"$ERR" >&2
+    fi
+}
+
 # job_cfg URL SITE SCRIPT DESCRIPTION [HEADER...]: a block of a curl config
 # (-K) creating a job at the server URL with $TOK, preceded by "next"; run
 # the blocks with curl_cfg. One curl for many jobs: creating them does not
