@@ -62,6 +62,8 @@ int op_escape(const char *s, char *out, size_t cap);
  * text, NUL-terminated (caller frees); NULL after printing why, prefixed by
  * who ("jobplane job create"). */
 char *op_read_text(const char *who, const char *path, size_t max, size_t *len);
+/* What a script file may hold (the server takes 10,000 characters). */
+#define OP_SCRIPT_MAX (1 << 20)
 
 /* ---- output ----------------------------------------------------------- */
 
@@ -111,10 +113,9 @@ struct op_args {
         *scopes, *expires, *sites, *launch_at, *canary, *max_failures, *template_id;
     int backup, express, no_ack, online; /* online: -1 any, 0 offline, 1 online */
     int abort_if_offline;
-    long limit, timeout, interval, wave_size, wave_percent,
-        wave_interval; /* wave_interval -1: none */
-    int pos;           /* the first positional argument after options */
-    char **argv;       /* permuted: positionals from pos */
+    long limit, timeout, interval, wave_size, wave_percent, wave_interval; /* -1: not given */
+    int pos;     /* the first positional argument after options */
+    char **argv; /* permuted: positionals from pos */
     int argc;
 };
 /* The verb argv[0] names among verbs (argv[0] the verb): its options parsed,

@@ -9,8 +9,6 @@
 #include "cli/op.h"
 #include "core/text.h"
 
-#define SCRIPT_READ_MAX (1 << 20) /* read at most this much; the server takes 10,000 characters */
-
 static const struct op_verb verbs[] = {
     {"create", "SITE [FILE|-]",
      "queue a script (from FILE, or standard input) for the site's router",
@@ -65,7 +63,7 @@ static int create(struct op *o, const struct op_args *a)
         return OP_USAGE;
     }
     size_t len;
-    char *script = op_read_text("jobplane job create", file, SCRIPT_READ_MAX, &len), path[1200];
+    char *script = op_read_text("jobplane job create", file, OP_SCRIPT_MAX, &len), path[1200];
     if (!script)
         return OP_USAGE;
     char key[37], hk[128], hd[400];

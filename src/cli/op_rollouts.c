@@ -8,7 +8,6 @@
 #include "cli/op.h"
 #include "lib/opts.h"
 
-#define SCRIPT_READ_MAX (1 << 20)     /* the server takes 10,000 characters */
 #define SITES_READ_MAX (8 << 20)      /* 100,000 ids and more */
 #define TEMPLATE_READ_MAX (64 * 1024) /* the server takes 5,000 characters */
 
@@ -141,7 +140,7 @@ static int create(struct op *o, const struct op_args *a)
     } else {
         size_t len;
         char *script =
-            op_read_text("jobplane rollout create", file ? file : "-", SCRIPT_READ_MAX, &len);
+            op_read_text("jobplane rollout create", file ? file : "-", OP_SCRIPT_MAX, &len);
         if (!script) {
             json_decref(b);
             return OP_USAGE;
