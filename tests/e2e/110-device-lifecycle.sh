@@ -1,7 +1,9 @@
 # The job lifecycle through the device API, for every flag combination, and
 # the signed report URLs.
 . "$(dirname "$0")/lib.sh"
-jp_start --run-timeout 3 --url-ttl 4
+# (a run timeout long enough for the checks between a delivery and its
+# reports on a loaded machine; the URLs outlive it)
+jp_start --run-timeout 10 --url-ttl 12
 TOK=$(token t1)
 adopt "lifecycle"
 
@@ -98,18 +100,18 @@ check_error "job A's signed query on job B" 403 forbidden
 api GET "/site/$SITE/job/$B"
 check "job B unchanged" delivered "$(jb .status)"
 
-# Expiry: signed URLs live --url-ttl seconds (4 here).
-sleep 5
+# Expiry: signed URLs live --url-ttl seconds (12 here).
+sleep 13
 req GET "$(url_path "$(ros_local jpBusy "$B_WRAP")")"
 check_error "an expired signed URL" 403 forbidden
 check "it says expired" "This signed URL has expired." "$(jb .message)"
 
-# Run timeout (3 s here): the job fails with the reason in its log.
+# Run timeout (10 s here): the job fails with the reason in its log.
 api GET "/site/$SITE/job/$B"
 check "a job without a final report fails after the run timeout" failed "$(jb .status)"
 LOGURL=$(jb -r .log_url)
 api GET "/$LOGURL"
-check_true "the reason is in the job log" grep -q 'no report within the run timeout of 3s' <<<"$BODY"
+check_true "the reason is in the job log" grep -q 'no report within the run timeout of 10s' <<<"$BODY"
 
 # A syntax error in the payload stays inside the string: the wrapper parses it.
 C=$(create_job true false false '/ip address add address=}{ "unbalanced')

@@ -15,7 +15,9 @@ BOB=$("$JP_BIN" token --team t1 --subject bob --scope "$S" --ttl 7200)
 TOK=$ALICE
 LIVE=30
 IDLE=${ROLLOUT_CRASH_SITES:-4000}
-launch() { date -u -d "+${1:-2} sec" +%FT%TZ; }
+# launch S: S seconds from now, time enough to create and approve first on a
+# loaded machine (a launch time past before the approval is refused)
+launch() { date -u -d "+$1 sec" +%FT%TZ; }
 restart9() { jp_kill9; jp_start "${JP_ARGS[@]}"; }
 
 "$JP_BIN" sim --url "$BASE" --token "$ALICE" --routers "$LIVE" --interval 1 --duration 600 \
@@ -52,7 +54,7 @@ exact() {
 events_of() { TOK=$ALICE api GET "/scripts/scheduled/$1/events"; jb -r '.[].message'; }
 
 # ---- killed in the middle of a launch ----------------------------------------
-create_approved "$(jq -nc --arg la "$(launch 3)" --slurpfile s "$IDLE_IDS" \
+create_approved "$(jq -nc --arg la "$(launch 10)" --slurpfile s "$IDLE_IDS" \
     '{description: "big launch", script: ":put big", launch_at: $la, sites: $s[0]}')"
 R1=$RID
 kills=0 mid=0 seen=()
@@ -84,7 +86,7 @@ check "  aborted: its undelivered jobs are cancelled" "aborted 0" \
 
 # ---- killed in the middle of waves over a live fleet -------------------------
 CANARY=$(jq -r '.[0]' <<<"$LIVE_IDS")
-create_approved "$(jq -nc --arg la "$(launch 2)" --argjson s "$LIVE_IDS" --arg c "$CANARY" \
+create_approved "$(jq -nc --arg la "$(launch 10)" --argjson s "$LIVE_IDS" --arg c "$CANARY" \
     '{description: "waves", script: ":put waves", launch_at: $la, sites: $s, test_site_id: $c, wave_size: 5, wave_interval: 1}')"
 R2=$RID
 kills=0
@@ -129,11 +131,12 @@ done
 check "  finished once" 1 "$(grep -cE '^(completed|failed):' <<<"$ev")"
 
 # ---- down at launch_at ----------------------------------------------------------
-create_approved "$(jq -nc --arg la "$(launch 3)" --argjson s "$LIVE_IDS" \
+create_approved "$(jq -nc --arg la "$(launch 10)" --argjson s "$LIVE_IDS" \
     '{description: "late", script: ":put late", launch_at: $la, sites: $s}')"
 R3=$RID
 jp_kill9
-sleep 5
+while [ "$(date +%s)" -le "$(jq -r '.launch_at | fromdateiso8601' "$JP_TMP/rollout.json")" ]; do sleep 0.5; done
+sleep 2 # down past its launch time
 jp_start "${JP_ARGS[@]}"
 for _ in $(seq 600); do
     api GET "/scripts/scheduled/$R3"

@@ -19,7 +19,9 @@ BOB=$("$JP_BIN" token --team t1 --subject bob --scope "$S" --ttl 7200)
 TOK=$ALICE
 LIVE=20
 IDLE=2000
-launch() { date -u -d "+${1:-2} sec" +%FT%TZ; }
+# launch S: S seconds from now, time enough to create and approve first on a
+# loaded machine (a launch time past before the approval is refused)
+launch() { date -u -d "+$1 sec" +%FT%TZ; }
 
 "$JP_BIN" sim --url "$A" --url "$B" --token "$ALICE" --routers "$LIVE" --interval 1 --duration 600 \
     --fail-rate 0 --record "$JP_TMP/rec" >"$JP_TMP/sim.out" 2>&1 &
@@ -60,7 +62,7 @@ wait_end() { # wait_end ROLLOUT
 }
 
 # ---- one launch over 2,000 sites, 100 a step, both nodes at it ----------------
-R1=$(create_approved "$A" "$(jq -nc --arg la "$(launch 2)" --argjson s "$IDLE_IDS" \
+R1=$(create_approved "$A" "$(jq -nc --arg la "$(launch 10)" --argjson s "$IDLE_IDS" \
     '{description: "big launch", script: ":put big", launch_at: $la, sites: $s}')")
 for _ in $(seq 600); do
     [ "$(db_exec "SELECT count(*) FROM jobs WHERE rollout_id='$R1'")" -ge "$IDLE" ] && break
@@ -75,7 +77,7 @@ check "$R1: aborted, nothing left pending" "aborted 0" \
     "$(jb -r .status) $(db_exec "SELECT count(*) FROM jobs WHERE rollout_id='$R1' AND cancelled_at IS NULL")"
 
 # ---- five rollouts launching in the same second, created on either node --------
-at=$(launch 3)
+at=$(launch 15)
 RS=()
 for k in 1 2 3 4 5; do
     node=$A
@@ -93,7 +95,7 @@ done
 
 # ---- canary, then waves of 5, the fleet polling both nodes ----------------------
 CANARY=$(jq -r '.[0]' <<<"$LIVE_IDS")
-R2=$(create_approved "$B" "$(jq -nc --arg la "$(launch 2)" --argjson s "$LIVE_IDS" --arg c "$CANARY" \
+R2=$(create_approved "$B" "$(jq -nc --arg la "$(launch 10)" --argjson s "$LIVE_IDS" --arg c "$CANARY" \
     '{description: "waves", script: ":put waves", launch_at: $la, sites: $s, test_site_id: $c, wave_size: 5, wave_interval: 1}')")
 wait_end "$R2"
 check "$R2: canary and 4 waves completed" "completed $LIVE 4" "$(jb -r '"\(.status) \(.progress.completed | length) \(.waves)"')"
