@@ -278,6 +278,19 @@ static inline int64_t eng_floor(int64_t t, int64_t period)
 
 /* sql_sites.c: a row of SITE_COLS. */
 void sql_row_to_site(const struct db_res *r, size_t i, struct site *out);
+/* sql_rollouts.c and sql_rollout_steps.c: the columns of a rollout's row;
+ * a line of the rollout's events (writer thread, not waited for; 0 or -1);
+ * the end of a rollout in status st, its pending jobs cancelled unless it
+ * completed and its targets' outcomes settled (writer thread; 0 or -1). */
+#define ROLLOUT_COLS                                                                               \
+    "id, team, created_by, test_site_id, template_id, make_backup, abort_if_offline,"              \
+    " description, script, notify, status, authorized_at, authorized_by, cancelled_at,"            \
+    " launch_at, started_at, finished_at, wave_size, wave_percent, wave_interval,"                 \
+    " max_failures, max_failures_pct, win, wave, waves, created_at, updated_at"
+int sql_rollout_event(struct store *s, const char *id, int64_t ts, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int sql_rollout_finish(struct store *s, const char *id, enum rollout_status st, int64_t now,
+                       const char *why);
 /* sql_jobs.c: a row of JOB_COLS, and the job of an id (writer thread). */
 void sql_row_to_job(const struct db_res *r, size_t i, struct job *out);
 /* The same, from column c on. */

@@ -80,7 +80,5 @@ check_true "the server logged the day's pass" grep -q "automatic backups: day" "
 
 kill "$SIM" 2>/dev/null
 wait "$SIM" 2>/dev/null
-check "no job was delivered twice" 0 "$(grep -c '^DUPLICATE ' "$JP_TMP/rec")"
-check "each delivery unique" "$(grep -c '^delivered ' "$JP_TMP/rec")" \
-    "$(grep '^delivered ' "$JP_TMP/rec" | cut -d' ' -f3 | sort -u | wc -l)"
+check_delivered_once "$JP_TMP/rec"
 jp_finish

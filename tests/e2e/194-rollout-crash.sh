@@ -151,7 +151,5 @@ check "  launched once" 1 "$(events_of "$R3" | grep -c '^Launched')"
 
 kill "$SIM" 2>/dev/null
 wait "$SIM" 2>/dev/null
-check "no job was delivered twice to the fleet" 0 "$(grep -c '^DUPLICATE ' "$JP_TMP/rec")"
-check "each delivery unique" "$(grep -c '^delivered ' "$JP_TMP/rec")" \
-    "$(grep '^delivered ' "$JP_TMP/rec" | cut -d' ' -f3 | sort -u | wc -l)"
+check_delivered_once "$JP_TMP/rec"
 jp_finish

@@ -267,6 +267,14 @@ cli() {
     fi
 }
 
+# check_delivered_once RECORD: a simulator's --record shows no job delivered
+# twice (neither flagged by the simulator nor repeated in its deliveries)
+check_delivered_once() {
+    check "no job was delivered twice" 0 "$(grep -c '^DUPLICATE ' "$1")"
+    check "each delivery unique" "$(grep -c '^delivered ' "$1")" \
+        "$(grep '^delivered ' "$1" | cut -d' ' -f3 | sort -u | wc -l)"
+}
+
 # job_cfg URL SITE SCRIPT DESCRIPTION [HEADER...]: a block of a curl config
 # (-K) creating a job at the server URL with $TOK, preceded by "next"; run
 # the blocks with curl_cfg. One curl for many jobs: creating them does not
