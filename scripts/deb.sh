@@ -10,7 +10,7 @@ stage=$(mktemp -d "${TMPDIR:-/tmp}/jobplane-deb.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 src=$stage/jobplane-$VERSION
 mkdir -p "$src"
-cp -r Makefile LICENSE README.md src docs scripts packaging "$src/"
+cp -r Makefile LICENSE README.md src docs scripts packaging ui "$src/"
 cp -r packaging/debian "$src/debian"
 # the changelog is made here: the version is the Makefile's
 {

@@ -35,6 +35,8 @@ With those two set, the operator client (build/jobplane site|job|backup ...):
   build/jobplane job log "\$SITE" "\$JOB"
 
 Or keep them for later shells: build/jobplane config --url "\$JP_URL" --token "\$JP_TOKEN"
+
+The web console: open $URL/ in a browser and paste the token above.
 The same with curl:
 
   curl -s -X POST "\$JP_URL/site/\$SITE/job" -H "Authorization: Bearer \$JP_TOKEN" \\

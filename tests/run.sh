@@ -75,6 +75,13 @@ if ! pg_admin=$(tests/pg.sh start "$pgdir"); then
     pg_admin=
 fi
 
+# The console's browser test (400-console): chromium and its npm packages,
+# once, before the tests that use them run side by side.
+if ! tests/ui/install.sh; then
+    echo "not ok - the console tests' chromium and npm packages install (tests/ui/install.sh)"
+    failed=$((failed + 1))
+fi
+
 mkdir -p "$logdir/openapi"
 openapi=1
 if ! tests/openapi/install.sh; then

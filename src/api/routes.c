@@ -27,6 +27,8 @@
 
 #define PUBLIC CALLER_PUBLIC, 0, false
 #define OPERATOR(scope) CALLER_OPERATOR, JP_SCOPE_##scope, false
+/* an operator route that needs two scopes */
+#define OPERATOR2(a, b) CALLER_OPERATOR, JP_SCOPE_##a | JP_SCOPE_##b, false
 /* an operator route whose body limit is its own, above --max-body */
 #define OPERATOR_BULK(scope) CALLER_OPERATOR, JP_SCOPE_##scope, true
 #define DEVICE CALLER_DEVICE, 0, false
@@ -39,6 +41,11 @@ const struct http_route api_routes[] = {
     {"GET", "/errors/{code}", api_error_doc, 0, PUBLIC},
     {"GET", "/metrics", api_metrics, 0, OPERATOR(METRICS_READ)},
     {"GET", "/openapi.json", api_openapi, 0, PUBLIC},
+
+    /* the web console (console.c): its files, and the fleet at a glance */
+    {"GET", "/", api_ui_index, 0, PUBLIC},
+    {"GET", "/ui/{file}", api_ui_file, 0, PUBLIC},
+    {"GET", "/overview", api_overview, 0, OPERATOR2(SITES_READ, JOBS_READ)},
 
     {"POST", "/sites", api_sites_create, SMALL_BODY, OPERATOR(SITES_WRITE)},
     {"GET", "/sites", api_sites_list, 0, OPERATOR(SITES_READ)},

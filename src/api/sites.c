@@ -69,7 +69,7 @@ void api_sites_create(struct http_req *req)
 }
 
 /* The filters of GET /sites as they came, for the next page's link. */
-static const char *const site_filters[] = {"has_pulse", "q", "version"};
+static const char *const site_filters[] = {"has_pulse", "q", "version", "include"};
 
 /* Appends &name=value (percent-encoded) to link; -1 when it does not fit. */
 static int link_param(char *link, size_t cap, const char *name, const char *value)
@@ -102,6 +102,13 @@ void api_sites_list(struct http_req *req)
     }
     q.q = http_query(req, "q");
     q.version = http_query(req, "version");
+    if ((v = http_query(req, "include"))) {
+        if (strcmp(v, "last_job")) {
+            http_reply_error(req, JP_ERR_PARAMETER_INVALID, "include must be last_job.");
+            return;
+        }
+        q.last_job = true;
+    }
     long qn = q.q ? utf8_length(q.q, strlen(q.q)) : 1;
     if (qn < 1 || qn > JP_SITE_NAME_MAX_CHARS) {
         http_reply_error(req, JP_ERR_PARAMETER_INVALID, "q must be 1 to 100 characters (UTF-8).");
@@ -118,8 +125,18 @@ void api_sites_list(struct http_req *req)
         return;
     }
     json_t *arr = json_array();
-    for (size_t i = 0; i < l.n; i++)
-        json_array_append_new(arr, api_site_json(app, &l.items[i]));
+    for (size_t i = 0; i < l.n; i++) {
+        const struct site *si = &l.items[i];
+        json_t *j = api_site_json(app, si);
+        if (q.last_job)
+            json_object_set_new(
+                j, "last_job",
+                *si->last_job_id ? json_pack("{s:s, s:s, s:o}", "id", si->last_job_id, "status",
+                                             job_status_name((enum job_status)si->last_job_status),
+                                             "created_at", time_json(si->last_job_at))
+                                 : json_null());
+        json_array_append_new(arr, j);
+    }
     if (l.more && l.n) {
         char link[1536];
         int bad = snprintf(link, sizeof link, "<%s?limit=%u&after=%s", req->path, q.limit,

@@ -76,6 +76,11 @@ struct site {
      * line expires (0: none pending). */
     int64_t adopted_at, adoption_expires_at;
     char *adopted_from, *expected_serial;
+    /* GET /sites?include=last_job: the newest job not cancelled, its state
+     * and creation (last_job_id "" when none, or when not asked for). */
+    char last_job_id[JP_UUID_LEN + 1];
+    int last_job_status; /* enum job_status */
+    int64_t last_job_at;
 };
 
 struct job {

@@ -265,6 +265,7 @@ int sql_sites_came_online(struct store *s, int64_t now);
     "id, team, name, identity, serial_number, model, board_name, architecture_name,"               \
     " software_version, uptime, last_seen_at, last_seen_from, created_at, updated_at,"             \
     " deleted_at, adopted_at, adopted_from, expected_serial, adoption_expires_at"
+#define SITE_NCOLS 19
 
 /* sql_backups.c: drops the site's oldest backups beyond backup_keep and the
  * contents no backup refers to any more (writer thread). 0 or -1. */

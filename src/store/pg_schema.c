@@ -168,6 +168,9 @@ const char *const pg_migrations[] = {
     "CREATE TABLE auto_backups (name TEXT PRIMARY KEY, day BIGINT NOT NULL, cursor TEXT NOT NULL,"
     " total BIGINT NOT NULL, queued BIGINT NOT NULL, started_at BIGINT NOT NULL);"
     "INSERT INTO auto_backups VALUES ('daily', 0, '', 0, 0, 0);",
+    /* 8: the console's overview (store/sql_gauges.c): a team's newest
+     * failures and its failures of the last day, without a pass over jobs. */
+    "CREATE INDEX jobs_failed ON jobs(failed_at) WHERE failed_at IS NOT NULL;",
 };
 _Static_assert(sizeof pg_migrations / sizeof pg_migrations[0] == JP_SCHEMA_VERSION,
                "one migration per schema version, the same in both drivers (db.h)");

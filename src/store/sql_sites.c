@@ -45,6 +45,24 @@ static void fill_site(const struct db_res *r, size_t i, void *out)
     sql_row_to_site(r, i, out);
 }
 
+/* SITE_COLS, the last job's id, then its created_at .. failed_at */
+static void fill_site_last_job(const struct db_res *r, size_t i, void *out)
+{
+    struct site *site = out;
+    sql_row_to_site(r, i, site);
+    enum { C = SITE_NCOLS };
+    if (!db_text(r, i, C))
+        return;
+    eng_copy_cell(r, i, C, site->last_job_id, sizeof site->last_job_id);
+    struct job j = {.created_at = db_int(r, i, C + 1, 0),
+                    .delivered_at = db_int(r, i, C + 2, 0),
+                    .started_at = db_int(r, i, C + 3, 0),
+                    .completed_at = db_int(r, i, C + 4, 0),
+                    .failed_at = db_int(r, i, C + 5, 0)};
+    site->last_job_status = (int)job_status_of(&j);
+    site->last_job_at = j.created_at;
+}
+
 struct site_create_arg {
     const char *team, *name, *expected_serial;
     const struct adoption_line *line;
@@ -148,17 +166,27 @@ enum store_result store_site_list(struct store *s, const char *team, const struc
         DB_INT(q->limit ? (int64_t)q->limit + 1 : INT64_MAX),
     };
     void *items = NULL;
-    r = eng_read_all(
-        s,
-        "SELECT " SITE_COLS " FROM sites WHERE team=?1 AND id > ?2"
-        " AND (?3 < 0 OR (?3 = 1) = (last_seen_at IS NOT NULL AND last_seen_at >= ?4))"
-        " AND (CAST(?5 AS TEXT) IS NULL OR lower(name) LIKE lower(CAST(?5 AS TEXT)) ESCAPE '\\'"
-        "      OR lower(identity) LIKE lower(CAST(?5 AS TEXT)) ESCAPE '\\')"
-        " AND (CAST(?6 AS TEXT) IS NULL OR software_version = ?6"
-        "      OR substr(software_version, 1, length(CAST(?7 AS TEXT))) = ?7"
-        "      OR substr(software_version, 1, length(CAST(?8 AS TEXT))) = ?8)"
-        " ORDER BY id LIMIT ?9",
-        args, (int)(sizeof args / sizeof args[0]), sizeof *out->items, fill_site, &items, &out->n);
+#define SITES_WHERE                                                                                \
+    " FROM sites WHERE team=?1 AND id > ?2"                                                        \
+    " AND (?3 < 0 OR (?3 = 1) = (last_seen_at IS NOT NULL AND last_seen_at >= ?4))"                \
+    " AND (CAST(?5 AS TEXT) IS NULL OR lower(name) LIKE lower(CAST(?5 AS TEXT)) ESCAPE '\\'"       \
+    "      OR lower(identity) LIKE lower(CAST(?5 AS TEXT)) ESCAPE '\\')"                           \
+    " AND (CAST(?6 AS TEXT) IS NULL OR software_version = ?6"                                      \
+    "      OR substr(software_version, 1, length(CAST(?7 AS TEXT))) = ?7"                          \
+    "      OR substr(software_version, 1, length(CAST(?8 AS TEXT))) = ?8)"                         \
+    " ORDER BY id LIMIT ?9"
+    /* With the last job: the page first, then each site's newest job not
+     * cancelled (jobs_site, backwards from its last id) and its stamps. */
+    r = eng_read_all(s,
+                     q->last_job ? "SELECT p.*, j.created_at, j.delivered_at, j.started_at,"
+                                   " j.completed_at, j.failed_at FROM (SELECT " SITE_COLS ","
+                                   " (SELECT id FROM jobs WHERE site_id=sites.id AND cancelled_at"
+                                   " IS NULL ORDER BY id DESC LIMIT 1) AS lj" SITES_WHERE ") p"
+                                   " LEFT JOIN jobs j ON j.id=p.lj ORDER BY p.id"
+                                 : "SELECT " SITE_COLS SITES_WHERE,
+                     args, (int)(sizeof args / sizeof args[0]), sizeof *out->items,
+                     q->last_job ? fill_site_last_job : fill_site, &items, &out->n);
+#undef SITES_WHERE
     out->items = items;
     if (r == STORE_OK && q->limit && out->n > q->limit) {
         site_clear(&out->items[--out->n]);

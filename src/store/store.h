@@ -92,6 +92,7 @@ struct site_query {
     int64_t seen_since;
     const char *q;       /* substring of the name or identity, any case (ASCII) */
     const char *version; /* software_version is this, or begins with it and a '.' or ' ' */
+    bool last_job;       /* fill each site's last_job_* */
 };
 enum store_result store_site_list(struct store *s, const char *team, const struct site_query *q,
                                   struct site_list *out);
@@ -410,6 +411,40 @@ struct store_gauges {
     int64_t jobs_pending, jobs_delivered, jobs_running;
 };
 enum store_result store_gauges(struct store *s, int64_t seen_since, struct store_gauges *out);
+
+/* A team's fleet at a glance (GET /overview): its sites not deleted, online
+ * when seen at or after seen_since, never adopted; its jobs not finished by
+ * state, those delivered before stuck_before and unfinished (stuck), those
+ * failed at or after failed_since; the newest failures and the oldest stuck
+ * jobs (at most lists_max each), each with its site's name; the rollouts
+ * that run (launched or paused) with their targets counted by state. */
+struct overview_job {
+    struct job job;
+    char *site_name;
+};
+struct overview_rollout {
+    char id[JP_UUID_LEN + 1];
+    char *description;
+    int status; /* enum rollout_status: launched or paused */
+    int64_t wave, waves;
+    int64_t targets, waiting, queued, completed, failed, skipped, cancelled; /* by target state */
+};
+struct store_overview {
+    int64_t sites, sites_online, sites_unadopted;
+    int64_t jobs_pending, jobs_delivered, jobs_running, jobs_stuck, jobs_failed;
+    struct overview_job *failures, *stuck; /* failures newest first, stuck oldest first */
+    size_t nfailures, nstuck;
+    struct overview_rollout *rollouts; /* launched or paused, oldest first */
+    size_t nrollouts;
+};
+struct overview_query {
+    int64_t seen_since, stuck_before, failed_since;
+    unsigned lists_max;
+    bool rollouts; /* read the running rollouts too */
+};
+enum store_result store_overview(struct store *s, const char *team, const struct overview_query *q,
+                                 struct store_overview *out);
+void store_overview_clear(struct store_overview *o);
 /* The writer's batches (every store of the process): operations per commit,
  * and seconds from BEGIN to the end of COMMIT. */
 struct met_hist;

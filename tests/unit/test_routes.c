@@ -193,6 +193,8 @@ static void url_of(const struct world *w, const struct http_route *r, const stru
             v = o->rollout;
         else if (len == 8 && !strncmp(p + 1, "template", 8))
             v = o->tmpl;
+        else if (len == 4 && !strncmp(p + 1, "file", 4))
+            v = "app.js"; /* a file of the web console */
         else
             fail_msg("route %s %s: no value for %.*s", r->method, r->pattern, (int)len, p + 1);
         n += snprintf(url + n, cap - (size_t)n, "%s", v);
