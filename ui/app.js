@@ -19,7 +19,7 @@ const KEY = 'jobplane.credential';
 /* h('tag', {attr: value, onclick: fn}, child, ...): children are nodes or
  * strings (text nodes), arrays are flattened, null/false skipped. */
 function h(tag, attrs, ...kids) {
-  const el = tag === 'svg' || tag === 'svg:g' || tag.startsWith('svg:')
+  const el = tag === 'svg' || tag.startsWith('svg:')
     ? document.createElementNS('http://www.w3.org/2000/svg', tag.replace(/^svg:/, ''))
     : document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
@@ -257,7 +257,7 @@ function overviewPage() {
           bar.firstChild.style.width = pct + '%';
           return { cells: [{ td: { class: 'wrap' }, v: r.description }, badge(r.status),
             r.wave === 0 ? 'canary' : `${r.wave} of ${r.waves}`,
-            [bar, `${done} of ${t.total} finished: ${t.completed} completed, ${t.failed} failed, ${t.queued} running`]] };
+            [bar, `${done} of ${t.total} finished: ${t.completed} completed, ${t.failed} failed; ${t.queued} queued, ${t.waiting} waiting`]] };
         }), 'No rollout is running.')]);
     },
   };
@@ -392,7 +392,12 @@ function chart(points, { title, cls, fmt, max }) {
   svg.append(h('svg:polyline', { class: 'line ' + cls, points: vals.map((p) => `${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join(' ') }));
   return svg;
 }
-const mib = (b) => (b / 1048576).toFixed(b < 10 * 1048576 ? 1 : 0) + ' MiB';
+function bytes(b) { /* 512 B, 12.3 KiB, 248 MiB */
+  const units = ['B', 'KiB', 'MiB', 'GiB'];
+  let i = 0;
+  while (b >= 1024 && i < units.length - 1) { b /= 1024; i++; }
+  return (i && b < 10 ? b.toFixed(1) : Math.round(b)) + ' ' + units[i];
+}
 
 function sitePage(id) {
   const head = h('div');
@@ -466,7 +471,7 @@ function sitePage(id) {
       const pts = stats.data.map((p) => ({ t: Date.parse(p.created_at), cpu: p.cpu_load, mem: p.memory_free })).filter((p) => p.t >= cut);
       draw(charts, pts, () => [
         h('figure', {}, h('figcaption', {}, 'CPU load'), chart(pts.map((p) => ({ t: p.t, v: p.cpu })), { title: 'CPU load', cls: 'cpu', fmt: (v) => Math.round(v) + ' %', max: 100 })),
-        h('figure', {}, h('figcaption', {}, 'Free memory'), chart(pts.map((p) => ({ t: p.t, v: p.mem })), { title: 'Free memory', cls: 'mem', fmt: mib })),
+        h('figure', {}, h('figcaption', {}, 'Free memory'), chart(pts.map((p) => ({ t: p.t, v: p.mem })), { title: 'Free memory', cls: 'mem', fmt: bytes })),
       ]);
       const more = nextCursor(list.res, 'before');
       state.cursors.length = state.at + 1;

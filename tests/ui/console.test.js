@@ -126,6 +126,8 @@ async function shoot(browser, name, hash, ready, signedIn = true, then = null) {
     ok(offline >= 1 && (await apiGet('/sites/' + OFFLINE)).has_pulse === false, `the stopped router is offline (${offline} offline)`);
     for (const k of ['pending', 'delivered', 'running', 'stuck', 'failed_24h'])
       eq(`jobs ${k}: the card is the API's`, o.jobs[k], await card(page, 'jobs.' + k));
+    ok(await shows(page, '#rollouts', /console rollout.*launched.*0 of 2 finished: 0 completed, 0 failed; 2 queued, 0 waiting/),
+      `the running rollout is shown with its progress: "${(await page.locator('#rollouts').textContent()).slice(0, 200)}"`);
     await axe(page, 'overview');
 
     // ---- queue a job from the form, watch it complete
@@ -190,6 +192,7 @@ async function shoot(browser, name, hash, ready, signedIn = true, then = null) {
     ok(dels.some((l) => l.includes('-/ip address add address=10.1.1.1/24')), `the diff shows the removed line, red and with its - (${dels.length} removed)`);
     const cls = await page.locator('#diff .add').first().evaluate((e) => getComputedStyle(e).backgroundColor);
     ok(cls !== 'rgba(0, 0, 0, 0)', `added lines are coloured (${cls})`);
+    await axe(page, 'backups with a diff');
 
     // ---- hostile text stays text
     await page.goto(`${URL0}/#/sites/${XSS}`);
