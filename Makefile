@@ -48,7 +48,7 @@ $(BUILD)/gen/ui.c: $(UI_FILES) scripts/embed-ui.sh
 	@mkdir -p $(dir $@)
 	@scripts/embed-ui.sh $(UI_FILES) >$@
 
-$(BUILD)/gen/%.o: $(BUILD)/gen/%.c
+$(BUILD)/gen/%.o: $(BUILD)/gen/%.c $(wildcard src/*/*.h)
 	@echo "  CC      $@"
 	@$(CC) $(CFLAGS) -c $< -o $@
 

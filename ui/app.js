@@ -122,6 +122,29 @@ function uuid4() {
 
 /* ---- shared pieces ---------------------------------------------------- */
 
+/* Keyset paging: the cursors of the pages seen, Previous and Next buttons
+ * (ids idp + 'prev', idp + 'next') that move along them and call go(). */
+function pager(idp, prevText, nextText, name, go) {
+  const p = {
+    cursors: [''], at: 0,
+    prev: h('button', { type: 'button', class: 'secondary', id: idp + 'prev' }, prevText),
+    next: h('button', { type: 'button', class: 'secondary', id: idp + 'next' }, nextText),
+    cursor: () => p.cursors[p.at],
+    reset() { p.cursors = ['']; p.at = 0; },
+    /* after a page's answer: its Link names the next page, or none */
+    update(res) {
+      const more = nextCursor(res, name);
+      p.cursors.length = p.at + 1;
+      if (more) p.cursors.push(more);
+      p.prev.disabled = p.at === 0;
+      p.next.disabled = !more;
+    },
+  };
+  p.prev.addEventListener('click', () => { if (p.at > 0) { p.at--; go(); } });
+  p.next.addEventListener('click', () => { if (p.cursors[p.at + 1] !== undefined) { p.at++; go(); } });
+  return p;
+}
+
 const badge = (status) => h('span', { class: 'badge ' + status }, status);
 function pulse(site) {
   return [h('span', { class: 'dot ' + (site.has_pulse ? 'on' : 'off'), 'aria-hidden': 'true' }),
@@ -266,7 +289,7 @@ function overviewPage() {
 /* ---- sites --------------------------------------------------------------- */
 
 function sitesPage(params) {
-  const state = { cursors: [''], at: 0, q: '', pulse: params.get('pulse') || '', version: '' };
+  const state = { q: '', pulse: params.get('pulse') || '', version: '' };
   const q = h('input', { id: 'f-q', type: 'search', autocomplete: 'off', placeholder: 'name or identity' });
   const pulseSel = h('select', { id: 'f-pulse' }, h('option', { value: '' }, 'all'),
     h('option', { value: 'true' }, 'online'), h('option', { value: 'false' }, 'offline'));
@@ -274,24 +297,21 @@ function sitesPage(params) {
   const ver = h('input', { id: 'f-version', type: 'text', autocomplete: 'off', placeholder: '7.15', size: '8' });
   const list = h('div', { id: 'site-list' });
   const info = h('span', { class: 'muted', id: 'page-info', 'aria-live': 'polite' });
-  const prev = h('button', { type: 'button', class: 'secondary', id: 'prev' }, 'Previous');
-  const next = h('button', { type: 'button', class: 'secondary', id: 'next' }, 'Next');
+  const pg = pager('', 'Previous', 'Next', 'after', () => self.refresh());
   const err = h('p', { class: 'msg', role: 'alert' });
   const addBox = h('div', { id: 'add-site' });
   let timer = null, seq = 0;
-  const reload = () => { state.cursors = ['']; state.at = 0; delete list.dataset.sig; self.refresh(); };
+  const reload = () => { pg.reset(); delete list.dataset.sig; self.refresh(); };
   q.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(() => { state.q = q.value.trim(); reload(); }, 250); });
   ver.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(() => { state.version = ver.value.trim(); reload(); }, 250); });
   pulseSel.addEventListener('change', () => { state.pulse = pulseSel.value; reload(); });
-  prev.addEventListener('click', () => { if (state.at > 0) { state.at--; self.refresh(); } });
-  next.addEventListener('click', () => { if (state.cursors[state.at + 1] !== undefined) { state.at++; self.refresh(); } });
   main().replaceChildren(
     h('h1', {}, 'Sites'), err,
     h('form', { role: 'search', class: 'row', 'aria-label': 'Filter the sites', onsubmit: (e) => e.preventDefault() },
       h('div', {}, h('label', { for: 'f-q' }, 'Search'), q),
       h('div', {}, h('label', { for: 'f-pulse' }, 'Status'), pulseSel),
       h('div', {}, h('label', { for: 'f-version' }, 'RouterOS version'), ver)),
-    h('div', { class: 'pager' }, prev, next, info),
+    h('div', { class: 'pager' }, pg.prev, pg.next, info),
     list,
     h('h2', {}, 'Add a site'), addBox);
   addBox.append(addSiteForm());
@@ -299,18 +319,14 @@ function sitesPage(params) {
     title: 'Sites',
     async refresh() {
       const my = ++seq;
-      const path = '/sites?' + qs({ limit: PAGE, include: 'last_job', after: state.cursors[state.at],
+      const path = '/sites?' + qs({ limit: PAGE, include: 'last_job', after: pg.cursor(),
         q: state.q, has_pulse: state.pulse, version: state.version });
       const t0 = performance.now();
       let r;
       try { r = await api('GET', path); } catch (e) { return message(err, 'error', e.message); }
       if (my !== seq) return; /* a newer request was made meanwhile */
       message(err, '', '');
-      const more = nextCursor(r.res, 'after');
-      state.cursors.length = state.at + 1;
-      if (more) state.cursors.push(more);
-      prev.disabled = state.at === 0;
-      next.disabled = !more;
+      pg.update(r.res);
       draw(list, r.data, (l) => table('Sites', ['Name', 'Identity', 'Status', 'RouterOS', { text: 'Model', cls: 'hide-narrow' }, 'Last job'],
         l.map((s) => ({
           attrs: { 'data-site': s.id },
@@ -318,7 +334,7 @@ function sitesPage(params) {
             pulse(s), s.software_version || '—', { td: { class: 'hide-narrow' }, v: s.model || s.board_name || '—' },
             s.last_job ? [badge(s.last_job.status), ' ', when(s.last_job.created_at)] : h('span', { class: 'muted' }, 'none')],
         })), 'No site matches.'));
-      info.textContent = r.data.length ? `Page ${state.at + 1}: sites ${state.at * PAGE + 1}–${state.at * PAGE + r.data.length}` : '';
+      info.textContent = r.data.length ? `Page ${pg.at + 1}: sites ${pg.at * PAGE + 1}–${pg.at * PAGE + r.data.length}` : '';
       list.dataset.ms = String(Math.round(performance.now() - t0));
     },
   };
@@ -407,11 +423,8 @@ function sitePage(id) {
   const backups = h('div', { id: 'backups' });
   const diff = h('div', { id: 'diff', 'aria-live': 'polite' });
   const err = h('p', { class: 'msg', role: 'alert' });
-  const state = { cursors: [''], at: 0, armed: null };
-  const prev = h('button', { type: 'button', class: 'secondary', id: 'jobs-prev' }, 'Newer');
-  const next = h('button', { type: 'button', class: 'secondary', id: 'jobs-next' }, 'Older');
-  prev.addEventListener('click', () => { if (state.at > 0) { state.at--; self.refresh(); } });
-  next.addEventListener('click', () => { if (state.cursors[state.at + 1] !== undefined) { state.at++; self.refresh(); } });
+  const state = { armed: null };
+  const pg = pager('jobs-', 'Newer', 'Older', 'before', () => self.refresh());
   const backupBtn = h('button', { type: 'button', class: 'secondary', id: 'request-backup' }, 'Back up now');
   const bmsg = h('p', { class: 'msg', role: 'status' });
   backupBtn.addEventListener('click', async () => {
@@ -423,7 +436,7 @@ function sitePage(id) {
       h('section', { 'aria-labelledby': 'h-facts' }, h('h2', { id: 'h-facts' }, 'Router'), facts),
       h('section', { 'aria-labelledby': 'h-queue' }, h('h2', { id: 'h-queue' }, 'Queue a job'), jobForm(id, () => self.refresh()))),
     h('section', { 'aria-labelledby': 'h-load' }, h('h2', { id: 'h-load' }, 'Load, last 24 hours'), charts),
-    h('section', { 'aria-labelledby': 'h-jobs' }, h('h2', { id: 'h-jobs' }, 'Jobs'), jobs, h('div', { class: 'pager' }, prev, next)),
+    h('section', { 'aria-labelledby': 'h-jobs' }, h('h2', { id: 'h-jobs' }, 'Jobs'), jobs, h('div', { class: 'pager' }, pg.prev, pg.next)),
     h('section', { 'aria-labelledby': 'h-backups' }, h('h2', { id: 'h-backups' }, 'Backups'), backupBtn, bmsg, backups, diff));
 
   async function cancel(job, button) {
@@ -451,7 +464,7 @@ function sitePage(id) {
       try {
         [site, list, bl, stats] = await Promise.all([
           api('GET', '/sites/' + id),
-          api('GET', `/site/${id}/job?` + qs({ limit: JOB_PAGE, before: state.cursors[state.at] })),
+          api('GET', `/site/${id}/job?` + qs({ limit: JOB_PAGE, before: pg.cursor() })),
           api('GET', '/backup/' + id).catch((e) => (e.status === 403 ? { data: null } : Promise.reject(e))),
           api('GET', `/sites/${id}/mikrotik-stats?` + qs({ start_date: day(new Date(Date.now() - 86400e3)), end_date: day(new Date()) })),
         ]);
@@ -473,11 +486,7 @@ function sitePage(id) {
         h('figure', {}, h('figcaption', {}, 'CPU load'), chart(pts.map((p) => ({ t: p.t, v: p.cpu })), { title: 'CPU load', cls: 'cpu', fmt: (v) => Math.round(v) + ' %', max: 100 })),
         h('figure', {}, h('figcaption', {}, 'Free memory'), chart(pts.map((p) => ({ t: p.t, v: p.mem })), { title: 'Free memory', cls: 'mem', fmt: bytes })),
       ]);
-      const more = nextCursor(list.res, 'before');
-      state.cursors.length = state.at + 1;
-      if (more) state.cursors.push(more);
-      prev.disabled = state.at === 0;
-      next.disabled = !more;
+      pg.update(list.res);
       draw(jobs, [list.data, state.armed], () => table('Jobs of this site, newest first',
         ['Created', 'Job', 'State', 'Finished', 'Flags', 'Action'],
         list.data.map((j) => {

@@ -177,6 +177,15 @@ void api_keys_delete(struct http_req *req);
 void api_healthz(struct http_req *req);
 void api_metrics(struct http_req *req);
 void api_openapi(struct http_req *req);
+/* The web console's files (ui/), compiled in by scripts/embed-ui.sh as
+ * gen/ui.c: console.c serves them by name. */
+struct ui_file {
+    const char *name;
+    const unsigned char *data;
+    size_t len;
+};
+extern const struct ui_file ui_files[];
+extern const size_t ui_nfiles;
 void api_ui_index(struct http_req *req);
 void api_ui_file(struct http_req *req);
 void api_overview(struct http_req *req);

@@ -9,15 +9,6 @@
 #include "api/api.h"
 #include "core/rollout.h"
 
-/* gen/ui.c: every file of ui/, by its name */
-struct ui_file {
-    const char *name;
-    const unsigned char *data;
-    size_t len;
-};
-extern const struct ui_file ui_files[];
-extern const size_t ui_nfiles;
-
 static const char *media_type(const char *name)
 {
     static const char *const types[][2] = {
@@ -118,8 +109,7 @@ void api_overview(struct http_req *req)
     }
     int64_t now = (int64_t)time(NULL);
     struct overview_query q = {
-        /* the same rule as site_has_pulse, in whole seconds */
-        .seen_since = now - JP_PULSE_INTERVALS * (int64_t)app->poll_interval + 1,
+        .seen_since = pulse_since(now, app->poll_interval),
         .stuck_before = now - stuck_after,
         .failed_since = now - 86400,
         .lists_max = OVERVIEW_LIST_MAX,

@@ -194,7 +194,7 @@ void api_metrics(struct http_req *req)
                     (unsigned long long)met_sum(M.reports + (unsigned)r));
 
     struct store_gauges g;
-    int64_t seen_since = (int64_t)time(NULL) - JP_PULSE_INTERVALS * (int64_t)app->poll_interval + 1;
+    int64_t seen_since = pulse_since((int64_t)time(NULL), app->poll_interval);
     if (store_gauges(app->store, seen_since, &g) == STORE_OK) {
         head(&b, "jobplane_sites", "gauge", "Sites (not deleted), by whether they have a pulse.");
         sbuf_printf(&b, "jobplane_sites{state=\"online\"} %lld\n", (long long)g.sites_online);

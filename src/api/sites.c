@@ -97,8 +97,7 @@ void api_sites_list(struct http_req *req)
             return;
         }
         q.online = !strcmp(v, "true");
-        /* the same rule as site_has_pulse, in whole seconds */
-        q.seen_since = (int64_t)time(NULL) - JP_PULSE_INTERVALS * (int64_t)app->poll_interval + 1;
+        q.seen_since = pulse_since((int64_t)time(NULL), app->poll_interval);
     }
     q.q = http_query(req, "q");
     q.version = http_query(req, "version");

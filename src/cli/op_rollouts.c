@@ -215,6 +215,20 @@ static int progress(struct op *o, const char *path)
     return OP_OK;
 }
 
+/* path: base, or base/ID (escaped) when id is given; -1 after saying that
+ * the id is too long */
+static int id_path(const char *cmd, const char *verb, const char *id, const char *base,
+                   char path[1024])
+{
+    char esc[512] = "";
+    if (id && op_escape(id, esc, sizeof esc)) {
+        fprintf(stderr, "jobplane %s %s: the id is too long\n", cmd, verb);
+        return -1;
+    }
+    snprintf(path, 1024, "%s%s%s", base, *esc ? "/" : "", esc);
+    return 0;
+}
+
 int op_rollout(struct op *o, int argc, char **argv)
 {
     size_t nv = sizeof rollout_verbs / sizeof *rollout_verbs;
@@ -226,12 +240,9 @@ int op_rollout(struct op *o, int argc, char **argv)
     const char *name = v->name;
     if (!strcmp(name, "create"))
         return create(o, &a);
-    char id[512] = "", path[1024];
-    if (a.argc > a.pos && op_escape(a.argv[a.pos], id, sizeof id)) {
-        fprintf(stderr, "jobplane rollout %s: the id is too long\n", name);
+    char path[1024];
+    if (id_path("rollout", name, a.argc > a.pos ? a.argv[a.pos] : NULL, "/scripts/scheduled", path))
         return OP_USAGE;
-    }
-    snprintf(path, sizeof path, "/scripts/scheduled%s%s", *id ? "/" : "", id);
     json_t *j = NULL;
     if (!strcmp(name, "ls")) {
         static const char *const cols[] = {"ID",    "STATUS",         "LAUNCH AT",
@@ -329,12 +340,10 @@ int op_template(struct op *o, int argc, char **argv)
     if (!v)
         return rc;
     const char *name = v->name;
-    char id[512] = "", path[1024];
-    if (strcmp(name, "add") && a.argc > a.pos && op_escape(a.argv[a.pos], id, sizeof id)) {
-        fprintf(stderr, "jobplane template %s: the id is too long\n", name);
+    char path[1024];
+    if (id_path("template", name, strcmp(name, "add") && a.argc > a.pos ? a.argv[a.pos] : NULL,
+                "/scripts/templates", path))
         return OP_USAGE;
-    }
-    snprintf(path, sizeof path, "/scripts/templates%s%s", *id ? "/" : "", id);
     json_t *j = NULL;
     if (!strcmp(name, "add")) {
         const char *file = a.argc - a.pos > 1 ? a.argv[a.pos + 1] : "-";

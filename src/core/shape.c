@@ -46,9 +46,14 @@ json_t *job_json(const struct job *j)
                      "rollout_id", str_json(j->rollout_id[0] ? j->rollout_id : NULL));
 }
 
+int64_t pulse_since(int64_t now, unsigned poll_interval)
+{
+    return now - JP_PULSE_INTERVALS * (int64_t)poll_interval + 1;
+}
+
 bool site_has_pulse(const struct site *s, int64_t now, unsigned poll_interval)
 {
-    return s->last_seen_at && now - s->last_seen_at < JP_PULSE_INTERVALS * (int64_t)poll_interval;
+    return s->last_seen_at && s->last_seen_at >= pulse_since(now, poll_interval);
 }
 
 json_t *site_json(const struct site *s, bool has_pulse)

@@ -27,6 +27,9 @@ json_t *backup_json(const char *filename, int64_t size, int64_t created_at, cons
 
 /* Online: seen within the last 10 poll intervals. */
 bool site_has_pulse(const struct site *s, int64_t now, unsigned poll_interval);
+/* The oldest last_seen_at that still has a pulse at now: the same rule as
+ * site_has_pulse, for queries that filter or count online sites. */
+int64_t pulse_since(int64_t now, unsigned poll_interval);
 #define JP_PULSE_INTERVALS 10
 
 #endif

@@ -255,6 +255,12 @@ int sql_sites_came_online(struct store *s, int64_t now);
 
 /* ---- rows shared by the operation files ------------------------------- */
 
+/* Delivered, not finished, not cancelled: the predicate of the partial index
+ * jobs_inflight (the same text, so the planner uses it). */
+#define IN_FLIGHT                                                                                  \
+    "delivered_at IS NOT NULL AND completed_at IS NULL AND failed_at IS NULL"                      \
+    " AND cancelled_at IS NULL"
+
 #define JOB_COLS                                                                                   \
     "id, token, site_id, idempotency_key, description, script, notify_url,"                        \
     " associated_backup, express_execute, needs_ack, should_backup, created_at,"                   \

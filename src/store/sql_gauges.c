@@ -34,8 +34,7 @@ enum store_result store_gauges(struct store *s, int64_t seen_since, struct store
         "  FROM sites WHERE deleted_at IS NULL) o,"
         " (SELECT count(*) AS n FROM jobs WHERE delivered_at IS NULL AND cancelled_at IS NULL) p,"
         " (SELECT count(*) AS n, count(started_at) AS started FROM jobs"
-        "  WHERE delivered_at IS NOT NULL AND completed_at IS NULL AND failed_at IS NULL"
-        "  AND cancelled_at IS NULL) f",
+        "  WHERE " IN_FLIGHT ") f",
         args, 1, fill_gauges, out);
 }
 
@@ -81,9 +80,6 @@ static void fill_overview_rollout(const struct db_res *r, size_t i, void *p)
 #define TEAM_JOBS                                                                                  \
     " FROM jobs WHERE EXISTS (SELECT 1 FROM sites s WHERE s.id=jobs.site_id AND s.team=?1"         \
     " AND s.deleted_at IS NULL)"
-#define UNFINISHED                                                                                 \
-    " AND delivered_at IS NOT NULL AND completed_at IS NULL AND failed_at IS NULL"                 \
-    " AND cancelled_at IS NULL"
 
 enum store_result store_overview(struct store *s, const char *team, const struct overview_query *q,
                                  struct store_overview *out)
@@ -99,7 +95,7 @@ enum store_result store_overview(struct store *s, const char *team, const struct
         "  FROM sites WHERE team=?1 AND deleted_at IS NULL) o,"
         " (SELECT count(*) AS n" TEAM_JOBS " AND delivered_at IS NULL AND cancelled_at IS NULL) p,"
         " (SELECT count(*) AS n, count(started_at) AS started,"
-        "  count(*) FILTER (WHERE delivered_at < ?3) AS stuck" TEAM_JOBS UNFINISHED ") f,"
+        "  count(*) FILTER (WHERE delivered_at < ?3) AS stuck" TEAM_JOBS " AND " IN_FLIGHT ") f,"
         " (SELECT count(*) AS n" TEAM_JOBS " AND failed_at >= ?4) x",
         counts, 4, fill_overview, out);
     void *items = NULL;
@@ -115,8 +111,8 @@ enum store_result store_overview(struct store *s, const char *team, const struct
     struct db_arg stuck[] = {DB_TEXT(team), DB_INT(q->stuck_before), DB_INT(q->lists_max)};
     if (r == STORE_OK)
         r = eng_read_all(s,
-                         "SELECT " JOB_COLS
-                         ", (SELECT name FROM sites WHERE id=site_id)" TEAM_JOBS UNFINISHED
+                         "SELECT " JOB_COLS ", (SELECT name FROM sites WHERE id=site_id)" TEAM_JOBS
+                         " AND " IN_FLIGHT
                          " AND delivered_at < ?2 ORDER BY delivered_at, id LIMIT ?3",
                          stuck, 3, sizeof *out->stuck, fill_overview_job, &items, &out->nstuck);
     out->stuck = items;

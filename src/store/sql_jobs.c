@@ -8,12 +8,6 @@
 #include "lib/log.h"
 #include "store/engine.h"
 
-/* Delivered, not finished, not cancelled: the predicate of the partial index
- * jobs_inflight (the same text, so the planner uses it). */
-#define IN_FLIGHT                                                                                  \
-    "delivered_at IS NOT NULL AND completed_at IS NULL AND failed_at IS NULL"                      \
-    " AND cancelled_at IS NULL"
-
 void job_list_clear(struct job_list *l)
 {
     for (size_t i = 0; i < l->n; i++)

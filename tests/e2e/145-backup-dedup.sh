@@ -7,22 +7,6 @@ jp_start --backup-keep 3
 TOK=$(token t1)
 adopt "deduped"
 
-# backup FILE: a backup job run by the router, uploading FILE; sets F (its name)
-backup() {
-    api POST "/backup/$SITE"
-    local j
-    j=$(jb -r .job_id)
-    poll
-    local wrap=$BODY size
-    size=$(stat -c %s "$1")
-    req POST "$(url_path "$(ros_local jpBak "$wrap")")&offset=0&total=$size" \
-        -H 'Content-Type: text/plain' --data-binary @"$1"
-    check "uploaded $(basename "$1")" 201 "$STATUS"
-    req GET "$(url_path "$(ros_local jpDone "$wrap")")"
-    api GET "/site/$SITE/job/$j"
-    F=$(jb -r .associated_backup | cut -d/ -f2)
-    sleep 1 # the next backup gets a later second
-}
 # export N WHEN: a made-up export of configuration N taken at WHEN
 export_of() {
     printf '# %s by RouterOS 7.16\n# software id = ABCD-1234\n' "$2"
@@ -34,8 +18,8 @@ export_of 1 "2026-12-01 03:00:00" >"$JP_TMP/b2.rsc"
 export_of 2 "2026-12-02 03:00:00" >"$JP_TMP/b3.rsc"
 export_of 2 "2026-12-03 03:00:00" >"$JP_TMP/b4.rsc"
 
-backup "$JP_TMP/b1.rsc"; F1=$F
-backup "$JP_TMP/b2.rsc"; F2=$F
+backup_job "$JP_TMP/b1.rsc"; F1=$F
+backup_job "$JP_TMP/b2.rsc"; F2=$F
 api GET "/backup/$SITE"
 check "two entries, newest first" "$F2 $F1" "$(jb -r '[.[].filename] | join(" ")')"
 check "the second is unchanged from the first" "true false" "$(jb -r '[.[].unchanged] | map(tostring) | join(" ")')"
@@ -50,17 +34,17 @@ api GET "/sites/$SITE/backups/$F1/diff/$F2"
 check "their diff is the time stamp only" 2 "$(grep -cE '^[-+]# 2026' <<<"$BODY")"
 check_true "  and nothing else" test "$(grep -cE '^[-+][^-+]' <<<"$BODY")" -eq 2
 
-backup "$JP_TMP/b3.rsc"; F3=$F
+backup_job "$JP_TMP/b3.rsc"; F3=$F
 api GET "/backup/$SITE"
 check "a changed configuration is not unchanged" false "$(jb -r '.[0].unchanged')"
 check "  and is stored apart" 2 "$(contents)"
-backup "$JP_TMP/b4.rsc"; F4=$F
+backup_job "$JP_TMP/b4.rsc"; F4=$F
 api GET "/backup/$SITE"
 check "--backup-keep 3: the oldest goes" "$F4 $F3 $F2" "$(jb -r '[.[].filename] | join(" ")')"
 check "  its content stays while the second refers to it" 2 "$(contents)"
 api GET "/backup/$SITE/$F1"
 check "  the oldest is gone" 404 "$STATUS"
-backup "$JP_TMP/b4.rsc"
+backup_job "$JP_TMP/b4.rsc"
 check "the fifth pushes the second out, and the first content with it" 1 "$(contents)"
 api GET "/backup/$SITE/$F3" -H 'X-View: true'
 check "what stays reads back whole" "$(sha256sum <"$JP_TMP/b3.rsc")" "$(sha256sum <"$JP_TMP/body")"

@@ -40,22 +40,10 @@ XSS_SITE=$(jb -r .id)
 # a router of our own that uploads two backups that differ
 adopt "backups" "7.16 (stable)"
 BACKUP_SITE=$SITE
-backup_once() { # backup_once FILE: a backup job, run and uploaded as the wrapper does
-    api POST "/backup/$SITE"
-    poll
-    local w=$BODY size
-    size=$(stat -c %s "$1")
-    req GET "$(url_path "$(ros_local jpBusy "$w")")"
-    req POST "$(url_path "$(ros_local jpBak "$w")")&offset=0&total=$size" -H 'Content-Type: text/plain' \
-        --data-binary @"$1"
-    check "a backup upload completes it (201)" 201 "$STATUS"
-    req GET "$(url_path "$(ros_local jpDone "$w")")"
-}
 printf '# 2026-12-06 10:00:00 by RouterOS 7.16\n/ip address add address=10.1.1.1/24 interface=ether1\n/system identity set name=lab\n' >"$JP_TMP/b1.rsc"
 printf '# 2026-12-06 11:00:00 by RouterOS 7.16\n/ip address add address=10.9.9.1/24 interface=ether1\n/system identity set name=lab\n' >"$JP_TMP/b2.rsc"
-backup_once "$JP_TMP/b1.rsc"
-sleep 1.1 # a backup's file name is its second
-backup_once "$JP_TMP/b2.rsc"
+backup_job "$JP_TMP/b1.rsc"
+backup_job "$JP_TMP/b2.rsc"
 api GET "/backup/$BACKUP_SITE"
 check "the site has two backups" 2 "$(jb length)"
 

@@ -319,6 +319,24 @@ poll() {
         --data-binary "${2:-name=router;version=7.16 (stable);cpu-load=3;free-memory=1000;uptime=1h}"
 }
 
+# backup_job FILE: a backup job of $SITE run by its router ($DTOK), which
+# uploads FILE in one chunk; sets F (the backup's name)
+backup_job() {
+    api POST "/backup/$SITE"
+    local j
+    j=$(jb -r .job_id)
+    poll
+    local wrap=$BODY size
+    size=$(stat -c %s "$1")
+    req POST "$(url_path "$(ros_local jpBak "$wrap")")&offset=0&total=$size" \
+        -H 'Content-Type: text/plain' --data-binary @"$1"
+    check "uploaded $(basename "$1")" 201 "$STATUS"
+    req GET "$(url_path "$(ros_local jpDone "$wrap")")"
+    api GET "/site/$SITE/job/$j"
+    F=$(jb -r .associated_backup | cut -d/ -f2)
+    sleep 1 # the next backup gets a later second
+}
+
 # ros_local NAME [TEXT]: the decoded value of ':local NAME "..."' in TEXT
 # (default: $BODY)
 ros_local() {

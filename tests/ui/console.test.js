@@ -50,6 +50,13 @@ const shows = (page, sel, re) => page.waitForFunction(([s, src]) => {
   return e && new RegExp(src).test(e.textContent.trim());
 }, [sel, re.source], { timeout: T }).then(() => true, () => false);
 
+// queues a job from the site page's form
+async function queue(page, script, description) {
+  await page.getByLabel('RouterOS script').fill(script);
+  await page.getByLabel('Description (3 to 100 characters)').fill(description);
+  await page.getByRole('button', { name: 'Queue the job' }).click();
+}
+
 // the text of a card of the overview, as a number
 const card = async (page, k) => Number(await page.locator(`[data-k="${k}"] .v`).textContent());
 
@@ -133,9 +140,7 @@ async function shoot(browser, name, hash, ready, signedIn = true, then = null) {
     // ---- queue a job from the form, watch it complete
     await page.goto(`${URL0}/#/sites/${SIM}`);
     await page.locator('#facts dl').waitFor();
-    await page.getByLabel('RouterOS script').fill(':put "hello from the console"');
-    await page.getByLabel('Description (3 to 100 characters)').fill('console smoke job');
-    await page.getByRole('button', { name: 'Queue the job' }).click();
+    await queue(page, ':put "hello from the console"', 'console smoke job');
     await page.getByText('Queued "console smoke job".').waitFor();
     const row = page.locator('tr', { hasText: 'console smoke job' });
     const seen = [];
@@ -156,9 +161,7 @@ async function shoot(browser, name, hash, ready, signedIn = true, then = null) {
     await axe(page, 'site');
 
     // ---- a failing job shows failed, with its log
-    await page.getByLabel('RouterOS script').fill(':error "boom from the console"');
-    await page.getByLabel('Description (3 to 100 characters)').fill('console failing job');
-    await page.getByRole('button', { name: 'Queue the job' }).click();
+    await queue(page, ':error "boom from the console"', 'console failing job');
     const frow = page.locator('tr', { hasText: 'console failing job' });
     await frow.locator('.badge', { hasText: 'failed' }).waitFor({ timeout: 60000 }).catch(() => {});
     eq('a job that fails is shown failed', 'failed', (await frow.locator('.badge').textContent()).trim());
@@ -171,9 +174,7 @@ async function shoot(browser, name, hash, ready, signedIn = true, then = null) {
     // ---- cancel a pending job (the offline router never takes it)
     await page.goto(`${URL0}/#/sites/${OFFLINE}`);
     await page.locator('#facts dl').waitFor();
-    await page.getByLabel('RouterOS script').fill(':put "never runs"');
-    await page.getByLabel('Description (3 to 100 characters)').fill('console job to cancel');
-    await page.getByRole('button', { name: 'Queue the job' }).click();
+    await queue(page, ':put "never runs"', 'console job to cancel');
     const crow = page.locator('tr', { hasText: 'console job to cancel' });
     await crow.getByRole('button', { name: /Cancel the job/ }).click();
     await crow.getByRole('button', { name: /Confirm: cancel/ }).click();
@@ -199,9 +200,7 @@ async function shoot(browser, name, hash, ready, signedIn = true, then = null) {
     await page.locator('#facts dl').waitFor();
     eq('a site named like HTML is shown as its text', XSS_NAME, (await page.locator('h1').textContent()).trim());
     eq('no img element came of the name', 0, await page.locator('main img').count());
-    await page.getByLabel('RouterOS script').fill(EVIL_SCRIPT);
-    await page.getByLabel('Description (3 to 100 characters)').fill('<b>not bold</b> job');
-    await page.getByRole('button', { name: 'Queue the job' }).click();
+    await queue(page, EVIL_SCRIPT, '<b>not bold</b> job');
     await page.getByRole('link', { name: '<b>not bold</b> job' }).click();
     await page.locator('#job-script-text').waitFor();
     eq('a script with </script> is shown as its text', EVIL_SCRIPT, await page.locator('#job-script-text').textContent());
