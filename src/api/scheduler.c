@@ -157,7 +157,7 @@ static void *scheduler_main(void *arg)
 {
     struct scheduler *sc = arg;
     while (pause_for(sc, 1.0)) {
-        int64_t since = (int64_t)time(NULL) - JP_PULSE_INTERVALS * (int64_t)sc->app->poll_interval;
+        int64_t since = pulse_since((int64_t)time(NULL), sc->app->poll_interval);
         rollouts(sc, since);
         auto_backups(sc, since);
     }
