@@ -14,6 +14,7 @@
 # and at most JP_HEAVY (2) of them run at once, beside the others.
 #   JP_ONLY=NAME   only the e2e files whose name contains NAME (and no others)
 #   JP_JOBS=N      tests at once;  JP_HEAVY=N  heavy tests at once
+#   JP_TEST_TIMEOUT=S  a test still running after S seconds (1500) is stopped and fails
 set -u
 cd "$(dirname "$0")/.."
 # Through the OpenAPI recorder (tests/openapi), the normal build's SQLite run
@@ -62,8 +63,12 @@ start() { # start N: runs job N in the background
     local n=$1
     (
         t0=$(date +%s)
-        bash -c "${cmds[$n]}" >"$logdir/$n.log" 2>&1
-        echo $? >"$logdir/$n.rc"
+        # a test that hangs fails alone, after JP_TEST_TIMEOUT seconds, and the
+        # run goes on (the longest, 355-retention-size under ASan, takes ~600 s)
+        timeout -k 10 "${JP_TEST_TIMEOUT:-1500}" bash -c "${cmds[$n]}" >"$logdir/$n.log" 2>&1
+        rc=$?
+        [ "$rc" -eq 124 ] && echo "not ok - ${labels[$n]} ran past ${JP_TEST_TIMEOUT:-1500} s and was stopped" >>"$logdir/$n.log"
+        echo "$rc" >"$logdir/$n.rc"
         echo $(($(date +%s) - t0)) >"$logdir/$n.secs"
     ) &
     pids[$n]=$!

@@ -439,12 +439,23 @@ function sitePage(id) {
     h('section', { 'aria-labelledby': 'h-jobs' }, h('h2', { id: 'h-jobs' }, 'Jobs'), jobs, h('div', { class: 'pager' }, pg.prev, pg.next)),
     h('section', { 'aria-labelledby': 'h-backups' }, h('h2', { id: 'h-backups' }, 'Backups'), backupBtn, bmsg, backups, diff));
 
+  /* a pending job's Cancel: the first press arms it (for 6 s), the second
+   * cancels; a redraw meanwhile keeps it armed */
+  function label(button, job) {
+    const armed = state.armed === job.id;
+    button.textContent = armed ? 'Confirm cancel' : 'Cancel';
+    button.setAttribute('aria-label', (armed ? 'Confirm: cancel the job ' : 'Cancel the job ') + job.description);
+  }
   async function cancel(job, button) {
-    if (state.armed !== job.id) { /* the first press arms, the second cancels */
+    if (state.armed !== job.id) {
       state.armed = job.id;
-      button.textContent = 'Confirm cancel';
-      button.setAttribute('aria-label', 'Confirm: cancel the job ' + job.description);
-      setTimeout(() => { if (state.armed === job.id) { state.armed = null; delete jobs.dataset.sig; self.refresh(); } }, 6000);
+      label(button, job);
+      setTimeout(() => {
+        if (state.armed !== job.id) return;
+        state.armed = null;
+        const b = jobs.querySelector(`[data-cancel="${job.id}"]`);
+        if (b) label(b, job);
+      }, 6000);
       return;
     }
     state.armed = null;
@@ -487,12 +498,14 @@ function sitePage(id) {
         h('figure', {}, h('figcaption', {}, 'Free memory'), chart(pts.map((p) => ({ t: p.t, v: p.mem })), { title: 'Free memory', cls: 'mem', fmt: bytes })),
       ]);
       pg.update(list.res);
-      draw(jobs, [list.data, state.armed], () => table('Jobs of this site, newest first',
+      draw(jobs, list.data, () => table('Jobs of this site, newest first',
         ['Created', 'Job', 'State', 'Finished', 'Flags', 'Action'],
         list.data.map((j) => {
-          const act = j.status === 'pending' ? h('button', { type: 'button', class: 'danger', 'data-cancel': j.id, 'aria-label': 'Cancel the job ' + j.description },
-            state.armed === j.id ? 'Confirm cancel' : 'Cancel') : '';
-          if (act) act.addEventListener('click', () => cancel(j, act));
+          const act = j.status === 'pending' ? h('button', { type: 'button', class: 'danger', 'data-cancel': j.id }) : '';
+          if (act) {
+            label(act, j);
+            act.addEventListener('click', () => cancel(j, act));
+          }
           const flags = [j.should_backup && 'backup', j.express_execute && 'express', j.needs_acknowledgement && 'ack'].filter(Boolean).join(', ');
           return {
             attrs: { 'data-job': j.id },

@@ -67,8 +67,9 @@ check_true "prints a new line" grep -q '/adopt/' <<<"$OUT"
 cli site rm "$S2"
 check "site rm" "0 site $S2 deleted: its router removes jobplane on its next poll" "$RC $OUT"
 
-# Two simulated routers, then jobs through the client.
-"$JP_BIN" sim --url "$BASE" --token "$TOK" --routers 2 --interval 1 --duration 40 >"$JP_TMP/sim.out" 2>&1 &
+# Two simulated routers (until the end of the test), then jobs through the
+# client; a wait that outlives 120 s is a failure, not a hang.
+"$JP_BIN" sim --url "$BASE" --token "$TOK" --routers 2 --interval 1 --duration 900 >"$JP_TMP/sim.out" 2>&1 &
 SIM=$!
 for _ in $(seq 100); do
     cli site ls --online -q
@@ -99,20 +100,20 @@ cli job create "$R2" "$JP_TMP/change.rsc" -d "keyed" --key "$KEY" --backup --exp
 check_true "the same key again: the same job" grep -q "^job $J4 already queued with this key" <<<"$OUT"
 api GET "/site/$R1/job/$J1"
 check "the script arrived intact" ':put "from a file"' "$(jb .script | head -1)"
-cli job wait "$R1" "$J1" "$J2"
+cli job wait "$R1" "$J1" "$J2" --timeout 120
 check "job wait: both completed, exit 0" "0 $J1 completed
 $J2 completed" "$RC $OUT"
 check "no progress line when not on a terminal" "" "$ERR"
 # on a terminal (script(1) gives it one): the progress line
 TJ=$("$JP_BIN" job create "$R1" - -d "watched" -q <<<':put "tty"')
-script -qec "$JP_BIN job wait $R1 $TJ" /dev/null >"$JP_TMP/tty" 2>&1
+script -qec "$JP_BIN job wait $R1 $TJ --timeout 120" /dev/null >"$JP_TMP/tty" 2>&1
 check "on a terminal: exit 0" 0 "$?"
 check_true "on a terminal: a progress line" grep -q "1 of 1 finished (1 completed, 0 failed or cancelled)" "$JP_TMP/tty"
-cli job wait "$R2" "$J3" "$J4" --json
+cli job wait "$R2" "$J3" "$J4" --json --timeout 120
 check "job wait --json: the final jobs" "completed completed" "$(jq -r 'map(.status) | join(" ")' <<<"$OUT")"
 FJ=$("$JP_BIN" job create "$R1" - -d "fails" -q <<<':error "on purpose"')
 OJ=$("$JP_BIN" job create "$R1" - -d "works" -q <<<':put "ok"')
-cli job wait "$R1" "$FJ" "$OJ"
+cli job wait "$R1" "$FJ" "$OJ" --timeout 120
 check "job wait with a failing job: exit 4" "4 $FJ failed
 $OJ completed" "$RC $OUT"
 cli job ls "$R1"
@@ -179,10 +180,10 @@ check "job ls of an unknown site: exit 3" 3 "$RC"
 # Backups.
 cli backup request "$R2" -q
 BJ=$OUT
-cli job wait "$R2" "$BJ"
+cli job wait "$R2" "$BJ" --timeout 120
 check "backup request: a job that completes" 0 "$RC"
 cli backup request "$R2" -q
-cli job wait "$R2" "$OUT" >/dev/null
+cli job wait "$R2" "$OUT" --timeout 120 >/dev/null
 cli backup ls "$R2"
 check "backup ls: a header and the backups" "FILENAME SIZE CREATED UNCHANGED" "$(head -1 <<<"$OUT" | tr -s ' ')"
 cli backup ls "$R2" -q
