@@ -480,6 +480,7 @@ function sitePage(id) {
           api('GET', `/sites/${id}/mikrotik-stats?` + qs({ start_date: day(new Date(Date.now() - 86400e3)), end_date: day(new Date()) })),
         ]);
       } catch (e) { return message(err, 'error', e.message); }
+      if (page !== self) return; /* the user went elsewhere meanwhile */
       const s = site.data;
       this.title = s.name;
       document.title = s.name + ' · jobplane';
@@ -589,11 +590,12 @@ function jobForm(siteId, done) {
 function jobPage(siteId, jobId) {
   const head = h('div'), facts = h('div'), script = h('div'), log = h('div', { id: 'log' });
   const err = h('p', { class: 'msg', role: 'alert' });
-  main().replaceChildren(h('p', { class: 'crumbs' }, h('a', { href: '#/sites' }, 'Sites'), ' / ', h('a', { href: '#/sites/' + siteId, id: 'site-crumb' }, 'site')),
+  const crumb = h('a', { href: '#/sites/' + siteId, id: 'site-crumb' }, 'site');
+  main().replaceChildren(h('p', { class: 'crumbs' }, h('a', { href: '#/sites' }, 'Sites'), ' / ', crumb),
     head, err, facts,
     h('section', { 'aria-labelledby': 'h-script' }, h('h2', { id: 'h-script' }, 'Script'), script),
     h('section', { 'aria-labelledby': 'h-log' }, h('h2', { id: 'h-log' }, 'Log'), log));
-  return {
+  const self = {
     title: 'Job',
     async refresh() {
       let j, site, lines;
@@ -602,7 +604,8 @@ function jobPage(siteId, jobId) {
         j = j.data;
         lines = (await api('GET', '/' + j.log_url)).data;
       } catch (e) { return message(err, 'error', e.status === 404 ? 'No such job: it was cancelled, or it is older than the retention.' : e.message); }
-      $('#site-crumb').textContent = site.data.name;
+      if (page !== self) return; /* the user went elsewhere meanwhile */
+      crumb.textContent = site.data.name;
       document.title = j.description + ' · jobplane';
       draw(head, [j.description, j.status], () => h('h1', {}, j.description, ' ', badge(j.status)));
       draw(facts, j, () => h('dl', { class: 'facts', id: 'job-facts' }, [
@@ -619,6 +622,7 @@ function jobPage(siteId, jobId) {
         'No log line yet.'));
     },
   };
+  return self;
 }
 
 /* ---- routing and the refresh loop ---------------------------------------- */
