@@ -13,6 +13,7 @@
 #include "core/jobreq.h"
 #include "core/jwt.h"
 #include "core/model.h"
+#include "core/routeros.h"
 #include "core/shape.h"
 #include "core/sign.h"
 #include "http/server.h"
@@ -31,7 +32,10 @@ struct app {
     pthread_rwlock_t keys_lock;
     struct jwt_expect jwt;      /* issuer/audience/leeway */
     unsigned poll_interval;     /* seconds between router polls; has_pulse uses it */
-    unsigned poll_wait;         /* held-poll seconds rendered into 7.15+ poll scripts */
+    unsigned poll_wait;         /* held-poll seconds rendered into poll scripts (used on 7.15+) */
+    char poll_rev[ROS_REV_LEN + 1]; /* the revision of the poll script this server renders */
+    const char *ca_pem;             /* --tls-ca: the PEM served at /ca.pem (NULL: none) */
+    char ca_fingerprint[65];        /* its SHA-256 (DER, lower hex), pinned by bootstraps */
     int64_t run_timeout;        /* seconds a delivered job may run before it fails */
     struct sign_key sign;       /* for signed device URLs */
     int64_t url_ttl;            /* seconds a signed device URL stays valid */
@@ -108,7 +112,7 @@ const char *api_caller_name(enum caller_kind k);
 /* Metrics (metrics.c): the http/ hook http_config.on_done; counts of the
  * device plane. */
 #define API_METRICS_ROUTES_MAX 96 /* api_routes and one more: requests that matched none */
-enum poll_answer { POLL_JOB, POLL_IDLE, POLL_TEARDOWN, POLL_REFUSED, POLL_ANSWER_COUNT_ };
+enum poll_answer { POLL_JOB, POLL_IDLE, POLL_TEARDOWN, POLL_REFUSED, POLL_UPDATE, POLL_ANSWER_COUNT_ };
 void api_request_done(struct http_req *req, double seconds);
 void api_count_poll(enum poll_answer a);
 void api_count_wakes(unsigned woken, bool from_database);
@@ -175,6 +179,8 @@ void api_keys_create(struct http_req *req);
 void api_keys_list(struct http_req *req);
 void api_keys_delete(struct http_req *req);
 void api_healthz(struct http_req *req);
+/* --tls-ca's certificate, which bootstrap lines fetch and pin. */
+void api_ca_pem(struct http_req *req);
 void api_metrics(struct http_req *req);
 void api_openapi(struct http_req *req);
 /* The web console's files (ui/), compiled in by scripts/embed-ui.sh as

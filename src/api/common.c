@@ -362,6 +362,8 @@ void api_healthz(struct http_req *req)
                           (json_int_t)atomic_load(&app->adopt.ok), "refused",
                           (json_int_t)atomic_load(&app->adopt.refused), "rate_limited",
                           (json_int_t)atomic_load(&app->adopt.limited));
+    /* the poll script routers are brought to */
+    json_object_set_new(j, "poll_script_revision", json_string(app->poll_rev));
     struct outbox_health h;
     /* the webhook outbox: what waits, since when, and what failed for good */
     if (store_outbox_health(app->store, (int64_t)time(NULL) * 1000, &h) == STORE_OK)
@@ -382,6 +384,18 @@ void api_healthz(struct http_req *req)
                                   "rollups", (json_int_t)rs.rollups, "jobs", (json_int_t)rs.jobs,
                                   "events", (json_int_t)rs.events));
     http_reply_json(req, 200, j);
+}
+
+void api_ca_pem(struct http_req *req)
+{
+    const struct app *app = req->app;
+    char *pem = app->ca_pem ? strdup(app->ca_pem) : NULL;
+    if (!app->ca_pem)
+        http_reply_error(req, JP_ERR_RESOURCE_MISSING, "This server has no --tls-ca.");
+    else if (!pem)
+        http_reply_error(req, JP_ERR_INTERNAL, NULL);
+    else
+        http_reply(req, 200, "application/x-pem-file", pem, strlen(pem));
 }
 
 /* docs/openapi.json, compiled in by the Makefile */

@@ -37,7 +37,14 @@ int api_bootstrap_new(const struct app *app, struct bootstrap *b)
 
 void api_bootstrap_json(struct http_req *req, const struct bootstrap *b, json_t *j)
 {
-    char *boot = ros_render_bootstrap(http_base_url(req->srv), b->token);
+    const struct app *app = req->app;
+    const char *base = http_base_url(req->srv);
+    char url[1024];
+    snprintf(url, sizeof url, "%s/ca.pem", base);
+    struct ros_ca_pin pin = {.fingerprint = app->ca_fingerprint, .url = url};
+    /* the CA is pinned where the router checks the server's certificate */
+    bool pinned = app->ca_pem && !strncmp(base, "https://", 8);
+    char *boot = ros_render_bootstrap(base, b->token, pinned ? &pin : NULL);
     char at[JP_RFC3339_LEN + 1];
     rfc3339_format(b->line.expires_at, at);
     json_object_set_new(j, "bootstrap", boot ? json_string(boot) : json_null());
@@ -194,7 +201,6 @@ void api_device_adopt(struct http_req *req)
         .site_id = site.id,
         .interval = app->poll_interval,
         .wait = app->poll_wait,
-        .version = ros_version(hb.version),
     };
     reply_script(req, ros_render_adoption(&p));
     site_clear(&site);
@@ -389,6 +395,21 @@ static int poll_begin(struct http_req *req)
     struct device_facts f;
     facts_of(&hb, http_client_ip(req, ip, sizeof ip), &f);
     store_heartbeat(app->store, who->site_id, &f, now_s());
+    if (!hb.script_rev || strcmp(hb.script_rev, app->poll_rev)) {
+        /* the router runs another poll script than this server renders (an
+         * older one, or none that says): this answer replaces it, and the
+         * next poll, one interval later, takes jobs */
+        struct ros_poll_params p = {.base_url = http_base_url(req->srv),
+                                    .site_id = who->site_id,
+                                    .interval = app->poll_interval,
+                                    .wait = app->poll_wait};
+        log_ev(LOG_INFO, "site.script_updated", req->request_id, who->site_id, NULL,
+               "site %s: poll script %s replaced by revision %s", who->site_id,
+               hb.script_rev ? hb.script_rev : "(without a revision)", app->poll_rev);
+        api_count_poll(POLL_UPDATE);
+        reply_script(req, ros_render_update(&p));
+        return -1;
+    }
     if (wait)
         req->hold_deadline_ms = mono_ms() + wait * 1000;
     return 0;

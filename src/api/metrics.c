@@ -162,6 +162,7 @@ static const char *const poll_answers[POLL_ANSWER_COUNT_] = {
     [POLL_IDLE] = "idle",
     [POLL_TEARDOWN] = "teardown",
     [POLL_REFUSED] = "refused",
+    [POLL_UPDATE] = "update",
 };
 
 void api_metrics(struct http_req *req)

@@ -41,6 +41,7 @@ const struct http_route api_routes[] = {
     {"GET", "/errors/{code}", api_error_doc, 0, PUBLIC},
     {"GET", "/metrics", api_metrics, 0, OPERATOR(METRICS_READ)},
     {"GET", "/openapi.json", api_openapi, 0, PUBLIC},
+    {"GET", "/ca.pem", api_ca_pem, 0, PUBLIC},
 
     /* the web console (console.c): its files, and the fleet at a glance */
     {"GET", "/", api_ui_index, 0, PUBLIC},

@@ -65,6 +65,9 @@ static void usage(FILE *f)
         " off)\n"
         "  --tls-cert FILE         serve HTTPS with this PEM certificate (chain), and\n"
         "  --tls-key FILE          this PEM private key (both re-read on SIGHUP)\n"
+        "  --tls-ca FILE           the PEM CA certificate that issued it: served at\n"
+        "                          /ca.pem, and pinned by its SHA-256 in bootstrap lines\n"
+        "                          of an https base URL (routers before 7.19 trust no CA)\n"
         "  --relaxed-durability    commit without fsync (faster; a crash may lose the last"
         " second of acknowledged writes)\n"
         "  --port-file PATH        write the bound port to PATH once listening\n"
@@ -281,6 +284,7 @@ int serve_main(int argc, char **argv)
         O_KEY_RATE,
         O_TLS_CERT,
         O_TLS_KEY,
+        O_TLS_CA,
         O_ADOPT_TTL,
         O_ADOPT_FAILS,
         O_STATS_INTERVAL,
@@ -331,6 +335,7 @@ int serve_main(int argc, char **argv)
         {"api-key-rate-limit", 1, 0, O_KEY_RATE},
         {"tls-cert", 1, 0, O_TLS_CERT},
         {"tls-key", 1, 0, O_TLS_KEY},
+        {"tls-ca", 1, 0, O_TLS_CA},
         {"adoption-ttl", 1, 0, O_ADOPT_TTL},
         {"adoption-fail-limit", 1, 0, O_ADOPT_FAILS},
         {"stats-interval", 1, 0, O_STATS_INTERVAL},
@@ -356,7 +361,7 @@ int serve_main(int argc, char **argv)
          stats_interval = 300, raw_hours = 48, hourly_days = 30, daily_days = 400, job_days = 90,
          backup_keep = 30, wh_dead = 30;
     struct key_files kf = {0};
-    const char *tls_cert = NULL, *tls_key = NULL;
+    const char *tls_cert = NULL, *tls_key = NULL, *tls_ca = NULL;
     const char *node = NULL;
     struct deliver_options dopt = {.schedule = whk_default_schedule};
     struct scheduler_options schopt = {
@@ -420,6 +425,7 @@ int serve_main(int argc, char **argv)
         case O_KEY_RATE: bad = opt_long(optarg, 0, 1000000, &key_rate); break;
         case O_TLS_CERT: tls_cert = optarg; break;
         case O_TLS_KEY: tls_key = optarg; break;
+        case O_TLS_CA: tls_ca = optarg; break;
         case O_ADOPT_TTL: bad = opt_seconds(optarg, 1, 30 * 86400, &adopt_ttl); break;
         case O_ADOPT_FAILS: bad = opt_long(optarg, 0, 1000000, &adopt_fails); break;
         case O_STATS_INTERVAL: bad = opt_seconds(optarg, 0, 3600, &stats_interval); break;
@@ -473,15 +479,29 @@ int serve_main(int argc, char **argv)
         fprintf(stderr, "jobplane serve: --tls-cert and --tls-key go together\n");
         return 2;
     }
+    char *ca_pem = NULL;
+    if (tls_ca) {
+        size_t len = 0;
+        if (!(ca_pem = opt_read_file(tls_ca, 64 * 1024, &len, err, sizeof err)) ||
+            pem_cert_fingerprint(ca_pem, len, app.ca_fingerprint)) {
+            fprintf(stderr, "jobplane serve: --tls-ca %s: %s\n", tls_ca,
+                    ca_pem ? "no PEM certificate in it" : err);
+            free(ca_pem);
+            return 2;
+        }
+        app.ca_pem = ca_pem;
+    }
     struct jwt_keyset *keys = NULL;
     if ((kf.npem || kf.jwks) && !(keys = load_keys(&kf, err, sizeof err))) {
         fprintf(stderr, "jobplane serve: %s\n", err);
+        free(ca_pem);
         return 2;
     }
     char *secret = opt_secret(secret_flag, secret_file, err, sizeof err);
     if (!secret) {
         fprintf(stderr, "jobplane serve: %s\n", err);
         jwt_keyset_free(keys);
+        free(ca_pem);
         return 2;
     }
     app.secret = (const unsigned char *)secret;
@@ -498,6 +518,8 @@ int serve_main(int argc, char **argv)
     app.jwt.leeway = leeway;
     app.poll_interval = (unsigned)poll;
     app.poll_wait = (unsigned)wait;
+    ros_poll_revision(&(struct ros_poll_params){.interval = app.poll_interval, .wait = app.poll_wait},
+                      app.poll_rev);
     app.run_timeout = run_timeout;
     app.url_ttl = url_ttl > 0 ? url_ttl : run_timeout + 3600;
     app.rate = rate ? ratelimit_new((unsigned)rate) : NULL;
@@ -656,5 +678,6 @@ out:
     jwt_keyset_free(app.keys);
     pthread_rwlock_destroy(&app.keys_lock);
     free(secret);
+    free(ca_pem);
     return status;
 }

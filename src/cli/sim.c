@@ -146,7 +146,7 @@ static void usage(FILE *f)
             "                    --interval S\n"
             "                    [--fail-rate P] [--wait N] [--duration S] [--threads T]\n"
             "                    [--record FILE] [--tokens FILE] [--queue-rate N] [--sources N]\n"
-            "                    [--fresh-connections] [--restore]\n"
+            "                    [--fresh-connections] [--restore] [--downgrade-after S]\n"
             "Creates and adopts N sites, polls each every S seconds (+-10%% jitter) for\n"
             "--duration seconds (default 60), runs every job handed out, then prints what\n"
             "it saw. --record appends 'delivered|done|fail|DUPLICATE SITE JOB' lines.\n"
@@ -168,7 +168,12 @@ static void usage(FILE *f)
             "64) adopt the routers and run the jobs. A backup's export holds the\n"
             "router's installed scripts, as RouterOS's does; with --restore each router\n"
             "reads its backup back from the server and applies it (the poll script of the\n"
-            "backup replaces its own) and polls on with whatever token that script sends.\n");
+            "backup replaces its own) and polls on with whatever token that script sends.\n"
+            "Routers run the poll script the server installed: they send its revision,\n"
+            "install the replacement a poll answers with, and remember the jobs they ran\n"
+            "(a job handed out again reports its remembered outcome and runs nothing).\n"
+            "--downgrade-after S: S seconds in, every router runs RouterOS 7.12 from its\n"
+            "next poll on; one whose poll script does not compile there stops polling.\n");
 }
 
 int sim_main(int argc, char **argv)
@@ -188,6 +193,7 @@ int sim_main(int argc, char **argv)
         {"sources", 1, 0, 's'},
         {"fresh-connections", 0, 0, 'F'},
         {"restore", 0, 0, 'R'},
+        {"downgrade-after", 1, 0, 'D'},
         {"help", 0, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -217,6 +223,7 @@ int sim_main(int argc, char **argv)
         case 's': bad |= opt_long(optarg, 0, 250, &s.sources); break;
         case 'F': s.fresh = true; break;
         case 'R': s.restore = true; break;
+        case 'D': bad |= opt_long(optarg, 1, 7 * 86400, &s.downgrade_after); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -265,6 +272,7 @@ int sim_main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     double t0 = sim_now();
     s.t_end = t0 + (double)s.duration;
+    s.t_start = t0;
     long nq = s.queue_rate ? (s.queue_rate + 49) / 50 : 0; /* ~50 creates/s each */
     if (nq > 32)
         nq = 32;
@@ -335,6 +343,12 @@ int sim_main(int argc, char **argv)
         printf("restores:         %ld applied, %ld failed\n", atomic_load(&s.restores),
                atomic_load(&s.restore_errors));
     printf("teardowns:        %ld\n", atomic_load(&s.teardowns));
+    printf("script updates:   %ld\n", atomic_load(&s.updates));
+    printf("remembered jobs:  %ld (handed out again, reported, not run)\n",
+           atomic_load(&s.remembered));
+    if (s.downgrade_after)
+        printf("downgraded:       %ld to 7.12, %ld stopped polling (script did not compile)\n",
+               atomic_load(&s.downgraded), atomic_load(&s.stopped));
     printf("foreign URLs:     %ld\n", atomic_load(&s.foreign_urls));
     printf("duplicates:       %ld\n", atomic_load(&s.duplicates));
     long lost = atomic_load(&s.queued) - atomic_load(&s.delivered_queued);
@@ -355,6 +369,7 @@ int sim_main(int argc, char **argv)
     free(s.wake.v);
     for (long i = 0; i < s.routers; i++) {
         free(s.r[i].seen.id);
+        free(s.r[i].ran.id);
         free(s.r[i].queued.id);
         free(s.r[i].in.p);
         curl_slist_free_all(s.r[i].hdr);

@@ -35,6 +35,9 @@ struct router {
     char token[64];      /* the device token its installed poll script sends ("": none) */
     char file_token[64]; /* its token file (what the adoption answer wrote there) */
     const char *script;  /* its installed poll script (shared: sim_install) */
+    char rev[16];        /* that script's revision, which its heartbeats send */
+    int version;         /* the RouterOS it runs (ros_version) */
+    struct idlist ran;   /* job tokens it ran: a = 1 done, 0 failed (its jobplane-jobs.txt) */
     char name[32];
     double next;            /* monotonic seconds of the next poll */
     bool gone;              /* torn down */
@@ -69,6 +72,8 @@ struct sim {
     long routers, interval, wait, duration, threads, queue_rate, sources;
     bool fresh;   /* --fresh-connections */
     bool restore; /* --restore: apply each backup taken, as restoring it would */
+    long downgrade_after; /* --downgrade-after S: then every router runs RouterOS 7.12 (0: never) */
+    double t_start;
     double fail_rate;
     struct router *r;
     FILE *rec;
@@ -76,7 +81,8 @@ struct sim {
     atomic_long
         poll_causes[CURL_LAST + 2]; /* poll errors by CURLcode; then HTTP status, truncated */
     atomic_long polls, poll_errors, jobs, done, failed, backups, backup_errors, duplicates,
-        report_errors, foreign_urls, teardowns, setup_errors, restores, restore_errors;
+        report_errors, foreign_urls, teardowns, setup_errors, restores, restore_errors,
+        updates, stopped, remembered, downgraded;
     /* the distinct poll scripts routers have installed (scripts_mu) */
     pthread_mutex_t scripts_mu;
     struct script_copy {
@@ -132,6 +138,12 @@ int sim_setup_router(struct worker *w, long i);
  * token it polls with: one it carries, or the token file's when it reads
  * the file; none otherwise. */
 void sim_install(struct sim *s, struct router *r, const char *src);
+/* Whether RouterOS `version` compiles poll script src: a script that names
+ * fetch's idle-timeout= outside code compiled at run time ([:parse "..."])
+ * does not compile before 7.15, and then the router polls no more. */
+bool sim_compiles(const char *src, int version);
+/* Appends "WHAT SITE ID" to --record's file. */
+void sim_record(struct sim *s, const char *site, const char *id, const char *what);
 struct jid *sim_id_in(const struct idlist *l, const char *id);
 void sim_id_add(struct idlist *l, const char *id, double a, double b);
 /* An express wake (under queue_mu): see sim_router.c. */

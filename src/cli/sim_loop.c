@@ -139,12 +139,14 @@ static void poll_start(struct loop *L, long i)
         r->easy = curl_easy_init();
     char url[512], body[512];
     r->node = s->nurls > 1 ? (int)(rand_r(&L->seed) % (unsigned)s->nurls) : 0;
-    snprintf(url, sizeof url, s->wait ? "%s/poll?wait=%ld" : "%s/poll", s->urls[r->node], s->wait);
+    /* the poll script holds its polls where fetch has idle-timeout= (7.15+) */
+    bool hold = s->wait && r->version >= ROS_V_IDLE_TIMEOUT;
+    snprintf(url, sizeof url, hold ? "%s/poll?wait=%ld" : "%s/poll", s->urls[r->node], s->wait);
     snprintf(body, sizeof body,
-             "name=%s;version=7.16 (stable);uptime=%ldm;cpu-load=%u;free-memory=%u;"
-             "free-hdd-space=%u;board-name=CHR;architecture-name=x86_64",
-             r->name, (long)sim_now() / 60 % 100000, rand_r(&L->seed) % 100,
-             500000000u + rand_r(&L->seed) % 1000000, 80000000u);
+             "name=%s;version=%d.%d (stable);uptime=%ldm;cpu-load=%u;free-memory=%u;"
+             "free-hdd-space=%u;board-name=CHR;architecture-name=x86_64;jobplane-script=%s",
+             r->name, r->version / 10000, r->version / 100 % 100, (long)sim_now() / 60 % 100000,
+             rand_r(&L->seed) % 100, 500000000u + rand_r(&L->seed) % 1000000, 80000000u, r->rev);
     CURL *c = r->easy;
     curl_easy_reset(c);
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -177,6 +179,22 @@ static void poll_start(struct loop *L, long i)
     }
     if (++L->in_flight > s->max_in_flight)
         s->max_in_flight = L->in_flight;
+}
+
+/* --downgrade-after: the router now runs RouterOS 7.12, and its scheduler
+ * runs its poll script only if that compiles there. false: it polls no more. */
+static bool downgrade(struct sim *s, struct router *r, double now)
+{
+    if (!s->downgrade_after || r->version < ROS_V_IDLE_TIMEOUT ||
+        now < s->t_start + (double)s->downgrade_after)
+        return true;
+    r->version = 71200;
+    atomic_fetch_add(&s->downgraded, 1);
+    if (sim_compiles(r->script, r->version))
+        return true;
+    r->gone = true;
+    atomic_fetch_add(&s->stopped, 1);
+    return false;
 }
 
 /* A poll's answer: counted, timed, and its job (or teardown) handed to a job
@@ -215,6 +233,16 @@ static void poll_done(struct loop *L, CURL *c, CURLcode rc)
         pthread_mutex_lock(&s->lat_mu);
         sim_sample(&s->lat, (t1 - r->t0) * 1000);
         pthread_mutex_unlock(&s->lat_mu);
+    }
+    if (!strncmp(a, "# jobplane poll script update", 29)) {
+        /* the answer replaces the poll script; the next tick runs the new one */
+        char *src = ros_find_local(a, "jpPoll");
+        if (src && sim_compiles(src, r->version)) {
+            sim_install(s, r, src);
+            atomic_fetch_add(&s->updates, 1);
+            sim_record(s, r->site_id, r->rev, "updated");
+        }
+        free(src);
     }
     if (!strstr(a, "# jobplane job ") && !strstr(a, "# jobplane teardown")) {
         heap_push(L, r - s->r);
@@ -268,8 +296,11 @@ void sim_loop_run(struct sim *s)
         double now = sim_now();
         bool over = sim_finished(s, now);
         while (!over && L.nheap && s->r[L.heap[0]].next <= now &&
-               (s->queue_rate || s->r[L.heap[0]].next <= s->t_end))
-            poll_start(&L, heap_pop(&L));
+               (s->queue_rate || s->r[L.heap[0]].next <= s->t_end)) {
+            long i = heap_pop(&L);
+            if (downgrade(s, &s->r[i], now))
+                poll_start(&L, i);
+        }
         bool more = !over && (ready < s->routers ||
                               (L.nheap && (s->queue_rate || s->r[L.heap[0]].next <= s->t_end)));
         if (!more && !L.in_flight && !busy)

@@ -44,6 +44,7 @@ int ros_version(const char *s);
  * absent. Numbers are -1 when absent or malformed. */
 struct heartbeat {
     const char *name, *version, *serial_number, *model, *board_name, *architecture_name;
+    const char *script_rev; /* jobplane-script: the installed poll script's revision */
     int64_t uptime, cpu_load, free_memory, free_hdd;
     unsigned nkeys;
 };
@@ -66,13 +67,32 @@ enum hb_result hb_parse(char *body, size_t n, struct heartbeat *hb);
  * writes it out. */
 #define ROS_TOKEN_FILE "jobplane-token.txt"
 
+/* The poll script's name, and its scheduler's: distinct, so that the
+ * overlap guard, which counts `/system script job` entries of the script,
+ * counts runs of the script and nothing else. */
+#define ROS_SCRIPT "jobplane-poll"
+#define ROS_SCHEDULER "jobplane-schedule"
+/* The file where the job wrapper remembers the jobs it ran (at most once on
+ * the router too), next to the token file. */
+#define ROS_RAN_FILE "jobplane-jobs.txt"
+#define ROS_RAN_KEEP 200 /* entries kept: TOKEN=S\n, 13 bytes each */
+
+#define ROS_REV_LEN 12 /* hex digits of a poll script's revision */
+
 struct ros_poll_params {
     const char *base_url;     /* http(s)://host[:port], no trailing slash */
     const char *device_token; /* base62, no comma: the token file's contents */
     const char *site_id;
     unsigned interval; /* seconds between polls */
-    unsigned wait;     /* held-poll seconds (0: none); rendered only on 7.15+ */
-    int version;       /* ros_version of the router, 0 unknown */
+    unsigned wait;     /* held-poll seconds (0: none); used by routers whose fetch has
+                          idle-timeout (7.15+), which they find out themselves */
+};
+
+/* Pinning the server's CA at adoption: the SHA-256 of its DER form (64 lower
+ * hex digits) and where the bootstrap fetches its PEM. */
+struct ros_ca_pin {
+    const char *fingerprint;
+    const char *url;
 };
 
 struct ros_job_params {
@@ -86,10 +106,21 @@ struct ros_job_params {
     int version;
 };
 
-/* All return malloc'ed text (caller frees), NULL on allocation failure. */
-char *ros_render_bootstrap(const char *base_url, const char *adoption_token);
+/* The revision of the poll script p renders: the first ROS_REV_LEN hex
+ * digits of the SHA-256 of the script (with the base URL left out, so that
+ * nodes of one fleet reached at different addresses agree) and the
+ * scheduler's interval. The script sends it in every heartbeat; the server
+ * replaces a script whose revision is not the one it renders. */
+void ros_poll_revision(const struct ros_poll_params *p, char out[ROS_REV_LEN + 1]);
+
+/* All return malloc'ed text (caller frees), NULL on allocation failure.
+ * ca: NULL, or the CA the bootstrap makes the router trust first. */
+char *ros_render_bootstrap(const char *base_url, const char *adoption_token,
+                           const struct ros_ca_pin *ca);
 char *ros_render_poll_script(const struct ros_poll_params *p);
 char *ros_render_adoption(const struct ros_poll_params *p);
+/* The answer that replaces an installed poll script (and its scheduler). */
+char *ros_render_update(const struct ros_poll_params *p);
 char *ros_render_wrapper(const struct ros_job_params *p);
 char *ros_render_idle(void);
 char *ros_render_teardown(const char *base_url, const char *device_token, const char *site_id);

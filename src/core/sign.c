@@ -3,6 +3,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -103,4 +105,20 @@ size_t token_redact(char *text, size_t n, size_t len, const char *hash)
         i = j;
     }
     return found;
+}
+
+int pem_cert_fingerprint(const char *pem, size_t n, char out[JP_SIG_HEX + 1])
+{
+    BIO *bio = BIO_new_mem_buf(pem, (int)n);
+    X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned len = 0;
+    int ok = x && X509_digest(x, EVP_sha256(), md, &len) == 1 && len == 32;
+    X509_free(x);
+    BIO_free(bio);
+    if (!ok)
+        return -1;
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    return 0;
 }

@@ -27,6 +27,11 @@ void token_hash(const char *token, char out[JP_SIG_HEX + 1]);
 /* The hex SHA-256 of n bytes. */
 void sha256_hex(const void *data, size_t n, char out[JP_SIG_HEX + 1]);
 
+/* The SHA-256 of the first certificate of a PEM text, over its DER form, as
+ * lower-case hex (what RouterOS shows as a certificate's fingerprint).
+ * -1 when the text holds no certificate. */
+int pem_cert_fingerprint(const char *pem, size_t n, char out[JP_SIG_HEX + 1]);
+
 /* Overwrites, in text[0..n), every run of exactly len base62 characters
  * (bounded by non-base62 bytes or the ends) whose token_hash is hash with
  * JP_REDACTED, cut or padded with '_' to len bytes, so the text keeps its

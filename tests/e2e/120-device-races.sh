@@ -9,7 +9,7 @@ A_TOK=$DTOK
 new_job "$SITE" ':put "only once"' >/dev/null
 mkdir -p "$JP_TMP/polls"
 for i in $(seq 100); do
-    curl -s -o "$JP_TMP/polls/$i" -X POST -H "Authorization: Bearer $DTOK" --data-binary 'name=racer' \
+    curl -s -o "$JP_TMP/polls/$i" -X POST -H "Authorization: Bearer $DTOK" --data-binary "name=racer;jobplane-script=$JP_REV" \
         "$BASE/poll" &
 done
 wait_bg

@@ -30,7 +30,7 @@ grep -qE "job [0-9A-Za-z]{10} express execution requested: [01] held poll\(s\) w
 check "the express request is logged with its token" 0 $?
 
 # A client that goes away while held is released.
-curl -s -o /dev/null --max-time 30 -X POST -H "Authorization: Bearer $DTOK" --data-binary 'name=h' "$BASE/poll?wait=30" &
+curl -s -o /dev/null --max-time 30 -X POST -H "Authorization: Bearer $DTOK" --data-binary "name=h;jobplane-script=$JP_REV" "$BASE/poll?wait=30" &
 GONE=$!
 sleep 0.5
 req GET /healthz
@@ -41,7 +41,7 @@ req GET /healthz
 check "released within about a second after its client left" 0 "$(jb .held_polls)"
 adopt "holder-2"
 for i in $(seq 20); do
-    curl -s -o /dev/null --max-time 30 -X POST -H "Authorization: Bearer $DTOK" --data-binary 'name=h' "$BASE/poll?wait=30" &
+    curl -s -o /dev/null --max-time 30 -X POST -H "Authorization: Bearer $DTOK" --data-binary "name=h;jobplane-script=$JP_REV" "$BASE/poll?wait=30" &
 done
 sleep 1
 req GET /healthz

@@ -21,7 +21,7 @@ check "after the flood, served again" 200 "$STATUS"
 # Held polls: three are held, the fourth is refused at once.
 adopt "busy"
 for i in 1 2 3; do
-    curl -s -o /dev/null -X POST -H "Authorization: Bearer $DTOK" --data-binary 'name=b' "$BASE/poll?wait=5" &
+    curl -s -o /dev/null -X POST -H "Authorization: Bearer $DTOK" --data-binary "name=b;jobplane-script=$JP_REV" "$BASE/poll?wait=5" &
 done
 sleep 0.5
 req GET /healthz
@@ -55,6 +55,6 @@ check_true "Retry-After of a few seconds ($(header Retry-After))" test "$(header
 TOK=$(token other-team)
 api GET /sites
 check "another team is not limited" 200 "$STATUS"
-req POST /poll -H "Authorization: Bearer $DTOK" --data-binary 'name=b'
+req POST /poll -H "Authorization: Bearer $DTOK" --data-binary "name=b;jobplane-script=$JP_REV"
 check "routers are not rate limited" 200 "$STATUS"
 jp_finish

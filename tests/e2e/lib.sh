@@ -80,8 +80,10 @@ jp_start() {
         not_ok "server started"; cat "$JP_TMP/server.log" >&2; jp_finish
     fi
     JP_PORT=$(cat "$JP_TMP/port")
+    JP_REV=
     BASE="http://127.0.0.1:$JP_PORT"
     [ -n "${JP_OPENAPI_RECORD:-}" ] && [[ " $* " != *" --base-url "* ]] && BASE=$JP_PROXY_URL
+    jp_rev
     return 0
 }
 
@@ -313,10 +315,19 @@ adopt() {
     DTOK=$(device_token "$ADOPTION")
 }
 
-# poll [QUERY] [BODY]: a router's poll with $DTOK; the answer is in BODY
+# jp_rev: sets JP_REV, the revision of the poll script the server renders
+# (its /healthz says), which a router running that script sends
+jp_rev() {
+    [ -n "${JP_REV:-}" ] || JP_REV=$(curl -s --max-time 10 "$BASE/healthz" 2>/dev/null |
+        jq -r '.poll_script_revision // empty' 2>/dev/null)
+}
+
+# poll [QUERY] [BODY]: a router's poll with $DTOK, running the server's poll
+# script (its heartbeat ends with that script's revision); the answer is in BODY
 poll() {
+    jp_rev
     req POST "/poll${1:-}" -H "Authorization: Bearer $DTOK" -H 'Content-Type: text/plain' \
-        --data-binary "${2:-name=router;version=7.16 (stable);cpu-load=3;free-memory=1000;uptime=1h}"
+        --data-binary "${2:-name=router;version=7.16 (stable);cpu-load=3;free-memory=1000;uptime=1h};jobplane-script=$JP_REV"
 }
 
 # backup_job FILE: a backup job of $SITE run by its router ($DTOK), which

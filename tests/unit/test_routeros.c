@@ -252,25 +252,67 @@ static void test_poll_and_adoption(void **state)
         .site_id = "S-1",
         .interval = 30,
         .wait = 20,
-        .version = 71500,
     };
     char *poll = ros_render_poll_script(&p);
     char *url = ros_find_local(poll, "jpUrl");
-    assert_string_equal(url, "http://127.0.0.1:8080/poll?wait=20");
-    free(url);
-    assert_non_null(strstr(poll, "idle-timeout=35s"));
-    assert_non_null(strstr(poll, "\"" ROS_END_MARK "\""));
-    free(poll);
-    p.version = 71400; /* no idle-timeout before 7.15: no held poll */
-    poll = ros_render_poll_script(&p);
-    url = ros_find_local(poll, "jpUrl");
     assert_string_equal(url, "http://127.0.0.1:8080/poll");
     free(url);
-    assert_null(strstr(poll, "idle-timeout"));
+    url = ros_find_local(poll, "jpHeld");
+    assert_string_equal(url, "http://127.0.0.1:8080/poll?wait=20");
+    free(url);
+    /* the held fetch is compiled at run time, where fetch has idle-timeout= */
+    assert_non_null(strstr(poll, ":do { :set jpFetch [:parse \":return [/tool fetch url=\\$u"));
+    assert_non_null(strstr(poll, " idle-timeout=35s]\"]; :set jpUrl $jpHeld } on-error={}\n"));
+    assert_null(strstr(strstr(poll, "idle-timeout") + 1, "idle-timeout")); /* only there */
+    assert_non_null(strstr(poll, "\"" ROS_END_MARK "\""));
+    /* the revision: in the script and its heartbeat; the same at every
+     * address; another with another wait or interval */
+    char rev[ROS_REV_LEN + 1], rev2[ROS_REV_LEN + 1];
+    ros_poll_revision(&p, rev);
+    assert_int_equal(strlen(rev), ROS_REV_LEN);
+    char *in = ros_find_local(poll, "jpRev");
+    assert_string_equal(in, rev);
+    free(in);
+    assert_non_null(strstr(poll, "\";jobplane-script=\" . $jpRev)"));
+    p.base_url = "https://elsewhere.example.net";
+    ros_poll_revision(&p, rev2);
+    assert_string_equal(rev, rev2);
+    p.wait = 0;
+    ros_poll_revision(&p, rev2);
+    assert_string_not_equal(rev, rev2);
+    char *nowait = ros_render_poll_script(&p);
+    assert_null(strstr(nowait, "idle-timeout"));
+    assert_null(strstr(nowait, "jpHeld"));
+    free(nowait);
+    p.wait = 20;
+    p.interval = 60;
+    ros_poll_revision(&p, rev2);
+    assert_string_not_equal(rev, rev2);
+    p.interval = 30;
+    p.base_url = "http://127.0.0.1:8080";
+    free(poll);
+    poll = ros_render_poll_script(&p);
     /* the token is read from its file, never written into the script */
     assert_null(strstr(poll, "tok62abc"));
     assert_non_null(strstr(poll, "/file get \"flash/" ROS_TOKEN_FILE "\" contents"));
-    assert_non_null(strstr(poll, ":if ([:len $jpTok] != 8) do={"));
+    assert_non_null(strstr(poll, ":if ([:len $jpTok] != 32) do={"));
+    /* the overlap guard counts the script's runs; the scheduler has its own name */
+    assert_non_null(strstr(poll, "/system script job find where script=\"" ROS_SCRIPT "\""));
+    assert_string_not_equal(ROS_SCRIPT, ROS_SCHEDULER);
+
+    char *upd = ros_render_update(&p);
+    const char *sp = strstr(upd, ":local jpPoll ");
+    assert_non_null(sp);
+    sp += strlen(":local jpPoll ");
+    char *carried = ros_unquote(&sp, NULL);
+    assert_string_equal(carried, poll); /* the same script as an adoption installs */
+    free(carried);
+    assert_non_null(strstr(upd, "/system script set [find where name=\"" ROS_SCRIPT "\"]"));
+    /* the new scheduler exists before the old one (named as the script) goes */
+    assert_true(strstr(upd, "/system scheduler add name=\"" ROS_SCHEDULER "\" interval=30s") <
+                strstr(upd, "/system scheduler remove [find where name=\"" ROS_SCRIPT "\"]"));
+    assert_string_equal(upd + strlen(upd) - strlen(ROS_END_MARK), ROS_END_MARK);
+    free(upd);
 
     char *adopt = ros_render_adoption(&p);
     /* once in the adoption answer: the token file's contents, before the script */
@@ -288,12 +330,34 @@ static void test_poll_and_adoption(void **state)
     free(inner);
     assert_non_null(strstr(adopt, "interval=30s start-time=startup"));
     assert_non_null(strstr(adopt, "on-event=\"/system script run jobplane-poll\""));
+    assert_non_null(strstr(adopt, "/system scheduler add name=\"" ROS_SCHEDULER "\""));
     assert_true(strstr(adopt, "/system scheduler remove") < strstr(adopt, "/system script add"));
     free(adopt);
     free(poll);
 
-    char *boot = ros_render_bootstrap("https://jp.example.net", "Tok22");
+    char *boot = ros_render_bootstrap("https://jp.example.net", "Tok22", NULL);
     assert_non_null(strstr(boot, "url=\"https://jp.example.net/adopt/Tok22\""));
+    /* device-mode is checked first; without a pin no certificate is touched */
+    assert_true(strstr(boot, "device-mode get") < strstr(boot, "/adopt/"));
+    assert_non_null(strstr(boot, "/system device-mode update fetch=yes scheduler=yes"));
+    assert_null(strstr(boot, "/certificate"));
+    free(boot);
+    const char *fp = "5f0c2b8c0f2d4e7a9b1c3d5e7f90a1b2c3d4e5f60718293a4b5c6d7e8f901a2b";
+    struct ros_ca_pin pin = {.fingerprint = fp, .url = "https://jp.example.net/ca.pem"};
+    boot = ros_render_bootstrap("https://jp.example.net", "Tok22", &pin);
+    assert_null(strchr(boot, '\n'));
+    const char *imp = strstr(boot, "/certificate import file-name=\"jobplane-ca.pem\"");
+    assert_non_null(imp);
+    /* fetched without a check (nothing is trusted yet), verified after the
+     * import, trusted only then, and all before the adoption's fetch */
+    assert_true(strstr(boot, "url=\"https://jp.example.net/ca.pem\" dst-path=\"jobplane-ca.pem\""
+                             " check-certificate=no") < imp);
+    const char *verify = strstr(imp, "[/certificate find where fingerprint=\"5f0c2b8c");
+    assert_non_null(verify);
+    assert_true(verify < strstr(boot, "is not the CA this line pins"));
+    const char *trust = strstr(boot, "/certificate set [find where fingerprint=\"5f0c2b8c");
+    assert_true(strstr(boot, "is not the CA this line pins") < trust);
+    assert_true(trust < strstr(boot, "/adopt/Tok22"));
     assert_int_equal(boot[0], '{');
     assert_int_equal(boot[strlen(boot) - 1], '}');
     assert_null(strchr(boot, '\n')); /* one line to paste */

@@ -395,6 +395,7 @@ static int setup(void **state)
                           .poll_interval = 30,
                           .run_timeout = 600,
                           .url_ttl = 3600,
+                          .ca_pem = "-----BEGIN CERTIFICATE-----\n(the CA)\n",
                           .uses = key_uses_new()};
     pthread_rwlock_init(&w->app.keys_lock, NULL);
     sign_key_derive(&w->app.sign, w->app.secret, w->app.secret_len);
