@@ -165,8 +165,8 @@ int sim_setup_router(struct worker *w, long i)
     json_decref(j);
     snprintf(body, sizeof body,
              "name=%s;version=%s;board-name=CHR;architecture-name=x86_64;uptime=00:00:%02ld",
-             r->name, s->wait ? "7.16 (stable)" : "7.12 (stable)", i % 60);
-    r->version = s->wait ? 71600 : 71200;
+             r->name, "7.16 (stable)", i % 60);
+    r->version = 71600;
     if (sim_http(w->c, "POST", url, NULL, "text/plain", body, strlen(body), 30, &b) != 200)
         goto out;
     /* The answer, as the router runs it: the token file, then the script. */

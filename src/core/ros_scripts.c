@@ -315,13 +315,6 @@ static void backup_block(struct sbuf *b, const struct ros_job_params *p)
                      " later\")\n");
         return;
     }
-    struct sbuf u;
-    sbuf_init(&u, 1024);
-    sbuf_printf(&u, "%s/backup/%s/upload?job=%s&expires=%lld&signature=%s", p->base_url,
-                p->site_id, p->job_id, (long long)p->expires, p->sig_backup);
-    sbuf_puts(b, "  ");
-    local_str(b, "jpBak", u.p ? u.p : "");
-    sbuf_free(&u);
     sbuf_puts(b, "  :do {\n"
                  "    :local fn \"jobplane-backup.rsc\"\n"
                  "    /file remove [find where name=$fn]\n"
@@ -358,6 +351,14 @@ char *ros_render_wrapper(const struct ros_job_params *p)
     signed_url(&b, "jpBusy", p, "busy", p->sig_busy);
     signed_url(&b, "jpDone", p, "done", p->sig_done);
     signed_url(&b, "jpFail", p, "fail", p->sig_fail);
+    if (p->should_backup && (!p->version || p->version >= ROS_V_FILE_READ)) {
+        struct sbuf u;
+        sbuf_init(&u, 1024);
+        sbuf_printf(&u, "%s/backup/%s/upload?job=%s&expires=%lld&signature=%s", p->base_url,
+                    p->site_id, p->job_id, (long long)p->expires, p->sig_backup);
+        local_str(&b, "jpBak", u.p ? u.p : "");
+        sbuf_free(&u);
+    }
     local_str(&b, "jpSrc", p->payload);
     /* At most once on the router too: a job this router ran before (a
      * server restored from an old backup hands it out again) reports what

@@ -8,8 +8,9 @@ TOK=$(token t1)
 adopt "core-1"
 check_true "the adoption answer is a script ending with the end mark" \
     test "$(printf '%s' "$ADOPTION" | tail -c 13)" = "#jobplane-end"
-check_true "it installs the jobplane-poll script and scheduler" \
-    grep -q '^/system scheduler add name="jobplane-poll" interval=1s' <<<"$ADOPTION"
+check_true "it installs the jobplane-poll script" grep -q '^/system script add name="jobplane-poll" ' <<<"$ADOPTION"
+check_true "... and its scheduler, named apart" \
+    grep -q '^/system scheduler add name="jobplane-schedule" interval=1s .* on-event="/system script run jobplane-poll"$' <<<"$ADOPTION"
 check_true "the poll script holds polls on 7.15+" grep -q 'idle-timeout=35s' <<<"$ADOPTION"
 check "a 32-character device token" 32 "${#DTOK}"
 
@@ -115,10 +116,14 @@ TOK=$(token t1 "sites:read")
 api POST "/sites/$SITE/device-token"
 check_error "rotation needs sites:write" 403 forbidden
 
-# A router on RouterOS 7.12 gets no held poll (no idle-timeout there).
+# A router on RouterOS 7.12 gets the same script: it holds its polls only
+# where fetch's idle-timeout= compiles, which it finds out itself.
 TOK=$(token t1)
+A15=$ADOPTION
 adopt "old-router" "7.12 (stable)"
-check_true "7.12: no idle-timeout" bash -c "! grep -q idle-timeout <<<'$ADOPTION'"
-check_true "7.12: plain /poll" grep -q 'jpUrl \\"http://127.0.0.1:[0-9]*/poll\\"' <<<"$ADOPTION"
+check "7.12 and 7.16 get the same poll script" "$(grep -o 'source=.*' <<<"$A15")" "$(grep -o 'source=.*' <<<"$ADOPTION")"
+check_true "its idle-timeout is compiled at run time, inside :do" grep -qF ':do { :set jpFetch [:parse \":return [/tool fetch url=\\\$u ' <<<"$ADOPTION"
+check_true "... which goes on without it where it does not compile" grep -qF 'idle-timeout=35s]\"]; :set jpUrl \$jpHeld } on-error={}' <<<"$ADOPTION"
+check_true "plain /poll by default" grep -q 'jpUrl \\"http://127.0.0.1:[0-9]*/poll\\"' <<<"$ADOPTION"
 
 jp_finish

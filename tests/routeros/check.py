@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Checks RouterOS scripts against a RouterOS command tree.
 
-    check.py TREE.json.gz FILE...      one line per problem; exit 1 if any
+    check.py [--guarded] TREE.json.gz FILE...
+                                       one line per problem; exit 1 if any
     check.py --source FILE             prints the decoded source= of the
                                        first `/system script add` in FILE
 
@@ -18,8 +19,13 @@ newlines) and checks every command it can name statically:
   is an argument of that command; after `where` comes an expression, which is
   not checked.
 
-Code in strings parsed at run time (`[:parse "..."]`) is not checked: it is
-how scripts reach menus that may be absent (`/system routerboard` on CHR).
+Code carried in strings is checked too: the `source=` of a script, the
+`on-event=` of a scheduler, and a literal compiled at run time
+(`[:parse "..."]`). A `:parse` inside `:do { } on-error={ }` is how a script
+reaches what a version may lack (`/system routerboard` on CHR, fetch's
+`idle-timeout=` before 7.15): a compile error there is caught and the script
+goes on without it. Problems in such guarded strings are printed (and count)
+only with --guarded, which shows what each version will do without.
 """
 import gzip
 import json
@@ -115,12 +121,51 @@ def children(node):
 POSITIONAL = {"numbers", "number", "value-name"}
 
 
+NAMED = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\", "$": "$", "?": "?", "_": " "}
+
+
+def decode(raw):
+    """A string token's text (as tokens() keeps it, escapes and all) decoded."""
+    out, i = [], 0
+    while i < len(raw):
+        c = raw[i]
+        if c == "\\" and i + 1 < len(raw):
+            e = raw[i + 1]
+            if e in NAMED:
+                out.append(NAMED[e])
+                i += 2
+            else:
+                out.append(chr(int(raw[i + 1 : i + 3], 16)))
+                i += 3
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+CODE_ARGS = ("source", "on-event")  # arguments whose string value is a script
+
+
 class Checker:
     def __init__(self, tree, name):
-        self.tree, self.name, self.problems = tree, name, []
+        self.tree, self.name, self.problems, self.guarded = tree, name, [], []
+        self.guard = 0  # inside the body of a :do with on-error=
+        self.where = ""  # the string being checked, for the messages
 
     def say(self, msg):
-        self.problems.append("%s: %s" % (self.name, msg))
+        (self.guarded if self.guard else self.problems).append(
+            "%s: %s%s" % (self.name, self.where, msg)
+        )
+
+    def code(self, raw, label):
+        """Checks code carried in a string literal."""
+        outer = self.where
+        self.where = "%s%s: " % (outer, label)
+        try:
+            self.block(parse(tokens(decode(raw))), [])
+        except SyntaxError as e:
+            self.say("does not parse: %s" % e)
+        self.where = outer
 
     def block(self, stmts, menu):
         for s in stmts:
@@ -151,6 +196,9 @@ class Checker:
             return
         word = head[1]
         rest = items[1:]
+        if word == ":parse" and rest and rest[0][0] == "str":
+            self.code(rest[0][1], "[:parse]")
+            return
         if word.startswith(":"):
             name = word[1:]
             node = self.tree.get(name)
@@ -204,11 +252,20 @@ class Checker:
     def args(self, where, node, rest, menu, positional):
         known = children(node)
         takes_positional = positional or bool(POSITIONAL & set(known))
-        for it in rest:
+        # the body of `:do { } on-error={ }` is guarded: a compile error of
+        # code it parses at run time is caught
+        guarded = where == ":do" and any(it[0] == "word" and it[1] == "on-error=" for it in rest)
+        for k, it in enumerate(rest):
             if it[0] == "group":
+                g = guarded and k == 0
+                self.guard += g
                 self.values([it], menu)
+                self.guard -= g
                 continue
             if it[0] == "str":
+                prev = rest[k - 1] if k else None
+                if prev and prev[0] == "word" and prev[1][:-1] in CODE_ARGS and prev[1].endswith("="):
+                    self.code(it[1], prev[1][:-1] + "=")
                 continue
             w = it[1]
             if w == "where" and "where" in known:
@@ -230,22 +287,10 @@ def source_of(text):
     """The decoded source="..." of the first `/system script add`."""
     at = text.index("/system script add ")
     at = text.index(' source="', at) + len(' source="')
-    out, i = [], at
-    named = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\", "$": "$", "?": "?", "_": " "}
+    i = at
     while text[i] != '"':
-        c = text[i]
-        if c == "\\":
-            e = text[i + 1]
-            if e in named:
-                out.append(named[e])
-                i += 2
-            else:
-                out.append(chr(int(text[i + 1 : i + 3], 16)))
-                i += 3
-        else:
-            out.append(c)
-            i += 1
-    return "".join(out)
+        i += 2 if text[i] == "\\" else 1
+    return decode(text[at:i])
 
 
 def main(argv):
@@ -253,6 +298,9 @@ def main(argv):
         with open(argv[2]) as f:
             sys.stdout.write(source_of(f.read()))
         return 0
+    guarded = len(argv) > 1 and argv[1] == "--guarded"
+    if guarded:
+        argv = argv[1:]
     if len(argv) < 3:
         sys.stderr.write(__doc__)
         return 2
@@ -267,7 +315,7 @@ def main(argv):
             c.block(parse(tokens(text)), [])
         except SyntaxError as e:
             c.say("does not parse: %s" % e)
-        problems += c.problems
+        problems += c.problems + (c.guarded if guarded else [])
     for p in problems:
         print(p)
     return 1 if problems else 0
