@@ -30,17 +30,17 @@ struct app {
      * keys_lock */
     struct jwt_keyset *keys;
     pthread_rwlock_t keys_lock;
-    struct jwt_expect jwt;      /* issuer/audience/leeway */
-    unsigned poll_interval;     /* seconds between router polls; has_pulse uses it */
-    unsigned poll_wait;         /* held-poll seconds rendered into poll scripts (used on 7.15+) */
+    struct jwt_expect jwt;  /* issuer/audience/leeway */
+    unsigned poll_interval; /* seconds between router polls; has_pulse uses it */
+    unsigned poll_wait;     /* held-poll seconds rendered into poll scripts (used on 7.15+) */
     char poll_rev[ROS_REV_LEN + 1]; /* the revision of the poll script this server renders */
     const char *ca_pem;             /* --tls-ca: the PEM served at /ca.pem (NULL: none) */
     char ca_fingerprint[65];        /* its SHA-256 (DER, lower hex), pinned by bootstraps */
-    int64_t run_timeout;        /* seconds a delivered job may run before it fails */
-    struct sign_key sign;       /* for signed device URLs */
-    int64_t url_ttl;            /* seconds a signed device URL stays valid */
-    struct ratelimit *rate;     /* per-team limits of JWTs; NULL: off */
-    struct ratelimit *key_rate; /* per-key limits of API keys; NULL: off */
+    int64_t run_timeout;            /* seconds a delivered job may run before it fails */
+    struct sign_key sign;           /* for signed device URLs */
+    int64_t url_ttl;                /* seconds a signed device URL stays valid */
+    struct ratelimit *rate;         /* per-team limits of JWTs; NULL: off */
+    struct ratelimit *key_rate;     /* per-key limits of API keys; NULL: off */
     struct key_uses *uses;
     int64_t adoption_ttl;          /* seconds a bootstrap line stays valid */
     struct ratelimit *adopt_fails; /* failed adoptions per client address; NULL: off */
@@ -112,7 +112,14 @@ const char *api_caller_name(enum caller_kind k);
 /* Metrics (metrics.c): the http/ hook http_config.on_done; counts of the
  * device plane. */
 #define API_METRICS_ROUTES_MAX 96 /* api_routes and one more: requests that matched none */
-enum poll_answer { POLL_JOB, POLL_IDLE, POLL_TEARDOWN, POLL_REFUSED, POLL_UPDATE, POLL_ANSWER_COUNT_ };
+enum poll_answer {
+    POLL_JOB,
+    POLL_IDLE,
+    POLL_TEARDOWN,
+    POLL_REFUSED,
+    POLL_UPDATE,
+    POLL_ANSWER_COUNT_
+};
 void api_request_done(struct http_req *req, double seconds);
 void api_count_poll(enum poll_answer a);
 void api_count_wakes(unsigned woken, bool from_database);

@@ -158,11 +158,8 @@ static void http_series(struct sbuf *b)
 }
 
 static const char *const poll_answers[POLL_ANSWER_COUNT_] = {
-    [POLL_JOB] = "job",
-    [POLL_IDLE] = "idle",
-    [POLL_TEARDOWN] = "teardown",
-    [POLL_REFUSED] = "refused",
-    [POLL_UPDATE] = "update",
+    [POLL_JOB] = "job",         [POLL_IDLE] = "idle",     [POLL_TEARDOWN] = "teardown",
+    [POLL_REFUSED] = "refused", [POLL_UPDATE] = "update",
 };
 
 void api_metrics(struct http_req *req)

@@ -518,8 +518,9 @@ int serve_main(int argc, char **argv)
     app.jwt.leeway = leeway;
     app.poll_interval = (unsigned)poll;
     app.poll_wait = (unsigned)wait;
-    ros_poll_revision(&(struct ros_poll_params){.interval = app.poll_interval, .wait = app.poll_wait},
-                      app.poll_rev);
+    ros_poll_revision(
+        &(struct ros_poll_params){.interval = app.poll_interval, .wait = app.poll_wait},
+        app.poll_rev);
     app.run_timeout = run_timeout;
     app.url_ttl = url_ttl > 0 ? url_ttl : run_timeout + 3600;
     app.rate = rate ? ratelimit_new((unsigned)rate) : NULL;

@@ -13,6 +13,7 @@
  * own, as RouterOS's /tool fetch opens one. */
 #include <getopt.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -23,8 +24,20 @@
 #include "lib/opts.h"
 
 /* Whether the run is over at time t. */
+/* SIGTERM or SIGINT: the run ends as if its time were up (the report is
+ * printed). */
+static volatile sig_atomic_t stop_asked;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stop_asked = 1;
+}
+
 bool sim_finished(struct sim *s, double t)
 {
+    if (stop_asked)
+        return true;
     if (!s->queue_rate)
         return t >= s->t_end;
     if (!s->t_run || atomic_load(&s->queuers))
@@ -273,6 +286,8 @@ int sim_main(int argc, char **argv)
     double t0 = sim_now();
     s.t_end = t0 + (double)s.duration;
     s.t_start = t0;
+    signal(SIGTERM, on_stop);
+    signal(SIGINT, on_stop);
     long nq = s.queue_rate ? (s.queue_rate + 49) / 50 : 0; /* ~50 creates/s each */
     if (nq > 32)
         nq = 32;

@@ -70,8 +70,8 @@ struct sim {
     int nurls;
     const char *op_token, *record, *tokens_out;
     long routers, interval, wait, duration, threads, queue_rate, sources;
-    bool fresh;   /* --fresh-connections */
-    bool restore; /* --restore: apply each backup taken, as restoring it would */
+    bool fresh;           /* --fresh-connections */
+    bool restore;         /* --restore: apply each backup taken, as restoring it would */
     long downgrade_after; /* --downgrade-after S: then every router runs RouterOS 7.12 (0: never) */
     double t_start;
     double fail_rate;
@@ -81,8 +81,8 @@ struct sim {
     atomic_long
         poll_causes[CURL_LAST + 2]; /* poll errors by CURLcode; then HTTP status, truncated */
     atomic_long polls, poll_errors, jobs, done, failed, backups, backup_errors, duplicates,
-        report_errors, foreign_urls, teardowns, setup_errors, restores, restore_errors,
-        updates, stopped, remembered, downgraded;
+        report_errors, foreign_urls, teardowns, setup_errors, restores, restore_errors, updates,
+        stopped, remembered, downgraded;
     /* the distinct poll scripts routers have installed (scripts_mu) */
     pthread_mutex_t scripts_mu;
     struct script_copy {

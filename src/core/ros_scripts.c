@@ -28,8 +28,8 @@ static void local_str(struct sbuf *b, const char *name, const char *value)
  * Read through :parse: older versions may lack the menu or the property
  * (then the check passes). */
 #define DEVICE_MODE                                                                                \
-    ":local dm [:toarray \"\"]; :do {:set dm [[:parse \"/system device-mode get\"]]}"            \
-    " on-error={}; :local off \"\"; :foreach k in={\"fetch\"; \"scheduler\"} do={:local v"        \
+    ":local dm [:toarray \"\"]; :do {:set dm [[:parse \"/system device-mode get\"]]}"              \
+    " on-error={}; :local off \"\"; :foreach k in={\"fetch\"; \"scheduler\"} do={:local v"         \
     " [:tostr ($dm->$k)]; :if ($v = \"false\" || $v = \"no\") do={:set off ($off . \" \" . $k)}};" \
     " :if ($off != \"\") do={:error (\"jobplane: device-mode turns off\" . $off . \", which"       \
     " jobplane needs. Run /system device-mode update fetch=yes scheduler=yes, confirm it with"     \
@@ -43,14 +43,15 @@ static void ca_pin(struct sbuf *b, const struct ros_ca_pin *ca)
                 "/certificate remove [find where name=\"jobplane-ca\"]; /tool fetch url=",
                 fp);
     ros_quote(b, ca->url, strlen(ca->url));
-    sbuf_printf(b,
-                " dst-path=\"jobplane-ca.pem\" check-certificate=no; :local n 0; :while (([:len"
-                " [/file find where name=\"jobplane-ca.pem\"]] = 0) && ($n < 40)) do={:delay 250ms;"
-                " :set n ($n + 1)}; /certificate import file-name=\"jobplane-ca.pem\""
-                " name=\"jobplane-ca\" passphrase=\"\"; /file remove [find where"
-                " name=\"jobplane-ca.pem\"]; :if ([:len [/certificate find where fingerprint=\"%s\"]]"
-                " = 0) do={/certificate remove [find where name=\"jobplane-ca\"]; :error",
-                fp);
+    sbuf_printf(
+        b,
+        " dst-path=\"jobplane-ca.pem\" check-certificate=no; :local n 0; :while (([:len"
+        " [/file find where name=\"jobplane-ca.pem\"]] = 0) && ($n < 40)) do={:delay 250ms;"
+        " :set n ($n + 1)}; /certificate import file-name=\"jobplane-ca.pem\""
+        " name=\"jobplane-ca\" passphrase=\"\"; /file remove [find where"
+        " name=\"jobplane-ca.pem\"]; :if ([:len [/certificate find where fingerprint=\"%s\"]]"
+        " = 0) do={/certificate remove [find where name=\"jobplane-ca\"]; :error",
+        fp);
     struct sbuf m;
     sbuf_init(&m, 512);
     sbuf_printf(&m,
@@ -155,42 +156,42 @@ static char *render_poll(const struct ros_poll_params *p, const char *base, cons
         poll_fetch(&b, p->wait + 15);
         sbuf_puts(&b, "; :set jpUrl $jpHeld } on-error={}\n");
     }
-    sbuf_puts(
-        &b, "  :local jpClean do={\n"
-            "    :local s [:tostr $1]\n"
-            "    :local o \"\"\n"
-            "    :for i from=0 to=([:len $s] - 1) do={\n"
-            "      :local c [:pick $s $i]\n"
-            "      :if ($c = \";\" || $c = \"\\r\" || $c = \"\\n\") do={ :set c \",\" }\n"
-            "      :set o ($o . $c)\n"
-            "    }\n"
-            "    :return $o\n"
-            "  }\n"
-            "  :local res [/system resource get]\n"
-            "  :local lic [/system license get]\n"
-            "  :local rb [:toarray \"\"]\n"
-            "  :do { :set rb [[:parse \"/system routerboard get\"]] } on-error={}\n"
-            "  :local lvl [:tostr ($lic->\"nlevel\")]\n"
-            "  :if ($lvl = \"\") do={ :set lvl [:tostr ($lic->\"level\")] }\n"
-            "  :local body (\"name=\" . [$jpClean [/system identity get name]] . \";version=\" ."
-            " ($res->\"version\") . \";uptime=\" . [:tostr ($res->\"uptime\")] . \";cpu-load=\" ."
-            " ($res->\"cpu-load\") . \";free-memory=\" . ($res->\"free-memory\") ."
-            " \";free-hdd-space=\" . ($res->\"free-hdd-space\") . \";board-name=\" . [$jpClean"
-            " ($res->\"board-name\")] . \";architecture-name=\" . ($res->\"architecture-name\") ."
-            " \";serial-number=\" . ($rb->\"serial-number\") . \";model=\" . [$jpClean"
-            " ($rb->\"model\")] . \";level=\" . $lvl . \";jobplane-script=\" . $jpRev)\n"
-            "  :do {\n"
-            "    :local r [$jpFetch u=$jpUrl d=$body h=(\"Authorization:Bearer \" . $jpTok ."
-            " \",Content-Type:text/plain\")]\n"
-            "    :local code ($r->\"data\")\n"
-            "    :local mark \"" ROS_END_MARK "\"\n"
-            "    :if ((($r->\"status\") = \"finished\") && ([:pick $code ([:len $code] -"
-            " [:len $mark]) [:len $code]] = $mark)) do={\n"
-            "      :local f [:parse $code]\n"
-            "      :execute script=$code\n"
-            "    }\n"
-            "  } on-error={ :log warning \"jobplane: poll failed\" }\n"
-            "}\n");
+    sbuf_puts(&b,
+              "  :local jpClean do={\n"
+              "    :local s [:tostr $1]\n"
+              "    :local o \"\"\n"
+              "    :for i from=0 to=([:len $s] - 1) do={\n"
+              "      :local c [:pick $s $i]\n"
+              "      :if ($c = \";\" || $c = \"\\r\" || $c = \"\\n\") do={ :set c \",\" }\n"
+              "      :set o ($o . $c)\n"
+              "    }\n"
+              "    :return $o\n"
+              "  }\n"
+              "  :local res [/system resource get]\n"
+              "  :local lic [/system license get]\n"
+              "  :local rb [:toarray \"\"]\n"
+              "  :do { :set rb [[:parse \"/system routerboard get\"]] } on-error={}\n"
+              "  :local lvl [:tostr ($lic->\"nlevel\")]\n"
+              "  :if ($lvl = \"\") do={ :set lvl [:tostr ($lic->\"level\")] }\n"
+              "  :local body (\"name=\" . [$jpClean [/system identity get name]] . \";version=\" ."
+              " ($res->\"version\") . \";uptime=\" . [:tostr ($res->\"uptime\")] . \";cpu-load=\" ."
+              " ($res->\"cpu-load\") . \";free-memory=\" . ($res->\"free-memory\") ."
+              " \";free-hdd-space=\" . ($res->\"free-hdd-space\") . \";board-name=\" . [$jpClean"
+              " ($res->\"board-name\")] . \";architecture-name=\" . ($res->\"architecture-name\") ."
+              " \";serial-number=\" . ($rb->\"serial-number\") . \";model=\" . [$jpClean"
+              " ($rb->\"model\")] . \";level=\" . $lvl . \";jobplane-script=\" . $jpRev)\n"
+              "  :do {\n"
+              "    :local r [$jpFetch u=$jpUrl d=$body h=(\"Authorization:Bearer \" . $jpTok ."
+              " \",Content-Type:text/plain\")]\n"
+              "    :local code ($r->\"data\")\n"
+              "    :local mark \"" ROS_END_MARK "\"\n"
+              "    :if ((($r->\"status\") = \"finished\") && ([:pick $code ([:len $code] -"
+              " [:len $mark]) [:len $code]] = $mark)) do={\n"
+              "      :local f [:parse $code]\n"
+              "      :execute script=$code\n"
+              "    }\n"
+              "  } on-error={ :log warning \"jobplane: poll failed\" }\n"
+              "}\n");
     return sbuf_take(&b, NULL);
 }
 
@@ -238,11 +239,12 @@ char *ros_render_adoption(const struct ros_poll_params *p)
     struct sbuf b;
     sbuf_init(&b, SCRIPT_MAX);
     sbuf_printf(&b, "# jobplane adoption answer, site %s\n", p->site_id);
-    sbuf_puts(&b, REMOVE_SCHEDULERS
-              "/system script remove [find where name=\"" ROS_SCRIPT "\"]\n"
-              ":local jpTf \"" ROS_TOKEN_FILE "\"\n"
-              ":if ([:len [/file find where name=\"flash\"]] > 0) do={ :set jpTf \"flash/" ROS_TOKEN_FILE
-              "\" }\n" REMOVE_TOKEN "/file add name=$jpTf contents=");
+    sbuf_puts(
+        &b, REMOVE_SCHEDULERS
+        "/system script remove [find where name=\"" ROS_SCRIPT "\"]\n"
+        ":local jpTf \"" ROS_TOKEN_FILE "\"\n"
+        ":if ([:len [/file find where name=\"flash\"]] > 0) do={ :set jpTf \"flash/" ROS_TOKEN_FILE
+        "\" }\n" REMOVE_TOKEN "/file add name=$jpTf contents=");
     ros_quote(&b, p->device_token, strlen(p->device_token));
     sbuf_puts(&b, "\n"
                   ":local jpN 0\n"
@@ -363,28 +365,29 @@ char *ros_render_wrapper(const struct ros_job_params *p)
     /* At most once on the router too: a job this router ran before (a
      * server restored from an old backup hands it out again) reports what
      * it remembers, r (started, never finished) as a failure. */
-    sbuf_printf(&b,
-                ":local jpOk true\n"
-                ":local jpCode\n"
-                ":local jpRf \"" ROS_RAN_FILE "\"\n"
-                ":if ([:len [/file find where name=\"flash\"]] > 0) do={ :set jpRf \"flash/" ROS_RAN_FILE
-                "\" }\n"
-                ":local jpRan \"\"\n"
-                ":do { :set jpRan [/file get $jpRf contents] } on-error={}\n"
-                ":local jpAt [:find $jpRan ($jpTok . \"=\")]\n"
-                ":if ([:typeof $jpAt] = \"num\") do={\n"
-                "  :local was [:pick $jpRan ($jpAt + %d) ($jpAt + %d)]\n"
-                "  :set jpOk ($was = \"d\")\n"
-                "  :log warning (\"Job \" . $jpTok . \" ran here before (\" . $was . \"): that"
-                " outcome is reported again, nothing runs twice\")\n"
-                "} else={\n"
-                "  :do { /tool fetch url=$jpBusy " FETCH_OPTS " } on-error={}\n"
-                "  :local keep [:pick $jpRan 0 %d]\n"
-                "  :do { /file set $jpRf contents=($jpTok . \"=r\\n\" . $keep) } on-error={\n"
-                "    :do { /file add name=$jpRf contents=($jpTok . \"=r\\n\" . $keep) } on-error={"
-                " :log warning (\"Job \" . $jpTok . \": cannot write \" . $jpRf) }\n"
-                "  }\n",
-                JP_TOKEN_LEN + 1, JP_TOKEN_LEN + 2, RAN_ENTRY * (ROS_RAN_KEEP - 1));
+    sbuf_printf(
+        &b,
+        ":local jpOk true\n"
+        ":local jpCode\n"
+        ":local jpRf \"" ROS_RAN_FILE "\"\n"
+        ":if ([:len [/file find where name=\"flash\"]] > 0) do={ :set jpRf \"flash/" ROS_RAN_FILE
+        "\" }\n"
+        ":local jpRan \"\"\n"
+        ":do { :set jpRan [/file get $jpRf contents] } on-error={}\n"
+        ":local jpAt [:find $jpRan ($jpTok . \"=\")]\n"
+        ":if ([:typeof $jpAt] = \"num\") do={\n"
+        "  :local was [:pick $jpRan ($jpAt + %d) ($jpAt + %d)]\n"
+        "  :set jpOk ($was = \"d\")\n"
+        "  :log warning (\"Job \" . $jpTok . \" ran here before (\" . $was . \"): that"
+        " outcome is reported again, nothing runs twice\")\n"
+        "} else={\n"
+        "  :do { /tool fetch url=$jpBusy " FETCH_OPTS " } on-error={}\n"
+        "  :local keep [:pick $jpRan 0 %d]\n"
+        "  :do { /file set $jpRf contents=($jpTok . \"=r\\n\" . $keep) } on-error={\n"
+        "    :do { /file add name=$jpRf contents=($jpTok . \"=r\\n\" . $keep) } on-error={"
+        " :log warning (\"Job \" . $jpTok . \": cannot write \" . $jpRf) }\n"
+        "  }\n",
+        JP_TOKEN_LEN + 1, JP_TOKEN_LEN + 2, RAN_ENTRY * (ROS_RAN_KEEP - 1));
     if (p->should_backup)
         backup_block(&b, p);
     sbuf_printf(&b,
