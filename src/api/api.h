@@ -98,6 +98,7 @@ struct caller {
     int ros_version;                  /* device: RouterOS version last reported (ros_version) */
     char job_id[JP_UUID_LEN + 1];     /* signed: the job the URL was signed for */
     const char *action;               /* signed: what it was signed for ("busy", "backup") */
+    int64_t delivery;                 /* signed report: the delivery it names (0: none) */
 };
 
 /* The routing table: every endpoint, who may call it, its handler, scope and
@@ -128,6 +129,9 @@ void api_count_report(enum job_report r);
 /* The http/ hook (http_config.authenticate): checks the route's caller kind
  * and fills req->caller; false after answering 401, 403, 404, 422 or 429. */
 bool api_authenticate(struct http_req *req);
+/* What a signed report URL signs as its action: the report, and the delivery
+ * it belongs to when it names one ("done@1733500000"). */
+void api_signed_action(const char *action, int64_t delivery, char out[48]);
 
 /* A handler waiting for an asynchronous store write keeps its state in a
  * struct that begins with struct api_wait: api_wait_start allocates it

@@ -128,6 +128,14 @@ static bool adoption_auth(struct http_req *req)
     return true;
 }
 
+void api_signed_action(const char *action, int64_t delivery, char out[48])
+{
+    if (delivery)
+        snprintf(out, 48, "%s@%lld", action, (long long)delivery);
+    else
+        snprintf(out, 48, "%s", action);
+}
+
 /* A signed URL: the subject (job id and action) is well-formed, the
  * signature is good and unexpired. 404 for a bad signature of a job that
  * does not exist, 403 for one that does. */
@@ -143,6 +151,12 @@ static bool signed_auth(struct http_req *req, struct caller *who)
             return false;
         }
         who->action = job_reports[rep].name;
+        const char *d = http_query(req, "delivery");
+        if (d && (!*d || strlen(d) > 12 || strspn(d, "0123456789") != strlen(d))) {
+            http_reply_error(req, JP_ERR_PARAMETER_INVALID, "delivery must be a Unix time.");
+            return false;
+        }
+        who->delivery = d ? strtoll(d, NULL, 10) : 0;
     } else {
         char site[JP_UUID_LEN + 1];
         if (api_uuid_param(req, "site", site))
@@ -158,8 +172,10 @@ static bool signed_auth(struct http_req *req, struct caller *who)
     long long expires = 0;
     if (e && *e && strlen(e) <= 12 && strspn(e, "0123456789") == strlen(e))
         expires = strtoll(e, NULL, 10);
+    char action[48];
+    api_signed_action(who->action, who->delivery, action);
     enum sign_result r =
-        e ? sign_verify(&app->sign, who->job_id, who->action, expires, (int64_t)time(NULL), sig)
+        e ? sign_verify(&app->sign, who->job_id, action, expires, (int64_t)time(NULL), sig)
           : SIGN_BAD;
     if (r == SIGN_OK)
         return true;
@@ -306,6 +322,9 @@ void api_reply_store_error(struct http_req *req, enum store_result r)
                          "This idempotency key belonged to a job that was cancelled.");
         break;
     case STORE_STARTED: http_reply_error(req, JP_ERR_JOB_ALREADY_STARTED, NULL); break;
+    case STORE_STALE:
+        http_reply_error(req, JP_ERR_INVALID_STATE, "This report's delivery of the job is over.");
+        break;
     case STORE_UNAVAILABLE:
         http_reply_error(req, JP_ERR_STORE_UNAVAILABLE, NULL);
         http_add_header(req, "Retry-After", "1");

@@ -211,9 +211,14 @@ static char *render_job(struct http_req *req, const struct job *j, long remainin
     struct app *app = req->app;
     int64_t expires = now_s() + app->url_ttl;
     char busy[JP_SIG_HEX + 1], done[JP_SIG_HEX + 1], fail[JP_SIG_HEX + 1], bak[JP_SIG_HEX + 1];
-    sign_make(&app->sign, j->id, "busy", expires, busy);
-    sign_make(&app->sign, j->id, "done", expires, done);
-    sign_make(&app->sign, j->id, "fail", expires, fail);
+    char action[48];
+    /* the reports name their delivery: one of an earlier delivery is refused */
+    api_signed_action("busy", j->delivered_at, action);
+    sign_make(&app->sign, j->id, action, expires, busy);
+    api_signed_action("done", j->delivered_at, action);
+    sign_make(&app->sign, j->id, action, expires, done);
+    api_signed_action("fail", j->delivered_at, action);
+    sign_make(&app->sign, j->id, action, expires, fail);
     sign_make(&app->sign, j->id, "backup", expires, bak);
     struct ros_job_params p = {
         .base_url = http_base_url(req->srv),
@@ -226,8 +231,11 @@ static char *render_job(struct http_req *req, const struct job *j, long remainin
         .sig_fail = fail,
         .sig_backup = bak,
         .expires = expires,
+        .delivery = j->delivered_at,
         .remaining = remaining,
         .should_backup = j->should_backup,
+        .dry_run = j->dry_run,
+        .expects_reboot = j->expects_reboot,
         .version = version,
     };
     return ros_render_wrapper(&p);
@@ -360,9 +368,66 @@ static void poll_look(struct http_req *req)
         poll_finish(req, STORE_UNAVAILABLE);
 }
 
-/* The first run: ?wait, the teardown, the heartbeat. 0 to go on; -1 when it
- * answered. */
-static int poll_begin(struct http_req *req)
+/* After the heartbeat: replace a poll script that is not this server's, or
+ * look for a job (holding the poll when it asked to wait). */
+static void poll_go(struct http_req *req, bool script_current, long wait)
+{
+    struct app *app = req->app;
+    const struct caller *who = req->caller;
+    if (!script_current) {
+        /* the router runs another poll script than this server renders (an
+         * older one, or none that says): this answer replaces it, and the
+         * next poll, one interval later, takes jobs */
+        struct ros_poll_params p = {.base_url = http_base_url(req->srv),
+                                    .site_id = who->site_id,
+                                    .interval = app->poll_interval,
+                                    .wait = app->poll_wait};
+        api_count_poll(POLL_UPDATE);
+        reply_script(req, ros_render_update(&p));
+        return;
+    }
+    if (wait)
+        req->hold_deadline_ms = mono_ms() + wait * 1000;
+    poll_look(req);
+}
+
+/* A heartbeat that names a job expecting a reboot, waiting for its commit. */
+struct reboot_wait {
+    struct api_wait w;
+    struct job j;
+    const char *why;
+    bool script_current;
+    long wait;
+};
+
+static void reboot_wait_clear(void *p)
+{
+    job_clear(&((struct reboot_wait *)p)->j);
+}
+
+static void poll_rebooted(struct http_req *req)
+{
+    struct reboot_wait *rw = req->cont;
+    enum store_result r = rw->w.as.res;
+    bool current = rw->script_current;
+    long wait = rw->wait;
+    if (r == STORE_OK)
+        log_ev(LOG_INFO, "job.reported", req->request_id, rw->j.site_id, rw->j.token,
+               "job %s reported done site=%s (the router came back restarted)", rw->j.token,
+               rw->j.site_id);
+    else if (r == STORE_CONFLICT && rw->j.token[0])
+        log_ev(LOG_INFO, "job.reboot_ignored", req->request_id, rw->j.site_id, rw->j.token,
+               "job %s: the router's word of its restart is not taken: %s", rw->j.token, rw->why);
+    api_wait_end(req);
+    if (r == STORE_UNAVAILABLE)
+        poll_finish(req, r);
+    else
+        poll_go(req, current, wait);
+}
+
+/* The first run: ?wait, the teardown, the heartbeat (and the word of a
+ * restart it may carry); it then answers, or goes on with poll_go. */
+static void poll_begin(struct http_req *req)
 {
     struct app *app = req->app;
     const struct caller *who = req->caller;
@@ -372,7 +437,7 @@ static int poll_begin(struct http_req *req)
               (wait = strtol(w, NULL, 10)) > 60)) {
         api_count_poll(POLL_REFUSED);
         http_reply_error(req, JP_ERR_PARAMETER_INVALID, "wait must be 0 to 60 seconds.");
-        return -1;
+        return;
     }
     if (who->deleted_at) {
         /* The token in the teardown is the one this request carried. */
@@ -381,12 +446,12 @@ static int poll_begin(struct http_req *req)
         log_ev(LOG_INFO, "site.teardown_sent", req->request_id, who->site_id, NULL,
                "site %s: teardown script sent", who->site_id);
         api_count_poll(POLL_TEARDOWN);
-        return -1;
+        return;
     }
     struct heartbeat hb;
     if (parse_heartbeat(req, &hb)) {
         api_count_poll(POLL_REFUSED);
-        return -1;
+        return;
     }
     int now_runs = ros_version(hb.version); /* what it runs now, not what was stored */
     if (now_runs)
@@ -395,31 +460,32 @@ static int poll_begin(struct http_req *req)
     struct device_facts f;
     facts_of(&hb, http_client_ip(req, ip, sizeof ip), &f);
     store_heartbeat(app->store, who->site_id, &f, now_s());
-    if (!hb.script_rev || strcmp(hb.script_rev, app->poll_rev)) {
-        /* the router runs another poll script than this server renders (an
-         * older one, or none that says): this answer replaces it, and the
-         * next poll, one interval later, takes jobs */
-        struct ros_poll_params p = {.base_url = http_base_url(req->srv),
-                                    .site_id = who->site_id,
-                                    .interval = app->poll_interval,
-                                    .wait = app->poll_wait};
+    bool current = hb.script_rev && !strcmp(hb.script_rev, app->poll_rev);
+    if (!current)
         log_ev(LOG_INFO, "site.script_updated", req->request_id, who->site_id, NULL,
                "site %s: poll script %s replaced by revision %s", who->site_id,
                hb.script_rev ? hb.script_rev : "(without a revision)", app->poll_rev);
-        api_count_poll(POLL_UPDATE);
-        reply_script(req, ros_render_update(&p));
-        return -1;
+    const char *rb = hb.reboot_token;
+    if (rb && strlen(rb) == JP_TOKEN_LEN) {
+        struct reboot_wait *rw = api_wait_start(req, sizeof *rw, reboot_wait_clear);
+        if (!rw)
+            return;
+        rw->script_current = current;
+        rw->wait = wait;
+        store_job_rebooted_async(app->store, who->site_id, rb, hb.uptime, now_s(), app->run_timeout,
+                                 &rw->j, &rw->why, &rw->w.as);
+        http_defer(req, poll_rebooted);
+        return;
     }
-    if (wait)
-        req->hold_deadline_ms = mono_ms() + wait * 1000;
-    return 0;
+    poll_go(req, current, wait);
 }
 
 void api_device_poll(struct http_req *req)
 {
-    if (req->hold_state == HTTP_HOLD_NONE && poll_begin(req))
-        return;
-    poll_look(req);
+    if (req->hold_state == HTTP_HOLD_NONE)
+        poll_begin(req);
+    else
+        poll_look(req);
 }
 
 /* ---- reports ------------------------------------------------------------ */
@@ -429,6 +495,7 @@ struct report_wait {
     struct api_wait w;
     struct job j;
     enum job_report rep;
+    const char *why;
 };
 
 static void report_wait_clear(void *p)
@@ -450,6 +517,12 @@ static void report_done(struct http_req *req)
             log_ev(LOG_INFO, "job.report_ignored", req->request_id, rw->j.site_id, rw->j.token,
                    "job %s: report %s ignored, the job already finished", rw->j.token, status);
         http_reply(req, 200, "text/plain; charset=utf-8", strdup("ok\n"), 3);
+    } else if (r == STORE_STALE) {
+        log_ev(LOG_WARN, "job.report_refused", req->request_id, rw->j.site_id, rw->j.token,
+               "job %s: report %s refused: %s", rw->j.token, status, rw->why);
+        char msg[160];
+        snprintf(msg, sizeof msg, "This report was refused: %s.", rw->why);
+        http_reply_error(req, JP_ERR_INVALID_STATE, msg);
     } else {
         api_reply_store_error(req, r);
     }
@@ -465,7 +538,23 @@ void api_device_report(struct http_req *req)
     if (!rw)
         return;
     rw->rep = (enum job_report)job_report_parse(who->action);
-    store_job_report_async(app->store, who->job_id, rw->rep, now_s(), &rw->j, &rw->w.as);
+    /* a POSTed report may carry the router's message (why it failed) */
+    char *msg = NULL;
+    if (req->body_len) {
+        size_t n = req->body_len < 500 ? req->body_len : 500;
+        if ((msg = malloc(n + 1))) {
+            memcpy(msg, req->body, n);
+            msg[n] = '\0';
+        }
+    }
+    struct job_report_req rr = {.job_id = who->job_id,
+                                .report = rw->rep,
+                                .delivery = who->delivery,
+                                .message = msg && *msg ? msg : NULL,
+                                .now = now_s(),
+                                .run_timeout = app->run_timeout};
+    store_job_report_async(app->store, &rr, &rw->j, &rw->why, &rw->w.as);
+    free(msg);
     http_defer(req, report_done);
 }
 

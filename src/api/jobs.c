@@ -87,6 +87,8 @@ void api_job_create(struct http_req *req, const char *site, const struct job_fie
         .express_execute = f->express_execute,
         .needs_acknowledgement = f->needs_acknowledgement,
         .should_backup = f->should_backup,
+        .dry_run = f->dry_run,
+        .expects_reboot = f->expects_reboot,
     };
     c->answer = answer;
     store_job_create_async(app->store, c->team, &c->jr, &c->j, &c->w.as);
@@ -119,6 +121,9 @@ void api_jobs_create(struct http_req *req)
         http_header(req, "X-Idempotency-Key"), http_header(req, "X-Description"),
         http_header(req, "X-Needs-Ack"), http_header(req, "X-Backup"),
         http_header(req, "X-Express-Execute"), req->body, req->body_len, &f, msg, sizeof msg);
+    if (!e)
+        e = jobreq_options(http_header(req, "X-Dry-Run"), http_header(req, "X-Expects-Reboot"),
+                           http_header(req, "X-Needs-Ack"), &f, msg, sizeof msg);
     if (e)
         http_reply_error(req, e, msg);
     else

@@ -359,6 +359,9 @@ int sim_main(int argc, char **argv)
                atomic_load(&s.restore_errors));
     printf("teardowns:        %ld\n", atomic_load(&s.teardowns));
     printf("script updates:   %ld\n", atomic_load(&s.updates));
+    printf("dry runs:         %ld (parsed, nothing ran)\n", atomic_load(&s.dry_runs));
+    printf("reboots:          %ld (jobs that restarted the router)\n", atomic_load(&s.reboots));
+    printf("refused reports:  %ld (409: their delivery was over)\n", atomic_load(&s.refused));
     printf("remembered jobs:  %ld (handed out again, reported, not run)\n",
            atomic_load(&s.remembered));
     if (s.downgrade_after)

@@ -32,12 +32,14 @@ struct buf {
 
 struct router {
     char site_id[64];
-    char token[64];      /* the device token its installed poll script sends ("": none) */
-    char file_token[64]; /* its token file (what the adoption answer wrote there) */
-    const char *script;  /* its installed poll script (shared: sim_install) */
-    char rev[16];        /* that script's revision, which its heartbeats send */
-    int version;         /* the RouterOS it runs (ros_version) */
-    struct idlist ran;   /* job tokens it ran: a = 1 done, 0 failed (its jobplane-jobs.txt) */
+    char token[64];        /* the device token its installed poll script sends ("": none) */
+    char file_token[64];   /* its token file (what the adoption answer wrote there) */
+    const char *script;    /* its installed poll script (shared: sim_install) */
+    char rev[16];          /* that script's revision, which its heartbeats send */
+    int version;           /* the RouterOS it runs (ros_version) */
+    struct idlist ran;     /* job tokens it ran: a = 1 done, 0 failed (its jobplane-jobs.txt) */
+    double boot_at;        /* monotonic seconds of its last start: its uptime counts from here */
+    char reboot_token[16]; /* its jobplane-reboot.txt: sent in heartbeats until a poll succeeds */
     char name[32];
     double next;            /* monotonic seconds of the next poll */
     bool gone;              /* torn down */
@@ -82,7 +84,7 @@ struct sim {
         poll_causes[CURL_LAST + 2]; /* poll errors by CURLcode; then HTTP status, truncated */
     atomic_long polls, poll_errors, jobs, done, failed, backups, backup_errors, duplicates,
         report_errors, foreign_urls, teardowns, setup_errors, restores, restore_errors, updates,
-        stopped, remembered, downgraded;
+        stopped, remembered, downgraded, dry_runs, reboots, refused;
     /* the distinct poll scripts routers have installed (scripts_mu) */
     pthread_mutex_t scripts_mu;
     struct script_copy {

@@ -143,10 +143,12 @@ static void poll_start(struct loop *L, long i)
     bool hold = s->wait && r->version >= ROS_V_IDLE_TIMEOUT;
     snprintf(url, sizeof url, hold ? "%s/poll?wait=%ld" : "%s/poll", s->urls[r->node], s->wait);
     snprintf(body, sizeof body,
-             "name=%s;version=%d.%d (stable);uptime=%ldm;cpu-load=%u;free-memory=%u;"
-             "free-hdd-space=%u;board-name=CHR;architecture-name=x86_64;jobplane-script=%s",
-             r->name, r->version / 10000, r->version / 100 % 100, (long)sim_now() / 60 % 100000,
-             rand_r(&L->seed) % 100, 500000000u + rand_r(&L->seed) % 1000000, 80000000u, r->rev);
+             "name=%s;version=%d.%d (stable);uptime=%lds;cpu-load=%u;free-memory=%u;"
+             "free-hdd-space=%u;board-name=CHR;architecture-name=x86_64;jobplane-script=%s;"
+             "jobplane-reboot=%s",
+             r->name, r->version / 10000, r->version / 100 % 100, (long)(sim_now() - r->boot_at),
+             rand_r(&L->seed) % 100, 500000000u + rand_r(&L->seed) % 1000000, 80000000u, r->rev,
+             r->reboot_token);
     CURL *c = r->easy;
     curl_easy_reset(c);
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -234,6 +236,7 @@ static void poll_done(struct loop *L, CURL *c, CURLcode rc)
         sim_sample(&s->lat, (t1 - r->t0) * 1000);
         pthread_mutex_unlock(&s->lat_mu);
     }
+    r->reboot_token[0] = '\0'; /* the poll got through: the file goes */
     if (!strncmp(a, "# jobplane poll script update", 29)) {
         /* the answer replaces the poll script; the next tick runs the new one */
         char *src = ros_find_local(a, "jpPoll");

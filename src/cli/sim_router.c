@@ -167,6 +167,7 @@ int sim_setup_router(struct worker *w, long i)
              "name=%s;version=%s;board-name=CHR;architecture-name=x86_64;uptime=00:00:%02ld",
              r->name, "7.16 (stable)", i % 60);
     r->version = 71600;
+    r->boot_at = sim_now() - 3600 - (double)(i % 600);
     if (sim_http(w->c, "POST", url, NULL, "text/plain", body, strlen(body), 30, &b) != 200)
         goto out;
     /* The answer, as the router runs it: the token file, then the script. */
@@ -255,14 +256,50 @@ static bool sim_seen_before(struct sim *s, struct router *r, const char *job, do
     return again;
 }
 
-static bool report(struct worker *w, const char *url)
+/* A report, as the wrapper sends it: GET, or POST with the router's message
+ * (msg not NULL). A refused one (409: its delivery is over) is counted. */
+static bool report_msg(struct worker *w, const char *url, const char *msg)
 {
     struct buf b = {0};
-    bool ok = ours(w->s, url) && sim_http(w->c, "GET", url, NULL, NULL, NULL, 0, 30, &b) == 200;
-    if (!ours(w->s, url))
+    long st = 0;
+    if (ours(w->s, url))
+        st = msg ? sim_http(w->c, "POST", url, NULL, "text/plain", msg, strlen(msg), 30, &b)
+                 : sim_http(w->c, "GET", url, NULL, NULL, NULL, 0, 30, &b);
+    else
         atomic_fetch_add(&w->s->foreign_urls, 1);
+    if (st == 409)
+        atomic_fetch_add(&w->s->refused, 1);
     free(b.p);
-    return ok;
+    return st == 200;
+}
+
+static bool report(struct worker *w, const char *url)
+{
+    return report_msg(w, url, NULL);
+}
+
+/* Whether RouterOS would parse the payload, roughly: brackets, braces and
+ * parentheses balance and every string is closed. */
+static bool sim_parses(const char *src)
+{
+    int depth = 0;
+    bool str = false;
+    for (const char *c = src; *c; c++) {
+        if (str) {
+            if (*c == '\\' && c[1])
+                c++;
+            else if (*c == '"')
+                str = false;
+            continue;
+        }
+        if (*c == '"')
+            str = true;
+        else if (*c == '{' || *c == '[' || *c == '(')
+            depth++;
+        else if ((*c == '}' || *c == ']' || *c == ')') && --depth < 0)
+            return false;
+    }
+    return !str && depth == 0;
 }
 
 #define SIM_POLICIES "ftp,reboot,read,write,policy,test,password,sniff,sensitive,romon"
@@ -395,19 +432,46 @@ void sim_run_job(struct worker *w, struct router *r, const char *script, double 
         if (ok && s->restore)
             atomic_fetch_add(restore_backup(w, r, id) ? &s->restores : &s->restore_errors, 1);
     }
-    /* The payload "runs": it fails when it raises an error, or by --fail-rate;
-     * one that adds, sets or removes anything changes the configuration. */
-    if (ok && (strstr(src, ":error") || (double)rand_r(&w->seed) / RAND_MAX < s->fail_rate))
+    /* The payload is parsed, then "runs" (unless this is a dry run): it
+     * fails when it raises an error, or by --fail-rate; one that adds, sets
+     * or removes anything changes the configuration; one that expects a
+     * reboot leaves its token for the heartbeats, and /system reboot
+     * restarts the router (it polls again 2 s later, its uptime from 0). */
+    const char *msg = NULL;
+    bool dry = strstr(script, ": dry run: ") != NULL,
+         later = strstr(script, "contents=$jpTok") != NULL;
+    if (ok && !sim_parses(src)) {
         ok = false;
-    if (ok && (strstr(src, " add ") || strstr(src, " set ") || strstr(src, " remove ")))
+        msg = "the payload does not parse: syntax error (simulated)";
+    }
+    if (dry && ok)
+        atomic_fetch_add(&s->dry_runs, 1);
+    if (!dry && ok &&
+        (strstr(src, ":error") || (double)rand_r(&w->seed) / RAND_MAX < s->fail_rate)) {
+        ok = false;
+        msg = "the payload failed: an error (simulated)";
+    }
+    if (!dry && ok && (strstr(src, " add ") || strstr(src, " set ") || strstr(src, " remove ")))
         r->seq++;
     if (tok)
         sim_id_add(&r->ran, tok, ok ? 1 : 0, 0);
+    if (later && ok) {
+        snprintf(r->reboot_token, sizeof r->reboot_token, "%s", tok ? tok : "");
+        if (strstr(src, "/system reboot")) {
+            r->boot_at = sim_now();
+            r->next = r->boot_at + 2;
+            atomic_fetch_add(&s->reboots, 1);
+        }
+        sim_record(s, r->site_id, id, "ran");
+        free(tok);
+        atomic_fetch_add(&s->done, 1);
+        goto out;
+    }
     free(tok);
-    if (!report(w, ok ? done : fail))
+    if (!report_msg(w, ok ? done : fail, ok ? NULL : msg ? msg : ""))
         atomic_fetch_add(&s->report_errors, 1);
     else
-        sim_record(s, r->site_id, id, ok ? "done" : "fail");
+        sim_record(s, r->site_id, id, ok ? (dry ? "dry-run" : "done") : "fail");
     atomic_fetch_add(ok ? &s->done : &s->failed, 1);
 out:
     free(id);

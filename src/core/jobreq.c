@@ -94,6 +94,33 @@ enum jp_err jobreq_from_headers(const char *key, const char *description, const 
     return JP_OK;
 }
 
+/* The rules of the router-side options, for both forms; ack_explicit: the
+ * request said needs_acknowledgement itself. */
+static enum jp_err check_options(struct job_fields *f, bool ack_explicit, char *msg, size_t msglen)
+{
+    if (f->dry_run && (f->should_backup || f->expects_reboot))
+        return fail(JP_ERR_PARAMETER_INVALID, msg, msglen,
+                    "A dry run runs nothing: it takes no backup and expects no reboot.");
+    if ((f->dry_run || f->expects_reboot) && ack_explicit && !f->needs_acknowledgement)
+        return fail(JP_ERR_PARAMETER_INVALID, msg, msglen,
+                    "A dry run or a job that expects a reboot reports its outcome: it needs an"
+                    " acknowledgement.");
+    if (f->dry_run || f->expects_reboot)
+        f->needs_acknowledgement = true;
+    return JP_OK;
+}
+
+enum jp_err jobreq_options(const char *dry_run, const char *expects_reboot, const char *needs_ack,
+                           struct job_fields *out, char *msg, size_t msglen)
+{
+    enum jp_err e;
+    if ((e = header_flag("X-Dry-Run", dry_run, false, &out->dry_run, msg, msglen)) ||
+        (e = header_flag("X-Expects-Reboot", expects_reboot, false, &out->expects_reboot, msg,
+                         msglen)))
+        return e;
+    return check_options(out, needs_ack != NULL, msg, msglen);
+}
+
 /* A string field of obj; NULL (with the error set) when absent or not one. */
 static const char *json_text(json_t *obj, const char *name, enum jp_err *e, char *msg,
                              size_t msglen)
@@ -174,6 +201,10 @@ enum jp_err jobreq_from_json(const char *body, size_t len, const char *key, json
         (e = json_flag(j, "express_execute", false, &out->express_execute, msg, msglen)) ||
         (e = json_flag(j, "needs_acknowledgement", false, &out->needs_acknowledgement, msg,
                        msglen)) ||
+        (e = json_flag(j, "dry_run", false, &out->dry_run, msg, msglen)) ||
+        (e = json_flag(j, "expects_reboot", false, &out->expects_reboot, msg, msglen)) ||
+        (e = check_options(out, json_is_boolean(json_object_get(j, "needs_acknowledgement")), msg,
+                           msglen)) ||
         (e = check_notify_url(j, &out->notify_url, msg, msglen)) ||
         (e = check_key(key, out, msg, msglen)))
         goto out;

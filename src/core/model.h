@@ -94,6 +94,8 @@ struct job {
     char *notify_url;                 /* owned, NULL when none */
     char *associated_backup;          /* owned, "{site_id}/{unix}.rsc" once the backup arrived */
     bool express_execute, needs_acknowledgement, should_backup;
+    bool dry_run;        /* the router parses the payload and runs nothing */
+    bool expects_reboot; /* completed when the router comes back restarted */
     int64_t created_at, delivered_at, started_at, completed_at, failed_at;
 };
 

@@ -171,6 +171,12 @@ static char *render_poll(const struct ros_poll_params *p, const char *base, cons
               "  :local lic [/system license get]\n"
               "  :local rb [:toarray \"\"]\n"
               "  :do { :set rb [[:parse \"/system routerboard get\"]] } on-error={}\n"
+              /* a job that expected a reboot left its token: this heartbeat
+               * says the router is back (and its uptime, since when) */
+              "  :local jpRb \"\"\n"
+              "  :do { :set jpRb [/file get \"flash/" ROS_REBOOT_FILE "\" contents] } on-error={\n"
+              "    :do { :set jpRb [/file get \"" ROS_REBOOT_FILE "\" contents] } on-error={}\n"
+              "  }\n"
               "  :local lvl [:tostr ($lic->\"nlevel\")]\n"
               "  :if ($lvl = \"\") do={ :set lvl [:tostr ($lic->\"level\")] }\n"
               "  :local body (\"name=\" . [$jpClean [/system identity get name]] . \";version=\" ."
@@ -179,12 +185,17 @@ static char *render_poll(const struct ros_poll_params *p, const char *base, cons
               " \";free-hdd-space=\" . ($res->\"free-hdd-space\") . \";board-name=\" . [$jpClean"
               " ($res->\"board-name\")] . \";architecture-name=\" . ($res->\"architecture-name\") ."
               " \";serial-number=\" . ($rb->\"serial-number\") . \";model=\" . [$jpClean"
-              " ($rb->\"model\")] . \";level=\" . $lvl . \";jobplane-script=\" . $jpRev)\n"
+              " ($rb->\"model\")] . \";level=\" . $lvl . \";jobplane-script=\" . $jpRev ."
+              " \";jobplane-reboot=\" . $jpRb)\n"
               "  :do {\n"
               "    :local r [$jpFetch u=$jpUrl d=$body h=(\"Authorization:Bearer \" . $jpTok ."
               " \",Content-Type:text/plain\")]\n"
               "    :local code ($r->\"data\")\n"
               "    :local mark \"" ROS_END_MARK "\"\n"
+              "    :if ((($r->\"status\") = \"finished\") && ($jpRb != \"\")) do={\n"
+              "      /file remove [find where name=\"" ROS_REBOOT_FILE "\"]\n"
+              "      /file remove [find where name=\"flash/" ROS_REBOOT_FILE "\"]\n"
+              "    }\n"
               "    :if ((($r->\"status\") = \"finished\") && ([:pick $code ([:len $code] -"
               " [:len $mark]) [:len $code]] = $mark)) do={\n"
               "      :local f [:parse $code]\n"
@@ -303,8 +314,10 @@ static void signed_url(struct sbuf *b, const char *name, const struct ros_job_pa
 {
     struct sbuf u;
     sbuf_init(&u, 1024);
-    sbuf_printf(&u, "%s/job/%s/update?status=%s&expires=%lld&signature=%s", p->base_url, p->job_id,
-                status, (long long)p->expires, sig);
+    sbuf_printf(&u, "%s/job/%s/update?status=%s", p->base_url, p->job_id, status);
+    if (p->delivery)
+        sbuf_printf(&u, "&delivery=%lld", (long long)p->delivery);
+    sbuf_printf(&u, "&expires=%lld&signature=%s", (long long)p->expires, sig);
     local_str(b, name, u.p ? u.p : "");
     sbuf_free(&u);
 }
@@ -313,8 +326,7 @@ static void backup_block(struct sbuf *b, const struct ros_job_params *p)
 {
     if (p->version && p->version < ROS_V_FILE_READ) {
         sbuf_puts(b, "  :set jpOk false\n"
-                     "  :log error (\"Job \" . $jpTok . \": a backup needs RouterOS 7.13 or"
-                     " later\")\n");
+                     "  :set jpMsg \"a backup needs RouterOS 7.13 or later\"\n");
         return;
     }
     sbuf_puts(b, "  :do {\n"
@@ -338,8 +350,7 @@ static void backup_block(struct sbuf *b, const struct ros_job_params *p)
                  "      :set off ($off + [:len $chunk])\n"
                  "    }\n"
                  "    /file remove $fn\n"
-                 "  } on-error={ :set jpOk false; :log error (\"Job \" . $jpTok . \": backup"
-                 " upload failed\") }\n");
+                 "  } on-error={ :set jpOk false; :set jpMsg \"the backup upload failed\" }\n");
 }
 
 #define RAN_ENTRY (JP_TOKEN_LEN + 3) /* TOKEN=S\n */
@@ -368,6 +379,8 @@ char *ros_render_wrapper(const struct ros_job_params *p)
     sbuf_printf(
         &b,
         ":local jpOk true\n"
+        ":local jpMsg \"\"\n"
+        ":local jpLater false\n"
         ":local jpCode\n"
         ":local jpRf \"" ROS_RAN_FILE "\"\n"
         ":if ([:len [/file find where name=\"flash\"]] > 0) do={ :set jpRf \"flash/" ROS_RAN_FILE
@@ -378,6 +391,7 @@ char *ros_render_wrapper(const struct ros_job_params *p)
         ":if ([:typeof $jpAt] = \"num\") do={\n"
         "  :local was [:pick $jpRan ($jpAt + %d) ($jpAt + %d)]\n"
         "  :set jpOk ($was = \"d\")\n"
+        "  :set jpMsg \"it ran here before and did not finish\"\n"
         "  :log warning (\"Job \" . $jpTok . \" ran here before (\" . $was . \"): that"
         " outcome is reported again, nothing runs twice\")\n"
         "} else={\n"
@@ -390,21 +404,61 @@ char *ros_render_wrapper(const struct ros_job_params *p)
         JP_TOKEN_LEN + 1, JP_TOKEN_LEN + 2, RAN_ENTRY * (ROS_RAN_KEEP - 1));
     if (p->should_backup)
         backup_block(&b, p);
+    /* 7.13+ (:onerror) tells why the payload did not parse or failed */
+    bool why = p->version >= ROS_V_ONERROR;
+    sbuf_puts(&b, "  :if ($jpOk) do={\n");
+    if (why)
+        sbuf_puts(&b, "    :onerror jpE in={ :set jpCode [:parse $jpSrc] } do={ :set jpOk false;"
+                      " :set jpMsg (\"the payload does not parse: \" . $jpE) }\n");
+    else
+        sbuf_puts(&b,
+                  "    :do { :set jpCode [:parse $jpSrc] } on-error={ :set jpOk false; :set jpMsg"
+                  " \"the payload does not parse\" }\n");
+    sbuf_puts(&b, "  }\n");
+    if (p->dry_run) {
+        sbuf_puts(&b, "  :if ($jpOk) do={ :log info (\"Job \" . $jpTok . \": dry run: the payload"
+                      " parses; nothing ran\") }\n");
+    } else {
+        if (p->expects_reboot)
+            /* the token waits in a file for the first heartbeat after the restart */
+            sbuf_puts(&b,
+                      "  :local jpRb \"" ROS_REBOOT_FILE "\"\n"
+                      "  :if ([:len [/file find where name=\"flash\"]] > 0) do={ :set jpRb "
+                      "\"flash/" ROS_REBOOT_FILE "\" }\n"
+                      "  :if ($jpOk) do={\n"
+                      "    /file remove [find where name=$jpRb]\n"
+                      "    :do { /file add name=$jpRb contents=$jpTok } on-error={ :set jpOk false;"
+                      " :set jpMsg (\"cannot write \" . $jpRb) }\n"
+                      "  }\n");
+        if (why)
+            sbuf_puts(&b,
+                      "  :if ($jpOk) do={ :onerror jpE in={ $jpCode } do={ :set jpOk false; :set"
+                      " jpMsg (\"the payload failed: \" . $jpE) } }\n");
+        else
+            sbuf_puts(&b,
+                      "  :if ($jpOk) do={ :do { $jpCode } on-error={ :set jpOk false; :set jpMsg"
+                      " \"the payload failed\" } }\n");
+        if (p->expects_reboot)
+            sbuf_puts(&b, "  :if ($jpOk) do={ :set jpLater true } else={ /file remove [find where"
+                          " name=$jpRb] }\n");
+    }
     sbuf_printf(&b,
-                "  :if ($jpOk) do={\n"
-                "    :do { :set jpCode [:parse $jpSrc] } on-error={ :set jpOk false; :log error"
-                " (\"Job \" . $jpTok . \": payload does not parse\") }\n"
-                "  }\n"
-                "  :if ($jpOk) do={ :do { $jpCode } on-error={ :set jpOk false } }\n"
                 "  :local st \"f\"\n"
                 "  :if ($jpOk) do={ :set st \"d\" }\n"
                 "  :do { /file set $jpRf contents=($jpTok . \"=\" . $st . \"\\n\" . $keep) }"
                 " on-error={}\n"
                 "}\n"
-                ":if ($jpOk) do={\n"
-                "  :do { /tool fetch url=$jpDone " FETCH_OPTS " } on-error={}\n"
+                ":if ($jpLater) do={\n"
+                "  :log info (\"Job \" . $jpTok . \": ran; the first poll after the restart reports"
+                " it\")\n"
                 "} else={\n"
-                "  :do { /tool fetch url=$jpFail " FETCH_OPTS " } on-error={}\n"
+                "  :if ($jpOk) do={\n"
+                "    :do { /tool fetch url=$jpDone " FETCH_OPTS " } on-error={}\n"
+                "  } else={\n"
+                "    :log error (\"Job \" . $jpTok . \" failed: \" . $jpMsg)\n"
+                "    :do { /tool fetch url=$jpFail http-method=post http-data=$jpMsg"
+                " http-header-field=\"Content-Type:text/plain\" " FETCH_OPTS " } on-error={}\n"
+                "  }\n"
                 "}\n"
                 ":log info (\"Job \" . $jpTok . \" finished. Remaining: %ld\")\n" ROS_END_MARK,
                 p->remaining);

@@ -243,6 +243,7 @@ static const char *const known_keys[] = {
     "identity",
     "bad-blocks",
     "jobplane-script",
+    "jobplane-reboot",
 };
 
 static int known_key(const char *seg, size_t keylen)
@@ -345,6 +346,8 @@ enum hb_result hb_parse(char *body, size_t n, struct heartbeat *hb)
             hb->free_hdd = num_or_minus(v);
         else if (!strcmp(k, "jobplane-script"))
             hb->script_rev = v;
+        else if (!strcmp(k, "jobplane-reboot"))
+            hb->reboot_token = v;
     }
     return HB_OK;
 }

@@ -36,6 +36,7 @@ int ros_version(const char *s);
 
 #define ROS_V_IDLE_TIMEOUT 71500 /* fetch idle-timeout= exists (held polls) */
 #define ROS_V_FILE_READ 71300    /* /file read exists (chunked backup upload) */
+#define ROS_V_ONERROR 71300      /* :onerror exists (the message of an error) */
 
 #define HB_MAX_KEYS 64
 #define HB_MAX_BYTES 8192
@@ -44,7 +45,8 @@ int ros_version(const char *s);
  * absent. Numbers are -1 when absent or malformed. */
 struct heartbeat {
     const char *name, *version, *serial_number, *model, *board_name, *architecture_name;
-    const char *script_rev; /* jobplane-script: the installed poll script's revision */
+    const char *script_rev;   /* jobplane-script: the installed poll script's revision */
+    const char *reboot_token; /* jobplane-reboot: the job whose restart the router reports */
     int64_t uptime, cpu_load, free_memory, free_hdd;
     unsigned nkeys;
 };
@@ -76,6 +78,9 @@ enum hb_result hb_parse(char *body, size_t n, struct heartbeat *hb);
  * the router too), next to the token file. */
 #define ROS_RAN_FILE "jobplane-jobs.txt"
 #define ROS_RAN_KEEP 200 /* entries kept: TOKEN=S\n, 13 bytes each */
+/* The file where a job that expects a reboot leaves its token for the poll
+ * script's first heartbeat after the restart. */
+#define ROS_REBOOT_FILE "jobplane-reboot.txt"
 
 #define ROS_REV_LEN 12 /* hex digits of a poll script's revision */
 
@@ -101,8 +106,9 @@ struct ros_job_params {
     const char *payload;
     const char *sig_busy, *sig_done, *sig_fail, *sig_backup;
     int64_t expires;
-    long remaining; /* jobs still pending after this one */
-    bool should_backup;
+    int64_t delivery; /* when this delivery began: the reports name it (0: they do not) */
+    long remaining;   /* jobs still pending after this one */
+    bool should_backup, dry_run, expects_reboot;
     int version;
 };
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/text.h"
 #include "lib/log.h"
 #include "store/engine.h"
 
@@ -36,6 +37,8 @@ void sql_row_to_job_at(const struct db_res *r, size_t i, size_t c, struct job *j
     j->completed_at = db_int(r, i, c + 14, 0);
     j->failed_at = db_int(r, i, c + 15, 0);
     eng_copy_cell(r, i, c + 16, j->rollout_id, sizeof j->rollout_id);
+    j->dry_run = db_int(r, i, c + 17, 0);
+    j->expects_reboot = db_int(r, i, c + 18, 0);
 }
 
 void sql_row_to_job(const struct db_res *r, size_t i, struct job *j)
@@ -70,7 +73,8 @@ static enum store_result job_replay(struct store *s, const struct job_request *r
             res = STORE_KEY_CANCELLED;
         else if (strcmp(out->script, req->script) || out->express_execute != req->express_execute ||
                  out->needs_acknowledgement != req->needs_acknowledgement ||
-                 out->should_backup != req->should_backup)
+                 out->should_backup != req->should_backup || out->dry_run != req->dry_run ||
+                 out->expects_reboot != req->expects_reboot)
             res = STORE_CONFLICT;
         else
             res = STORE_OK;
@@ -102,14 +106,16 @@ enum store_result sql_job_insert(struct store *s, const char *team, const struct
             continue;
         if (RUN(s, eng_wdb(s),
                 "INSERT INTO jobs (id, site_id, token, idempotency_key, description, script,"
-                " notify_url, express_execute, needs_ack, should_backup, created_at, rollout_id)"
-                " SELECT ?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?13 WHERE EXISTS (SELECT 1 FROM sites"
-                " WHERE id=?2 AND team=?12 AND deleted_at IS NULL) ON CONFLICT DO NOTHING",
+                " notify_url, express_execute, needs_ack, should_backup, created_at, rollout_id,"
+                " dry_run, expects_reboot)"
+                " SELECT ?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?13,?14,?15 WHERE EXISTS (SELECT 1 FROM"
+                " sites WHERE id=?2 AND team=?12 AND deleted_at IS NULL) ON CONFLICT DO NOTHING",
                 NULL, DB_TEXT(id), DB_TEXT(req->site_id), DB_TEXT(token),
                 DB_TEXT(req->idempotency_key), DB_TEXT(req->description), DB_TEXT(req->script),
                 DB_TEXT(req->notify_url), DB_INT(req->express_execute),
                 DB_INT(req->needs_acknowledgement), DB_INT(req->should_backup), DB_INT(created),
-                DB_TEXT(team), DB_TEXT(rollout_id)) != DB_OK)
+                DB_TEXT(team), DB_TEXT(rollout_id), DB_INT(req->dry_run),
+                DB_INT(req->expects_reboot)) != DB_OK)
             return STORE_UNAVAILABLE;
         if (s->drv->changes(eng_wdb(s)) == 0) {
             int owned = eng_site_owned(s, eng_wdb(s), team, req->site_id, false);
@@ -132,6 +138,8 @@ enum store_result sql_job_insert(struct store *s, const char *team, const struct
         j->express_execute = req->express_execute;
         j->needs_acknowledgement = req->needs_acknowledgement;
         j->should_backup = req->should_backup;
+        j->dry_run = req->dry_run;
+        j->expects_reboot = req->expects_reboot;
         j->created_at = created;
         if ((req->description && !j->description) || !j->script ||
             (req->notify_url && !j->notify_url) ||
@@ -540,10 +548,10 @@ void store_dispatch_async(struct store *s, const char *site_id, int64_t now, int
 }
 
 struct report_arg {
-    const char *job_id;
-    enum job_report report;
-    int64_t now;
+    struct job_report_req req;
     struct job *out;
+    const char **why;
+    char message[512]; /* a copy of req.message, sanitised ("" when none) */
 };
 
 enum store_result sql_load_job(struct store *s, const char *job_id, struct job *out)
@@ -559,31 +567,36 @@ enum store_result sql_load_job(struct store *s, const char *job_id, struct job *
     return res;
 }
 
-/* PostgreSQL: the common report (the first busy, the final one) in one round
- * trip, the row changed and read back by one guarded statement. 1 when it
- * changed the row; 0 when the guard held it back (the caller then reads
- * why); -1 on failure. */
 /* The event of a report that changed the job. */
 static int report_emit(struct store *s, const struct report_arg *a, const struct job *j)
 {
     static const enum whk_event of[JOB_STATUS_COUNT_] = {[JOB_RUNNING] = EV_JOB_STARTED,
                                                          [JOB_COMPLETED] = EV_JOB_COMPLETED,
                                                          [JOB_FAILED] = EV_JOB_FAILED};
-    const struct job_report_info *rep = &job_reports[a->report];
-    return eng_job_event(s, j->site_id, j->id, a->now, "Job %s %s", j->token, rep->event) ||
+    const struct job_report_info *rep = &job_reports[a->req.report];
+    if (a->message[0] && eng_job_event(s, j->site_id, j->id, a->req.now,
+                                       "Job %s: the router says: %s", j->token, a->message))
+        return -1;
+    return eng_job_event(s, j->site_id, j->id, a->req.now, "Job %s %s", j->token, rep->event) ||
            out_job(s, of[rep->to], j);
 }
 
+/* PostgreSQL: the common report (the first busy, the final one of the
+ * current delivery, within the run timeout) in one round trip, the row
+ * changed and read back by one guarded statement. 1 when it changed the row;
+ * 0 when the guard held it back (the caller then reads why); -1 on failure. */
 static int report_pg(struct store *s, const struct report_arg *a)
 {
-    const struct job_report_info *rep = &job_reports[a->report];
-    char sql[512];
+    const struct job_report_info *rep = &job_reports[a->req.report];
+    char sql[640];
     snprintf(sql, sizeof sql,
              "UPDATE jobs SET %s WHERE id=?1 AND cancelled_at IS NULL AND completed_at IS NULL"
-             " AND failed_at IS NULL%s RETURNING " JOB_COLS,
+             " AND failed_at IS NULL AND (?3 = 0 OR delivered_at = ?3)"
+             " AND (?4 = 0 OR delivered_at >= ?2 - ?4)%s RETURNING " JOB_COLS,
              rep->set, rep->to == JOB_RUNNING ? " AND started_at IS NULL" : "");
     struct db_res *r = NULL;
-    if (RUN(s, eng_wdb(s), sql, &r, DB_TEXT(a->job_id), DB_INT(a->now)) != DB_OK)
+    if (RUN(s, eng_wdb(s), sql, &r, DB_TEXT(a->req.job_id), DB_INT(a->req.now),
+            DB_INT(a->req.delivery), DB_INT(a->req.run_timeout)) != DB_OK)
         return -1;
     bool changed = r->rows > 0;
     if (changed)
@@ -594,25 +607,60 @@ static int report_pg(struct store *s, const struct report_arg *a)
     return changed;
 }
 
+/* Refuses a report whose delivery is over: logged with the job, never applied. */
+static enum store_result stale(struct store *s, const struct report_arg *a, const struct job *j,
+                               const char *why)
+{
+    *a->why = why;
+    return eng_job_event(s, j->site_id, j->id, a->req.now, "Job %s: report '%s' refused: %s",
+                         j->token, job_reports[a->req.report].name, why)
+               ? STORE_UNAVAILABLE
+               : STORE_STALE;
+}
+
+static const char WHY_OTHER_DELIVERY[] = "it is for an earlier delivery of the job";
+static const char WHY_TIMED_OUT[] = "the run timeout passed before it, and failed the job";
+
+/* Whether the run timeout failed the job (its deadline came before any
+ * final report: a report after it is refused, so a failure at or past the
+ * deadline is the timeout's). */
+static bool timed_out(const struct job *j, int64_t run_timeout)
+{
+    return run_timeout && j->failed_at && j->delivered_at &&
+           j->failed_at >= j->delivered_at + run_timeout;
+}
+
 static enum store_result op_job_report(struct store *s, void *p)
 {
     struct report_arg *a = p;
-    const struct job_report_info *rep = &job_reports[a->report];
+    const struct job_report_info *rep = &job_reports[a->req.report];
     struct job *j = a->out;
     job_clear(j);
     int fast = PG(s) ? report_pg(s, a) : 0;
     if (fast)
         return fast > 0 ? STORE_OK : STORE_UNAVAILABLE;
-    enum store_result res = sql_load_job(s, a->job_id, j);
+    enum store_result res = sql_load_job(s, a->req.job_id, j);
     if (res != STORE_OK)
         return res;
+    if (a->req.delivery && j->delivered_at != a->req.delivery)
+        return stale(s, a, j, WHY_OTHER_DELIVERY);
     enum job_status was = job_status_of(j);
+    if (timed_out(j, a->req.run_timeout))
+        return stale(s, a, j, WHY_TIMED_OUT);
     if (was == JOB_COMPLETED || was == JOB_FAILED)
-        return eng_job_event(s, j->site_id, j->id, a->now,
+        return eng_job_event(s, j->site_id, j->id, a->req.now,
                              "Job %s: report '%s' ignored, the job already %s", j->token, rep->name,
                              job_states[was].name)
                    ? STORE_UNAVAILABLE
                    : STORE_CONFLICT;
+    if (a->req.run_timeout && j->delivered_at &&
+        a->req.now > j->delivered_at + a->req.run_timeout) {
+        /* past the deadline, not yet swept: the timeout fails it first */
+        long n = 0;
+        if (fail_timed_out(s, j->site_id, a->req.now, a->req.run_timeout, &n))
+            return STORE_UNAVAILABLE;
+        return stale(s, a, j, WHY_TIMED_OUT);
+    }
     if (rep->to == JOB_RUNNING && was == JOB_RUNNING)
         return STORE_OK; /* a repeated busy changes nothing */
     /* The row is changed only if it is still unfinished: a report racing on
@@ -621,29 +669,125 @@ static enum store_result op_job_report(struct store *s, void *p)
     snprintf(guarded, sizeof guarded,
              "UPDATE jobs SET %s WHERE id=?1 AND completed_at IS NULL AND failed_at IS NULL",
              rep->set);
-    if (RUN(s, eng_wdb(s), guarded, NULL, DB_TEXT(a->job_id), DB_INT(a->now)) != DB_OK)
+    if (RUN(s, eng_wdb(s), guarded, NULL, DB_TEXT(a->req.job_id), DB_INT(a->req.now)) != DB_OK)
         return STORE_UNAVAILABLE;
     if (s->drv->changes(eng_wdb(s)) == 0) {
         job_clear(j);
-        res = sql_load_job(s, a->job_id, j);
+        res = sql_load_job(s, a->req.job_id, j);
         return res == STORE_OK ? STORE_CONFLICT : res;
     }
-    job_apply_report(j, a->report, a->now); /* what the UPDATE wrote, without reading it again */
+    job_apply_report(j, a->req.report,
+                     a->req.now); /* what the UPDATE wrote, without reading it again */
     return report_emit(s, a, j) ? STORE_UNAVAILABLE : STORE_OK;
 }
 
 static void job_report_post(void *p, enum store_result r)
 {
-    if (r != STORE_OK && r != STORE_CONFLICT)
+    if (r != STORE_OK && r != STORE_CONFLICT && r != STORE_STALE)
         job_clear(((struct report_arg *)p)->out);
 }
 
-void store_job_report_async(struct store *s, const char *job_id, enum job_report rep, int64_t now,
-                            struct job *out, struct store_async *as)
+/* Keeps a router's message printable: control characters and invalid UTF-8
+ * become '?', and it is cut (on a character) to fit. */
+static void clean_message(const char *in, char *out, size_t cap)
 {
-    struct report_arg a = {job_id, rep, now, out};
+    size_t n = 0;
+    for (const unsigned char *c = (const unsigned char *)in; *c && n + 5 < cap;) {
+        size_t len = *c < 0x80 ? 1 : *c >= 0xf0 ? 4 : *c >= 0xe0 ? 3 : 2;
+        if (*c < 0x20 || *c == 0x7f || utf8_length((const char *)c, len) != 1) {
+            out[n++] = *c == '\n' || *c == '\t' ? ' ' : '?';
+            c++;
+            continue;
+        }
+        memcpy(out + n, c, len);
+        n += len;
+        c += len;
+    }
+    out[n] = '\0';
+}
+
+void store_job_report_async(struct store *s, const struct job_report_req *req, struct job *out,
+                            const char **why, struct store_async *as)
+{
+    struct report_arg a = {.req = *req, .out = out, .why = why};
+    a.req.message = NULL;
+    if (req->message)
+        clean_message(req->message, a.message, sizeof a.message);
     memset(out, 0, sizeof *out);
+    *why = NULL;
     eng_run_op(s, op_job_report, &a, sizeof a, job_report_post, as);
+}
+
+struct rebooted_arg {
+    const char *site_id;
+    char token[JP_TOKEN_LEN + 1];
+    int64_t uptime, now, run_timeout;
+    struct job *out;
+    const char **why;
+};
+
+static enum store_result op_job_rebooted(struct store *s, void *p)
+{
+    struct rebooted_arg *a = p;
+    struct job *j = a->out;
+    job_clear(j);
+    struct db_res *r = NULL;
+    if (RUN(s, eng_wdb(s),
+            "SELECT " JOB_COLS " FROM jobs WHERE site_id=?1 AND token=?2 AND cancelled_at IS NULL",
+            &r, DB_TEXT(a->site_id), DB_TEXT(a->token)) != DB_OK)
+        return STORE_UNAVAILABLE;
+    bool found = r->rows > 0;
+    if (found)
+        sql_row_to_job(r, 0, j);
+    db_res_free(r);
+    if (!found || !j->expects_reboot || !j->delivered_at)
+        return STORE_NOT_FOUND;
+    enum job_status was = job_status_of(j);
+    if (was == JOB_COMPLETED || was == JOB_FAILED) {
+        *a->why = "the job already finished";
+        return STORE_CONFLICT; /* the router says so until its next poll: not logged again */
+    }
+    char id[JP_UUID_LEN + 1]; /* op_job_report clears j before it reads the job again */
+    memcpy(id, j->id, sizeof id);
+    struct report_arg ra = {.req = {.job_id = id,
+                                    .report = REPORT_DONE,
+                                    .delivery = j->delivered_at,
+                                    .now = a->now,
+                                    .run_timeout = a->run_timeout},
+                            .out = j,
+                            .why = a->why};
+    /* whole seconds on both sides: an uptime equal to the time since the
+     * delivery counts as a restart after it */
+    if (a->uptime < 0 || a->uptime > a->now - j->delivered_at) {
+        *a->why = "the router has not restarted since the job was delivered";
+        return eng_job_event(s, j->site_id, j->id, a->now,
+                             "Job %s: the router reports it, but has not restarted since its"
+                             " delivery (uptime %llds)",
+                             j->token, (long long)a->uptime)
+                   ? STORE_UNAVAILABLE
+                   : STORE_CONFLICT;
+    }
+    snprintf(ra.message, sizeof ra.message, "back after a restart (uptime %llds)",
+             (long long)a->uptime);
+    enum store_result res = op_job_report(s, &ra);
+    return res == STORE_STALE ? STORE_CONFLICT : res;
+}
+
+static void rebooted_post(void *p, enum store_result r)
+{
+    if (r != STORE_OK && r != STORE_CONFLICT)
+        job_clear(((struct rebooted_arg *)p)->out);
+}
+
+void store_job_rebooted_async(struct store *s, const char *site_id, const char *token,
+                              int64_t uptime, int64_t now, int64_t run_timeout, struct job *out,
+                              const char **why, struct store_async *as)
+{
+    struct rebooted_arg a = {site_id, "", uptime, now, run_timeout, out, why};
+    snprintf(a.token, sizeof a.token, "%s", token);
+    memset(out, 0, sizeof *out);
+    *why = NULL;
+    eng_run_op(s, op_job_rebooted, &a, sizeof a, rebooted_post, as);
 }
 
 struct sweep_arg {

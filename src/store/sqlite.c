@@ -294,6 +294,11 @@ static const char *const migrations[] = {
     /* 8: the console's overview (store/sql_gauges.c): a team's newest
      * failures and its failures of the last day, without a pass over jobs. */
     "CREATE INDEX jobs_failed ON jobs(failed_at) WHERE failed_at IS NOT NULL;",
+    /* 9: router-side options of a job: a dry run (the router parses the
+     * payload and runs nothing), and a job that restarts the router
+     * (completed when it comes back restarted). */
+    "ALTER TABLE jobs ADD COLUMN dry_run INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN expects_reboot INTEGER NOT NULL DEFAULT 0;",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == JP_SCHEMA_VERSION,
                "one migration per schema version, the same in both drivers (db.h)");

@@ -27,6 +27,8 @@ enum store_result {
     STORE_KEY_CANCELLED, /* job_create: the key belongs to a job that was cancelled */
     STORE_STARTED,       /* job_cancel: the job was already delivered */
     STORE_UNAVAILABLE,   /* the database failed; nothing was changed */
+    STORE_STALE,         /* job_report: the report's delivery is over (another delivery, or
+                            the run timeout passed): refused, nothing changed */
 };
 
 struct store;
@@ -167,11 +169,33 @@ int store_dispatch_wanted(struct store *s, const char *site_id, int64_t now, int
 void store_dispatch_async(struct store *s, const char *site_id, int64_t now, int64_t run_timeout,
                           struct job *out, long *remaining, struct store_async *as);
 
-/* Applies a device report (enum job_report: core/model.h). STORE_OK when it changed the job,
- * STORE_CONFLICT when the job had already finished (nothing changes; it is logged), STORE_NOT_FOUND
- * for an unknown job. out gets the job as it is afterwards. */
-void store_job_report_async(struct store *s, const char *job_id, enum job_report r, int64_t now,
-                            struct job *out, struct store_async *as);
+/* A device report (enum job_report: core/model.h) of the delivery that
+ * began at `delivery` (0: the report names none, as wrappers before
+ * delivery fencing did), and the router's message, if it sent one. */
+struct job_report_req {
+    const char *job_id;
+    enum job_report report;
+    int64_t delivery;
+    const char *message; /* NULL: none; else logged with the job (sanitised, at most 500 bytes) */
+    int64_t now, run_timeout;
+};
+/* Applies a report. STORE_OK when it changed the job; STORE_CONFLICT when the
+ * job had already finished by an earlier report (nothing changes; it is
+ * logged); STORE_STALE when the report's delivery is over: it names another
+ * delivery, or the run timeout passed first (the job then fails, if it has
+ * not yet); *why says which. STORE_NOT_FOUND for an unknown job. out gets the
+ * job as it is afterwards. */
+void store_job_report_async(struct store *s, const struct job_report_req *req, struct job *out,
+                            const char **why, struct store_async *as);
+/* A heartbeat that carries the token of a job expecting a reboot
+ * (jobplane-reboot=TOKEN) and the router's uptime: the job completes when it
+ * is the site's, delivered and unfinished, the uptime began after the
+ * delivery and the run timeout has not passed. STORE_OK when it completed;
+ * STORE_CONFLICT when it did not (why: the reason, also in the job's log);
+ * STORE_NOT_FOUND for no such job. */
+void store_job_rebooted_async(struct store *s, const char *site_id, const char *token,
+                              int64_t uptime, int64_t now, int64_t run_timeout, struct job *out,
+                              const char **why, struct store_async *as);
 /* Fails every delivered or running job older than run_timeout; returns how many. */
 long store_sweep_timeouts(struct store *s, int64_t now, int64_t run_timeout);
 
@@ -256,7 +280,7 @@ struct job_request {
     const char *description;
     const char *script;
     const char *notify_url; /* NULL when none */
-    bool express_execute, needs_acknowledgement, should_backup;
+    bool express_execute, needs_acknowledgement, should_backup, dry_run, expects_reboot;
 };
 
 /* STORE_CREATED with the new job; STORE_OK with the original job when the key

@@ -236,6 +236,46 @@ static void test_wrapper(void **state)
     assert_non_null(strstr(w, "/file read file=$fn"));
     free(w);
 
+    /* the reports name their delivery */
+    p = job_params(false, 71300);
+    p.delivery = 1761740000;
+    w = ros_render_wrapper(&p);
+    busy = ros_find_local(w, "jpDone");
+    assert_non_null(strstr(busy, "?status=done&delivery=1761740000&expires=1761743110&"));
+    free(busy);
+    /* 7.13+: the parser's and the payload's messages go with the fail report */
+    assert_non_null(strstr(w, ":onerror jpE in={ :set jpCode [:parse $jpSrc] } do={"));
+    assert_non_null(strstr(w, ":onerror jpE in={ $jpCode } do={"));
+    assert_non_null(strstr(w, "url=$jpFail http-method=post http-data=$jpMsg"));
+    /* at most once: the token is recorded before the payload runs */
+    assert_true(strstr(w, "contents=($jpTok . \"=r\\n\" . $keep)") < strstr(w, "in={ $jpCode }"));
+    assert_true(strstr(w, "[:find $jpRan ($jpTok . \"=\")]") < strstr(w, "url=$jpBusy"));
+    free(w);
+    p.version = 71200; /* no :onerror: the same, without the messages */
+    w = ros_render_wrapper(&p);
+    assert_null(strstr(w, ":onerror"));
+    assert_non_null(strstr(w, ":do { $jpCode } on-error={ :set jpOk false;"));
+    free(w);
+    /* a dry run parses and runs nothing */
+    p.dry_run = true;
+    w = ros_render_wrapper(&p);
+    assert_non_null(strstr(w, "[:parse $jpSrc]"));
+    assert_null(strstr(w, "$jpCode }"));
+    assert_non_null(strstr(w, "dry run: the payload parses; nothing ran"));
+    free(w);
+    /* a job that expects a reboot leaves its token for the poll script and
+     * reports no done itself */
+    p.dry_run = false;
+    p.expects_reboot = true;
+    p.version = 71500;
+    w = ros_render_wrapper(&p);
+    const char *file = strstr(w, "/file add name=$jpRb contents=$jpTok");
+    assert_non_null(file);
+    assert_true(file < strstr(w, "in={ $jpCode }"));
+    assert_true(strstr(w, "in={ $jpCode }") < strstr(w, ":set jpLater true"));
+    assert_true(strstr(w, ":if ($jpLater) do={") < strstr(w, "url=$jpDone"));
+    free(w);
+
     p = job_params(true, 71200); /* too old for /file read */
     w = ros_render_wrapper(&p);
     assert_null(strstr(w, "/file read"));
@@ -273,7 +313,13 @@ static void test_poll_and_adoption(void **state)
     char *in = ros_find_local(poll, "jpRev");
     assert_string_equal(in, rev);
     free(in);
-    assert_non_null(strstr(poll, "\";jobplane-script=\" . $jpRev)"));
+    assert_non_null(
+        strstr(poll, "\";jobplane-script=\" . $jpRev . \";jobplane-reboot=\" . $jpRb)"));
+    /* the word of a restart is sent until a poll got through */
+    assert_true(strstr(poll, "[/file get \"flash/" ROS_REBOOT_FILE "\" contents]") <
+                strstr(poll, "jobplane-reboot="));
+    assert_non_null(
+        strstr(poll, ":if ((($r->\"status\") = \"finished\") && ($jpRb != \"\")) do={"));
     p.base_url = "https://elsewhere.example.net";
     ros_poll_revision(&p, rev2);
     assert_string_equal(rev, rev2);

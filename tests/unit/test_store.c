@@ -58,7 +58,9 @@ static enum store_result report(struct store *s, const char *job, enum job_repor
     sem_t sem;
     sem_init(&sem, 0, 0);
     struct store_async as = {.done = posted, .ctx = &sem};
-    store_job_report_async(s, job, r, now, out, &as);
+    struct job_report_req rr = {.job_id = job, .report = r, .now = now};
+    const char *why;
+    store_job_report_async(s, &rr, out, &why, &as);
     sem_wait(&sem);
     sem_destroy(&sem);
     return as.res;
