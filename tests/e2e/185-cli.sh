@@ -32,7 +32,7 @@ check_true "no server: a clear message" grep -q "cannot reach http://127.0.0.1:1
 # Sites.
 cli site add "edge 1"
 check "site add" 0 "$RC"
-check_true "site add prints the bootstrap line" grep -q '^{:local s ""; :do {:set s' <<<"$OUT"
+check_true "site add prints the bootstrap line" grep -qF '{:local dm [:toarray ""]; :do {:set dm [[:parse "/system device-mode get"]]}' <<<"$OUT"
 S1=$(sed -n '1s/^site //p' <<<"$OUT")
 cli site add "edge 2" -q
 S2=$OUT

@@ -12,7 +12,9 @@ check "the documented fields, plus bootstrap on create" \
     "adopted_at adopted_from architecture_name board_name bootstrap bootstrap_expires_at created_at deleted_at expected_serial has_pulse id identity last_seen_at last_seen_from model name serial_number software_version updated_at uptime" \
     "$(jb 'keys | join(" ")')"
 check_true "bootstrap is one RouterOS line fetching /adopt/{token}" \
-    grep -qE "^\{:local s \"\"; .*; :local r \[/tool fetch url=\"$BASE/adopt/[0-9A-Za-z]{22}\" .*\}\$" <<<"$(jb .bootstrap)"
+    grep -qE "^\{:local dm .*; :local s \"\"; .*; :local r \[/tool fetch url=\"$BASE/adopt/[0-9A-Za-z]{22}\" .*\}\$" <<<"$(jb .bootstrap)"
+check_true "... which checks device-mode first" grep -qF '{:local dm [:toarray ""]; :do {:set dm [[:parse "/system device-mode get"]]} on-error={};' <<<"$(jb .bootstrap)"
+check "... and pins no CA over plain http" 0 "$(jb -r .bootstrap | grep -c /certificate)"
 check "has_pulse false before any poll" false "$(jb .has_pulse)"
 check "device fields are null" "null null null null" "$(jb '"\(.last_seen_at) \(.identity) \(.software_version) \(.uptime)"')"
 check "deleted_at null" null "$(jb .deleted_at)"
