@@ -113,4 +113,34 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 chmod 600 "$C/one.key"
 bad_start "--tls-cert without --tls-key" "go together" 2 --tls-cert "$C/one.pem"
+bad_start "a --tls-ca that is no certificate" "--tls-ca $C/one.key: no PEM certificate in it" 2 \
+    --tls-ca "$C/one.key" --secret 0123456789abcdef0123456789abcdef
+bad_start "a missing --tls-ca" "--tls-ca $C/nope.pem" 2 --tls-ca "$C/nope.pem" \
+    --secret 0123456789abcdef0123456789abcdef
+
+# --tls-ca: bootstrap lines pin the CA (its SHA-256 over DER, as RouterOS
+# shows a certificate's fingerprint), and /ca.pem serves it over https
+cp "$C/one.pem" "$C/srv.pem"
+cp "$C/one.key" "$C/srv.key"
+jp_start --tls-cert "$C/srv.pem" --tls-key "$C/srv.key" --tls-ca "$C/ca.pem"
+BASE="https://127.0.0.1:$JP_PORT"
+FP=$(openssl x509 -in "$C/ca.pem" -outform DER | sha256sum | cut -c1-64)
+api POST /sites -H 'Content-Type: application/json' -d '{"name":"pinned"}'
+BOOT=$(jb -r .bootstrap)
+check "the bootstrap fetches the CA without a check (nothing is trusted yet)" 1 \
+    "$(grep -c "/tool fetch url=\"https://127.0.0.1:$JP_PORT/ca.pem\" dst-path=\"jobplane-ca.pem\" check-certificate=no;" <<<"$BOOT")"
+check "it compares the imported certificate with the pinned fingerprint" 1 \
+    "$(grep -c ":if (\[:len \[/certificate find where fingerprint=\"$FP\"\]\] = 0) do={/certificate remove \[find where name=\"jobplane-ca\"\]; :error" <<<"$BOOT")"
+check "it trusts only that one" 1 "$(grep -c "/certificate set \[find where fingerprint=\"$FP\"\] trusted=yes; " <<<"$BOOT")"
+check_true "all before the adoption's checked fetch" \
+    test "$(grep -bo 'trusted=yes' <<<"$BOOT" | cut -d: -f1)" -lt "$(grep -bo '/adopt/' <<<"$BOOT" | cut -d: -f1)"
+SITE=$(jb -r .id)
+api POST "/sites/$SITE/device-token"
+check "a new line (POST /sites/{id}/device-token) is pinned too" 1 "$(jb -r .bootstrap | grep -c "fingerprint=\"$FP\"")"
+req GET /ca.pem
+check "/ca.pem over https" 200 "$STATUS"
+check "... is the CA, whose fingerprint the line pins" "$FP" \
+    "$(printf '%s\n' "$BODY" | openssl x509 -outform DER | sha256sum | cut -c1-64)"
+check "... as application/x-pem-file" "application/x-pem-file" "$(header Content-Type)"
+jp_stop
 jp_finish
