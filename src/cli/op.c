@@ -159,6 +159,8 @@ enum {
     O_BACKUP,
     O_EXPRESS,
     O_NO_ACK,
+    O_DRY_RUN,
+    O_EXPECTS_REBOOT,
     O_ONLINE,
     O_OFFLINE,
     O_LIMIT,
@@ -197,6 +199,8 @@ static const struct option options[] = {
     {"backup", 0, 0, O_BACKUP},
     {"express", 0, 0, O_EXPRESS},
     {"no-ack", 0, 0, O_NO_ACK},
+    {"dry-run", 0, 0, O_DRY_RUN},
+    {"expects-reboot", 0, 0, O_EXPECTS_REBOOT},
     {"online", 0, 0, O_ONLINE},
     {"offline", 0, 0, O_OFFLINE},
     {"limit", 1, 0, O_LIMIT},
@@ -232,6 +236,8 @@ static const struct {
     {"backup", "--backup             take a configuration backup before the script runs"},
     {"express", "--express            wake a held poll of the router at once"},
     {"no-ack", "--no-ack             completed at delivery, no report expected"},
+    {"dry-run", "--dry-run            the router parses the script and runs nothing"},
+    {"expects-reboot", "--expects-reboot     the script restarts the router: done when it is back"},
     {"online", "--online             only sites with a pulse"},
     {"offline", "--offline            only sites without a pulse"},
     {"limit", "--limit N            at most N (default: all)"},
@@ -358,6 +364,8 @@ static int op_parse(struct op *o, const char *res, const struct op_verb *v, int 
         case O_BACKUP: a->backup = 1; break;
         case O_EXPRESS: a->express = 1; break;
         case O_NO_ACK: a->no_ack = 1; break;
+        case O_DRY_RUN: a->dry_run = 1; break;
+        case O_EXPECTS_REBOOT: a->expects_reboot = 1; break;
         case O_ONLINE: a->online = 1; break;
         case O_OFFLINE: a->online = 0; break;
         case O_LIMIT: bad = opt_long(optarg, 1, 1000000000, &a->limit); break;

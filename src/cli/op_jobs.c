@@ -12,7 +12,7 @@
 static const struct op_verb verbs[] = {
     {"create", "SITE [FILE|-]",
      "queue a script (from FILE, or standard input) for the site's router",
-     "description key backup express no-ack"},
+     "description key backup express no-ack dry-run expects-reboot"},
     {"ls", "SITE", "list the site's jobs, newest first", "status limit"},
     {"get", "SITE JOB", "one job", ""},
     {"cancel", "SITE JOB", "cancel a pending job", ""},
@@ -78,6 +78,9 @@ static int create(struct op *o, const struct op_args *a)
                              a->backup ? "X-Backup: true" : "X-Backup: false",
                              a->express ? "X-Express-Execute: true" : "X-Express-Execute: false",
                              a->no_ack ? "X-Needs-Ack: false" : "X-Needs-Ack: true",
+                             a->dry_run ? "X-Dry-Run: true" : "X-Dry-Run: false",
+                             a->expects_reboot ? "X-Expects-Reboot: true"
+                                               : "X-Expects-Reboot: false",
                              NULL};
     struct op_resp r;
     int rc = OP_API;

@@ -36,6 +36,19 @@ check "the JSON form takes dry_run (and it implies acknowledgement)" "true true"
     "$(jb '"\(.dry_run) \(.needs_acknowledgement)"')"
 api DELETE "/site/$HAND/job/$J"
 check "cancelled" 204 "$STATUS"
+printf ':put 1\n' >"$JP_TMP/s.rsc"
+JP_URL=$BASE JP_TOKEN=$TOK cli job create "$HAND" "$JP_TMP/s.rsc" -d "cli dry run" --dry-run -q
+check "jobplane job create --dry-run" 0 "$RC"
+api GET "/site/$HAND/job/$OUT"
+check "... queues a dry run" "true false" "$(jb '"\(.dry_run) \(.expects_reboot)"')"
+api DELETE "/site/$HAND/job/$OUT"
+JP_URL=$BASE JP_TOKEN=$TOK cli job create "$HAND" "$JP_TMP/s.rsc" -d "cli reboot" --expects-reboot -q
+api GET "/site/$HAND/job/$OUT"
+check "jobplane job create --expects-reboot" "false true" "$(jb '"\(.dry_run) \(.expects_reboot)"')"
+api DELETE "/site/$HAND/job/$OUT"
+JP_URL=$BASE JP_TOKEN=$TOK cli job create "$HAND" "$JP_TMP/s.rsc" -d "cli both" --expects-reboot --dry-run
+check "both at once: the API's refusal (exit 1)" 1 "$RC"
+check_true "... and its message" grep -q "A dry run runs nothing" "$JP_TMP/err"
 
 # ---- fencing, by hand ------------------------------------------------------
 new_job "$HAND" ':put "fenced"' >/dev/null
