@@ -48,12 +48,16 @@ check "the routers installed 10 replacements" 10 "$(sim 'script updates')"
 check "updated is recorded per router" 10 "$(grep -c '^updated ' "$JP_TMP/rec")"
 
 # ---- downgraded routers keep polling --------------------------------------
-"$JP_BIN" sim --url "$BASE" --token "$TOK" --routers 6 --interval 1 --wait 5 --duration 30 \
+"$JP_BIN" sim --url "$BASE" --token "$TOK" --routers 6 --interval 1 --wait 5 --duration 40 \
     --downgrade-after 8 >"$JP_TMP/sim2.out" 2>&1 &
 SIM=$!
-sleep 13 # adopted, held polls, then every router on 7.12
-api GET "/sites?has_pulse=true"
-DOWN=$(jb -c '[.[] | select(.name | startswith("sim-")) | select(.software_version == "7.12 (stable)") | .id]')
+sleep 8 # adopted, held polls, then every router on 7.12 from its next poll
+for _ in $(seq 100); do
+    api GET "/sites?has_pulse=true"
+    DOWN=$(jb -c '[.[] | select(.name | startswith("sim-")) | select(.software_version == "7.12 (stable)") | .id]')
+    [ "$(jq length <<<"$DOWN")" = 6 ] && break
+    sleep 0.2
+done
 check "6 routers run 7.12 and poll (their last heartbeat says so)" 6 "$(jq length <<<"$DOWN")"
 for s in $(jq -r '.[]' <<<"$DOWN"); do new_job "$s" ':put "after the downgrade"' >/dev/null; done
 for _ in $(seq 100); do
