@@ -252,7 +252,7 @@ check "config --help" 0 "$?"
 # bash completion reads the binary's own help
 COMPS=$(bash -c '. scripts/jobplane.bash-completion
 c() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _jobplane; echo "${COMPREPLY[*]}"; }
-c "$0" job ""; c "$0" job create --ex; c "$0" si' "$JP_BIN")
+c "$0" job ""; c "$0" job create --expr; c "$0" si' "$JP_BIN")
 check "bash completion: verbs, options, commands" "create ls get cancel log wait
 --express
 sim site" "$COMPS"
