@@ -39,8 +39,9 @@ struct app {
     int64_t run_timeout;            /* seconds a delivered job may run before it fails */
     struct sign_key sign;           /* for signed device URLs */
     int64_t url_ttl;                /* seconds a signed device URL stays valid */
-    struct ratelimit *rate;         /* per-team limits of JWTs; NULL: off */
-    struct ratelimit *key_rate;     /* per-key limits of API keys; NULL: off */
+    int64_t output_max;         /* bytes of a job's output a router uploads; past it: cut, marked */
+    struct ratelimit *rate;     /* per-team limits of JWTs; NULL: off */
+    struct ratelimit *key_rate; /* per-key limits of API keys; NULL: off */
     struct key_uses *uses;
     int64_t adoption_ttl;          /* seconds a bootstrap line stays valid */
     struct ratelimit *adopt_fails; /* failed adoptions per client address; NULL: off */
@@ -215,6 +216,7 @@ void api_jobs_create_json(struct http_req *req);
 void api_jobs_list(struct http_req *req);
 void api_jobs_get(struct http_req *req);
 void api_jobs_cancel(struct http_req *req);
+void api_jobs_output(struct http_req *req);
 void api_error_doc(struct http_req *req);
 void api_sites_delete(struct http_req *req);
 void api_sites_rotate(struct http_req *req);

@@ -236,6 +236,8 @@ static char *render_job(struct http_req *req, const struct job *j, long remainin
         .should_backup = j->should_backup,
         .dry_run = j->dry_run,
         .expects_reboot = j->expects_reboot,
+        .capture_output = j->capture_output,
+        .output_max = (long)app->output_max,
         .version = version,
     };
     return ros_render_wrapper(&p);
@@ -496,6 +498,7 @@ struct report_wait {
     struct job j;
     enum job_report rep;
     const char *why;
+    bool partial; /* a chunk of the output stored; the report waits for the last */
 };
 
 static void report_wait_clear(void *p)
@@ -508,7 +511,9 @@ static void report_done(struct http_req *req)
     struct report_wait *rw = req->cont;
     enum store_result r = rw->w.as.res;
     const char *status = job_reports[rw->rep].name;
-    if (r == STORE_OK || r == STORE_CONFLICT) {
+    if (r == STORE_OK && rw->partial) {
+        http_reply(req, 200, "text/plain; charset=utf-8", strdup("ok\n"), 3);
+    } else if (r == STORE_OK || r == STORE_CONFLICT) {
         if (r == STORE_OK) {
             log_ev(LOG_INFO, "job.reported", req->request_id, rw->j.site_id, rw->j.token,
                    "job %s reported %s site=%s", rw->j.token, status, rw->j.site_id);
@@ -538,9 +543,30 @@ void api_device_report(struct http_req *req)
     if (!rw)
         return;
     rw->rep = (enum job_report)job_report_parse(who->action);
+    /* the final report may come as chunks of what the payload printed */
+    const char *o = http_query(req, "offset"), *t = http_query(req, "total");
+    long long offset = 0, total = 0;
+    if (o || t) {
+        if (!o || !t || !*o || !*t || strlen(o) > 9 || strlen(t) > 9 ||
+            strspn(o, "0123456789") != strlen(o) || strspn(t, "0123456789") != strlen(t) ||
+            rw->rep == REPORT_BUSY || (total = strtoll(t, NULL, 10)) < 1 ||
+            (offset = strtoll(o, NULL, 10)) + (long long)req->body_len > total || !req->body_len) {
+            api_wait_end(req);
+            http_reply_error(req, JP_ERR_PARAMETER_INVALID,
+                             "offset and total (byte counts) go with a non-empty chunk of a done or"
+                             " fail report's output.");
+            return;
+        }
+        if (total > app->output_max + 512) { /* the router's cut adds a line */
+            api_wait_end(req);
+            http_reply_error(req, JP_ERR_PAYLOAD_TOO_LARGE,
+                             "The output is larger than --output-max.");
+            return;
+        }
+    }
     /* a POSTed report may carry the router's message (why it failed) */
     char *msg = NULL;
-    if (req->body_len) {
+    if (req->body_len && !total) {
         size_t n = req->body_len < 500 ? req->body_len : 500;
         if ((msg = malloc(n + 1))) {
             memcpy(msg, req->body, n);
@@ -552,7 +578,12 @@ void api_device_report(struct http_req *req)
                                 .delivery = who->delivery,
                                 .message = msg && *msg ? msg : NULL,
                                 .now = now_s(),
-                                .run_timeout = app->run_timeout};
+                                .run_timeout = app->run_timeout,
+                                .chunk = req->body,
+                                .chunk_len = total ? req->body_len : 0,
+                                .offset = offset,
+                                .total = total,
+                                .partial = &rw->partial};
     store_job_report_async(app->store, &rr, &rw->j, &rw->why, &rw->w.as);
     free(msg);
     http_defer(req, report_done);

@@ -89,6 +89,7 @@ void api_job_create(struct http_req *req, const char *site, const struct job_fie
         .should_backup = f->should_backup,
         .dry_run = f->dry_run,
         .expects_reboot = f->expects_reboot,
+        .capture_output = f->capture_output,
     };
     c->answer = answer;
     store_job_create_async(app->store, c->team, &c->jr, &c->j, &c->w.as);
@@ -123,7 +124,8 @@ void api_jobs_create(struct http_req *req)
         http_header(req, "X-Express-Execute"), req->body, req->body_len, &f, msg, sizeof msg);
     if (!e)
         e = jobreq_options(http_header(req, "X-Dry-Run"), http_header(req, "X-Expects-Reboot"),
-                           http_header(req, "X-Needs-Ack"), &f, msg, sizeof msg);
+                           http_header(req, "X-Capture-Output"), http_header(req, "X-Needs-Ack"),
+                           &f, msg, sizeof msg);
     if (e)
         http_reply_error(req, e, msg);
     else
@@ -225,6 +227,24 @@ void api_jobs_get(struct http_req *req)
     else
         api_reply_store_error(req, r);
     job_clear(&j);
+}
+
+void api_jobs_output(struct http_req *req)
+{
+    struct app *app = req->app;
+    const struct caller *who = req->caller;
+    char site[JP_UUID_LEN + 1], id[JP_UUID_LEN + 1];
+    if (api_uuid_param(req, "site", site) || api_uuid_param(req, "job", id))
+        return;
+    char *text = NULL;
+    int64_t size = 0;
+    enum store_result r = store_job_output(app->store, who->team, site, id, &text, &size);
+    if (r == STORE_OK && !text) /* the job is there; nothing it printed arrived (yet) */
+        http_reply(req, 204, NULL, NULL, 0);
+    else if (r == STORE_OK)
+        http_reply(req, 200, "text/plain; charset=utf-8", text, strlen(text));
+    else
+        api_reply_store_error(req, r);
 }
 
 void api_jobs_cancel(struct http_req *req)

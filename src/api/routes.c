@@ -59,11 +59,13 @@ const struct http_route api_routes[] = {
     {"POST", "/site/{site}/job", api_jobs_create, BODY, OPERATOR(JOBS_WRITE)},
     {"GET", "/site/{site}/job", api_jobs_list, 0, OPERATOR(JOBS_READ)},
     {"GET", "/site/{site}/job/{job}", api_jobs_get, 0, OPERATOR(JOBS_READ)},
+    {"GET", "/site/{site}/job/{job}/output", api_jobs_output, 0, OPERATOR(JOBS_READ)},
     {"DELETE", "/site/{site}/job/{job}", api_jobs_cancel, 0, OPERATOR(JOBS_WRITE)},
     /* the older plural paths */
     {"POST", "/sites/{site}/jobs", api_jobs_create, BODY, OPERATOR(JOBS_WRITE)},
     {"GET", "/sites/{site}/jobs", api_jobs_list, 0, OPERATOR(JOBS_READ)},
     {"GET", "/sites/{site}/jobs/{job}", api_jobs_get, 0, OPERATOR(JOBS_READ)},
+    {"GET", "/sites/{site}/jobs/{job}/output", api_jobs_output, 0, OPERATOR(JOBS_READ)},
     {"DELETE", "/sites/{site}/jobs/{job}", api_jobs_cancel, 0, OPERATOR(JOBS_WRITE)},
     /* the JSON ("asynchronous") API */
     {"POST", "/api/asynchronous/{site}", api_jobs_create_json, BODY, OPERATOR(JOBS_WRITE)},

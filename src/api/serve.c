@@ -43,12 +43,14 @@ static void usage(FILE *f)
         "  --max-body BYTES        largest request body (default 65536)\n"
         "  --poll-interval S       router poll interval (scheduler and has_pulse; default"
         " 30)\n"
-        "  --poll-wait S           held-poll seconds rendered into RouterOS 7.15+ poll"
-        " scripts (0-60, default 20)\n"
+        "  --poll-wait S           held-poll seconds of the poll script, used by RouterOS"
+        " 7.15+ (0-60, default 20)\n"
         "  --run-timeout S         a delivered job without a final report fails after S"
         " seconds (default 600)\n"
         "  --url-ttl S             lifetime of signed report and backup URLs (default:"
         " run timeout + 3600)\n"
+        "  --output-max BYTES      what a job's output may hold (X-Capture-Output; 1024 to\n"
+        "                          1048576, default 65536): the router cuts it there\n"
         "  --jwt-issuer ISS        require this iss claim\n"
         "  --jwt-audience AUD      require this aud claim\n"
         "  --jwt-leeway S          tolerated clock skew for exp/nbf (default 0)\n"
@@ -269,6 +271,7 @@ int serve_main(int argc, char **argv)
         O_WAIT,
         O_RUNTIMEOUT,
         O_URLTTL,
+        O_OUTPUT_MAX,
         O_POOL,
         O_PROXY,
         O_MAXHELD,
@@ -320,6 +323,7 @@ int serve_main(int argc, char **argv)
         {"poll-wait", 1, 0, O_WAIT},
         {"run-timeout", 1, 0, O_RUNTIMEOUT},
         {"url-ttl", 1, 0, O_URLTTL},
+        {"output-max", 1, 0, O_OUTPUT_MAX},
         {"db-pool", 1, 0, O_POOL},
         {"trusted-proxy", 1, 0, O_PROXY},
         {"max-held", 1, 0, O_MAXHELD},
@@ -356,10 +360,10 @@ int serve_main(int argc, char **argv)
                *secret_file = NULL, *base_url = NULL, *port_file = NULL, *proxy = NULL,
                *metrics_listen = NULL;
     long threads = 16, maxconn = 4096, idle = 30, maxbody = 65536, poll = 30, leeway = 0, wait = 20,
-         run_timeout = 600, url_ttl = -1, pool = 0, max_held = 20000, rate = 0, writers = 0,
-         wh_conc = 64, wh_retention = 7, key_rate = 60, adopt_ttl = 86400, adopt_fails = 10,
-         stats_interval = 300, raw_hours = 48, hourly_days = 30, daily_days = 400, job_days = 90,
-         backup_keep = 30, wh_dead = 30;
+         run_timeout = 600, url_ttl = -1, output_max = 65536, pool = 0, max_held = 20000, rate = 0,
+         writers = 0, wh_conc = 64, wh_retention = 7, key_rate = 60, adopt_ttl = 86400,
+         adopt_fails = 10, stats_interval = 300, raw_hours = 48, hourly_days = 30, daily_days = 400,
+         job_days = 90, backup_keep = 30, wh_dead = 30;
     struct key_files kf = {0};
     const char *tls_cert = NULL, *tls_key = NULL, *tls_ca = NULL;
     const char *node = NULL;
@@ -403,6 +407,7 @@ int serve_main(int argc, char **argv)
         case O_WAIT: bad = opt_long(optarg, 0, 60, &wait); break;
         case O_RUNTIMEOUT: bad = opt_long(optarg, 1, 7 * 86400, &run_timeout); break;
         case O_URLTTL: bad = opt_long(optarg, 1, 30 * 86400, &url_ttl); break;
+        case O_OUTPUT_MAX: bad = opt_long(optarg, 1024, 1024 * 1024, &output_max); break;
         case O_POOL: bad = opt_long(optarg, 1, 256, &pool); break;
         case O_PROXY: proxy = optarg; break;
         case O_MAXHELD: bad = opt_long(optarg, 1, 1000000, &max_held); break;
@@ -523,6 +528,7 @@ int serve_main(int argc, char **argv)
         app.poll_rev);
     app.run_timeout = run_timeout;
     app.url_ttl = url_ttl > 0 ? url_ttl : run_timeout + 3600;
+    app.output_max = output_max;
     app.rate = rate ? ratelimit_new((unsigned)rate) : NULL;
     app.adoption_ttl = adopt_ttl;
     app.adopt_fails = adopt_fails ? ratelimit_new((unsigned)adopt_fails) : NULL;

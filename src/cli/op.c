@@ -161,6 +161,7 @@ enum {
     O_NO_ACK,
     O_DRY_RUN,
     O_EXPECTS_REBOOT,
+    O_CAPTURE_OUTPUT,
     O_ONLINE,
     O_OFFLINE,
     O_LIMIT,
@@ -201,6 +202,7 @@ static const struct option options[] = {
     {"no-ack", 0, 0, O_NO_ACK},
     {"dry-run", 0, 0, O_DRY_RUN},
     {"expects-reboot", 0, 0, O_EXPECTS_REBOOT},
+    {"capture-output", 0, 0, O_CAPTURE_OUTPUT},
     {"online", 0, 0, O_ONLINE},
     {"offline", 0, 0, O_OFFLINE},
     {"limit", 1, 0, O_LIMIT},
@@ -238,6 +240,7 @@ static const struct {
     {"no-ack", "--no-ack             completed at delivery, no report expected"},
     {"dry-run", "--dry-run            the router parses the script and runs nothing"},
     {"expects-reboot", "--expects-reboot     the script restarts the router: done when it is back"},
+    {"capture-output", "--capture-output     the router uploads what the script printed (7.13+)"},
     {"online", "--online             only sites with a pulse"},
     {"offline", "--offline            only sites without a pulse"},
     {"limit", "--limit N            at most N (default: all)"},
@@ -366,6 +369,7 @@ static int op_parse(struct op *o, const char *res, const struct op_verb *v, int 
         case O_NO_ACK: a->no_ack = 1; break;
         case O_DRY_RUN: a->dry_run = 1; break;
         case O_EXPECTS_REBOOT: a->expects_reboot = 1; break;
+        case O_CAPTURE_OUTPUT: a->capture_output = 1; break;
         case O_ONLINE: a->online = 1; break;
         case O_OFFLINE: a->online = 0; break;
         case O_LIMIT: bad = opt_long(optarg, 1, 1000000000, &a->limit); break;

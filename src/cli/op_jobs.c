@@ -12,11 +12,12 @@
 static const struct op_verb verbs[] = {
     {"create", "SITE [FILE|-]",
      "queue a script (from FILE, or standard input) for the site's router",
-     "description key backup express no-ack dry-run expects-reboot"},
+     "description key backup express no-ack dry-run expects-reboot capture-output"},
     {"ls", "SITE", "list the site's jobs, newest first", "status limit"},
     {"get", "SITE JOB", "one job", ""},
     {"cancel", "SITE JOB", "cancel a pending job", ""},
     {"log", "SITE JOB", "the job's events", ""},
+    {"output", "SITE JOB", "what the job printed on the router (--capture-output)", ""},
     {"wait", "SITE JOB...", "wait until the jobs finish (exit 4 if one failed)",
      "timeout interval"},
 };
@@ -73,15 +74,16 @@ static int create(struct op *o, const struct op_args *a)
         new_uuid(key);
     snprintf(hk, sizeof hk, "X-Idempotency-Key: %s", key);
     snprintf(hd, sizeof hd, "X-Description: %s", a->description);
-    const char *headers[] = {hk,
-                             hd,
-                             a->backup ? "X-Backup: true" : "X-Backup: false",
-                             a->express ? "X-Express-Execute: true" : "X-Express-Execute: false",
-                             a->no_ack ? "X-Needs-Ack: false" : "X-Needs-Ack: true",
-                             a->dry_run ? "X-Dry-Run: true" : "X-Dry-Run: false",
-                             a->expects_reboot ? "X-Expects-Reboot: true"
-                                               : "X-Expects-Reboot: false",
-                             NULL};
+    const char *headers[] = {
+        hk,
+        hd,
+        a->backup ? "X-Backup: true" : "X-Backup: false",
+        a->express ? "X-Express-Execute: true" : "X-Express-Execute: false",
+        a->no_ack ? "X-Needs-Ack: false" : "X-Needs-Ack: true",
+        a->dry_run ? "X-Dry-Run: true" : "X-Dry-Run: false",
+        a->expects_reboot ? "X-Expects-Reboot: true" : "X-Expects-Reboot: false",
+        a->capture_output ? "X-Capture-Output: true" : "X-Capture-Output: false",
+        NULL};
     struct op_resp r;
     int rc = OP_API;
     if (job_path(site, NULL, path, sizeof path)) {
@@ -252,6 +254,17 @@ int op_job(struct op *o, int argc, char **argv)
         return OP_USAGE;
     if (!strcmp(name, "log"))
         return show_log(o, path);
+    if (!strcmp(name, "output")) { /* the text as it is, to standard output */
+        struct op_resp r;
+        snprintf(path + strlen(path), sizeof path - strlen(path), "/output");
+        if (op_request(o, "GET", path, NULL, NULL, 0, NULL, &r))
+            return OP_API;
+        rc = r.status == 200 ? OP_OK : op_fail(&r);
+        if (rc == OP_OK)
+            fwrite(r.body, 1, r.len, stdout);
+        op_resp_clear(&r);
+        return rc;
+    }
     json_t *j = NULL;
     if (!strcmp(name, "ls")) {
         char q[1400], enc[128];

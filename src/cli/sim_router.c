@@ -278,6 +278,50 @@ static bool report(struct worker *w, const char *url)
     return report_msg(w, url, NULL);
 }
 
+/* What a payload "prints": the text of each `:put "..."` in it, a line
+ * each. */
+static char *sim_output(const char *src)
+{
+    struct sbuf b;
+    sbuf_init(&b, 256);
+    for (const char *p = strstr(src, ":put \""); p; p = strstr(p, ":put \"")) {
+        p += 5;
+        char *v = ros_unquote(&p, NULL);
+        if (!v)
+            break;
+        sbuf_printf(&b, "%s\n", v);
+        free(v);
+    }
+    return sbuf_take(&b, NULL);
+}
+
+/* The final report of a job whose output is captured: the output (and the
+ * failure's message) in 32 KiB chunks to the report's URL, as the wrapper
+ * sends it. */
+static bool report_output(struct worker *w, const char *url, const char *out)
+{
+    size_t len = strlen(out);
+    if (!len)
+        return report(w, url);
+    if (!ours(w->s, url)) {
+        atomic_fetch_add(&w->s->foreign_urls, 1);
+        return false;
+    }
+    struct buf b = {0};
+    bool ok = true;
+    for (size_t off = 0; ok && off < len; off += 32768) {
+        size_t n = len - off < 32768 ? len - off : 32768;
+        char u[1100];
+        snprintf(u, sizeof u, "%s&offset=%zu&total=%zu", url, off, len);
+        long st = sim_http(w->c, "POST", u, NULL, "text/plain", out + off, n, 30, &b);
+        if (st == 409)
+            atomic_fetch_add(&w->s->refused, 1);
+        ok = st == 200;
+    }
+    free(b.p);
+    return ok;
+}
+
 /* Whether RouterOS would parse the payload, roughly: brackets, braces and
  * parentheses balance and every string is closed. */
 static bool sim_parses(const char *src)
@@ -468,7 +512,23 @@ void sim_run_job(struct worker *w, struct router *r, const char *script, double 
         goto out;
     }
     free(tok);
-    if (!report_msg(w, ok ? done : fail, ok ? NULL : msg ? msg : ""))
+    bool captured = strstr(script, ":execute script=") != NULL;
+    bool reported;
+    if (captured) {
+        char *out = sim_output(src);
+        struct sbuf o;
+        sbuf_init(&o, 256);
+        sbuf_puts(&o, out ? out : "");
+        if (!ok)
+            sbuf_printf(&o, "[jobplane: %s]\n", msg ? msg : "");
+        char *text = sbuf_take(&o, NULL);
+        reported = text && report_output(w, ok ? done : fail, text);
+        free(text);
+        free(out);
+    } else {
+        reported = report_msg(w, ok ? done : fail, ok ? NULL : msg ? msg : "");
+    }
+    if (!reported)
         atomic_fetch_add(&s->report_errors, 1);
     else
         sim_record(s, r->site_id, id, ok ? (dry ? "dry-run" : "done") : "fail");

@@ -98,25 +98,31 @@ enum jp_err jobreq_from_headers(const char *key, const char *description, const 
  * request said needs_acknowledgement itself. */
 static enum jp_err check_options(struct job_fields *f, bool ack_explicit, char *msg, size_t msglen)
 {
-    if (f->dry_run && (f->should_backup || f->expects_reboot))
+    if (f->dry_run && (f->should_backup || f->expects_reboot || f->capture_output))
         return fail(JP_ERR_PARAMETER_INVALID, msg, msglen,
-                    "A dry run runs nothing: it takes no backup and expects no reboot.");
-    if ((f->dry_run || f->expects_reboot) && ack_explicit && !f->needs_acknowledgement)
+                    "A dry run runs nothing: it takes no backup, expects no reboot and prints"
+                    " nothing.");
+    if (f->expects_reboot && f->capture_output)
         return fail(JP_ERR_PARAMETER_INVALID, msg, msglen,
-                    "A dry run or a job that expects a reboot reports its outcome: it needs an"
-                    " acknowledgement.");
-    if (f->dry_run || f->expects_reboot)
+                    "A job that restarts the router cannot upload what it printed.");
+    bool reports = f->dry_run || f->expects_reboot || f->capture_output;
+    if (reports && ack_explicit && !f->needs_acknowledgement)
+        return fail(JP_ERR_PARAMETER_INVALID, msg, msglen,
+                    "A dry run, a job that expects a reboot or one whose output is captured"
+                    " reports its outcome: it needs an acknowledgement.");
+    if (reports)
         f->needs_acknowledgement = true;
     return JP_OK;
 }
 
-enum jp_err jobreq_options(const char *dry_run, const char *expects_reboot, const char *needs_ack,
-                           struct job_fields *out, char *msg, size_t msglen)
+enum jp_err jobreq_options(const char *dry_run, const char *expects_reboot, const char *output,
+                           const char *needs_ack, struct job_fields *out, char *msg, size_t msglen)
 {
     enum jp_err e;
     if ((e = header_flag("X-Dry-Run", dry_run, false, &out->dry_run, msg, msglen)) ||
         (e = header_flag("X-Expects-Reboot", expects_reboot, false, &out->expects_reboot, msg,
-                         msglen)))
+                         msglen)) ||
+        (e = header_flag("X-Capture-Output", output, false, &out->capture_output, msg, msglen)))
         return e;
     return check_options(out, needs_ack != NULL, msg, msglen);
 }
@@ -203,6 +209,7 @@ enum jp_err jobreq_from_json(const char *body, size_t len, const char *key, json
                        msglen)) ||
         (e = json_flag(j, "dry_run", false, &out->dry_run, msg, msglen)) ||
         (e = json_flag(j, "expects_reboot", false, &out->expects_reboot, msg, msglen)) ||
+        (e = json_flag(j, "capture_output", false, &out->capture_output, msg, msglen)) ||
         (e = check_options(out, json_is_boolean(json_object_get(j, "needs_acknowledgement")), msg,
                            msglen)) ||
         (e = check_notify_url(j, &out->notify_url, msg, msglen)) ||

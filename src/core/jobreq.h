@@ -13,7 +13,8 @@
 
 struct job_fields {
     const char *description, *script, *notify_url; /* borrowed; notify_url may be NULL */
-    bool should_backup, express_execute, needs_acknowledgement, dry_run, expects_reboot;
+    bool should_backup, express_execute, needs_acknowledgement, dry_run, expects_reboot,
+        capture_output;
     char idempotency_key[JP_UUID_LEN + 1]; /* canonical; "" when none was given */
 };
 
@@ -25,14 +26,14 @@ enum jp_err jobreq_from_headers(const char *key, const char *description, const 
                                 size_t len, struct job_fields *out, char *msg, size_t msglen);
 
 /* The router-side options of the header form, after jobreq_from_headers:
- * X-Dry-Run and X-Expects-Reboot (NULL when absent). A dry run runs nothing,
- * so it takes neither a backup nor a reboot; both report an outcome, so
- * neither goes with X-Needs-Ack: false. */
-enum jp_err jobreq_options(const char *dry_run, const char *expects_reboot, const char *needs_ack,
-                           struct job_fields *out, char *msg, size_t msglen);
+ * X-Dry-Run, X-Expects-Reboot and X-Capture-Output (NULL when absent). A dry
+ * run runs nothing, so it takes no backup, expects no reboot and prints
+ * nothing; all three report an outcome, so none goes with X-Needs-Ack: false. */
+enum jp_err jobreq_options(const char *dry_run, const char *expects_reboot, const char *output,
+                           const char *needs_ack, struct job_fields *out, char *msg, size_t msglen);
 
 /* The JSON form {description, script, make_backup?, express_execute?,
- * needs_acknowledgement?, notify_url?, dry_run?, expects_reboot?}
+ * needs_acknowledgement?, notify_url?, dry_run?, expects_reboot?, capture_output?}
  * (needs_acknowledgement defaults to false here, and to true with dry_run or
  * expects_reboot). key is the optional X-Idempotency-Key. On JP_OK *doc owns the
  * strings of out (json_decref it); on an error *doc is NULL. */

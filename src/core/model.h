@@ -96,6 +96,7 @@ struct job {
     bool express_execute, needs_acknowledgement, should_backup;
     bool dry_run;        /* the router parses the payload and runs nothing */
     bool expects_reboot; /* completed when the router comes back restarted */
+    bool capture_output; /* the router uploads what the payload printed */
     int64_t created_at, delivered_at, started_at, completed_at, failed_at;
 };
 

@@ -353,7 +353,8 @@ static void backup_block(struct sbuf *b, const struct ros_job_params *p)
                  "  } on-error={ :set jpOk false; :set jpMsg \"the backup upload failed\" }\n");
 }
 
-#define RAN_ENTRY (JP_TOKEN_LEN + 3) /* TOKEN=S\n */
+#define RAN_ENTRY (JP_TOKEN_LEN + 3)    /* TOKEN=S\n */
+#define OUT_FAILED "#jobplane-failed: " /* ends a captured output when the payload failed */
 
 char *ros_render_wrapper(const struct ros_job_params *p)
 {
@@ -382,6 +383,7 @@ char *ros_render_wrapper(const struct ros_job_params *p)
         ":local jpMsg \"\"\n"
         ":local jpLater false\n"
         ":local jpCode\n"
+        "%s"
         ":local jpRf \"" ROS_RAN_FILE "\"\n"
         ":if ([:len [/file find where name=\"flash\"]] > 0) do={ :set jpRf \"flash/" ROS_RAN_FILE
         "\" }\n"
@@ -401,7 +403,8 @@ char *ros_render_wrapper(const struct ros_job_params *p)
         "    :do { /file add name=$jpRf contents=($jpTok . \"=r\\n\" . $keep) } on-error={"
         " :log warning (\"Job \" . $jpTok . \": cannot write \" . $jpRf) }\n"
         "  }\n",
-        JP_TOKEN_LEN + 1, JP_TOKEN_LEN + 2, RAN_ENTRY * (ROS_RAN_KEEP - 1));
+        p->capture_output ? ":local jpOut \"\"\n" : "", JP_TOKEN_LEN + 1, JP_TOKEN_LEN + 2,
+        RAN_ENTRY * (ROS_RAN_KEEP - 1));
     if (p->should_backup)
         backup_block(&b, p);
     /* 7.13+ (:onerror) tells why the payload did not parse or failed */
@@ -430,7 +433,21 @@ char *ros_render_wrapper(const struct ros_job_params *p)
                       "    :do { /file add name=$jpRb contents=$jpTok } on-error={ :set jpOk false;"
                       " :set jpMsg (\"cannot write \" . $jpRb) }\n"
                       "  }\n");
-        if (why)
+        if (p->capture_output && why)
+            /* run by :execute, which gives back what it printed; the script is
+             * known to parse, so it can be wrapped as text */
+            sbuf_puts(&b,
+                      "  :if ($jpOk) do={\n"
+                      "    :onerror jpE in={ :set jpOut [:execute script=(\":onerror jpX in={\\n\""
+                      " . $jpSrc . \"\\n} do={ :put (\\\"" OUT_FAILED "\\\" . \\$jpX) }\")"
+                      " as-string] } do={ :set jpOk false; :set jpMsg (\"the payload failed: \" ."
+                      " $jpE) }\n"
+                      "    :local at [:find $jpOut \"" OUT_FAILED "\"]\n"
+                      "    :if ([:typeof $at] = \"num\") do={ :set jpOk false; :set jpMsg (\"the"
+                      " payload failed: \" . [:pick $jpOut ($at + [:len \"" OUT_FAILED "\"])"
+                      " [:len $jpOut]]); :set jpOut [:pick $jpOut 0 $at] }\n"
+                      "  }\n");
+        else if (why)
             sbuf_puts(&b,
                       "  :if ($jpOk) do={ :onerror jpE in={ $jpCode } do={ :set jpOk false; :set"
                       " jpMsg (\"the payload failed: \" . $jpE) } }\n");
@@ -438,6 +455,9 @@ char *ros_render_wrapper(const struct ros_job_params *p)
             sbuf_puts(&b,
                       "  :if ($jpOk) do={ :do { $jpCode } on-error={ :set jpOk false; :set jpMsg"
                       " \"the payload failed\" } }\n");
+        if (p->capture_output && !why)
+            sbuf_puts(&b, "  :set jpOut \"[jobplane: capturing the output needs RouterOS 7.13 or"
+                          " later]\\n\"\n");
         if (p->expects_reboot)
             sbuf_puts(&b, "  :if ($jpOk) do={ :set jpLater true } else={ /file remove [find where"
                           " name=$jpRb] }\n");
@@ -451,14 +471,45 @@ char *ros_render_wrapper(const struct ros_job_params *p)
                 ":if ($jpLater) do={\n"
                 "  :log info (\"Job \" . $jpTok . \": ran; the first poll after the restart reports"
                 " it\")\n"
-                "} else={\n"
-                "  :if ($jpOk) do={\n"
-                "    :do { /tool fetch url=$jpDone " FETCH_OPTS " } on-error={}\n"
-                "  } else={\n"
-                "    :log error (\"Job \" . $jpTok . \" failed: \" . $jpMsg)\n"
-                "    :do { /tool fetch url=$jpFail http-method=post http-data=$jpMsg"
-                " http-header-field=\"Content-Type:text/plain\" " FETCH_OPTS " } on-error={}\n"
-                "  }\n"
+                "} else={\n");
+    if (p->capture_output)
+        /* the final report carries what the payload printed, in chunks */
+        sbuf_printf(
+            &b,
+            "  :local jpUrl $jpDone\n"
+            "  :if (!$jpOk) do={\n"
+            "    :set jpUrl $jpFail\n"
+            "    :log error (\"Job \" . $jpTok . \" failed: \" . $jpMsg)\n"
+            "    :set jpOut ($jpOut . \"[jobplane: \" . $jpMsg . \"]\\n\")\n"
+            "  }\n"
+            "  :if ([:len $jpOut] > %ld) do={ :set jpOut ([:pick $jpOut 0 %ld] ."
+            " \"\\n[jobplane: the output was cut at %ld bytes]\\n\") }\n"
+            "  :local sz [:len $jpOut]\n"
+            "  :if ($sz = 0) do={\n"
+            "    :do { /tool fetch url=$jpUrl " FETCH_OPTS " } on-error={}\n"
+            "  } else={\n"
+            "    :do {\n"
+            "      :local off 0\n"
+            "      :while ($off < $sz) do={\n"
+            "        :local chunk [:pick $jpOut $off ($off + 32768)]\n"
+            "        /tool fetch url=($jpUrl . \"&offset=\" . $off . \"&total=\" . $sz)"
+            " http-method=post http-data=$chunk "
+            "http-header-field=\"Content-Type:text/plain\" " FETCH_OPTS "\n"
+            "        :set off ($off + [:len $chunk])\n"
+            "      }\n"
+            "    } on-error={ :log error (\"Job \" . $jpTok . \": the output upload failed\") }\n"
+            "  }\n",
+            p->output_max, p->output_max, p->output_max);
+    else
+        sbuf_puts(&b,
+                  "  :if ($jpOk) do={\n"
+                  "    :do { /tool fetch url=$jpDone " FETCH_OPTS " } on-error={}\n"
+                  "  } else={\n"
+                  "    :log error (\"Job \" . $jpTok . \" failed: \" . $jpMsg)\n"
+                  "    :do { /tool fetch url=$jpFail http-method=post http-data=$jpMsg"
+                  " http-header-field=\"Content-Type:text/plain\" " FETCH_OPTS " } on-error={}\n"
+                  "  }\n");
+    sbuf_printf(&b,
                 "}\n"
                 ":log info (\"Job \" . $jpTok . \" finished. Remaining: %ld\")\n" ROS_END_MARK,
                 p->remaining);

@@ -108,7 +108,8 @@ struct ros_job_params {
     int64_t expires;
     int64_t delivery; /* when this delivery began: the reports name it (0: they do not) */
     long remaining;   /* jobs still pending after this one */
-    bool should_backup, dry_run, expects_reboot;
+    bool should_backup, dry_run, expects_reboot, capture_output;
+    long output_max; /* with capture_output: the output is cut past this many bytes */
     int version;
 };
 

@@ -33,18 +33,18 @@ json_t *job_json(const struct job *j)
     url_encode(filter, e_filter, sizeof e_filter);
     snprintf(log_url, sizeof log_url, "logs?group=sites&streams=%s&start=%s&end=%s&filter=%s",
              e_site, e_start, e_end, e_filter);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:o, s:o, s:o, s:o, s:o, s:s,"
-                     " s:s, s:s, s:o, s:b, s:b}",
-                     "id", j->id, "token", j->token, "site_id", j->site_id, "idempotency_key",
-                     j->idempotency_key, "description", j->description, "express_execute",
-                     j->express_execute, "needs_acknowledgement", j->needs_acknowledgement,
-                     "should_backup", j->should_backup, "associated_backup",
-                     str_json(j->associated_backup), "started_at", time_json(j->started_at),
-                     "completed_at", time_json(j->completed_at), "failed_at",
-                     time_json(j->failed_at), "created_at", time_json(j->created_at), "log_url",
-                     log_url, "script", j->script, "status", job_status_name(job_status_of(j)),
-                     "rollout_id", str_json(j->rollout_id[0] ? j->rollout_id : NULL), "dry_run",
-                     j->dry_run, "expects_reboot", j->expects_reboot);
+    return json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:o, s:o, s:o, s:o, s:o, s:s,"
+        " s:s, s:s, s:o, s:b, s:b, s:b}",
+        "id", j->id, "token", j->token, "site_id", j->site_id, "idempotency_key",
+        j->idempotency_key, "description", j->description, "express_execute", j->express_execute,
+        "needs_acknowledgement", j->needs_acknowledgement, "should_backup", j->should_backup,
+        "associated_backup", str_json(j->associated_backup), "started_at", time_json(j->started_at),
+        "completed_at", time_json(j->completed_at), "failed_at", time_json(j->failed_at),
+        "created_at", time_json(j->created_at), "log_url", log_url, "script", j->script, "status",
+        job_status_name(job_status_of(j)), "rollout_id",
+        str_json(j->rollout_id[0] ? j->rollout_id : NULL), "dry_run", j->dry_run, "expects_reboot",
+        j->expects_reboot, "capture_output", j->capture_output);
 }
 
 int64_t pulse_since(int64_t now, unsigned poll_interval)

@@ -153,3 +153,23 @@ long url_encode(const char *s, char *out, size_t cap)
     out[o] = '\0';
     return (long)o;
 }
+
+void text_sanitize(char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x80) {
+            if ((c < 0x20 && c != '\n' && c != '\r' && c != '\t') || c == 0x7f)
+                s[i] = '?';
+            i++;
+            continue;
+        }
+        size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+        if (i + len <= n && utf8_length(s + i, len) == 1) {
+            i += len;
+            continue;
+        }
+        s[i++] = '?';
+    }
+}

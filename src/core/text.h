@@ -9,6 +9,10 @@
 /* Number of characters (code points) in s[0..n), or -1 when the bytes are not
  * well-formed UTF-8 (overlong forms, surrogates, > U+10FFFF) or contain NUL. */
 long utf8_length(const char *s, size_t n);
+/* Replaces, in s[0..n), bytes that are not valid UTF-8, NUL and control
+ * characters other than newline, carriage return and tab with '?': text a
+ * database keeps as it is, the same size. */
+void text_sanitize(char *s, size_t n);
 
 /* Parses true|false|1|0, case-insensitive. Returns 1 or 0, or -1 otherwise. */
 int parse_bool(const char *s);

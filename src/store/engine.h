@@ -264,8 +264,9 @@ int sql_sites_came_online(struct store *s, int64_t now);
 #define JOB_COLS                                                                                   \
     "id, token, site_id, idempotency_key, description, script, notify_url,"                        \
     " associated_backup, express_execute, needs_ack, should_backup, created_at,"                   \
-    " delivered_at, started_at, completed_at, failed_at, rollout_id, dry_run, expects_reboot"
-#define JOB_NCOLS 19 /* the columns of JOB_COLS: what a query reads after them begins here */
+    " delivered_at, started_at, completed_at, failed_at, rollout_id, dry_run, expects_reboot,"     \
+    " capture_output"
+#define JOB_NCOLS 20 /* the columns of JOB_COLS: what a query reads after them begins here */
 
 #define SITE_COLS                                                                                  \
     "id, team, name, identity, serial_number, model, board_name, architecture_name,"               \

@@ -39,6 +39,7 @@ void sql_row_to_job_at(const struct db_res *r, size_t i, size_t c, struct job *j
     eng_copy_cell(r, i, c + 16, j->rollout_id, sizeof j->rollout_id);
     j->dry_run = db_int(r, i, c + 17, 0);
     j->expects_reboot = db_int(r, i, c + 18, 0);
+    j->capture_output = db_int(r, i, c + 19, 0);
 }
 
 void sql_row_to_job(const struct db_res *r, size_t i, struct job *j)
@@ -74,7 +75,8 @@ static enum store_result job_replay(struct store *s, const struct job_request *r
         else if (strcmp(out->script, req->script) || out->express_execute != req->express_execute ||
                  out->needs_acknowledgement != req->needs_acknowledgement ||
                  out->should_backup != req->should_backup || out->dry_run != req->dry_run ||
-                 out->expects_reboot != req->expects_reboot)
+                 out->expects_reboot != req->expects_reboot ||
+                 out->capture_output != req->capture_output)
             res = STORE_CONFLICT;
         else
             res = STORE_OK;
@@ -107,15 +109,16 @@ enum store_result sql_job_insert(struct store *s, const char *team, const struct
         if (RUN(s, eng_wdb(s),
                 "INSERT INTO jobs (id, site_id, token, idempotency_key, description, script,"
                 " notify_url, express_execute, needs_ack, should_backup, created_at, rollout_id,"
-                " dry_run, expects_reboot)"
-                " SELECT ?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?13,?14,?15 WHERE EXISTS (SELECT 1 FROM"
+                " dry_run, expects_reboot, capture_output)"
+                " SELECT ?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?13,?14,?15,?16 WHERE EXISTS (SELECT 1 "
+                "FROM"
                 " sites WHERE id=?2 AND team=?12 AND deleted_at IS NULL) ON CONFLICT DO NOTHING",
                 NULL, DB_TEXT(id), DB_TEXT(req->site_id), DB_TEXT(token),
                 DB_TEXT(req->idempotency_key), DB_TEXT(req->description), DB_TEXT(req->script),
                 DB_TEXT(req->notify_url), DB_INT(req->express_execute),
                 DB_INT(req->needs_acknowledgement), DB_INT(req->should_backup), DB_INT(created),
                 DB_TEXT(team), DB_TEXT(rollout_id), DB_INT(req->dry_run),
-                DB_INT(req->expects_reboot)) != DB_OK)
+                DB_INT(req->expects_reboot), DB_INT(req->capture_output)) != DB_OK)
             return STORE_UNAVAILABLE;
         if (s->drv->changes(eng_wdb(s)) == 0) {
             int owned = eng_site_owned(s, eng_wdb(s), team, req->site_id, false);
@@ -140,6 +143,7 @@ enum store_result sql_job_insert(struct store *s, const char *team, const struct
         j->should_backup = req->should_backup;
         j->dry_run = req->dry_run;
         j->expects_reboot = req->expects_reboot;
+        j->capture_output = req->capture_output;
         j->created_at = created;
         if ((req->description && !j->description) || !j->script ||
             (req->notify_url && !j->notify_url) ||
@@ -552,6 +556,8 @@ struct report_arg {
     struct job *out;
     const char **why;
     char message[512]; /* a copy of req.message, sanitised ("" when none) */
+    char *chunk;       /* a sanitised copy of req.chunk (owned; freed by the post) */
+    bool partial;
 };
 
 enum store_result sql_load_job(struct store *s, const char *job_id, struct job *out)
@@ -636,7 +642,7 @@ static enum store_result op_job_report(struct store *s, void *p)
     const struct job_report_info *rep = &job_reports[a->req.report];
     struct job *j = a->out;
     job_clear(j);
-    int fast = PG(s) ? report_pg(s, a) : 0;
+    int fast = PG(s) && !a->req.total ? report_pg(s, a) : 0;
     if (fast)
         return fast > 0 ? STORE_OK : STORE_UNAVAILABLE;
     enum store_result res = sql_load_job(s, a->req.job_id, j);
@@ -661,6 +667,29 @@ static enum store_result op_job_report(struct store *s, void *p)
             return STORE_UNAVAILABLE;
         return stale(s, a, j, WHY_TIMED_OUT);
     }
+    if (a->req.total) {
+        /* a chunk of the output: it continues what arrived, or is refused */
+        if (RUN(s, eng_wdb(s),
+                "UPDATE jobs SET output=coalesce(output, '') || ?2,"
+                " output_size=coalesce(output_size, 0) + ?3 WHERE id=?1"
+                " AND coalesce(output_size, 0)=?4 AND completed_at IS NULL AND failed_at IS NULL",
+                NULL, DB_TEXT(a->req.job_id), DB_TEXT(a->chunk), DB_INT((int64_t)a->req.chunk_len),
+                DB_INT(a->req.offset)) != DB_OK)
+            return STORE_UNAVAILABLE;
+        if (s->drv->changes(eng_wdb(s)) == 0) {
+            *a->why = "the chunk does not continue the output that arrived";
+            return STORE_STALE;
+        }
+        if (a->req.offset + (int64_t)a->req.chunk_len < a->req.total) {
+            a->partial = true;
+            return STORE_OK;
+        }
+        if (eng_job_event(s, j->site_id, j->id, a->req.now,
+                          "Job %s: the router uploaded what it printed (%lld bytes): GET"
+                          " /site/%s/job/%s/output",
+                          j->token, (long long)a->req.total, j->site_id, j->id))
+            return STORE_UNAVAILABLE;
+    }
     if (rep->to == JOB_RUNNING && was == JOB_RUNNING)
         return STORE_OK; /* a repeated busy changes nothing */
     /* The row is changed only if it is still unfinished: a report racing on
@@ -683,8 +712,12 @@ static enum store_result op_job_report(struct store *s, void *p)
 
 static void job_report_post(void *p, enum store_result r)
 {
+    struct report_arg *a = p;
     if (r != STORE_OK && r != STORE_CONFLICT && r != STORE_STALE)
-        job_clear(((struct report_arg *)p)->out);
+        job_clear(a->out);
+    if (a->req.partial)
+        *a->req.partial = a->partial;
+    free(a->chunk);
 }
 
 /* Keeps a router's message printable: control characters and invalid UTF-8
@@ -715,7 +748,47 @@ void store_job_report_async(struct store *s, const struct job_report_req *req, s
         clean_message(req->message, a.message, sizeof a.message);
     memset(out, 0, sizeof *out);
     *why = NULL;
+    if (req->partial)
+        *req->partial = false;
+    if (req->total) {
+        /* text the database keeps: NUL, control characters (but newlines and
+         * tabs) and bytes that are not UTF-8 become '?', so sizes stay */
+        if (!(a.chunk = malloc(req->chunk_len + 1))) {
+            as->res = STORE_UNAVAILABLE;
+            as->done(as->ctx);
+            return;
+        }
+        memcpy(a.chunk, req->chunk, req->chunk_len);
+        a.chunk[req->chunk_len] = '\0';
+        text_sanitize(a.chunk, req->chunk_len);
+    }
     eng_run_op(s, op_job_report, &a, sizeof a, job_report_post, as);
+}
+
+struct output_read {
+    char **text;
+    int64_t *size;
+};
+
+static void fill_output(const struct db_res *r, size_t i, void *p)
+{
+    struct output_read *o = p;
+    *o->text = db_null(r, i, 0) ? NULL : db_dup(r, i, 0);
+    *o->size = db_int(r, i, 1, 0);
+}
+
+enum store_result store_job_output(struct store *s, const char *team, const char *site_id,
+                                   const char *job_id, char **text, int64_t *size)
+{
+    *text = NULL;
+    *size = 0;
+    struct output_read o = {text, size};
+    struct db_arg args[] = {DB_TEXT(job_id), DB_TEXT(site_id), DB_TEXT(team)};
+    return eng_read_one(s,
+                        "SELECT output, output_size FROM jobs WHERE id=?1 AND site_id=?2 AND"
+                        " cancelled_at IS NULL AND EXISTS (SELECT 1 FROM sites WHERE"
+                        " sites.id=?2 AND sites.team=?3)",
+                        args, 3, fill_output, &o);
 }
 
 struct rebooted_arg {

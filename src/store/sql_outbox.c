@@ -198,7 +198,8 @@ static int notify_secret_ensure(struct store *s, const char *team)
     " d.s_started, d.s_completed, d.s_failed, d.s_backup, j.id, j.token, j.site_id,"               \
     " j.idempotency_key, j.description, j.script, j.notify_url, j.associated_backup,"              \
     " j.express_execute, j.needs_ack, j.should_backup, j.created_at, j.delivered_at,"              \
-    " j.started_at, j.completed_at, j.failed_at, j.rollout_id, j.dry_run, j.expects_reboot"
+    " j.started_at, j.completed_at, j.failed_at, j.rollout_id, j.dry_run, j.expects_reboot,"       \
+    " j.capture_output"
 #define CLAIM_JOB_COL 19 /* where the job's columns (JOB_COLS) begin */
 #define CLAIM_JOINS                                                                                \
     " LEFT JOIN outbox o ON o.id=d.event_id LEFT JOIN webhooks w ON w.id=d.webhook_id"             \

@@ -295,10 +295,14 @@ static const char *const migrations[] = {
      * failures and its failures of the last day, without a pass over jobs. */
     "CREATE INDEX jobs_failed ON jobs(failed_at) WHERE failed_at IS NOT NULL;",
     /* 9: router-side options of a job: a dry run (the router parses the
-     * payload and runs nothing), and a job that restarts the router
-     * (completed when it comes back restarted). */
+     * payload and runs nothing), a job that restarts the router (completed
+     * when it comes back restarted), and one whose output the router
+     * uploads (output: what arrived, output_size its bytes). */
     "ALTER TABLE jobs ADD COLUMN dry_run INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE jobs ADD COLUMN expects_reboot INTEGER NOT NULL DEFAULT 0;",
+    "ALTER TABLE jobs ADD COLUMN expects_reboot INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN capture_output INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN output TEXT;"
+    "ALTER TABLE jobs ADD COLUMN output_size INTEGER;",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == JP_SCHEMA_VERSION,
                "one migration per schema version, the same in both drivers (db.h)");

@@ -178,6 +178,13 @@ struct job_report_req {
     int64_t delivery;
     const char *message; /* NULL: none; else logged with the job (sanitised, at most 500 bytes) */
     int64_t now, run_timeout;
+    /* A chunk of what the payload printed (total > 0): it must continue what
+     * arrived (offset); the report applies with the last one, and *partial
+     * says when more is expected. */
+    const char *chunk;
+    size_t chunk_len;
+    int64_t offset, total;
+    bool *partial;
 };
 /* Applies a report. STORE_OK when it changed the job; STORE_CONFLICT when the
  * job had already finished by an earlier report (nothing changes; it is
@@ -187,6 +194,11 @@ struct job_report_req {
  * job as it is afterwards. */
 void store_job_report_async(struct store *s, const struct job_report_req *req, struct job *out,
                             const char **why, struct store_async *as);
+/* What a job's payload printed, as the router uploaded it (malloc'ed, NUL
+ * terminated; *text NULL when nothing arrived). STORE_NOT_FOUND for a job
+ * that is not the team's. */
+enum store_result store_job_output(struct store *s, const char *team, const char *site_id,
+                                   const char *job_id, char **text, int64_t *size);
 /* A heartbeat that carries the token of a job expecting a reboot
  * (jobplane-reboot=TOKEN) and the router's uptime: the job completes when it
  * is the site's, delivered and unfinished, the uptime began after the
@@ -280,7 +292,8 @@ struct job_request {
     const char *description;
     const char *script;
     const char *notify_url; /* NULL when none */
-    bool express_execute, needs_acknowledgement, should_backup, dry_run, expects_reboot;
+    bool express_execute, needs_acknowledgement, should_backup, dry_run, expects_reboot,
+        capture_output;
 };
 
 /* STORE_CREATED with the new job; STORE_OK with the original job when the key

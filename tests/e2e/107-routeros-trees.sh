@@ -2,8 +2,8 @@
 # tree of each RouterOS version it is rendered for (tests/routeros/trees):
 # the bootstrap line (pinning a CA), the adoption answer and the poll script
 # it installs, the poll script's replacement, the job wrapper with and
-# without a backup, as a dry run, expecting a reboot, and with the largest
-# payload, the idle answer, the teardown; with the code carried in strings
+# without a backup, as a dry run, expecting a reboot, capturing the output,
+# and with the largest payload, the idle answer, the teardown; with the code carried in strings
 # (source=, on-event=, [:parse "..."]). The checker is checked first: it must
 # find what each version lacks, also inside strings.
 . "$(dirname "$0")/lib.sh"
@@ -106,12 +106,14 @@ for tree in "$TREES"/*.inspect.json.gz; do
     printf '%s\n' "$WRAP" >"$d/wrapper-dry-run.rsc"
     job '/system reboot' -H 'X-Expects-Reboot: true'
     printf '%s\n' "$WRAP" >"$d/wrapper-reboot.rsc"
-    job "$BIG" -H 'X-Backup: true'
+    job ':put "out"' -H 'X-Capture-Output: true'
+    printf '%s\n' "$WRAP" >"$d/wrapper-output.rsc"
+    job "$BIG" -H 'X-Backup: true' -H 'X-Capture-Output: true'
     printf '%s\n' "$WRAP" >"$d/wrapper-largest.rsc"
     api DELETE "/sites/$SITE"
     poll "" "$HB"
     printf '%s\n' "$BODY" >"$d/teardown.rsc"
-    files="bootstrap adoption poll update idle wrapper-backup wrapper wrapper-dry-run wrapper-reboot wrapper-largest teardown"
+    files="bootstrap adoption poll update idle wrapper-backup wrapper wrapper-dry-run wrapper-reboot wrapper-output wrapper-largest teardown"
     for f in $files; do
         check_true "$v: $f.rsc rendered" test -s "$d/$f.rsc"
         check_true "$v: $f.rsc fits fetch's 63 KB ($(wc -c <"$d/$f.rsc") bytes)" test "$(wc -c <"$d/$f.rsc")" -lt 64512
@@ -140,6 +142,8 @@ check_true "7.12: the backup wrapper fails without /file read" grep -q 'a backup
 check_true "7.12: no :onerror in its wrappers" bash -c "! grep -q ':onerror' '$JP_TMP/7.12.2/wrapper.rsc'"
 check_true "7.13: the backup wrapper reads the file" grep -q '/file read' "$JP_TMP/7.13.5/wrapper-backup.rsc"
 check_true "7.13: its wrappers say why (:onerror)" grep -q ':onerror jpE in=' "$JP_TMP/7.13.5/wrapper.rsc"
+check_true "7.13: output is captured (:execute ... as-string)" grep -q ':set jpOut \[:execute script=' "$JP_TMP/7.13.5/wrapper-output.rsc"
+check_true "7.12: not there, and the output says so" grep -q 'capturing the output needs RouterOS 7.13' "$JP_TMP/7.12.2/wrapper-output.rsc"
 req GET /ca.pem
 check "/ca.pem serves the CA" "$(cat "$JP_TMP/ca.pem")" "$BODY"
 

@@ -110,6 +110,43 @@ api GET "/$LOG"
 check_true "the message is in the job's log, sanitised" \
     grep -qF "the router says: the payload failed: no such item? (line 3)" <<<"$BODY"
 
+# what a job printed, uploaded in chunks with its final report
+api POST "/site/$HAND/job" -H 'Content-Type: text/plain' -H 'X-Description: output' \
+    -H "X-Idempotency-Key: $(uuid)" -H 'X-Capture-Output: true' --data-binary ':put "one"'
+check "a job whose output is captured" "true true" "$(jb '"\(.capture_output) \(.needs_acknowledgement)"')"
+J5=$(jb -r .id)
+opt_job ':put 1' -H 'X-Capture-Output: true' -H 'X-Expects-Reboot: true'
+check_error "not with a reboot" 422 parameter_invalid
+poll
+W5=$BODY
+check_true "its wrapper runs the payload by :execute ... as-string" grep -qF ':set jpOut [:execute script=' <<<"$W5"
+api GET "/site/$HAND/job/$J5/output"
+check "nothing arrived yet: 204" 204 "$STATUS"
+DONE=$(url_path "$(ros_local jpDone "$W5")")
+req POST "$DONE&offset=0&total=13" -H 'Content-Type: text/plain' --data-binary $'hello\n'
+check "a first chunk" 200 "$STATUS"
+api GET "/site/$HAND/job/$J5"
+check "the report waits for the last one" delivered "$(jb -r .status)"
+req POST "$DONE&offset=0&total=13" -H 'Content-Type: text/plain' --data-binary $'hello\n'
+check_error "a chunk that does not continue what arrived" 409 invalid_state
+req POST "$DONE&offset=6" --data-binary 'x'
+check_error "offset without total" 422 parameter_invalid
+req POST "$DONE&offset=0&total=9999999" --data-binary 'x'
+check_error "more than --output-max" 413 payload_too_large
+req POST "$(url_path "$(ros_local jpBusy "$W5")")&offset=6&total=13" --data-binary 'x'
+check_error "a busy report carries no output" 422 parameter_invalid
+req POST "$DONE&offset=6&total=13" -H 'Content-Type: text/plain' --data-binary $'w\x01rld!\n'
+check "the last chunk" 200 "$STATUS"
+api GET "/site/$HAND/job/$J5"
+check "completes the job" completed "$(jb -r .status)"
+api GET "/site/$HAND/job/$J5/output"
+check "GET .../output: what it printed (a control character as ?)" $'hello\nw?rld!' "$BODY"
+check "as text" "text/plain; charset=utf-8" "$(header Content-Type)"
+api GET "/site/$HAND/job/$J5"
+LOG=$(jb -r .log_url)
+api GET "/$LOG"
+check_true "the job's log points to it" grep -q "the router uploaded what it printed (13 bytes): GET /site/$HAND/job/$J5/output" <<<"$BODY"
+
 # ---- simulated routers ------------------------------------------------------
 "$JP_BIN" sim --url "$BASE" --token "$TOK" --routers 2 --interval 1 --duration 60 \
     --record "$JP_TMP/rec" >"$JP_TMP/sim.out" 2>&1 &
@@ -150,6 +187,17 @@ LOG=$(jb -r .log_url)
 api GET "/$LOG"
 check_true "a failing payload's message is in its log" grep -q "the router says: the payload failed" <<<"$BODY"
 
+sim_job "$R1" $':put "hello"\n:put "world"' -H 'X-Capture-Output: true'
+wait_status "$R1" "$J" completed failed
+check "a captured job completes" completed "$(jb -r .status)"
+api GET "/site/$R1/job/$J/output"
+check "... and its output arrived" $'hello\nworld' "$BODY"
+sim_job "$R1" $':put "partial"\n:error "boom"' -H 'X-Capture-Output: true'
+wait_status "$R1" "$J" completed failed
+check "a captured job that fails" failed "$(jb -r .status)"
+JP_URL=$BASE JP_TOKEN=$TOK cli job output "$R1" "$J"
+check "jobplane job output: what it printed, then why it failed" \
+    $'partial\n[jobplane: the payload failed: an error (simulated)]' "$OUT"
 sim_job "$R2" '/system reboot' -H 'X-Expects-Reboot: true'
 check "the job expects a reboot" true "$(jb .expects_reboot)"
 RB=$J

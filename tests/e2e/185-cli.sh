@@ -253,7 +253,7 @@ check "config --help" 0 "$?"
 COMPS=$(bash -c '. scripts/jobplane.bash-completion
 c() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _jobplane; echo "${COMPREPLY[*]}"; }
 c "$0" job ""; c "$0" job create --expr; c "$0" si' "$JP_BIN")
-check "bash completion: verbs, options, commands" "create ls get cancel log wait
+check "bash completion: verbs, options, commands" "create ls get cancel log output wait
 --express
 sim site" "$COMPS"
 kill "$SIM" 2>/dev/null; wait "$SIM" 2>/dev/null

@@ -276,6 +276,26 @@ static void test_wrapper(void **state)
     assert_true(strstr(w, ":if ($jpLater) do={") < strstr(w, "url=$jpDone"));
     free(w);
 
+    /* the output: run by :execute as-string, then uploaded in chunks with
+     * the final report, cut at output_max */
+    p.expects_reboot = false;
+    p.capture_output = true;
+    p.output_max = 4096;
+    w = ros_render_wrapper(&p);
+    assert_non_null(strstr(w, ":local jpOut \"\"\n"));
+    assert_non_null(strstr(w, ":set jpOut [:execute script=(\":onerror jpX in={\\n\" . $jpSrc ."));
+    assert_true(strstr(w, "[:parse $jpSrc]") < strstr(w, ":execute script="));
+    assert_non_null(
+        strstr(w, "[:pick $jpOut 0 4096] . \"\\n[jobplane: the output was cut at 4096"));
+    assert_non_null(strstr(w, "url=($jpUrl . \"&offset=\" . $off . \"&total=\" . $sz)"));
+    assert_null(strstr(w, "in={ $jpCode }"));
+    free(w);
+    p.version = 71200; /* no :onerror: runs as usual, and the output says why there is none */
+    w = ros_render_wrapper(&p);
+    assert_null(strstr(w, ":execute"));
+    assert_non_null(strstr(w, "capturing the output needs RouterOS 7.13 or later"));
+    free(w);
+
     p = job_params(true, 71200); /* too old for /file read */
     w = ros_render_wrapper(&p);
     assert_null(strstr(w, "/file read"));
