@@ -130,9 +130,6 @@ void api_count_report(enum job_report r);
 /* The http/ hook (http_config.authenticate): checks the route's caller kind
  * and fills req->caller; false after answering 401, 403, 404, 422 or 429. */
 bool api_authenticate(struct http_req *req);
-/* What a signed report URL signs as its action: the report, and the delivery
- * it belongs to when it names one ("done@1733500000"). */
-void api_signed_action(const char *action, int64_t delivery, char out[48]);
 
 /* A handler waiting for an asynchronous store write keeps its state in a
  * struct that begins with struct api_wait: api_wait_start allocates it

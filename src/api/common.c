@@ -128,14 +128,6 @@ static bool adoption_auth(struct http_req *req)
     return true;
 }
 
-void api_signed_action(const char *action, int64_t delivery, char out[48])
-{
-    if (delivery)
-        snprintf(out, 48, "%s@%lld", action, (long long)delivery);
-    else
-        snprintf(out, 48, "%s", action);
-}
-
 /* A signed URL: the subject (job id and action) is well-formed, the
  * signature is good and unexpired. 404 for a bad signature of a job that
  * does not exist, 403 for one that does. */
@@ -172,8 +164,8 @@ static bool signed_auth(struct http_req *req, struct caller *who)
     long long expires = 0;
     if (e && *e && strlen(e) <= 12 && strspn(e, "0123456789") == strlen(e))
         expires = strtoll(e, NULL, 10);
-    char action[48];
-    api_signed_action(who->action, who->delivery, action);
+    char action[SIGN_ACTION_MAX];
+    sign_action(who->action, who->delivery, action);
     enum sign_result r =
         e ? sign_verify(&app->sign, who->job_id, action, expires, (int64_t)time(NULL), sig)
           : SIGN_BAD;

@@ -211,13 +211,13 @@ static char *render_job(struct http_req *req, const struct job *j, long remainin
     struct app *app = req->app;
     int64_t expires = now_s() + app->url_ttl;
     char busy[JP_SIG_HEX + 1], done[JP_SIG_HEX + 1], fail[JP_SIG_HEX + 1], bak[JP_SIG_HEX + 1];
-    char action[48];
+    char action[SIGN_ACTION_MAX];
     /* the reports name their delivery: one of an earlier delivery is refused */
-    api_signed_action("busy", j->delivered_at, action);
+    sign_action("busy", j->delivered_at, action);
     sign_make(&app->sign, j->id, action, expires, busy);
-    api_signed_action("done", j->delivered_at, action);
+    sign_action("done", j->delivered_at, action);
     sign_make(&app->sign, j->id, action, expires, done);
-    api_signed_action("fail", j->delivered_at, action);
+    sign_action("fail", j->delivered_at, action);
     sign_make(&app->sign, j->id, action, expires, fail);
     sign_make(&app->sign, j->id, "backup", expires, bak);
     struct ros_job_params p = {

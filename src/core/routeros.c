@@ -261,29 +261,6 @@ static int64_t num_or_minus(const char *v)
     return strtoll(v, NULL, 10);
 }
 
-/* Replaces bytes that are not valid UTF-8, and control characters, with '?'. */
-static void sanitize(char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f) {
-            s[i++] = '?';
-            continue;
-        }
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
-        if (i + len <= n && utf8_length(s + i, len) == 1) {
-            i += len;
-            continue;
-        }
-        s[i++] = '?';
-    }
-}
-
 enum hb_result hb_parse(char *body, size_t n, struct heartbeat *hb)
 {
     memset(hb, 0, sizeof *hb);
@@ -293,7 +270,7 @@ enum hb_result hb_parse(char *body, size_t n, struct heartbeat *hb)
     while (n && (body[n - 1] == '\n' || body[n - 1] == '\r'))
         n--;
     body[n] = '\0';
-    sanitize(body, n);
+    text_sanitize(body, n, false);
     /* First pass: cut the body at the ';' before each known key. */
     const char *keys[HB_MAX_KEYS];
     char *vals[HB_MAX_KEYS];

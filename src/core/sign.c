@@ -122,3 +122,11 @@ int pem_cert_fingerprint(const char *pem, size_t n, char out[JP_SIG_HEX + 1])
         snprintf(out + 2 * i, 3, "%02x", md[i]);
     return 0;
 }
+
+void sign_action(const char *report, int64_t delivery, char out[SIGN_ACTION_MAX])
+{
+    if (delivery)
+        snprintf(out, SIGN_ACTION_MAX, "%s@%lld", report, (long long)delivery);
+    else
+        snprintf(out, SIGN_ACTION_MAX, "%s", report);
+}

@@ -17,6 +17,11 @@ void sign_key_derive(struct sign_key *key, const unsigned char *secret, size_t l
 void sign_make(const struct sign_key *key, const char *job_id, const char *action, int64_t expires,
                char out[JP_SIG_HEX + 1]);
 
+/* What a report URL signs as its action: the report, and the delivery it
+ * belongs to when it names one ("done@1733500000"; delivery 0: "done"). */
+#define SIGN_ACTION_MAX 48
+void sign_action(const char *report, int64_t delivery, char out[SIGN_ACTION_MAX]);
+
 enum sign_result { SIGN_OK = 0, SIGN_BAD, SIGN_EXPIRED };
 /* Checks sig (hex) in constant time, then the expiry against now. */
 enum sign_result sign_verify(const struct sign_key *key, const char *job_id, const char *action,

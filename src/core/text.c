@@ -154,13 +154,13 @@ long url_encode(const char *s, char *out, size_t cap)
     return (long)o;
 }
 
-void text_sanitize(char *s, size_t n)
+void text_sanitize(char *s, size_t n, bool keep_lines)
 {
     size_t i = 0;
     while (i < n) {
         unsigned char c = (unsigned char)s[i];
         if (c < 0x80) {
-            if ((c < 0x20 && c != '\n' && c != '\r' && c != '\t') || c == 0x7f)
+            if ((c < 0x20 && !(keep_lines && (c == '\n' || c == '\r' || c == '\t'))) || c == 0x7f)
                 s[i] = '?';
             i++;
             continue;

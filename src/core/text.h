@@ -3,16 +3,17 @@
 #ifndef JP_CORE_TEXT_H
 #define JP_CORE_TEXT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 /* Number of characters (code points) in s[0..n), or -1 when the bytes are not
  * well-formed UTF-8 (overlong forms, surrogates, > U+10FFFF) or contain NUL. */
 long utf8_length(const char *s, size_t n);
-/* Replaces, in s[0..n), bytes that are not valid UTF-8, NUL and control
- * characters other than newline, carriage return and tab with '?': text a
- * database keeps as it is, the same size. */
-void text_sanitize(char *s, size_t n);
+/* Replaces, in s[0..n), bytes that are not valid UTF-8 and control
+ * characters with '?' (but newline, carriage return and tab when
+ * keep_lines), so the text keeps its size. */
+void text_sanitize(char *s, size_t n, bool keep_lines);
 
 /* Parses true|false|1|0, case-insensitive. Returns 1 or 0, or -1 otherwise. */
 int parse_bool(const char *s);

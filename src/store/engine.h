@@ -5,7 +5,8 @@
  *   engine.c       writer threads, group commit, savepoints, reader pool,
  *                  heartbeat buffer, open and close; team scoping and events
  *   sql_sites.c    sites and the device plane          -> engine
- *   sql_jobs.c     jobs, dispatch, reports, timeouts    -> engine
+ *   sql_jobs.c     jobs, dispatch, run timeouts        -> engine
+ *   sql_reports.c  device reports, output, restarts    -> engine
  *   sql_backups.c  backups (content addressed), logs    -> engine, sql_jobs
  *   sql_stats.c    a site's stats at every resolution   -> engine
  *   heartbeats.c   the heartbeat buffer and its flusher -> engine, sql_sites
@@ -304,6 +305,10 @@ void sql_row_to_job(const struct db_res *r, size_t i, struct job *out);
 /* The same, from column c on. */
 void sql_row_to_job_at(const struct db_res *r, size_t i, size_t c, struct job *out);
 enum store_result sql_load_job(struct store *s, const char *job_id, struct job *out);
+/* Fails the delivered or running jobs of a site (NULL: of all) past the run
+ * timeout, with their events; how many in *count. 0 or -1 (sql_jobs.c). */
+int sql_fail_timed_out(struct store *s, const char *site_id, int64_t now, int64_t run_timeout,
+                       long *count);
 /* Queues a job (writer thread) for a site of team, of a rollout (NULL:
  * none): store_job_create's results; the caller adds the site to the
  * pending set after the commit. */

@@ -11,6 +11,8 @@
 jp_start --poll-interval 1 --poll-wait 0
 TOK=$(token t1)
 OLD_REV=$JP_REV
+# completed: how many jobs queued by new_job the routers completed
+completed() { db_exec "SELECT count(*) FROM jobs WHERE description='e2e job' AND completed_at IS NOT NULL"; }
 
 # ---- a changed script reaches every router -------------------------------
 "$JP_BIN" sim --url "$BASE" --token "$TOK" --routers 10 --interval 1 --duration 40 \
@@ -35,11 +37,11 @@ check_true "within a few intervals of the restart (${took} s)" test "$took" -le 
 # after the replacement, the routers send the new revision: jobs, no more updates
 for s in $(jq -r '.[]' <<<"$SIM_IDS"); do new_job "$s" ':put "with the new script"' >/dev/null; done
 for _ in $(seq 150); do
-    [ "$(db_exec "SELECT count(*) FROM jobs WHERE description='e2e job' AND completed_at IS NOT NULL")" = 10 ] && break
+    [ "$(completed)" = 10 ] && break
     sleep 0.2
 done
 check "the routers run jobs with the new script" 10 \
-    "$(db_exec "SELECT count(*) FROM jobs WHERE description='e2e job' AND completed_at IS NOT NULL")"
+    "$(completed)"
 check "no router was answered with a replacement twice" 10 "$(grep -c "replaced by revision" "$JP_TMP/server.log")"
 kill -TERM "$SIM" 2>/dev/null
 wait "$SIM"
@@ -61,10 +63,10 @@ done
 check "6 routers run 7.12 and poll (their last heartbeat says so)" 6 "$(jq length <<<"$DOWN")"
 for s in $(jq -r '.[]' <<<"$DOWN"); do new_job "$s" ':put "after the downgrade"' >/dev/null; done
 for _ in $(seq 100); do
-    [ "$(db_exec "SELECT count(*) FROM jobs WHERE description='e2e job' AND completed_at IS NOT NULL")" = 16 ] && break
+    [ "$(completed)" = 16 ] && break
     sleep 0.2
 done
-check "they run jobs" 16 "$(db_exec "SELECT count(*) FROM jobs WHERE description='e2e job' AND completed_at IS NOT NULL")"
+check "they run jobs" 16 "$(completed)"
 req GET /healthz
 check "no poll is held any more (7.12 has no idle-timeout)" 0 "$(jb .held_polls)"
 kill -TERM "$SIM" 2>/dev/null
@@ -92,22 +94,14 @@ sqlite3 "$JP_DB" ".timeout 5000" ".backup '$JP_TMP/pending.db'"
 check "the copy holds the job pending" pending \
     "$(sqlite3 "$JP_TMP/pending.db" "SELECT CASE WHEN delivered_at IS NULL THEN 'pending' END FROM jobs WHERE id='$J'")"
 kill -CONT "$SIM"
-for _ in $(seq 100); do
-    api GET "/site/$ONE/job/$J"
-    [ "$(jb -r .status)" = completed ] && break
-    sleep 0.2
-done
+wait_status "$ONE" "$J" completed
 check "the router ran it" completed "$(jb -r .status)"
 PORT=$JP_PORT
 jp_stop
 cp "$JP_TMP/pending.db" "$JP_DB"
 rm -f "$JP_DB-wal" "$JP_DB-shm"
 JP_LISTEN=127.0.0.1:$PORT jp_start --poll-interval 1 --poll-wait 5
-for _ in $(seq 100); do
-    api GET "/site/$ONE/job/$J"
-    [ "$(jb -r .status)" = completed ] && break
-    sleep 0.2
-done
+wait_status "$ONE" "$J" completed
 check "the restored server handed it out again, and it completed" completed "$(jb -r .status)"
 check "the router remembered it: reported, not run again" 1 "$(grep -c "^remembered $ONE $J" "$JP_TMP/rec3")"
 check "it ran once" 1 "$(grep -c "^done $ONE $J" "$JP_TMP/rec3")"

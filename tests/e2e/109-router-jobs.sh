@@ -161,16 +161,6 @@ sim_job() { # sim_job SITE SCRIPT HEADER...: sets J
         -H "X-Idempotency-Key: $(uuid)" "$@" --data-binary "$script"
     J=$(jb -r .id)
 }
-wait_status() { # wait_status SITE JOB STATUS...: until the job has one of them (30 s)
-    local s=$1 j=$2 st
-    shift 2
-    for _ in $(seq 150); do
-        api GET "/site/$s/job/$j"
-        st=$(jb -r .status)
-        for want in "$@"; do [ "$st" = "$want" ] && return 0; done
-        sleep 0.2
-    done
-}
 sim_job "$R1" '/ip address add address=10.9.9.1/24 interface=ether1' -H 'X-Dry-Run: true'
 wait_status "$R1" "$J" completed failed
 check "a dry run that parses completes" "completed true" "$(jb -r '"\(.status) \(.dry_run)"')"

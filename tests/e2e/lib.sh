@@ -330,6 +330,19 @@ poll() {
         --data-binary "${2:-name=router;version=7.16 (stable);cpu-load=3;free-memory=1000;uptime=1h};jobplane-script=$JP_REV"
 }
 
+# wait_status SITE JOB STATUS...: until the job has one of them (30 s at
+# most); the job is in BODY
+wait_status() {
+    local s=$1 j=$2 st want
+    shift 2
+    for _ in $(seq 150); do
+        api GET "/site/$s/job/$j"
+        st=$(jb -r .status)
+        for want in "$@"; do [ "$st" = "$want" ] && return 0; done
+        sleep 0.2
+    done
+}
+
 # backup_job FILE: a backup job of $SITE run by its router ($DTOK), which
 # uploads FILE in one chunk; sets F (the backup's name)
 backup_job() {
