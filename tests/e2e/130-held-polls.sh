@@ -14,16 +14,20 @@ check "no job: the held poll answers idle" "# jobplane: nothing to do" "$(head -
 check_true "after about 2 s ($((t1 - t0)) ms)" test $((t1 - t0)) -ge 1900 -a $((t1 - t0)) -lt 4000
 
 # An express job created while the poll is held is delivered at once.
-( t0=$(ms); poll "?wait=20"; t1=$(ms); echo "$((t1 - t0)) $(head -1 <<<"$BODY")" >"$JP_TMP/held" ) &
+# (measured from the moment the create is sent, not from the poll's start:
+# the test's own sleep and process starts are no part of the wake)
+( poll "?wait=20"; t1=$(ms); echo "$t1 $(head -1 <<<"$BODY")" >"$JP_TMP/held" ) &
 HELD=$!
 sleep 1
+tc=$(ms)
 curl -s -o /dev/null -X POST -H "Authorization: Bearer $TOK" -H 'Content-Type: text/plain' \
     -H "X-Idempotency-Key: $(uuid)" -H 'X-Description: express' -H 'X-Express-Execute: true' \
     --data-binary ':put now' "$BASE/site/$SITE/job"
 wait "$HELD"
-read -r took first <"$JP_TMP/held"
+read -r t1 first <"$JP_TMP/held"
+took=$((t1 - tc))
 check "the held poll got the express job" "# jobplane job" "$(cut -c1-14 <<<"$first")"
-check_true "within 1 s of the create (held ${took} ms, created after ~1000)" test "$took" -lt 2500
+check_true "within 1 s of the create (answered ${took} ms after it was sent)" test "$took" -lt 1500
 # (with PostgreSQL the NOTIFY listener may wake the poll before the creating
 # request does, so the count in this line can be 0 or 1)
 grep -qE "job [0-9A-Za-z]{10} express execution requested: [01] held poll\(s\) woken" "$JP_TMP/server.log"
