@@ -13,7 +13,7 @@ N=${ROLLOUT_ROUTERS:-200}
 launch() { date -u -d "+${1:-2} sec" +%FT%TZ; }
 as() { local t=$1; shift; TOK=$t api "$@"; }
 
-"$JP_BIN" sim --url "$BASE" --token "$ALICE" --routers "$N" --interval 1 --duration 75 \
+"$JP_BIN" sim --url "$BASE" --token "$ALICE" --routers "$N" --interval 1 --duration 120 \
     --fail-rate 0 >"$JP_TMP/sim.out" 2>&1 &
 SIM=$!
 for _ in $(seq 100); do
@@ -101,7 +101,7 @@ check "  cancelled_at is set" cancelled "$(jb -r .status)"
 
 # ---- canary, then waves; offline sites skipped -----------------------------
 ALL=$(jq -c --arg a "$OFF1" --arg b "$OFF2" '. + [$a, $b]' <<<"$SITES")
-api POST /scripts/scheduled -H 'Content-Type: application/json' -d "$(body "$(launch 2)" "$ALL" \
+api POST /scripts/scheduled -H 'Content-Type: application/json' -d "$(body "$(launch 8)" "$ALL" \
     "{test_site_id: \"$CANARY\", wave_percent: 25, wave_interval: 1, abort_if_offline: true, make_backup: false}")"
 R1=$(jb -r .id)
 check "the waves: canary, then 4 of 25%" 4 "$(jb .waves)"
