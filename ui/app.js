@@ -587,22 +587,35 @@ function jobForm(siteId, done) {
 
 /* ---- one job ----------------------------------------------------------- */
 
+/* what the job asked of the router beyond running its script */
+function routerSide(j) {
+  const o = [];
+  if (j.dry_run) o.push('dry run: parsed, nothing runs');
+  if (j.expects_reboot) o.push('expects a reboot');
+  if (j.capture_output) o.push('its output is captured');
+  if (j.confirm_within) o.push(`reverted unless confirmed within ${j.confirm_within} s`);
+  if (j.backup_sensitive) o.push('its backup keeps secrets (encrypted)');
+  return o.length ? o.join('; ') : 'runs the script';
+}
+
 function jobPage(siteId, jobId) {
-  const head = h('div'), facts = h('div'), script = h('div'), log = h('div', { id: 'log' });
+  const head = h('div'), facts = h('div'), script = h('div'), output = h('div'), log = h('div', { id: 'log' });
   const err = h('p', { class: 'msg', role: 'alert' });
   const crumb = h('a', { href: '#/sites/' + siteId, id: 'site-crumb' }, 'site');
   main().replaceChildren(h('p', { class: 'crumbs' }, h('a', { href: '#/sites' }, 'Sites'), ' / ', crumb),
     head, err, facts,
     h('section', { 'aria-labelledby': 'h-script' }, h('h2', { id: 'h-script' }, 'Script'), script),
+    output,
     h('section', { 'aria-labelledby': 'h-log' }, h('h2', { id: 'h-log' }, 'Log'), log));
   const self = {
     title: 'Job',
     async refresh() {
-      let j, site, lines;
+      let j, site, lines, out = null;
       try {
         [j, site] = await Promise.all([api('GET', `/site/${siteId}/job/${jobId}`), api('GET', '/sites/' + siteId)]);
         j = j.data;
         lines = (await api('GET', '/' + j.log_url)).data;
+        if (j.capture_output) out = (await api('GET', `/site/${siteId}/job/${jobId}/output`, { text: true })).data;
       } catch (e) { return message(err, 'error', e.status === 404 ? 'No such job: it was cancelled, or it is older than the retention.' : e.message); }
       if (page !== self) return; /* the user went elsewhere meanwhile */
       crumb.textContent = site.data.name;
@@ -611,12 +624,19 @@ function jobPage(siteId, jobId) {
       draw(facts, j, () => h('dl', { class: 'facts', id: 'job-facts' }, [
         ['State', badge(j.status)], ['Created', [when(j.created_at), ' (' + local(j.created_at) + ')']],
         ['Started', when(j.started_at)], ['Completed', when(j.completed_at)], ['Failed', when(j.failed_at)],
+        ...(j.reverted_at ? [['Reverted', when(j.reverted_at)]] : []),
         ['Token', h('code', {}, j.token)], ['Idempotency key', h('code', {}, j.idempotency_key)],
         ['Backup before', j.should_backup ? (j.associated_backup ? h('code', {}, j.associated_backup) : 'asked, none yet') : 'no'],
         ['Express', j.express_execute ? 'yes' : 'no'], ['Acknowledged', j.needs_acknowledgement ? 'yes' : 'no'],
+        ['On the router', routerSide(j)],
         ['Rollout', j.rollout_id || '—'],
       ].map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])));
       draw(script, j.script, () => h('pre', { class: 'mono', id: 'job-script-text', tabindex: '0', 'aria-label': 'Script' }, j.script));
+      draw(output, [j.capture_output, out], () => (j.capture_output
+        ? h('section', { 'aria-labelledby': 'h-output' }, h('h2', { id: 'h-output' }, 'Output'),
+          out === null ? h('p', { class: 'muted' }, 'Nothing arrived yet.')
+            : h('pre', { class: 'mono', id: 'job-output', tabindex: '0', 'aria-label': 'What the script printed' }, out))
+        : h('div')));
       draw(log, lines, (l) => table('Log of the job', ['Time', 'Message'],
         l.map((e) => ({ cells: [h('time', { datetime: e.timestamp }, local(e.timestamp)), { td: { class: 'wrap mono' }, v: e.message }] })),
         'No log line yet.'));

@@ -39,9 +39,10 @@ struct app {
     int64_t run_timeout;            /* seconds a delivered job may run before it fails */
     struct sign_key sign;           /* for signed device URLs */
     int64_t url_ttl;                /* seconds a signed device URL stays valid */
-    int64_t output_max;         /* bytes of a job's output a router uploads; past it: cut, marked */
-    struct ratelimit *rate;     /* per-team limits of JWTs; NULL: off */
-    struct ratelimit *key_rate; /* per-key limits of API keys; NULL: off */
+    int64_t output_max; /* bytes of a job's output a router uploads; past it: cut, marked */
+    const unsigned char *backup_key; /* --backup-key-file: the AES-256 key of sensitive backups */
+    struct ratelimit *rate;          /* per-team limits of JWTs; NULL: off */
+    struct ratelimit *key_rate;      /* per-key limits of API keys; NULL: off */
     struct key_uses *uses;
     int64_t adoption_ttl;          /* seconds a bootstrap line stays valid */
     struct ratelimit *adopt_fails; /* failed adoptions per client address; NULL: off */
@@ -49,6 +50,10 @@ struct app {
         atomic_long ok, refused, limited;
     } adopt;
 };
+
+/* A confirmation window ends at least this many seconds before the run
+ * timeout (a job waiting for its confirmation is in flight). */
+#define CONFIRM_MARGIN 60
 
 /* Fills out with len random base62 characters; -1 when the RNG fails. */
 int api_random_token(char *out, size_t len);
@@ -120,6 +125,7 @@ enum poll_answer {
     POLL_TEARDOWN,
     POLL_REFUSED,
     POLL_UPDATE,
+    POLL_DISARM, /* a job's revert disarmed (and the job confirmed) */
     POLL_ANSWER_COUNT_
 };
 void api_request_done(struct http_req *req, double seconds);

@@ -33,7 +33,7 @@ void api_backups_list(struct http_req *req)
     for (size_t i = 0; i < l.n; i++)
         json_array_append_new(arr, backup_json(l.items[i].filename, l.items[i].size,
                                                l.items[i].created_at, l.items[i].sha256,
-                                               l.items[i].unchanged));
+                                               l.items[i].unchanged, l.items[i].sensitive));
     backup_list_clear(&l);
     http_reply_json(req, 200, arr);
 }
@@ -54,6 +54,23 @@ static int load_backup(struct http_req *req, const char *id, const char *name,
         api_reply_store_error(req, r);
         return -1;
     }
+    if (b->sensitive && !(who->scopes & JP_SCOPE_BACKUPS_READ_SENSITIVE)) {
+        free(b->content);
+        http_reply_error(req, JP_ERR_FORBIDDEN,
+                         "This backup keeps secrets: reading it needs the scope"
+                         " backups:read-sensitive.");
+        return -1;
+    }
+    if (b->unreadable) {
+        http_reply_error(req, JP_ERR_INVALID_STATE,
+                         "This backup is sealed, and this server has no key that opens it"
+                         " (--backup-key-file).");
+        return -1;
+    }
+    if (b->sensitive)
+        log_ev(LOG_INFO, "backup.read_sensitive", req->request_id, id, NULL,
+               "backup %s/%s (sensitive) read by %s", id, b->filename,
+               who->subject[0] ? who->subject : who->team);
     return 0;
 }
 
@@ -88,7 +105,7 @@ void api_backups_get(struct http_req *req)
         http_reply(req, 200, "text/plain; charset=utf-8", b.content, len);
         return;
     }
-    json_t *j = backup_json(b.filename, b.size, b.created_at, b.sha256, b.unchanged);
+    json_t *j = backup_json(b.filename, b.size, b.created_at, b.sha256, b.unchanged, b.sensitive);
     /* RouterOS exports are ASCII (it escapes other bytes); anything else is
      * served raw only (X-View), never as invalid JSON. */
     json_t *c = json_stringn(b.content, (size_t)b.size);
@@ -116,6 +133,14 @@ void api_backups_request(struct http_req *req)
         .needs_acknowledgement = true,
         .should_backup = true,
     }; /* no idempotency key: the create draws one */
+    const char *sens = http_header(req, "X-Backup-Sensitive");
+    int b = sens ? parse_bool(sens) : 0;
+    if (b < 0) {
+        http_reply_error(req, JP_ERR_PARAMETER_INVALID,
+                         "X-Backup-Sensitive must be true or false.");
+        return;
+    }
+    f.backup_sensitive = b == 1;
     api_job_create(req, id, &f, NULL, answer_backup);
 }
 

@@ -206,41 +206,67 @@ void api_device_adopt(struct http_req *req)
     site_clear(&site);
 }
 
-static char *render_job(struct http_req *req, const struct job *j, long remaining, int version)
+/* The signed report URLs of a job's delivery. */
+struct job_sigs {
+    char busy[JP_SIG_HEX + 1], done[JP_SIG_HEX + 1], fail[JP_SIG_HEX + 1], bak[JP_SIG_HEX + 1];
+};
+
+static struct ros_job_params job_params(struct http_req *req, const struct job *j,
+                                        struct job_sigs *g)
 {
     struct app *app = req->app;
     int64_t expires = now_s() + app->url_ttl;
-    char busy[JP_SIG_HEX + 1], done[JP_SIG_HEX + 1], fail[JP_SIG_HEX + 1], bak[JP_SIG_HEX + 1];
     char action[SIGN_ACTION_MAX];
     /* the reports name their delivery: one of an earlier delivery is refused */
     sign_action("busy", j->delivered_at, action);
-    sign_make(&app->sign, j->id, action, expires, busy);
+    sign_make(&app->sign, j->id, action, expires, g->busy);
     sign_action("done", j->delivered_at, action);
-    sign_make(&app->sign, j->id, action, expires, done);
+    sign_make(&app->sign, j->id, action, expires, g->done);
     sign_action("fail", j->delivered_at, action);
-    sign_make(&app->sign, j->id, action, expires, fail);
-    sign_make(&app->sign, j->id, "backup", expires, bak);
-    struct ros_job_params p = {
+    sign_make(&app->sign, j->id, action, expires, g->fail);
+    sign_make(&app->sign, j->id, "backup", expires, g->bak);
+    return (struct ros_job_params){
         .base_url = http_base_url(req->srv),
         .job_id = j->id,
         .token = j->token,
         .site_id = j->site_id,
         .payload = j->script,
-        .sig_busy = busy,
-        .sig_done = done,
-        .sig_fail = fail,
-        .sig_backup = bak,
+        .sig_busy = g->busy,
+        .sig_done = g->done,
+        .sig_fail = g->fail,
+        .sig_backup = g->bak,
         .expires = expires,
         .delivery = j->delivered_at,
-        .remaining = remaining,
         .should_backup = j->should_backup,
         .dry_run = j->dry_run,
         .expects_reboot = j->expects_reboot,
         .capture_output = j->capture_output,
+        .backup_sensitive = j->backup_sensitive,
+        .confirm_within = (long)j->confirm_within,
         .output_max = (long)app->output_max,
-        .version = version,
     };
+}
+
+static char *render_job(struct http_req *req, const struct job *j, long remaining, int version)
+{
+    struct job_sigs g;
+    struct ros_job_params p = job_params(req, j, &g);
+    p.remaining = remaining;
+    p.version = version;
     return ros_render_wrapper(&p);
+}
+
+/* j: the job (NULL when this server does not know the token) */
+static char *render_disarm(struct http_req *req, const struct job *j, const char *token)
+{
+    if (!j) {
+        struct ros_job_params p = {.token = token};
+        return ros_render_disarm(&p, false);
+    }
+    struct job_sigs g;
+    struct ros_job_params p = job_params(req, j, &g);
+    enum job_status st = job_status_of(j);
+    return ros_render_disarm(&p, st == JOB_DELIVERED || st == JOB_RUNNING);
 }
 
 /* ---- the poll ----------------------------------------------------------
@@ -393,38 +419,69 @@ static void poll_go(struct http_req *req, bool script_current, long wait)
     poll_look(req);
 }
 
-/* A heartbeat that names a job expecting a reboot, waiting for its commit. */
-struct reboot_wait {
+/* A heartbeat that names a job (expecting a reboot, or waiting for its
+ * confirmation, or reverted), waiting for its commit. */
+enum job_word { WORD_REBOOTED, WORD_ARMED, WORD_REVERTED };
+struct word_wait {
     struct api_wait w;
     struct job j;
     const char *why;
+    enum job_word word;
+    char token[JP_TOKEN_LEN + 1];
     bool script_current;
     long wait;
 };
 
-static void reboot_wait_clear(void *p)
+static void word_wait_clear(void *p)
 {
-    job_clear(&((struct reboot_wait *)p)->j);
+    job_clear(&((struct word_wait *)p)->j);
 }
 
-static void poll_rebooted(struct http_req *req)
+static char *render_disarm(struct http_req *req, const struct job *j, const char *token);
+
+static void poll_word(struct http_req *req)
 {
-    struct reboot_wait *rw = req->cont;
-    enum store_result r = rw->w.as.res;
-    bool current = rw->script_current;
-    long wait = rw->wait;
-    if (r == STORE_OK)
-        log_ev(LOG_INFO, "job.reported", req->request_id, rw->j.site_id, rw->j.token,
-               "job %s reported done site=%s (the router came back restarted)", rw->j.token,
-               rw->j.site_id);
-    else if (r == STORE_CONFLICT && rw->j.token[0])
-        log_ev(LOG_INFO, "job.reboot_ignored", req->request_id, rw->j.site_id, rw->j.token,
-               "job %s: the router's word of its restart is not taken: %s", rw->j.token, rw->why);
+    struct word_wait *ww = req->cont;
+    enum store_result r = ww->w.as.res;
+    bool current = ww->script_current;
+    long wait = ww->wait;
+    const struct job *j = &ww->j;
+    if (ww->word == WORD_REBOOTED && r == STORE_OK)
+        log_ev(LOG_INFO, "job.reported", req->request_id, j->site_id, j->token,
+               "job %s reported done site=%s (the router came back restarted)", j->token,
+               j->site_id);
+    else if (ww->word == WORD_REVERTED && r == STORE_OK)
+        log_ev(LOG_WARN, "job.reverted", req->request_id, j->site_id, j->token,
+               "job %s reverted site=%s: no confirmation reached the router in time", j->token,
+               j->site_id);
+    else if (r == STORE_CONFLICT && j->token[0])
+        log_ev(LOG_INFO, "job.word_ignored", req->request_id, j->site_id, j->token,
+               "job %s: the router's word of it is not taken: %s", j->token, ww->why);
+    if (ww->word == WORD_ARMED && (r == STORE_OK || r == STORE_NOT_FOUND)) {
+        /* the router reached the server after the job: its revert goes,
+         * and a job that did not fail is confirmed */
+        char *script = render_disarm(req, r == STORE_OK ? j : NULL, ww->token);
+        api_wait_end(req);
+        api_count_poll(POLL_DISARM);
+        reply_script(req, script);
+        return;
+    }
     api_wait_end(req);
     if (r == STORE_UNAVAILABLE)
         poll_finish(req, r);
     else
         poll_go(req, current, wait);
+}
+
+/* A job token as the poll script sends it (base62, JP_TOKEN_LEN). */
+static bool token_ok(const char *t)
+{
+    if (!t || strlen(t) != JP_TOKEN_LEN)
+        return false;
+    for (const char *c = t; *c; c++)
+        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z')))
+            return false;
+    return true;
 }
 
 /* The first run: ?wait, the teardown, the heartbeat (and the word of a
@@ -467,16 +524,29 @@ static void poll_begin(struct http_req *req)
         log_ev(LOG_INFO, "site.script_updated", req->request_id, who->site_id, NULL,
                "site %s: poll script %s replaced by revision %s", who->site_id,
                hb.script_rev ? hb.script_rev : "(without a revision)", app->poll_rev);
-    const char *rb = hb.reboot_token;
-    if (rb && strlen(rb) == JP_TOKEN_LEN) {
-        struct reboot_wait *rw = api_wait_start(req, sizeof *rw, reboot_wait_clear);
-        if (!rw)
+    /* at most one word per poll: a restart, a revert, an armed revert */
+    enum job_word word = token_ok(hb.reboot_token)     ? WORD_REBOOTED
+                         : token_ok(hb.reverted_token) ? WORD_REVERTED
+                         : token_ok(hb.armed_token)    ? WORD_ARMED
+                                                       : -1;
+    if ((int)word >= 0) {
+        struct word_wait *ww = api_wait_start(req, sizeof *ww, word_wait_clear);
+        if (!ww)
             return;
-        rw->script_current = current;
-        rw->wait = wait;
-        store_job_rebooted_async(app->store, who->site_id, rb, hb.uptime, now_s(), app->run_timeout,
-                                 &rw->j, &rw->why, &rw->w.as);
-        http_defer(req, poll_rebooted);
+        ww->script_current = current;
+        ww->wait = wait;
+        ww->word = word;
+        const char *tok = word == WORD_REBOOTED   ? hb.reboot_token
+                          : word == WORD_REVERTED ? hb.reverted_token
+                                                  : hb.armed_token;
+        memcpy(ww->token, tok, sizeof ww->token);
+        if (word == WORD_REBOOTED)
+            store_job_rebooted_async(app->store, who->site_id, tok, hb.uptime, now_s(),
+                                     app->run_timeout, &ww->j, &ww->why, &ww->w.as);
+        else
+            store_job_revert_async(app->store, who->site_id, tok, word == WORD_REVERTED, now_s(),
+                                   &ww->j, &ww->why, &ww->w.as);
+        http_defer(req, poll_word);
         return;
     }
     poll_go(req, current, wait);
@@ -631,6 +701,10 @@ void api_device_backup(struct http_req *req)
     } else if (r == STORE_CONFLICT) {
         http_reply_error(req, JP_ERR_PARAMETER_INVALID,
                          "This chunk does not continue what arrived before.");
+    } else if (r == STORE_STALE) {
+        http_reply_error(req, JP_ERR_INVALID_STATE,
+                         "This backup keeps secrets, and this server has no --backup-key-file to"
+                         " seal it: it is not stored.");
     } else {
         api_reply_store_error(req, r);
     }

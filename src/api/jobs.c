@@ -60,6 +60,26 @@ void api_job_create(struct http_req *req, const char *site, const struct job_fie
 {
     struct app *app = req->app;
     const struct caller *who = req->caller;
+    char msg[256];
+    if (f->backup_sensitive && !app->backup_key) {
+        json_decref(doc);
+        http_reply_error(req, JP_ERR_PARAMETER_INVALID,
+                         "This server keeps no key for sensitive backups: start it with"
+                         " --backup-key-file.");
+        return;
+    }
+    /* the window lies within the run timeout: the job runs, waits for the
+     * poll that confirms it, or is reverted and reported back, before it */
+    if (f->confirm_within && f->confirm_within + CONFIRM_MARGIN > app->run_timeout) {
+        json_decref(doc);
+        snprintf(msg, sizeof msg,
+                 "The confirmation window must end %d s before the run timeout: at most %lld"
+                 " seconds on this server (serve --run-timeout %lld).",
+                 CONFIRM_MARGIN, (long long)(app->run_timeout - CONFIRM_MARGIN),
+                 (long long)app->run_timeout);
+        http_reply_error(req, JP_ERR_PARAMETER_INVALID, msg);
+        return;
+    }
     struct create_wait *c = api_wait_start(req, sizeof *c, create_wait_clear);
     unsigned char rnd[16];
     if (!c) {
@@ -90,6 +110,8 @@ void api_job_create(struct http_req *req, const char *site, const struct job_fie
         .dry_run = f->dry_run,
         .expects_reboot = f->expects_reboot,
         .capture_output = f->capture_output,
+        .backup_sensitive = f->backup_sensitive,
+        .confirm_within = f->confirm_within,
     };
     c->answer = answer;
     store_job_create_async(app->store, c->team, &c->jr, &c->j, &c->w.as);
@@ -123,9 +145,14 @@ void api_jobs_create(struct http_req *req)
         http_header(req, "X-Needs-Ack"), http_header(req, "X-Backup"),
         http_header(req, "X-Express-Execute"), req->body, req->body_len, &f, msg, sizeof msg);
     if (!e)
-        e = jobreq_options(http_header(req, "X-Dry-Run"), http_header(req, "X-Expects-Reboot"),
-                           http_header(req, "X-Capture-Output"), http_header(req, "X-Needs-Ack"),
-                           &f, msg, sizeof msg);
+        e = jobreq_options(
+            &(struct job_option_headers){.dry_run = http_header(req, "X-Dry-Run"),
+                                         .expects_reboot = http_header(req, "X-Expects-Reboot"),
+                                         .capture_output = http_header(req, "X-Capture-Output"),
+                                         .confirm_within = http_header(req, "X-Confirm-Within"),
+                                         .backup_sensitive = http_header(req, "X-Backup-Sensitive"),
+                                         .needs_ack = http_header(req, "X-Needs-Ack")},
+            &f, msg, sizeof msg);
     if (e)
         http_reply_error(req, e, msg);
     else

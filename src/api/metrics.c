@@ -159,7 +159,7 @@ static void http_series(struct sbuf *b)
 
 static const char *const poll_answers[POLL_ANSWER_COUNT_] = {
     [POLL_JOB] = "job",         [POLL_IDLE] = "idle",     [POLL_TEARDOWN] = "teardown",
-    [POLL_REFUSED] = "refused", [POLL_UPDATE] = "update",
+    [POLL_REFUSED] = "refused", [POLL_UPDATE] = "update", [POLL_DISARM] = "disarm",
 };
 
 void api_metrics(struct http_req *req)

@@ -1,6 +1,7 @@
 #include "api/serve.h"
 
 #include <getopt.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "api/api.h"
 #include "api/deliver.h"
 #include "api/scheduler.h"
+#include "core/seal.h"
 #include "lib/log.h"
 #include "lib/opts.h"
 
@@ -70,6 +72,9 @@ static void usage(FILE *f)
         "  --tls-ca FILE           the PEM CA certificate that issued it: served at\n"
         "                          /ca.pem, and pinned by its SHA-256 in bootstrap lines\n"
         "                          of an https base URL (routers before 7.19 trust no CA)\n"
+        "  --backup-key-file FILE  the AES-256 key (64 hex digits, or 32 bytes) that seals\n"
+        "                          backups taken with X-Backup-Sensitive (openssl rand\n"
+        "                          -hex 32 > FILE); without it they are refused\n"
         "  --relaxed-durability    commit without fsync (faster; a crash may lose the last"
         " second of acknowledged writes)\n"
         "  --port-file PATH        write the bound port to PATH once listening\n"
@@ -288,6 +293,7 @@ int serve_main(int argc, char **argv)
         O_TLS_CERT,
         O_TLS_KEY,
         O_TLS_CA,
+        O_BACKUP_KEY,
         O_ADOPT_TTL,
         O_ADOPT_FAILS,
         O_STATS_INTERVAL,
@@ -340,6 +346,7 @@ int serve_main(int argc, char **argv)
         {"tls-cert", 1, 0, O_TLS_CERT},
         {"tls-key", 1, 0, O_TLS_KEY},
         {"tls-ca", 1, 0, O_TLS_CA},
+        {"backup-key-file", 1, 0, O_BACKUP_KEY},
         {"adoption-ttl", 1, 0, O_ADOPT_TTL},
         {"adoption-fail-limit", 1, 0, O_ADOPT_FAILS},
         {"stats-interval", 1, 0, O_STATS_INTERVAL},
@@ -365,7 +372,7 @@ int serve_main(int argc, char **argv)
          adopt_fails = 10, stats_interval = 300, raw_hours = 48, hourly_days = 30, daily_days = 400,
          job_days = 90, backup_keep = 30, wh_dead = 30;
     struct key_files kf = {0};
-    const char *tls_cert = NULL, *tls_key = NULL, *tls_ca = NULL;
+    const char *tls_cert = NULL, *tls_key = NULL, *tls_ca = NULL, *backup_key_file = NULL;
     const char *node = NULL;
     struct deliver_options dopt = {.schedule = whk_default_schedule};
     struct scheduler_options schopt = {
@@ -431,6 +438,7 @@ int serve_main(int argc, char **argv)
         case O_TLS_CERT: tls_cert = optarg; break;
         case O_TLS_KEY: tls_key = optarg; break;
         case O_TLS_CA: tls_ca = optarg; break;
+        case O_BACKUP_KEY: backup_key_file = optarg; break;
         case O_ADOPT_TTL: bad = opt_seconds(optarg, 1, 30 * 86400, &adopt_ttl); break;
         case O_ADOPT_FAILS: bad = opt_long(optarg, 0, 1000000, &adopt_fails); break;
         case O_STATS_INTERVAL: bad = opt_seconds(optarg, 0, 3600, &stats_interval); break;
@@ -483,6 +491,21 @@ int serve_main(int argc, char **argv)
     if (!tls_cert != !tls_key) {
         fprintf(stderr, "jobplane serve: --tls-cert and --tls-key go together\n");
         return 2;
+    }
+    struct seal_key backup_key;
+    if (backup_key_file) {
+        size_t len = 0;
+        char *text = opt_read_file(backup_key_file, 4096, &len, err, sizeof err);
+        int bad_key = !text || seal_key_parse(text, len, &backup_key);
+        if (text)
+            OPENSSL_cleanse(text, len);
+        free(text);
+        if (bad_key) {
+            fprintf(stderr, "jobplane serve: --backup-key-file %s: %s\n", backup_key_file,
+                    text ? "not a key: 64 hex digits (openssl rand -hex 32) or 32 bytes" : err);
+            return 2;
+        }
+        app.backup_key = backup_key.k;
     }
     char *ca_pem = NULL;
     if (tls_ca) {
@@ -565,6 +588,8 @@ int serve_main(int argc, char **argv)
         fprintf(stderr, "jobplane serve: %s\n", err);
         goto out;
     }
+    if (app.backup_key)
+        store_set_backup_key(app.store, app.backup_key);
     struct http_config hc = {
         .host = host,
         .port = port,
@@ -686,5 +711,6 @@ out:
     pthread_rwlock_destroy(&app.keys_lock);
     free(secret);
     free(ca_pem);
+    OPENSSL_cleanse(&backup_key, sizeof backup_key);
     return status;
 }

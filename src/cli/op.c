@@ -162,6 +162,8 @@ enum {
     O_DRY_RUN,
     O_EXPECTS_REBOOT,
     O_CAPTURE_OUTPUT,
+    O_CONFIRM_WITHIN,
+    O_BACKUP_SENSITIVE,
     O_ONLINE,
     O_OFFLINE,
     O_LIMIT,
@@ -203,6 +205,8 @@ static const struct option options[] = {
     {"dry-run", 0, 0, O_DRY_RUN},
     {"expects-reboot", 0, 0, O_EXPECTS_REBOOT},
     {"capture-output", 0, 0, O_CAPTURE_OUTPUT},
+    {"confirm-within", 1, 0, O_CONFIRM_WITHIN},
+    {"backup-sensitive", 0, 0, O_BACKUP_SENSITIVE},
     {"online", 0, 0, O_ONLINE},
     {"offline", 0, 0, O_OFFLINE},
     {"limit", 1, 0, O_LIMIT},
@@ -226,7 +230,8 @@ static const struct {
 } option_help[] = {
     {"description", "-d, --description TEXT  what it does (a job's: 3-100 characters)"},
     {"key", "--key UUID           idempotency key (default: a new one)"},
-    {"status", "--status STATE       only jobs in STATE (pending, running, completed, failed)"},
+    {"status", "--status STATE       only jobs in STATE (pending, delivered, running, completed,\n"
+               "                       failed, reverted)"},
     {"search", "--search TEXT        name or identity contains TEXT"},
     {"version", "--version V          RouterOS version V, V.x or \"V (channel)\""},
     {"output", "-o, --output FILE    write to FILE instead of standard output"},
@@ -241,6 +246,11 @@ static const struct {
     {"dry-run", "--dry-run            the router parses the script and runs nothing"},
     {"expects-reboot", "--expects-reboot     the script restarts the router: done when it is back"},
     {"capture-output", "--capture-output     the router uploads what the script printed (7.13+)"},
+    {"confirm-within",
+     "--confirm-within S   the router restores its configuration unless it reaches\n"
+     "                       the server within S seconds after the script (30-3600)"},
+    {"backup-sensitive",
+     "--backup-sensitive   the backup keeps passwords and keys (stored encrypted)"},
     {"online", "--online             only sites with a pulse"},
     {"offline", "--offline            only sites without a pulse"},
     {"limit", "--limit N            at most N (default: all)"},
@@ -317,6 +327,7 @@ static int op_parse(struct op *o, const char *res, const struct op_verb *v, int 
     a->online = -1;
     a->interval = 2;
     a->wave_interval = -1;
+    a->confirm_within = -1;
     int c, idx;
     optind = 1;
     opterr = 0;
@@ -370,6 +381,8 @@ static int op_parse(struct op *o, const char *res, const struct op_verb *v, int 
         case O_DRY_RUN: a->dry_run = 1; break;
         case O_EXPECTS_REBOOT: a->expects_reboot = 1; break;
         case O_CAPTURE_OUTPUT: a->capture_output = 1; break;
+        case O_CONFIRM_WITHIN: bad = opt_long(optarg, 30, 3600, &a->confirm_within); break;
+        case O_BACKUP_SENSITIVE: a->backup_sensitive = 1; break;
         case O_ONLINE: a->online = 1; break;
         case O_OFFLINE: a->online = 0; break;
         case O_LIMIT: bad = opt_long(optarg, 1, 1000000000, &a->limit); break;

@@ -112,11 +112,12 @@ struct op_args {
     const char *description, *key, *status, *search, *version, *output, *serial, *name, *events,
         *scopes, *expires, *sites, *launch_at, *canary, *max_failures, *template_id;
     int backup, express, no_ack, online; /* online: -1 any, 0 offline, 1 online */
-    int dry_run, expects_reboot, capture_output;
+    int dry_run, expects_reboot, capture_output, backup_sensitive;
     int abort_if_offline;
-    long limit, timeout, interval, wave_size, wave_percent, wave_interval; /* -1: not given */
-    int pos;     /* the first positional argument after options */
-    char **argv; /* permuted: positionals from pos */
+    long limit, timeout, interval, wave_size, wave_percent, wave_interval,
+        confirm_within; /* -1: not given */
+    int pos;            /* the first positional argument after options */
+    char **argv;        /* permuted: positionals from pos */
     int argc;
 };
 /* The verb argv[0] names among verbs (argv[0] the verb): its options parsed,

@@ -12,7 +12,8 @@
 static const struct op_verb verbs[] = {
     {"create", "SITE [FILE|-]",
      "queue a script (from FILE, or standard input) for the site's router",
-     "description key backup express no-ack dry-run expects-reboot capture-output"},
+     "description key backup express no-ack dry-run expects-reboot capture-output"
+     " confirm-within backup-sensitive"},
     {"ls", "SITE", "list the site's jobs, newest first", "status limit"},
     {"get", "SITE JOB", "one job", ""},
     {"cancel", "SITE JOB", "cancel a pending job", ""},
@@ -67,13 +68,14 @@ static int create(struct op *o, const struct op_args *a)
     char *script = op_read_text("jobplane job create", file, OP_SCRIPT_MAX, &len), path[1200];
     if (!script)
         return OP_USAGE;
-    char key[37], hk[128], hd[400];
+    char key[37], hk[128], hd[400], hc[64] = "X-Confirm-Within: 0";
     if (a->key)
         snprintf(key, sizeof key, "%s", a->key);
     else
         new_uuid(key);
     snprintf(hk, sizeof hk, "X-Idempotency-Key: %s", key);
     snprintf(hd, sizeof hd, "X-Description: %s", a->description);
+    snprintf(hc, sizeof hc, "X-Confirm-Within: %ld", a->confirm_within);
     const char *headers[] = {
         hk,
         hd,
@@ -83,6 +85,8 @@ static int create(struct op *o, const struct op_args *a)
         a->dry_run ? "X-Dry-Run: true" : "X-Dry-Run: false",
         a->expects_reboot ? "X-Expects-Reboot: true" : "X-Expects-Reboot: false",
         a->capture_output ? "X-Capture-Output: true" : "X-Capture-Output: false",
+        a->backup_sensitive ? "X-Backup-Sensitive: true" : "X-Backup-Sensitive: false",
+        a->confirm_within > 0 ? hc : NULL,
         NULL};
     struct op_resp r;
     int rc = OP_API;
@@ -115,7 +119,8 @@ static int create(struct op *o, const struct op_args *a)
 
 static bool finished(const char *status)
 {
-    return status && (!strcmp(status, "completed") || !strcmp(status, "failed"));
+    return status && (!strcmp(status, "completed") || !strcmp(status, "failed") ||
+                      !strcmp(status, "reverted"));
 }
 
 static double now_s(void)

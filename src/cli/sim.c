@@ -160,6 +160,7 @@ static void usage(FILE *f)
             "                    [--fail-rate P] [--wait N] [--duration S] [--threads T]\n"
             "                    [--record FILE] [--tokens FILE] [--queue-rate N] [--sources N]\n"
             "                    [--fresh-connections] [--restore] [--downgrade-after S]\n"
+            "                    [--cut-off-rate P]\n"
             "Creates and adopts N sites, polls each every S seconds (+-10%% jitter) for\n"
             "--duration seconds (default 60), runs every job handed out, then prints what\n"
             "it saw. --record appends 'delivered|done|fail|DUPLICATE SITE JOB' lines.\n"
@@ -186,7 +187,11 @@ static void usage(FILE *f)
             "install the replacement a poll answers with, and remember the jobs they ran\n"
             "(a job handed out again reports its remembered outcome and runs nothing).\n"
             "--downgrade-after S: S seconds in, every router runs RouterOS 7.12 from its\n"
-            "next poll on; one whose poll script does not compile there stops polling.\n");
+            "next poll on; one whose poll script does not compile there stops polling.\n"
+            "A job with a confirmation window arms the router's revert; the server's\n"
+            "answer to the next poll disarms it (and confirms the job). --cut-off-rate P:\n"
+            "that share of them cut the router off, which then polls no more until its\n"
+            "revert restores the configuration, and reports the job reverted.\n");
 }
 
 int sim_main(int argc, char **argv)
@@ -207,11 +212,12 @@ int sim_main(int argc, char **argv)
         {"fresh-connections", 0, 0, 'F'},
         {"restore", 0, 0, 'R'},
         {"downgrade-after", 1, 0, 'D'},
+        {"cut-off-rate", 1, 0, 'C'},
         {"help", 0, 0, 'h'},
         {0, 0, 0, 0},
     };
     struct sim s = {.routers = 10, .interval = 30, .duration = 60};
-    const char *fail = NULL;
+    const char *fail = NULL, *cut = NULL;
     int c, bad = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -230,6 +236,7 @@ int sim_main(int argc, char **argv)
         case 'd': bad |= opt_long(optarg, 1, 7 * 86400, &s.duration); break;
         case 'T': bad |= opt_long(optarg, 1, 4096, &s.threads); break;
         case 'f': fail = optarg; break;
+        case 'C': cut = optarg; break;
         case 'r': s.record = optarg; break;
         case 'k': s.tokens_out = optarg; break;
         case 'q': bad |= opt_long(optarg, 0, 100000, &s.queue_rate); break;
@@ -245,6 +252,11 @@ int sim_main(int argc, char **argv)
         char *end;
         s.fail_rate = strtod(fail, &end);
         bad |= *end || s.fail_rate < 0 || s.fail_rate > 1;
+    }
+    if (cut) {
+        char *end;
+        s.cut_off_rate = strtod(cut, &end);
+        bad |= *end || s.cut_off_rate < 0 || s.cut_off_rate > 1;
     }
     if (bad || !s.nurls || !s.op_token) {
         fprintf(stderr, "jobplane sim: --url and --token are required; numbers must be in range\n");
@@ -361,6 +373,11 @@ int sim_main(int argc, char **argv)
     printf("script updates:   %ld\n", atomic_load(&s.updates));
     printf("dry runs:         %ld (parsed, nothing ran)\n", atomic_load(&s.dry_runs));
     printf("reboots:          %ld (jobs that restarted the router)\n", atomic_load(&s.reboots));
+    long armed = 0;
+    for (long i = 0; i < s.routers; i++)
+        armed += s.r[i].revert_armed;
+    printf("confirm-or-revert: %ld confirmed, %ld reverted (%ld cut off), %ld still armed\n",
+           atomic_load(&s.confirmed), atomic_load(&s.reverts), atomic_load(&s.cut_offs), armed);
     printf("refused reports:  %ld (409: their delivery was over)\n", atomic_load(&s.refused));
     printf("remembered jobs:  %ld (handed out again, reported, not run)\n",
            atomic_load(&s.remembered));

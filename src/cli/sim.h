@@ -40,6 +40,10 @@ struct router {
     struct idlist ran;     /* job tokens it ran: a = 1 done, 0 failed (its jobplane-jobs.txt) */
     double boot_at;        /* monotonic seconds of its last start: its uptime counts from here */
     char reboot_token[16]; /* its jobplane-reboot.txt: sent in heartbeats until a poll succeeds */
+    char revert_token[16]; /* its jobplane-revert.txt ("": none) */
+    char revert_state;     /* in that file: 'r' the payload runs, 'w' it waits for confirmation */
+    bool revert_armed;     /* its jobplane-revert scheduler exists */
+    double revert_at;      /* monotonic seconds when that scheduler restores the backup */
     char name[32];
     double next;            /* monotonic seconds of the next poll */
     bool gone;              /* torn down */
@@ -84,7 +88,8 @@ struct sim {
         poll_causes[CURL_LAST + 2]; /* poll errors by CURLcode; then HTTP status, truncated */
     atomic_long polls, poll_errors, jobs, done, failed, backups, backup_errors, duplicates,
         report_errors, foreign_urls, teardowns, setup_errors, restores, restore_errors, updates,
-        stopped, remembered, downgraded, dry_runs, reboots, refused;
+        stopped, remembered, downgraded, dry_runs, reboots, refused, confirmed, reverts, cut_offs;
+    double cut_off_rate; /* --cut-off-rate: a job with a confirmation window cuts the router off */
     /* the distinct poll scripts routers have installed (scripts_mu) */
     pthread_mutex_t scripts_mu;
     struct script_copy {
@@ -153,6 +158,7 @@ void sim_woke(struct sim *s, double t0, double t1, double t201);
 /* Runs the job a poll of t0 brought (its answer arrived at t1): reports,
  * backup, records. */
 void sim_run_job(struct worker *w, struct router *r, const char *script, double t0, double t1);
+void sim_disarm(struct worker *w, struct router *r, const char *answer);
 
 /* ---- sim_loop.c: the polls ------------------------------------------------- */
 

@@ -137,7 +137,19 @@ static void poll_start(struct loop *L, long i)
     }
     if (!r->easy)
         r->easy = curl_easy_init();
-    char url[512], body[512];
+    char url[512], body[640];
+    double now = sim_now();
+    if (r->revert_armed && now >= r->revert_at) {
+        /* its revert scheduler fires: the configuration from before the
+         * job comes back (without the scheduler), and the router restarts */
+        r->revert_armed = false;
+        r->boot_at = now;
+        if (r->seq)
+            r->seq--;
+        atomic_fetch_add(&s->reverts, 1);
+    }
+    const char *armed = r->revert_armed && r->revert_state == 'w' ? r->revert_token : "",
+               *undone = r->revert_armed ? "" : r->revert_token;
     r->node = s->nurls > 1 ? (int)(rand_r(&L->seed) % (unsigned)s->nurls) : 0;
     /* the poll script holds its polls where fetch has idle-timeout= (7.15+) */
     bool hold = s->wait && r->version >= ROS_V_IDLE_TIMEOUT;
@@ -145,10 +157,10 @@ static void poll_start(struct loop *L, long i)
     snprintf(body, sizeof body,
              "name=%s;version=%d.%d (stable);uptime=%lds;cpu-load=%u;free-memory=%u;"
              "free-hdd-space=%u;board-name=CHR;architecture-name=x86_64;jobplane-script=%s;"
-             "jobplane-reboot=%s",
+             "jobplane-reboot=%s;jobplane-armed=%s;jobplane-reverted=%s",
              r->name, r->version / 10000, r->version / 100 % 100, (long)(sim_now() - r->boot_at),
              rand_r(&L->seed) % 100, 500000000u + rand_r(&L->seed) % 1000000, 80000000u, r->rev,
-             r->reboot_token);
+             r->reboot_token, armed, undone);
     CURL *c = r->easy;
     curl_easy_reset(c);
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -236,7 +248,12 @@ static void poll_done(struct loop *L, CURL *c, CURLcode rc)
         sim_sample(&s->lat, (t1 - r->t0) * 1000);
         pthread_mutex_unlock(&s->lat_mu);
     }
-    r->reboot_token[0] = '\0'; /* the poll got through: the file goes */
+    r->reboot_token[0] = '\0';                    /* the poll got through: the file goes */
+    if (!r->revert_armed && r->revert_token[0]) { /* and the word of a revert */
+        sim_record(s, r->site_id, r->revert_token, "reverted");
+        r->revert_token[0] = '\0';
+        r->revert_state = 0;
+    }
     if (!strncmp(a, "# jobplane poll script update", 29)) {
         /* the answer replaces the poll script; the next tick runs the new one */
         char *src = ros_find_local(a, "jpPoll");
@@ -247,7 +264,8 @@ static void poll_done(struct loop *L, CURL *c, CURLcode rc)
         }
         free(src);
     }
-    if (!strstr(a, "# jobplane job ") && !strstr(a, "# jobplane teardown")) {
+    if (!strstr(a, "# jobplane job ") && !strstr(a, "# jobplane teardown") &&
+        !strstr(a, "its revert is disarmed")) {
         heap_push(L, r - s->r);
         return;
     }
@@ -369,6 +387,8 @@ void *sim_jobber_main(void *arg)
         struct router *r = &s->r[t->r];
         if (strstr(t->answer, "# jobplane job ")) {
             sim_run_job(w, r, t->answer, t->t0, t->t1);
+        } else if (strstr(t->answer, "its revert is disarmed")) {
+            sim_disarm(w, r, t->answer);
         } else { /* teardown: the router says so, and stops polling */
             char url[512];
             struct buf b = {0};

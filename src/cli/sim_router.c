@@ -484,12 +484,19 @@ void sim_run_job(struct worker *w, struct router *r, const char *script, double 
     const char *msg = NULL;
     bool dry = strstr(script, ": dry run: ") != NULL,
          later = strstr(script, "contents=$jpTok") != NULL;
+    const char *cw = strstr(script, "[:timestamp] + "); /* a confirmation window */
     if (ok && !sim_parses(src)) {
         ok = false;
         msg = "the payload does not parse: syntax error (simulated)";
     }
     if (dry && ok)
         atomic_fetch_add(&s->dry_runs, 1);
+    if (cw && !dry && ok && tok) {
+        snprintf(r->revert_token, sizeof r->revert_token, "%s", tok);
+        r->revert_state = 'r';
+        r->revert_armed = true;
+        r->revert_at = sim_now() + (double)strtol(cw + strlen("[:timestamp] + "), NULL, 10);
+    }
     if (!dry && ok &&
         (strstr(src, ":error") || (double)rand_r(&w->seed) / RAND_MAX < s->fail_rate)) {
         ok = false;
@@ -499,6 +506,22 @@ void sim_run_job(struct worker *w, struct router *r, const char *script, double 
         r->seq++;
     if (tok)
         sim_id_add(&r->ran, tok, ok ? 1 : 0, 0);
+    /* confirm-or-revert: armed before the payload runs, waiting after it;
+     * --cut-off-rate: the change cut the router off, which polls no more
+     * until its revert restores the configuration */
+    if (cw && !dry && tok && r->revert_state == 'r') {
+        r->revert_state = 'w';
+        if (ok) {
+            sim_record(s, r->site_id, id, "ran");
+            atomic_fetch_add(&s->done, 1);
+            if ((double)rand_r(&w->seed) / RAND_MAX < s->cut_off_rate) {
+                atomic_fetch_add(&s->cut_offs, 1);
+                r->next = r->revert_at + 0.5;
+            }
+            free(tok);
+            goto out;
+        }
+    }
     if (later && ok) {
         snprintf(r->reboot_token, sizeof r->reboot_token, "%s", tok ? tok : "");
         if (strstr(src, "/system reboot")) {
@@ -540,4 +563,24 @@ out:
     free(fail);
     free(src);
     free(bak);
+}
+
+/* The answer that disarms a revert: the scheduler and the file go, and a
+ * job that did not fail is confirmed by its done report. */
+void sim_disarm(struct worker *w, struct router *r, const char *answer)
+{
+    struct sim *s = w->s;
+    r->revert_token[0] = '\0';
+    r->revert_state = 0;
+    r->revert_armed = false;
+    char *done = ros_find_local(answer, "jpDone");
+    if (done) {
+        if (!ours(s, done))
+            atomic_fetch_add(&s->foreign_urls, 1);
+        else if (report(w, done))
+            atomic_fetch_add(&s->confirmed, 1);
+        else
+            atomic_fetch_add(&s->report_errors, 1);
+    }
+    free(done);
 }

@@ -1,6 +1,7 @@
 #include "core/jobreq.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/model.h"
@@ -98,33 +99,64 @@ enum jp_err jobreq_from_headers(const char *key, const char *description, const 
  * request said needs_acknowledgement itself. */
 static enum jp_err check_options(struct job_fields *f, bool ack_explicit, char *msg, size_t msglen)
 {
-    if (f->dry_run && (f->should_backup || f->expects_reboot || f->capture_output))
+    if (f->dry_run &&
+        (f->should_backup || f->expects_reboot || f->capture_output || f->confirm_within))
         return fail(JP_ERR_PARAMETER_INVALID, msg, msglen,
-                    "A dry run runs nothing: it takes no backup, expects no reboot and prints"
-                    " nothing.");
+                    "A dry run runs nothing: it takes no backup, expects no reboot, prints"
+                    " nothing and waits for no confirmation.");
     if (f->expects_reboot && f->capture_output)
         return fail(JP_ERR_PARAMETER_INVALID, msg, msglen,
                     "A job that restarts the router cannot upload what it printed.");
-    bool reports = f->dry_run || f->expects_reboot || f->capture_output;
+    if (f->confirm_within && (f->expects_reboot || f->capture_output))
+        return fail(JP_ERR_PARAMETER_INVALID, msg, msglen,
+                    "A job that waits for a confirmation can neither expect a reboot nor"
+                    " upload what it printed.");
+    if (f->backup_sensitive && !f->should_backup)
+        return fail(JP_ERR_PARAMETER_INVALID, msg, msglen,
+                    "A sensitive backup is a backup: it needs X-Backup (make_backup) too.");
+    bool reports = f->dry_run || f->expects_reboot || f->capture_output || f->confirm_within;
     if (reports && ack_explicit && !f->needs_acknowledgement)
         return fail(JP_ERR_PARAMETER_INVALID, msg, msglen,
-                    "A dry run, a job that expects a reboot or one whose output is captured"
-                    " reports its outcome: it needs an acknowledgement.");
+                    "A dry run, a job that expects a reboot, one whose output is captured or one"
+                    " that waits for a confirmation reports its outcome: it needs an"
+                    " acknowledgement.");
     if (reports)
         f->needs_acknowledgement = true;
     return JP_OK;
 }
 
-enum jp_err jobreq_options(const char *dry_run, const char *expects_reboot, const char *output,
-                           const char *needs_ack, struct job_fields *out, char *msg, size_t msglen)
+static enum jp_err confirm_range(long v, char *msg, size_t msglen, const char *name)
+{
+    if (v < JOB_CONFIRM_MIN || v > JOB_CONFIRM_MAX) {
+        snprintf(msg, msglen, "%s must be %d to %d seconds.", name, JOB_CONFIRM_MIN,
+                 JOB_CONFIRM_MAX);
+        return JP_ERR_PARAMETER_INVALID;
+    }
+    return JP_OK;
+}
+
+enum jp_err jobreq_options(const struct job_option_headers *h, struct job_fields *out, char *msg,
+                           size_t msglen)
 {
     enum jp_err e;
-    if ((e = header_flag("X-Dry-Run", dry_run, false, &out->dry_run, msg, msglen)) ||
-        (e = header_flag("X-Expects-Reboot", expects_reboot, false, &out->expects_reboot, msg,
+    if ((e = header_flag("X-Dry-Run", h->dry_run, false, &out->dry_run, msg, msglen)) ||
+        (e = header_flag("X-Expects-Reboot", h->expects_reboot, false, &out->expects_reboot, msg,
                          msglen)) ||
-        (e = header_flag("X-Capture-Output", output, false, &out->capture_output, msg, msglen)))
+        (e = header_flag("X-Capture-Output", h->capture_output, false, &out->capture_output, msg,
+                         msglen)) ||
+        (e = header_flag("X-Backup-Sensitive", h->backup_sensitive, false, &out->backup_sensitive,
+                         msg, msglen)))
         return e;
-    return check_options(out, needs_ack != NULL, msg, msglen);
+    out->confirm_within = 0;
+    if (h->confirm_within) {
+        const char *v = h->confirm_within;
+        if (!*v || strlen(v) > 5 || strspn(v, "0123456789") != strlen(v))
+            return confirm_range(-1, msg, msglen, "X-Confirm-Within");
+        out->confirm_within = strtol(v, NULL, 10);
+        if ((e = confirm_range(out->confirm_within, msg, msglen, "X-Confirm-Within")))
+            return e;
+    }
+    return check_options(out, h->needs_ack != NULL, msg, msglen);
 }
 
 /* A string field of obj; NULL (with the error set) when absent or not one. */
@@ -159,6 +191,19 @@ static enum jp_err json_flag(json_t *obj, const char *name, bool def, bool *out,
     }
     *out = json_is_true(v);
     return JP_OK;
+}
+
+static enum jp_err json_confirm(json_t *obj, long *out, char *msg, size_t msglen)
+{
+    json_t *v = json_object_get(obj, "confirm_within");
+    *out = 0;
+    if (!v || json_is_null(v))
+        return JP_OK;
+    if (!json_is_integer(v))
+        return confirm_range(-1, msg, msglen, "confirm_within");
+    json_int_t n = json_integer_value(v);
+    *out = n < 0 || n > JOB_CONFIRM_MAX ? -1 : (long)n;
+    return confirm_range(*out, msg, msglen, "confirm_within");
 }
 
 static enum jp_err check_notify_url(json_t *obj, const char **out, char *msg, size_t msglen)
@@ -210,6 +255,8 @@ enum jp_err jobreq_from_json(const char *body, size_t len, const char *key, json
         (e = json_flag(j, "dry_run", false, &out->dry_run, msg, msglen)) ||
         (e = json_flag(j, "expects_reboot", false, &out->expects_reboot, msg, msglen)) ||
         (e = json_flag(j, "capture_output", false, &out->capture_output, msg, msglen)) ||
+        (e = json_flag(j, "backup_sensitive", false, &out->backup_sensitive, msg, msglen)) ||
+        (e = json_confirm(j, &out->confirm_within, msg, msglen)) ||
         (e = check_options(out, json_is_boolean(json_object_get(j, "needs_acknowledgement")), msg,
                            msglen)) ||
         (e = check_notify_url(j, &out->notify_url, msg, msglen)) ||

@@ -14,7 +14,8 @@
 struct job_fields {
     const char *description, *script, *notify_url; /* borrowed; notify_url may be NULL */
     bool should_backup, express_execute, needs_acknowledgement, dry_run, expects_reboot,
-        capture_output;
+        capture_output, backup_sensitive;
+    long confirm_within;                   /* seconds, JOB_CONFIRM_MIN..JOB_CONFIRM_MAX (0: none) */
     char idempotency_key[JP_UUID_LEN + 1]; /* canonical; "" when none was given */
 };
 
@@ -25,15 +26,26 @@ enum jp_err jobreq_from_headers(const char *key, const char *description, const 
                                 const char *backup, const char *express, const char *body,
                                 size_t len, struct job_fields *out, char *msg, size_t msglen);
 
+#define JOB_CONFIRM_MIN 30
+#define JOB_CONFIRM_MAX 3600
+
+/* The router-side options of the header form (each NULL when absent). */
+struct job_option_headers {
+    const char *dry_run, *expects_reboot, *capture_output, *confirm_within, *backup_sensitive;
+    const char *needs_ack; /* X-Needs-Ack, to tell whether it was given */
+};
+
 /* The router-side options of the header form, after jobreq_from_headers:
- * X-Dry-Run, X-Expects-Reboot and X-Capture-Output (NULL when absent). A dry
- * run runs nothing, so it takes no backup, expects no reboot and prints
- * nothing; all three report an outcome, so none goes with X-Needs-Ack: false. */
-enum jp_err jobreq_options(const char *dry_run, const char *expects_reboot, const char *output,
-                           const char *needs_ack, struct job_fields *out, char *msg, size_t msglen);
+ * X-Dry-Run, X-Expects-Reboot, X-Capture-Output, X-Confirm-Within and
+ * X-Backup-Sensitive. A dry run runs nothing, so it takes no backup, expects
+ * no reboot, prints nothing and waits for no confirmation; every one of them
+ * reports an outcome, so none goes with X-Needs-Ack: false. */
+enum jp_err jobreq_options(const struct job_option_headers *h, struct job_fields *out, char *msg,
+                           size_t msglen);
 
 /* The JSON form {description, script, make_backup?, express_execute?,
- * needs_acknowledgement?, notify_url?, dry_run?, expects_reboot?, capture_output?}
+ * needs_acknowledgement?, notify_url?, dry_run?, expects_reboot?, capture_output?,
+ * confirm_within?, backup_sensitive?}
  * (needs_acknowledgement defaults to false here, and to true with dry_run or
  * expects_reboot). key is the optional X-Idempotency-Key. On JP_OK *doc owns the
  * strings of out (json_decref it); on an error *doc is NULL. */

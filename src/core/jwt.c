@@ -16,12 +16,19 @@
 #include <string.h>
 
 const struct jp_scope_info jp_scopes[JP_SCOPE_COUNT] = {
-    {"jobs:read", JP_SCOPE_JOBS_READ},           {"jobs:write", JP_SCOPE_JOBS_WRITE},
-    {"sites:read", JP_SCOPE_SITES_READ},         {"sites:write", JP_SCOPE_SITES_WRITE},
-    {"backups:read", JP_SCOPE_BACKUPS_READ},     {"webhooks:read", JP_SCOPE_WEBHOOKS_READ},
-    {"webhooks:write", JP_SCOPE_WEBHOOKS_WRITE}, {"keys:write", JP_SCOPE_KEYS_WRITE},
-    {"metrics:read", JP_SCOPE_METRICS_READ},     {"scripts:read", JP_SCOPE_SCRIPTS_READ},
-    {"scripts:write", JP_SCOPE_SCRIPTS_WRITE},   {"scripts:approve", JP_SCOPE_SCRIPTS_APPROVE},
+    {"jobs:read", JP_SCOPE_JOBS_READ},
+    {"jobs:write", JP_SCOPE_JOBS_WRITE},
+    {"sites:read", JP_SCOPE_SITES_READ},
+    {"sites:write", JP_SCOPE_SITES_WRITE},
+    {"backups:read", JP_SCOPE_BACKUPS_READ},
+    {"webhooks:read", JP_SCOPE_WEBHOOKS_READ},
+    {"webhooks:write", JP_SCOPE_WEBHOOKS_WRITE},
+    {"keys:write", JP_SCOPE_KEYS_WRITE},
+    {"metrics:read", JP_SCOPE_METRICS_READ},
+    {"scripts:read", JP_SCOPE_SCRIPTS_READ},
+    {"scripts:write", JP_SCOPE_SCRIPTS_WRITE},
+    {"scripts:approve", JP_SCOPE_SCRIPTS_APPROVE},
+    {"backups:read-sensitive", JP_SCOPE_BACKUPS_READ_SENSITIVE},
 };
 
 unsigned jp_scope_parse(const char *s)

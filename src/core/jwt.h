@@ -28,9 +28,10 @@ enum jp_scope {
     JP_SCOPE_SCRIPTS_READ = 1 << 9,
     JP_SCOPE_SCRIPTS_WRITE = 1 << 10,
     JP_SCOPE_SCRIPTS_APPROVE = 1 << 11,
+    JP_SCOPE_BACKUPS_READ_SENSITIVE = 1 << 12, /* backups that keep secrets */
 };
 
-#define JP_SCOPE_COUNT 12
+#define JP_SCOPE_COUNT 13
 #define JP_SCOPES_ALL ((1u << JP_SCOPE_COUNT) - 1)
 /* Every scope's name, in the order of the bits. */
 struct jp_scope_info {

@@ -21,8 +21,11 @@ const struct job_state_info job_states[JOB_STATUS_COUNT_] = {
                        .where = "completed_at IS NOT NULL AND failed_at IS NULL",
                        .stamp = offsetof(struct job, completed_at)},
     [JOB_FAILED] = {.name = "failed",
-                    .where = "failed_at IS NOT NULL",
+                    .where = "failed_at IS NOT NULL AND reverted_at IS NULL",
                     .stamp = offsetof(struct job, failed_at)},
+    [JOB_REVERTED] = {.name = "reverted",
+                      .where = "reverted_at IS NOT NULL",
+                      .stamp = offsetof(struct job, reverted_at)},
 };
 
 const struct job_report_info job_reports[JOB_REPORT_COUNT_] = {

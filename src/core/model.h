@@ -28,6 +28,7 @@ enum job_status {
     JOB_RUNNING,     /* the router reported busy */
     JOB_COMPLETED,   /* the router reported done (or delivery, without acknowledgement) */
     JOB_FAILED,      /* the router reported fail, or the run timeout passed */
+    JOB_REVERTED,    /* no confirmation came in time: the router restored its configuration */
     JOB_STATUS_COUNT_
 };
 
@@ -94,10 +95,14 @@ struct job {
     char *notify_url;                 /* owned, NULL when none */
     char *associated_backup;          /* owned, "{site_id}/{unix}.rsc" once the backup arrived */
     bool express_execute, needs_acknowledgement, should_backup;
-    bool dry_run;        /* the router parses the payload and runs nothing */
-    bool expects_reboot; /* completed when the router comes back restarted */
-    bool capture_output; /* the router uploads what the payload printed */
+    bool dry_run;          /* the router parses the payload and runs nothing */
+    bool expects_reboot;   /* completed when the router comes back restarted */
+    bool capture_output;   /* the router uploads what the payload printed */
+    bool backup_sensitive; /* the backup keeps secrets, and is stored encrypted */
+    int64_t
+        confirm_within; /* seconds the router waits for a confirmation, then reverts (0: none) */
     int64_t created_at, delivered_at, started_at, completed_at, failed_at;
+    int64_t reverted_at; /* set with failed_at: reverted is a failure that was undone */
 };
 
 /* The state, read off the timestamps (there is no stored status column). */

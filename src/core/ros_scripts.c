@@ -156,53 +156,78 @@ static char *render_poll(const struct ros_poll_params *p, const char *base, cons
         poll_fetch(&b, p->wait + 15);
         sbuf_puts(&b, "; :set jpUrl $jpHeld } on-error={}\n");
     }
-    sbuf_puts(&b,
-              "  :local jpClean do={\n"
-              "    :local s [:tostr $1]\n"
-              "    :local o \"\"\n"
-              "    :for i from=0 to=([:len $s] - 1) do={\n"
-              "      :local c [:pick $s $i]\n"
-              "      :if ($c = \";\" || $c = \"\\r\" || $c = \"\\n\") do={ :set c \",\" }\n"
-              "      :set o ($o . $c)\n"
-              "    }\n"
-              "    :return $o\n"
-              "  }\n"
-              "  :local res [/system resource get]\n"
-              "  :local lic [/system license get]\n"
-              "  :local rb [:toarray \"\"]\n"
-              "  :do { :set rb [[:parse \"/system routerboard get\"]] } on-error={}\n"
-              /* a job that expected a reboot left its token: this heartbeat
-               * says the router is back (and its uptime, since when) */
-              "  :local jpRb \"\"\n"
-              "  :do { :set jpRb [/file get \"flash/" ROS_REBOOT_FILE "\" contents] } on-error={\n"
-              "    :do { :set jpRb [/file get \"" ROS_REBOOT_FILE "\" contents] } on-error={}\n"
-              "  }\n"
-              "  :local lvl [:tostr ($lic->\"nlevel\")]\n"
-              "  :if ($lvl = \"\") do={ :set lvl [:tostr ($lic->\"level\")] }\n"
-              "  :local body (\"name=\" . [$jpClean [/system identity get name]] . \";version=\" ."
-              " ($res->\"version\") . \";uptime=\" . [:tostr ($res->\"uptime\")] . \";cpu-load=\" ."
-              " ($res->\"cpu-load\") . \";free-memory=\" . ($res->\"free-memory\") ."
-              " \";free-hdd-space=\" . ($res->\"free-hdd-space\") . \";board-name=\" . [$jpClean"
-              " ($res->\"board-name\")] . \";architecture-name=\" . ($res->\"architecture-name\") ."
-              " \";serial-number=\" . ($rb->\"serial-number\") . \";model=\" . [$jpClean"
-              " ($rb->\"model\")] . \";level=\" . $lvl . \";jobplane-script=\" . $jpRev ."
-              " \";jobplane-reboot=\" . $jpRb)\n"
-              "  :do {\n"
-              "    :local r [$jpFetch u=$jpUrl d=$body h=(\"Authorization:Bearer \" . $jpTok ."
-              " \",Content-Type:text/plain\")]\n"
-              "    :local code ($r->\"data\")\n"
-              "    :local mark \"" ROS_END_MARK "\"\n"
-              "    :if ((($r->\"status\") = \"finished\") && ($jpRb != \"\")) do={\n"
-              "      /file remove [find where name=\"" ROS_REBOOT_FILE "\"]\n"
-              "      /file remove [find where name=\"flash/" ROS_REBOOT_FILE "\"]\n"
-              "    }\n"
-              "    :if ((($r->\"status\") = \"finished\") && ([:pick $code ([:len $code] -"
-              " [:len $mark]) [:len $code]] = $mark)) do={\n"
-              "      :local f [:parse $code]\n"
-              "      :execute script=$code\n"
-              "    }\n"
-              "  } on-error={ :log warning \"jobplane: poll failed\" }\n"
-              "}\n");
+    sbuf_printf(
+        &b,
+        "  :local jpClean do={\n"
+        "    :local s [:tostr $1]\n"
+        "    :local o \"\"\n"
+        "    :for i from=0 to=([:len $s] - 1) do={\n"
+        "      :local c [:pick $s $i]\n"
+        "      :if ($c = \";\" || $c = \"\\r\" || $c = \"\\n\") do={ :set c \",\" }\n"
+        "      :set o ($o . $c)\n"
+        "    }\n"
+        "    :return $o\n"
+        "  }\n"
+        "  :local res [/system resource get]\n"
+        "  :local lic [/system license get]\n"
+        "  :local rb [:toarray \"\"]\n"
+        "  :do { :set rb [[:parse \"/system routerboard get\"]] } on-error={}\n"
+        /* a job that expected a reboot left its token: this heartbeat
+         * says the router is back (and its uptime, since when) */
+        "  :local jpRb \"\"\n"
+        "  :do { :set jpRb [/file get \"flash/" ROS_REBOOT_FILE "\" contents] } on-error={\n"
+        "    :do { :set jpRb [/file get \"" ROS_REBOOT_FILE "\" contents] } on-error={}\n"
+        "  }\n"
+        /* a job waiting for its confirmation (the revert armed), or
+         * one the router reverted (the marker survived the restore,
+         * the scheduler did not) */
+        "  :local jpRv \"\"\n"
+        "  :do { :set jpRv [/file get \"flash/" ROS_REVERT_FILE "\" contents] } on-error={\n"
+        "    :do { :set jpRv [/file get \"" ROS_REVERT_FILE "\" contents] } on-error={}\n"
+        "  }\n"
+        "  :local jpArmed \"\"\n"
+        "  :local jpUndone \"\"\n"
+        "  :if ([:len $jpRv] >= %d) do={\n"
+        "    :if ([:len [/system scheduler find where name=\"" ROS_REVERT_NAME "\"]] = 0) do={\n"
+        "      :set jpUndone [:pick $jpRv 0 %d]\n"
+        "    } else={\n"
+        "      :if ([:pick $jpRv %d %d] = \"w\") do={ :set jpArmed [:pick $jpRv 0 %d] }\n"
+        "    }\n"
+        "  }\n"
+        "  :local lvl [:tostr ($lic->\"nlevel\")]\n"
+        "  :if ($lvl = \"\") do={ :set lvl [:tostr ($lic->\"level\")] }\n"
+        "  :local body (\"name=\" . [$jpClean [/system identity get name]] . \";version=\" ."
+        " ($res->\"version\") . \";uptime=\" . [:tostr ($res->\"uptime\")] . \";cpu-load=\" ."
+        " ($res->\"cpu-load\") . \";free-memory=\" . ($res->\"free-memory\") ."
+        " \";free-hdd-space=\" . ($res->\"free-hdd-space\") . \";board-name=\" . [$jpClean"
+        " ($res->\"board-name\")] . \";architecture-name=\" . ($res->\"architecture-name\") ."
+        " \";serial-number=\" . ($rb->\"serial-number\") . \";model=\" . [$jpClean"
+        " ($rb->\"model\")] . \";level=\" . $lvl . \";jobplane-script=\" . $jpRev ."
+        " \";jobplane-reboot=\" . $jpRb . \";jobplane-armed=\" . $jpArmed ."
+        " \";jobplane-reverted=\" . $jpUndone)\n"
+        "  :do {\n"
+        "    :local r [$jpFetch u=$jpUrl d=$body h=(\"Authorization:Bearer \" . $jpTok ."
+        " \",Content-Type:text/plain\")]\n"
+        "    :local code ($r->\"data\")\n"
+        "    :local mark \"" ROS_END_MARK "\"\n"
+        "    :if ((($r->\"status\") = \"finished\") && ($jpRb != \"\")) do={\n"
+        "      /file remove [find where name=\"" ROS_REBOOT_FILE "\"]\n"
+        "      /file remove [find where name=\"flash/" ROS_REBOOT_FILE "\"]\n"
+        "    }\n"
+        "    :if ((($r->\"status\") = \"finished\") && ($jpUndone != \"\")) do={\n"
+        "      /file remove [find where name=\"" ROS_REVERT_FILE "\"]\n"
+        "      /file remove [find where name=\"flash/" ROS_REVERT_FILE "\"]\n"
+        "      /file remove [find where name=\"" ROS_REVERT_NAME ".backup\"]\n"
+        "      /file remove [find where name=\"flash/" ROS_REVERT_NAME ".backup\"]\n"
+        "    }\n"
+        "    :if ((($r->\"status\") = \"finished\") && ([:pick $code ([:len $code] -"
+        " [:len $mark]) [:len $code]] = $mark)) do={\n"
+        "      :local f [:parse $code]\n"
+        "      :execute script=$code\n"
+        "    }\n"
+        "  } on-error={ :log warning \"jobplane: poll failed\" }\n"
+        "}\n",
+        JP_TOKEN_LEN + 2, JP_TOKEN_LEN, JP_TOKEN_LEN + 1, JP_TOKEN_LEN + 2, JP_TOKEN_LEN);
     return sbuf_take(&b, NULL);
 }
 
@@ -329,28 +354,93 @@ static void backup_block(struct sbuf *b, const struct ros_job_params *p)
                      "  :set jpMsg \"a backup needs RouterOS 7.13 or later\"\n");
         return;
     }
-    sbuf_puts(b, "  :do {\n"
-                 "    :local fn \"jobplane-backup.rsc\"\n"
-                 "    /file remove [find where name=$fn]\n"
-                 "    /export terse file=\"jobplane-backup\"\n"
+    sbuf_printf(b,
+                "  :do {\n"
+                "    :local fn \"jobplane-backup.rsc\"\n"
+                "    /file remove [find where name=$fn]\n"
+                "    /export terse%s file=\"jobplane-backup\"\n"
+                "    :local n 0\n"
+                "    :while (([:len [/file find where name=$fn]] = 0) && ($n < 40)) do={ :delay"
+                " 250ms; :set n ($n + 1) }\n"
+                "    :local sz -1\n"
+                "    :while ($sz != [/file get $fn size]) do={ :set sz [/file get $fn size];"
+                " :delay 1s }\n"
+                "    :local off 0\n"
+                "    :while ($off < $sz) do={\n"
+                "      :local chunk ([/file read file=$fn offset=$off chunk-size=32768"
+                " as-value]->\"data\")\n"
+                "      :if ([:len $chunk] = 0) do={ :error \"short read\" }\n"
+                "      /tool fetch url=($jpBak . \"&offset=\" . $off . \"&total=\" . $sz)"
+                " http-method=post http-data=$chunk "
+                "http-header-field=\"Content-Type:text/plain\" " FETCH_OPTS "\n"
+                "      :set off ($off + [:len $chunk])\n"
+                "    }\n"
+                "    /file remove $fn\n"
+                "  } on-error={ :set jpOk false; :set jpMsg \"the backup upload failed\" }\n",
+                /* v7 hides passwords and keys unless asked */
+                p->backup_sensitive ? " show-sensitive" : "");
+}
+
+/* The revert's scheduler runs this every 5 s; past the deadline in its
+ * comment it loads the backup saved before the job (which restarts the
+ * router, and restores a configuration without this scheduler). */
+#define REVERT_EVENT                                                                               \
+    ":local c [/system scheduler get [find where name=\"" ROS_REVERT_NAME "\"] comment]\n"         \
+    ":if ([:timestamp] >= [:totime $c]) do={\n"                                                    \
+    "  :local f \"" ROS_REVERT_NAME ".backup\"\n"                                                  \
+    "  :if ([:len [/file find where name=(\"flash/\" . $f)]] > 0) do={ :set f (\"flash/\" . $f) "  \
+    "}\n"                                                                                          \
+    "  :log warning \"jobplane: no confirmation came in time: restoring the configuration saved"   \
+    " before the job\"\n"                                                                          \
+    "  :do { /system backup load name=$f password=\"\" } on-error={\n"                             \
+    "    /system scheduler remove [find where name=\"" ROS_REVERT_NAME "\"]\n"                     \
+    "    /file remove [find where name=\"" ROS_REVERT_FILE "\"]\n"                                 \
+    "    /file remove [find where name=\"flash/" ROS_REVERT_FILE "\"]\n"                           \
+    "    :log error \"jobplane: the revert failed: its backup could not be loaded\"\n"             \
+    "  }\n"                                                                                        \
+    "}"
+
+/* Confirm-or-revert, before the payload: a binary backup, then the
+ * scheduler that restores it at the deadline, then the marker (TOKEN=r) the
+ * poll script reads; in that order, so that a marker without its scheduler
+ * always means a restore took the scheduler away. */
+static void arm_block(struct sbuf *b, const struct ros_job_params *p)
+{
+    sbuf_puts(b, "  :local jpCf \"" ROS_REVERT_FILE "\"\n"
+                 "  :local jpCb \"" ROS_REVERT_NAME "\"\n"
+                 "  :if ([:len [/file find where name=\"flash\"]] > 0) do={ :set jpCf "
+                 "\"flash/" ROS_REVERT_FILE "\"; :set jpCb \"flash/" ROS_REVERT_NAME "\" }\n"
+                 "  :if ($jpOk) do={\n"
+                 "    /system scheduler remove [find where name=\"" ROS_REVERT_NAME "\"]\n"
+                 "    /file remove [find where name=($jpCb . \".backup\")]\n"
+                 "    :do { /system backup save name=$jpCb dont-encrypt=yes } on-error={}\n"
                  "    :local n 0\n"
-                 "    :while (([:len [/file find where name=$fn]] = 0) && ($n < 40)) do={ :delay"
-                 " 250ms; :set n ($n + 1) }\n"
-                 "    :local sz -1\n"
-                 "    :while ($sz != [/file get $fn size]) do={ :set sz [/file get $fn size];"
-                 " :delay 1s }\n"
-                 "    :local off 0\n"
-                 "    :while ($off < $sz) do={\n"
-                 "      :local chunk ([/file read file=$fn offset=$off chunk-size=32768"
-                 " as-value]->\"data\")\n"
-                 "      :if ([:len $chunk] = 0) do={ :error \"short read\" }\n"
-                 "      /tool fetch url=($jpBak . \"&offset=\" . $off . \"&total=\" . $sz)"
-                 " http-method=post http-data=$chunk "
-                 "http-header-field=\"Content-Type:text/plain\" " FETCH_OPTS "\n"
-                 "      :set off ($off + [:len $chunk])\n"
-                 "    }\n"
-                 "    /file remove $fn\n"
-                 "  } on-error={ :set jpOk false; :set jpMsg \"the backup upload failed\" }\n");
+                 "    :while (([:len [/file find where name=($jpCb . \".backup\")]] = 0) && ($n <"
+                 " 40)) do={ :delay 250ms; :set n ($n + 1) }\n"
+                 "    :if ([:len [/file find where name=($jpCb . \".backup\")]] = 0) do={\n"
+                 "      :set jpOk false\n"
+                 "      :set jpMsg \"the backup to revert to could not be saved\"\n"
+                 "    } else={\n");
+    sbuf_printf(b,
+                "      /system scheduler add name=\"" ROS_REVERT_NAME
+                "\" interval=5s policy=" POLICIES
+                " comment=[:tostr ([:timestamp] + %lds)] on-event=",
+                p->confirm_within);
+    ros_quote(b, REVERT_EVENT, strlen(REVERT_EVENT));
+    sbuf_printf(b,
+                "\n"
+                "      :do { /file set $jpCf contents=($jpTok . \"=r\") } on-error={\n"
+                "        :do { /file add name=$jpCf contents=($jpTok . \"=r\") } on-error={\n"
+                "          /system scheduler remove [find where name=\"" ROS_REVERT_NAME "\"]\n"
+                "          :set jpOk false\n"
+                "          :set jpMsg (\"cannot write \" . $jpCf)\n"
+                "        }\n"
+                "      }\n"
+                "      :if ($jpOk) do={ :log info (\"Job \" . $jpTok . \": reverted in %lds unless"
+                " the server confirms it\") }\n"
+                "    }\n"
+                "  }\n",
+                p->confirm_within);
 }
 
 #define RAN_ENTRY (JP_TOKEN_LEN + 3)    /* TOKEN=S\n */
@@ -433,6 +523,8 @@ char *ros_render_wrapper(const struct ros_job_params *p)
                       "    :do { /file add name=$jpRb contents=$jpTok } on-error={ :set jpOk false;"
                       " :set jpMsg (\"cannot write \" . $jpRb) }\n"
                       "  }\n");
+        if (p->confirm_within)
+            arm_block(&b, p);
         if (p->capture_output && why)
             /* run by :execute, which gives back what it printed; the script is
              * known to parse, so it can be wrapped as text */
@@ -461,6 +553,14 @@ char *ros_render_wrapper(const struct ros_job_params *p)
         if (p->expects_reboot)
             sbuf_puts(&b, "  :if ($jpOk) do={ :set jpLater true } else={ /file remove [find where"
                           " name=$jpRb] }\n");
+        if (p->confirm_within)
+            /* armed: the server's answer to the next poll disarms it, and
+             * reports the job done when it did not fail */
+            sbuf_puts(&b, "  :if ([:len [/system scheduler find where name=\"" ROS_REVERT_NAME
+                          "\"]] > 0) do={\n"
+                          "    :do { /file set $jpCf contents=($jpTok . \"=w\") } on-error={}\n"
+                          "    :if ($jpOk) do={ :set jpLater true }\n"
+                          "  }\n");
     }
     sbuf_printf(&b,
                 "  :local st \"f\"\n"
@@ -469,9 +569,10 @@ char *ros_render_wrapper(const struct ros_job_params *p)
                 " on-error={}\n"
                 "}\n"
                 ":if ($jpLater) do={\n"
-                "  :log info (\"Job \" . $jpTok . \": ran; the first poll after the restart reports"
-                " it\")\n"
-                "} else={\n");
+                "  :log info (\"Job \" . $jpTok . \": ran; %s\")\n"
+                "} else={\n",
+                p->confirm_within ? "the next poll that reaches the server confirms it"
+                                  : "the first poll after the restart reports it");
     if (p->capture_output)
         /* the final report carries what the payload printed, in chunks */
         sbuf_printf(
@@ -516,6 +617,35 @@ char *ros_render_wrapper(const struct ros_job_params *p)
     return sbuf_take(&b, NULL);
 }
 
+/* Removes the revert's marker first, then its scheduler: a marker never
+ * stays without its scheduler, which would read as a revert. */
+#define DISARM                                                                                     \
+    "/file remove [find where name=\"" ROS_REVERT_FILE "\"]\n"                                     \
+    "/file remove [find where name=\"flash/" ROS_REVERT_FILE "\"]\n"                               \
+    "/system scheduler remove [find where name=\"" ROS_REVERT_NAME "\"]\n"                         \
+    "/file remove [find where name=\"" ROS_REVERT_NAME ".backup\"]\n"                              \
+    "/file remove [find where name=\"flash/" ROS_REVERT_NAME ".backup\"]\n"
+
+char *ros_render_disarm(const struct ros_job_params *p, bool confirm)
+{
+    struct sbuf b;
+    sbuf_init(&b, 4096);
+    sbuf_printf(&b, "# jobplane: job %s reached the server after it ran: its revert is disarmed\n",
+                p->token);
+    sbuf_puts(&b, DISARM);
+    if (confirm) {
+        signed_url(&b, "jpDone", p, "done", p->sig_done);
+        sbuf_printf(&b,
+                    ":log info \"Job %s confirmed: the revert is disarmed\"\n"
+                    ":do { /tool fetch url=$jpDone " FETCH_OPTS " } on-error={}\n",
+                    p->token);
+    } else {
+        sbuf_printf(&b, ":log info \"Job %s: the revert is disarmed\"\n", p->token);
+    }
+    sbuf_puts(&b, ROS_END_MARK);
+    return sbuf_take(&b, NULL);
+}
+
 char *ros_render_idle(void)
 {
     return strdup("# jobplane: nothing to do\n" ROS_END_MARK);
@@ -538,7 +668,7 @@ char *ros_render_teardown(const char *base_url, const char *device_token, const 
     sbuf_puts(&b, " " FETCH_OPTS " } on-error={}\n"
                   ":log info \"jobplane: site removed, poll scheduler deleted\"\n" REMOVE_TOKEN
                   "/file remove [find where name=\"" ROS_RAN_FILE "\"]\n"
-                  "/file remove [find where name=\"flash/" ROS_RAN_FILE "\"]\n"
+                  "/file remove [find where name=\"flash/" ROS_RAN_FILE "\"]\n" DISARM
                   "/system script remove [find where name=\"" ROS_SCRIPT "\"]\n" ROS_END_MARK);
     return sbuf_take(&b, NULL);
 }

@@ -244,6 +244,8 @@ static const char *const known_keys[] = {
     "bad-blocks",
     "jobplane-script",
     "jobplane-reboot",
+    "jobplane-armed",
+    "jobplane-reverted",
 };
 
 static int known_key(const char *seg, size_t keylen)
@@ -325,6 +327,10 @@ enum hb_result hb_parse(char *body, size_t n, struct heartbeat *hb)
             hb->script_rev = v;
         else if (!strcmp(k, "jobplane-reboot"))
             hb->reboot_token = v;
+        else if (!strcmp(k, "jobplane-armed"))
+            hb->armed_token = v;
+        else if (!strcmp(k, "jobplane-reverted"))
+            hb->reverted_token = v;
     }
     return HB_OK;
 }

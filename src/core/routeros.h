@@ -47,6 +47,8 @@ struct heartbeat {
     const char *name, *version, *serial_number, *model, *board_name, *architecture_name;
     const char *script_rev;   /* jobplane-script: the installed poll script's revision */
     const char *reboot_token; /* jobplane-reboot: the job whose restart the router reports */
+    const char *armed_token;  /* jobplane-armed: the job whose revert waits for its confirmation */
+    const char *reverted_token; /* jobplane-reverted: the job the router reverted */
     int64_t uptime, cpu_load, free_memory, free_hdd;
     unsigned nkeys;
 };
@@ -82,6 +84,15 @@ enum hb_result hb_parse(char *body, size_t n, struct heartbeat *hb);
  * script's first heartbeat after the restart. */
 #define ROS_REBOOT_FILE "jobplane-reboot.txt"
 
+/* Confirm-or-revert: the scheduler that restores the configuration saved
+ * before the job (the binary backup ROS_REVERT_NAME.backup) unless the
+ * server disarms it first, and the file that names the job (TOKEN=r while
+ * the payload runs, TOKEN=w once it waits for the confirmation). The poll
+ * script reports the job as armed (file and scheduler) or reverted (the
+ * file survived a restore that took the scheduler with it). */
+#define ROS_REVERT_NAME "jobplane-revert"
+#define ROS_REVERT_FILE "jobplane-revert.txt"
+
 #define ROS_REV_LEN 12 /* hex digits of a poll script's revision */
 
 struct ros_poll_params {
@@ -109,7 +120,9 @@ struct ros_job_params {
     int64_t delivery; /* when this delivery began: the reports name it (0: they do not) */
     long remaining;   /* jobs still pending after this one */
     bool should_backup, dry_run, expects_reboot, capture_output;
-    long output_max; /* with capture_output: the output is cut past this many bytes */
+    bool backup_sensitive; /* the export shows what it hides by default */
+    long confirm_within;   /* seconds until the router reverts unless confirmed (0: no revert) */
+    long output_max;       /* with capture_output: the output is cut past this many bytes */
     int version;
 };
 
@@ -129,6 +142,9 @@ char *ros_render_adoption(const struct ros_poll_params *p);
 /* The answer that replaces an installed poll script (and its scheduler). */
 char *ros_render_update(const struct ros_poll_params *p);
 char *ros_render_wrapper(const struct ros_job_params *p);
+/* The poll answer that disarms a job's revert (the router reached the
+ * server after the job); with confirm, it then reports the job done. */
+char *ros_render_disarm(const struct ros_job_params *p, bool confirm);
 char *ros_render_idle(void);
 char *ros_render_teardown(const char *base_url, const char *device_token, const char *site_id);
 

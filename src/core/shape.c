@@ -33,18 +33,21 @@ json_t *job_json(const struct job *j)
     url_encode(filter, e_filter, sizeof e_filter);
     snprintf(log_url, sizeof log_url, "logs?group=sites&streams=%s&start=%s&end=%s&filter=%s",
              e_site, e_start, e_end, e_filter);
-    return json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:o, s:o, s:o, s:o, s:o, s:s,"
-        " s:s, s:s, s:o, s:b, s:b, s:b}",
-        "id", j->id, "token", j->token, "site_id", j->site_id, "idempotency_key",
-        j->idempotency_key, "description", j->description, "express_execute", j->express_execute,
-        "needs_acknowledgement", j->needs_acknowledgement, "should_backup", j->should_backup,
-        "associated_backup", str_json(j->associated_backup), "started_at", time_json(j->started_at),
-        "completed_at", time_json(j->completed_at), "failed_at", time_json(j->failed_at),
-        "created_at", time_json(j->created_at), "log_url", log_url, "script", j->script, "status",
-        job_status_name(job_status_of(j)), "rollout_id",
-        str_json(j->rollout_id[0] ? j->rollout_id : NULL), "dry_run", j->dry_run, "expects_reboot",
-        j->expects_reboot, "capture_output", j->capture_output);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:o, s:o, s:o, s:o, s:o, s:s,"
+                     " s:s, s:s, s:o, s:b, s:b, s:b, s:b, s:o, s:o}",
+                     "id", j->id, "token", j->token, "site_id", j->site_id, "idempotency_key",
+                     j->idempotency_key, "description", j->description, "express_execute",
+                     j->express_execute, "needs_acknowledgement", j->needs_acknowledgement,
+                     "should_backup", j->should_backup, "associated_backup",
+                     str_json(j->associated_backup), "started_at", time_json(j->started_at),
+                     "completed_at", time_json(j->completed_at), "failed_at",
+                     time_json(j->failed_at), "created_at", time_json(j->created_at), "log_url",
+                     log_url, "script", j->script, "status", job_status_name(job_status_of(j)),
+                     "rollout_id", str_json(j->rollout_id[0] ? j->rollout_id : NULL), "dry_run",
+                     j->dry_run, "expects_reboot", j->expects_reboot, "capture_output",
+                     j->capture_output, "backup_sensitive", j->backup_sensitive, "confirm_within",
+                     j->confirm_within ? json_integer(j->confirm_within) : json_null(),
+                     "reverted_at", time_json(j->reverted_at));
 }
 
 int64_t pulse_since(int64_t now, unsigned poll_interval)
@@ -90,7 +93,7 @@ void size_human(int64_t bytes, char out[16])
 }
 
 json_t *backup_json(const char *filename, int64_t size, int64_t created_at, const char *sha256,
-                    bool unchanged)
+                    bool unchanged, bool sensitive)
 {
     char human[16], date[16], tm[16];
     size_human(size, human);
@@ -99,7 +102,8 @@ json_t *backup_json(const char *filename, int64_t size, int64_t created_at, cons
     gmtime_r(&t, &g);
     strftime(date, sizeof date, "%d/%m/%Y", &g);
     strftime(tm, sizeof tm, "%H:%M:%S", &g);
-    return json_pack("{s:s, s:s, s:I, s:s, s:s, s:o, s:s, s:b}", "filename", filename, "size",
+    return json_pack("{s:s, s:s, s:I, s:s, s:s, s:o, s:s, s:b, s:b}", "filename", filename, "size",
                      human, "size_bytes", (json_int_t)size, "date", date, "time", tm, "created_at",
-                     time_json(created_at), "sha256", sha256, "unchanged", unchanged);
+                     time_json(created_at), "sha256", sha256, "unchanged", unchanged, "sensitive",
+                     sensitive);
 }

@@ -23,7 +23,7 @@ void size_human(int64_t bytes, char out[16]);
 /* A backup as GET /backup/{siteId} lists it (size human, size_bytes the
  * count; date and time in UTC, the seed's "29/10/2025" and "12:50:00"). */
 json_t *backup_json(const char *filename, int64_t size, int64_t created_at, const char *sha256,
-                    bool unchanged);
+                    bool unchanged, bool sensitive);
 
 /* Online: seen within the last 10 poll intervals. */
 bool site_has_pulse(const struct site *s, int64_t now, unsigned poll_interval);

@@ -22,6 +22,7 @@ const struct whk_event_info whk_events[WHK_EVENT_COUNT_] = {
     [EV_SITE_DELETED] = {"site.deleted", false},
     [EV_BACKUP_CREATED] = {"backup.created", false},
     [EV_SITE_ADOPTION_REFUSED] = {"site.adoption_refused", false},
+    [EV_JOB_REVERTED] = {"job.reverted", true},
     [EV_PING] = {"ping", false},
 };
 

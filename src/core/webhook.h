@@ -23,6 +23,7 @@ enum whk_event {
     EV_SITE_DELETED,
     EV_BACKUP_CREATED,
     EV_SITE_ADOPTION_REFUSED, /* a bootstrap line used again, expired, or the wrong serial */
+    EV_JOB_REVERTED,          /* no confirmation in time: the router restored its configuration */
     EV_PING, /* POST /webhooks/{id}/test: to that endpoint only, never subscribed */
     WHK_EVENT_COUNT_
 };

@@ -86,7 +86,7 @@ struct db_driver {
  * 3. never edit an applied migration: databases in the field have run it.
  * Each one runs in one transaction; PostgreSQL nodes take an advisory lock,
  * so nodes started together migrate once. */
-#define JP_SCHEMA_VERSION 9
+#define JP_SCHEMA_VERSION 10
 
 /* The columns of the stats roll-up tables, as migration 6 created them (k:
  * the site's stats_key)

@@ -31,6 +31,7 @@
 #include <stdio.h>
 
 #include "core/ids.h"
+#include "core/seal.h"
 #include "core/shape.h"
 #include "core/webhook.h"
 #include "store/db.h"
@@ -97,6 +98,9 @@ struct store {
     /* Called after a commit that queued deliveries (store_watch_outbox). */
     void (*_Atomic outbox_fn)(void *ctx);
     void *outbox_ctx;
+    /* the key of sensitive backups (store_set_backup_key); set before use */
+    struct seal_key backup_key;
+    bool has_backup_key;
 };
 
 typedef enum store_result (*store_op)(struct store *s, void *arg);
@@ -266,8 +270,8 @@ int sql_sites_came_online(struct store *s, int64_t now);
     "id, token, site_id, idempotency_key, description, script, notify_url,"                        \
     " associated_backup, express_execute, needs_ack, should_backup, created_at,"                   \
     " delivered_at, started_at, completed_at, failed_at, rollout_id, dry_run, expects_reboot,"     \
-    " capture_output"
-#define JOB_NCOLS 20 /* the columns of JOB_COLS: what a query reads after them begins here */
+    " capture_output, confirm_within, backup_sensitive, reverted_at"
+#define JOB_NCOLS 23 /* the columns of JOB_COLS: what a query reads after them begins here */
 
 #define SITE_COLS                                                                                  \
     "id, team, name, identity, serial_number, model, board_name, architecture_name,"               \

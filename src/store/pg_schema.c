@@ -180,6 +180,13 @@ const char *const pg_migrations[] = {
     "ALTER TABLE jobs ADD COLUMN capture_output INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE jobs ADD COLUMN output TEXT;"
     "ALTER TABLE jobs ADD COLUMN output_size INTEGER;",
+    /* 10: confirm-or-revert (the router undoes a change no poll confirmed:
+     * reverted_at, set with failed_at) and backups that keep secrets,
+     * stored encrypted (backups.sensitive). */
+    "ALTER TABLE jobs ADD COLUMN confirm_within INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN backup_sensitive INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN reverted_at BIGINT;"
+    "ALTER TABLE backups ADD COLUMN sensitive INTEGER NOT NULL DEFAULT 0;",
 };
 _Static_assert(sizeof pg_migrations / sizeof pg_migrations[0] == JP_SCHEMA_VERSION,
                "one migration per schema version, the same in both drivers (db.h)");

@@ -33,7 +33,14 @@ struct chunk_arg {
     size_t *redacted;
     char sha[JP_SIG_HEX + 1]; /* of the stored content */
     bool unchanged;
+    bool sensitive; /* the job's backup keeps secrets: sealed before it is stored */
 };
+
+void store_set_backup_key(struct store *s, const unsigned char key[32])
+{
+    memcpy(s->backup_key.k, key, sizeof s->backup_key.k);
+    s->has_backup_key = true;
+}
 
 /* Overwrites the site's current device token wherever it appears in the
  * backup (a router adopted before the token moved to a file carries it in
@@ -74,7 +81,25 @@ static int store_content(struct store *s, struct chunk_arg *a, const char *conte
 {
     size_t n = (size_t)a->total, head = head_len(content, n);
     char *sha = a->sha, *head_text = strndup(content, head);
-    sha256_hex(content + head, n - head, sha);
+    const char *body = content + head;
+    size_t body_len = n - head;
+    unsigned char *sealed = NULL;
+    if (a->sensitive) {
+        /* sealed under the server's key, named by a keyed digest */
+        unsigned char nonce[SEAL_NONCE_LEN];
+        seal_digest(&s->backup_key, body, body_len, sha);
+        sealed = malloc(body_len + SEAL_OVERHEAD);
+        if (!sealed || eng_random(nonce, sizeof nonce) ||
+            seal(&s->backup_key, nonce, body, body_len, sealed)) {
+            free(sealed);
+            free(head_text);
+            return -1;
+        }
+        body = (const char *)sealed;
+        body_len += SEAL_OVERHEAD;
+    } else {
+        sha256_hex(body, body_len, sha);
+    }
     struct db_res *r = NULL;
     bool unchanged = a->unchanged = false;
     int err =
@@ -89,13 +114,15 @@ static int store_content(struct store *s, struct chunk_arg *a, const char *conte
           LATER(s,
                 "INSERT INTO backup_contents (site_id, sha256, content) VALUES (?1,?2,?3)"
                 " ON CONFLICT DO NOTHING",
-                DB_TEXT(a->site_id), DB_TEXT(sha), DB_BLOB(content + head, n - head)) != DB_OK ||
+                DB_TEXT(a->site_id), DB_TEXT(sha), DB_BLOB(body, body_len)) != DB_OK ||
           LATER(s,
                 "INSERT INTO backups (site_id, filename, job_id, size, created_at, sha256, head,"
-                " unchanged) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
+                " unchanged, sensitive) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
                 DB_TEXT(a->site_id), DB_TEXT(a->filename), DB_TEXT(a->job_id), DB_INT(a->total),
-                DB_INT(a->now), DB_TEXT(sha), DB_TEXT(head_text), DB_INT(unchanged)) != DB_OK;
+                DB_INT(a->now), DB_TEXT(sha), DB_TEXT(head_text), DB_INT(unchanged),
+                DB_INT(a->sensitive)) != DB_OK;
     free(head_text);
+    free(sealed);
     return err ? -1 : sql_backups_trim(s, a->site_id);
 }
 
@@ -167,7 +194,7 @@ static enum store_result assemble(struct store *s, struct chunk_arg *a, const ch
              " was stored; adopt the router again so its poll script no longer carries it",
              token, *a->redacted)))
         goto out;
-    json_t *data = backup_json(a->filename, a->total, a->now, a->sha, a->unchanged);
+    json_t *data = backup_json(a->filename, a->total, a->now, a->sha, a->unchanged, a->sensitive);
     if (data) {
         json_object_set_new(data, "site_id", json_string(a->site_id));
         json_object_set_new(data, "job_id", json_string(a->job_id));
@@ -190,9 +217,17 @@ static enum store_result op_backup_chunk(struct store *s, void *p)
     bool ok = !strcmp(j.site_id, a->site_id) && j.should_backup && !j.associated_backup;
     char token[JP_TOKEN_LEN + 1];
     memcpy(token, j.token, sizeof token);
+    a->sensitive = j.backup_sensitive;
     job_clear(&j);
     if (!ok)
         return STORE_NOT_FOUND;
+    if (a->sensitive && !s->has_backup_key)
+        return eng_job_event(s, a->site_id, a->job_id, a->now,
+                             "Job %s backup refused: it keeps secrets, and this server has no"
+                             " --backup-key-file to seal it",
+                             token)
+                   ? STORE_UNAVAILABLE
+                   : STORE_STALE;
     /* What arrived so far must end exactly at this chunk's offset. */
     struct db_res *r = NULL;
     if (RUN(s, eng_wdb(s),
@@ -244,10 +279,11 @@ static enum store_result backups(struct store *s, const char *team, const char *
     enum store_result res = eng_read_site_rows(
         s, team, site_id,
         filename ? "SELECT b.filename, b.size, b.created_at, b.sha256, b.unchanged, b.head,"
-                   " c.content FROM backups b JOIN backup_contents c ON c.site_id=b.site_id AND"
-                   " c.sha256=b.sha256 WHERE b.site_id=?1 AND b.filename=?2"
-                 : "SELECT filename, size, created_at, sha256, unchanged, NULL, NULL FROM backups"
-                   " WHERE site_id=?1 AND ?2 IS NULL ORDER BY created_at DESC, filename DESC",
+                   " c.content, b.sensitive FROM backups b JOIN backup_contents c ON"
+                   " c.site_id=b.site_id AND c.sha256=b.sha256 WHERE b.site_id=?1 AND b.filename=?2"
+                 : "SELECT filename, size, created_at, sha256, unchanged, NULL, NULL, sensitive"
+                   " FROM backups WHERE site_id=?1 AND ?2 IS NULL ORDER BY created_at DESC,"
+                   " filename DESC",
         args, 2, &r);
     if (res != STORE_OK)
         return res;
@@ -260,10 +296,23 @@ static enum store_result backups(struct store *s, const char *team, const char *
         b->created_at = db_int(r, i, 2, 0);
         eng_copy_cell(r, i, 3, b->sha256, sizeof b->sha256);
         b->unchanged = db_int(r, i, 4, 0) != 0;
+        b->sensitive = db_int(r, i, 7, 0) != 0;
         if (filename && (b->content = malloc(db_len(r, i, 5) + db_len(r, i, 6) + 1))) {
-            memcpy(b->content, db_text(r, i, 5), db_len(r, i, 5));
-            memcpy(b->content + db_len(r, i, 5), db_text(r, i, 6), db_len(r, i, 6));
-            b->content[db_len(r, i, 5) + db_len(r, i, 6)] = '\0';
+            size_t h = db_len(r, i, 5), n = db_len(r, i, 6), m = n;
+            memcpy(b->content, db_text(r, i, 5), h);
+            if (!b->sensitive)
+                memcpy(b->content + h, db_text(r, i, 6), n);
+            else if (!s->has_backup_key ||
+                     seal_open(&s->backup_key, (const unsigned char *)db_text(r, i, 6), n,
+                               b->content + h, &m)) {
+                b->unreadable = true;
+                m = 0;
+            }
+            b->content[h + m] = '\0';
+            if (b->unreadable) {
+                free(b->content);
+                b->content = NULL;
+            }
         }
     }
     db_res_free(r);

@@ -40,6 +40,9 @@ void sql_row_to_job_at(const struct db_res *r, size_t i, size_t c, struct job *j
     j->dry_run = db_int(r, i, c + 17, 0);
     j->expects_reboot = db_int(r, i, c + 18, 0);
     j->capture_output = db_int(r, i, c + 19, 0);
+    j->confirm_within = db_int(r, i, c + 20, 0);
+    j->backup_sensitive = db_int(r, i, c + 21, 0);
+    j->reverted_at = db_int(r, i, c + 22, 0);
 }
 
 void sql_row_to_job(const struct db_res *r, size_t i, struct job *j)
@@ -76,7 +79,9 @@ static enum store_result job_replay(struct store *s, const struct job_request *r
                  out->needs_acknowledgement != req->needs_acknowledgement ||
                  out->should_backup != req->should_backup || out->dry_run != req->dry_run ||
                  out->expects_reboot != req->expects_reboot ||
-                 out->capture_output != req->capture_output)
+                 out->capture_output != req->capture_output ||
+                 out->backup_sensitive != req->backup_sensitive ||
+                 out->confirm_within != req->confirm_within)
             res = STORE_CONFLICT;
         else
             res = STORE_OK;
@@ -109,16 +114,17 @@ enum store_result sql_job_insert(struct store *s, const char *team, const struct
         if (RUN(s, eng_wdb(s),
                 "INSERT INTO jobs (id, site_id, token, idempotency_key, description, script,"
                 " notify_url, express_execute, needs_ack, should_backup, created_at, rollout_id,"
-                " dry_run, expects_reboot, capture_output)"
-                " SELECT ?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?13,?14,?15,?16 WHERE EXISTS (SELECT 1 "
-                "FROM"
-                " sites WHERE id=?2 AND team=?12 AND deleted_at IS NULL) ON CONFLICT DO NOTHING",
+                " dry_run, expects_reboot, capture_output, backup_sensitive, confirm_within)"
+                " SELECT ?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?13,?14,?15,?16,?17,?18 WHERE EXISTS"
+                " (SELECT 1 FROM sites WHERE id=?2 AND team=?12 AND deleted_at IS NULL)"
+                " ON CONFLICT DO NOTHING",
                 NULL, DB_TEXT(id), DB_TEXT(req->site_id), DB_TEXT(token),
                 DB_TEXT(req->idempotency_key), DB_TEXT(req->description), DB_TEXT(req->script),
                 DB_TEXT(req->notify_url), DB_INT(req->express_execute),
                 DB_INT(req->needs_acknowledgement), DB_INT(req->should_backup), DB_INT(created),
                 DB_TEXT(team), DB_TEXT(rollout_id), DB_INT(req->dry_run),
-                DB_INT(req->expects_reboot), DB_INT(req->capture_output)) != DB_OK)
+                DB_INT(req->expects_reboot), DB_INT(req->capture_output),
+                DB_INT(req->backup_sensitive), DB_INT(req->confirm_within)) != DB_OK)
             return STORE_UNAVAILABLE;
         if (s->drv->changes(eng_wdb(s)) == 0) {
             int owned = eng_site_owned(s, eng_wdb(s), team, req->site_id, false);
@@ -144,6 +150,8 @@ enum store_result sql_job_insert(struct store *s, const char *team, const struct
         j->dry_run = req->dry_run;
         j->expects_reboot = req->expects_reboot;
         j->capture_output = req->capture_output;
+        j->backup_sensitive = req->backup_sensitive;
+        j->confirm_within = req->confirm_within;
         j->created_at = created;
         if ((req->description && !j->description) || !j->script ||
             (req->notify_url && !j->notify_url) ||
@@ -317,7 +325,7 @@ int sql_fail_timed_out(struct store *s, const char *site_id, int64_t now, int64_
                        long *count)
 {
     struct db_res *r = NULL;
-    char sql[512];
+    char sql[1024];
     snprintf(sql, sizeof sql,
              "UPDATE jobs SET failed_at=?2 WHERE id IN (SELECT id FROM jobs WHERE " IN_FLIGHT
              " AND delivered_at <= ?2 - ?3 AND (?1 IS NULL OR site_id=?1)%s)"

@@ -199,7 +199,7 @@ static int notify_secret_ensure(struct store *s, const char *team)
     " j.idempotency_key, j.description, j.script, j.notify_url, j.associated_backup,"              \
     " j.express_execute, j.needs_ack, j.should_backup, j.created_at, j.delivered_at,"              \
     " j.started_at, j.completed_at, j.failed_at, j.rollout_id, j.dry_run, j.expects_reboot,"       \
-    " j.capture_output"
+    " j.capture_output, j.confirm_within, j.backup_sensitive, j.reverted_at"
 #define CLAIM_JOB_COL 19 /* where the job's columns (JOB_COLS) begin */
 #define CLAIM_JOINS                                                                                \
     " LEFT JOIN outbox o ON o.id=d.event_id LEFT JOIN webhooks w ON w.id=d.webhook_id"             \
@@ -240,6 +240,8 @@ static const char *claimed(const struct db_res *r, size_t i, struct outbox_item 
     j->started_at = db_int(r, i, 15, 0);
     j->completed_at = db_int(r, i, 16, 0);
     j->failed_at = db_int(r, i, 17, 0);
+    /* a revert is a failure undone: its event names it, the snapshot has failed_at */
+    j->reverted_at = strcmp(it->_type, whk_events[EV_JOB_REVERTED].name) ? 0 : j->failed_at;
     free(j->associated_backup);
     j->associated_backup = db_dup(r, i, 18);
     return NULL;

@@ -1,7 +1,8 @@
 /* Device reports of jobs (store.h): busy, done and fail through the signed
  * URLs, fenced by delivery and the run timeout; the chunks of a job's
  * output that come with its final report, and reading them; the word of a
- * restart a heartbeat brings for a job that expected one. */
+ * restart a heartbeat brings for a job that expected one, and of a job's
+ * revert, armed or done. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,7 @@ static int report_emit(struct store *s, const struct report_arg *a, const struct
 static int report_pg(struct store *s, const struct report_arg *a)
 {
     const struct job_report_info *rep = &job_reports[a->req.report];
-    char sql[640];
+    char sql[1024];
     snprintf(sql, sizeof sql,
              "UPDATE jobs SET %s WHERE id=?1 AND cancelled_at IS NULL AND completed_at IS NULL"
              " AND failed_at IS NULL AND (?3 = 0 OR delivered_at = ?3)"
@@ -98,7 +99,7 @@ static enum store_result op_job_report(struct store *s, void *p)
     enum job_status was = job_status_of(j);
     if (timed_out(j, a->req.run_timeout))
         return stale(s, a, j, WHY_TIMED_OUT);
-    if (was == JOB_COMPLETED || was == JOB_FAILED)
+    if (was == JOB_COMPLETED || was == JOB_FAILED || was == JOB_REVERTED)
         return eng_job_event(s, j->site_id, j->id, a->req.now,
                              "Job %s: report '%s' ignored, the job already %s", j->token, rep->name,
                              job_states[was].name)
@@ -261,7 +262,7 @@ static enum store_result op_job_rebooted(struct store *s, void *p)
     if (!found || !j->expects_reboot || !j->delivered_at)
         return STORE_NOT_FOUND;
     enum job_status was = job_status_of(j);
-    if (was == JOB_COMPLETED || was == JOB_FAILED) {
+    if (was == JOB_COMPLETED || was == JOB_FAILED || was == JOB_REVERTED) {
         *a->why = "the job already finished";
         return STORE_CONFLICT; /* the router says so until its next poll: not logged again */
     }
@@ -306,4 +307,85 @@ void store_job_rebooted_async(struct store *s, const char *site_id, const char *
     memset(out, 0, sizeof *out);
     *why = NULL;
     eng_run_op(s, op_job_rebooted, &a, sizeof a, rebooted_post, as);
+}
+
+struct revert_arg {
+    const char *site_id;
+    char token[JP_TOKEN_LEN + 1];
+    bool reverted;
+    int64_t now;
+    struct job *out;
+    const char **why;
+};
+
+/* Armed: the router reached the server after the job (a log line; the
+ * answer disarms it). Reverted: the job becomes reverted (failed_at too, if
+ * the run timeout did not set it first) unless the router confirmed it. */
+static enum store_result op_job_revert(struct store *s, void *p)
+{
+    struct revert_arg *a = p;
+    struct job *j = a->out;
+    job_clear(j);
+    struct db_res *r = NULL;
+    if (RUN(s, eng_wdb(s),
+            "SELECT " JOB_COLS " FROM jobs WHERE site_id=?1 AND token=?2 AND cancelled_at IS NULL",
+            &r, DB_TEXT(a->site_id), DB_TEXT(a->token)) != DB_OK)
+        return STORE_UNAVAILABLE;
+    bool found = r->rows > 0;
+    if (found)
+        sql_row_to_job(r, 0, j);
+    db_res_free(r);
+    if (!found || !j->confirm_within || !j->delivered_at)
+        return STORE_NOT_FOUND;
+    enum job_status was = job_status_of(j);
+    if (!a->reverted)
+        return eng_job_event(s, j->site_id, j->id, a->now,
+                             "Job %s: the router reached the server after it ran: its revert is"
+                             " disarmed%s",
+                             j->token, was == JOB_FAILED ? " (the job failed)" : "")
+                   ? STORE_UNAVAILABLE
+                   : STORE_OK;
+    if (was == JOB_REVERTED || was == JOB_COMPLETED) {
+        *a->why = was == JOB_REVERTED ? "the job is already reverted" : "the job was confirmed";
+        return STORE_CONFLICT;
+    }
+    if (RUN(s, eng_wdb(s),
+            "UPDATE jobs SET reverted_at=?2, failed_at=coalesce(failed_at, ?2),"
+            " started_at=coalesce(started_at, ?2) WHERE id=?1 AND reverted_at IS NULL"
+            " AND completed_at IS NULL",
+            NULL, DB_TEXT(j->id), DB_INT(a->now)) != DB_OK)
+        return STORE_UNAVAILABLE;
+    if (s->drv->changes(eng_wdb(s)) == 0) {
+        *a->why = "the job changed meanwhile";
+        return STORE_CONFLICT;
+    }
+    j->reverted_at = a->now;
+    if (!j->failed_at)
+        j->failed_at = a->now;
+    if (!j->started_at)
+        j->started_at = a->now;
+    return eng_job_event(s, j->site_id, j->id, a->now,
+                         "Job %s reverted: no confirmation reached the router within %llds; it"
+                         " restored the configuration saved before the job",
+                         j->token, (long long)j->confirm_within) ||
+                   out_job(s, EV_JOB_REVERTED, j)
+               ? STORE_UNAVAILABLE
+               : STORE_OK;
+}
+
+static void revert_post(void *p, enum store_result r)
+{
+    if (r != STORE_OK && r != STORE_CONFLICT)
+        job_clear(((struct revert_arg *)p)->out);
+}
+
+void store_job_revert_async(struct store *s, const char *site_id, const char *token, bool reverted,
+                            int64_t now, struct job *out, const char **why, struct store_async *as)
+{
+    struct revert_arg a = {
+        .site_id = site_id, .reverted = reverted, .now = now, .out = out, .why = why};
+    snprintf(a.token, sizeof a.token, "%s", token);
+    memset(out, 0, sizeof *out);
+    *why = NULL;
+    eng_run_op(s, op_job_revert, &a, sizeof a, revert_post, as);
 }

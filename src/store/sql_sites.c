@@ -45,7 +45,7 @@ static void fill_site(const struct db_res *r, size_t i, void *out)
     sql_row_to_site(r, i, out);
 }
 
-/* SITE_COLS, the last job's id, then its created_at .. failed_at */
+/* SITE_COLS, the last job's id, then its created_at .. failed_at, reverted_at */
 static void fill_site_last_job(const struct db_res *r, size_t i, void *out)
 {
     struct site *site = out;
@@ -58,7 +58,8 @@ static void fill_site_last_job(const struct db_res *r, size_t i, void *out)
                     .delivered_at = db_int(r, i, C + 2, 0),
                     .started_at = db_int(r, i, C + 3, 0),
                     .completed_at = db_int(r, i, C + 4, 0),
-                    .failed_at = db_int(r, i, C + 5, 0)};
+                    .failed_at = db_int(r, i, C + 5, 0),
+                    .reverted_at = db_int(r, i, C + 6, 0)};
     site->last_job_status = (int)job_status_of(&j);
     site->last_job_at = j.created_at;
 }
@@ -179,7 +180,8 @@ enum store_result store_site_list(struct store *s, const char *team, const struc
      * cancelled (jobs_site, backwards from its last id) and its stamps. */
     r = eng_read_all(s,
                      q->last_job ? "SELECT p.*, j.created_at, j.delivered_at, j.started_at,"
-                                   " j.completed_at, j.failed_at FROM (SELECT " SITE_COLS ","
+                                   " j.completed_at, j.failed_at, j.reverted_at FROM (SELECT"
+                                   " " SITE_COLS ","
                                    " (SELECT id FROM jobs WHERE site_id=sites.id AND cancelled_at"
                                    " IS NULL ORDER BY id DESC LIMIT 1) AS lj" SITES_WHERE ") p"
                                    " LEFT JOIN jobs j ON j.id=p.lj ORDER BY p.id"

@@ -208,6 +208,13 @@ enum store_result store_job_output(struct store *s, const char *team, const char
 void store_job_rebooted_async(struct store *s, const char *site_id, const char *token,
                               int64_t uptime, int64_t now, int64_t run_timeout, struct job *out,
                               const char **why, struct store_async *as);
+/* A heartbeat naming a job of the site with a confirmation window: armed
+ * (jobplane-armed=TOKEN: the router reached the server after the job;
+ * STORE_OK with the job, logged) or reverted (jobplane-reverted=TOKEN: the
+ * job becomes reverted; STORE_OK, or STORE_CONFLICT with why when it was
+ * confirmed or reverted before). STORE_NOT_FOUND: no such job. */
+void store_job_revert_async(struct store *s, const char *site_id, const char *token, bool reverted,
+                            int64_t now, struct job *out, const char **why, struct store_async *as);
 /* Fails every delivered or running job older than run_timeout; returns how many. */
 long store_sweep_timeouts(struct store *s, int64_t now, int64_t run_timeout);
 
@@ -221,6 +228,10 @@ long store_sweep_timeouts(struct store *s, int64_t now, int64_t run_timeout);
  * once per site and SHA-256; beyond the retention's backup_keep, the
  * site's oldest backups go. */
 #define JP_BACKUP_MAX (16 * 1024 * 1024)
+/* The AES-256 key (32 bytes) that seals the backups of jobs with
+ * backup_sensitive; call before serving. Without one, such a backup is
+ * refused (STORE_STALE) and a sealed one cannot be read (unreadable). */
+void store_set_backup_key(struct store *s, const unsigned char key[32]);
 enum store_result store_backup_chunk(struct store *s, const char *site_id, const char *job_id,
                                      int64_t offset, int64_t total, const char *data, size_t len,
                                      int64_t now, char filename[64], size_t *redacted);
@@ -230,6 +241,8 @@ struct backup_info {
     int64_t size, created_at;
     char sha256[65]; /* of the content after the export's time stamp line */
     bool unchanged;  /* the same content as the site's previous backup */
+    bool sensitive;  /* it keeps secrets: stored sealed; sha256 is then a keyed digest */
+    bool unreadable; /* sealed, and this server's key does not open it (content NULL) */
     char *content;   /* owned; only from store_backup_get */
 };
 struct backup_list {
@@ -293,7 +306,8 @@ struct job_request {
     const char *script;
     const char *notify_url; /* NULL when none */
     bool express_execute, needs_acknowledgement, should_backup, dry_run, expects_reboot,
-        capture_output;
+        capture_output, backup_sensitive;
+    int64_t confirm_within; /* seconds (0: none) */
 };
 
 /* STORE_CREATED with the new job; STORE_OK with the original job when the key

@@ -19,6 +19,8 @@
 #include "core/ids.h"
 #include "core/jwt.h"
 #include "core/model.h"
+#include "core/seal.h"
+#include "core/sign.h"
 #include "core/text.h"
 
 /* ---- ids -------------------------------------------------------------- */
@@ -518,6 +520,9 @@ static void test_scope_parse(void **state)
     assert_int_equal(jp_scope_parse("  jobs:write   sites:read "),
                      JP_SCOPE_JOBS_WRITE | JP_SCOPE_SITES_READ);
     assert_int_equal(jp_scope_parse("jobs:readx jobs: read"), 0);
+    assert_int_equal(jp_scope_parse("backups:read backups:read-sensitive"),
+                     JP_SCOPE_BACKUPS_READ | JP_SCOPE_BACKUPS_READ_SENSITIVE);
+    assert_int_equal(jp_scope_parse("backups:read-sensitiv"), 0);
 }
 
 /* ---- errors and states ------------------------------------------------ */
@@ -550,10 +555,61 @@ static void test_job_status(void **state)
     assert_int_equal(job_status_of(&j), JOB_COMPLETED);
     j.failed_at = 4;
     assert_int_equal(job_status_of(&j), JOB_FAILED);
+    j.reverted_at = 5; /* a revert is a failure undone: both stamps */
+    assert_int_equal(job_status_of(&j), JOB_REVERTED);
+    assert_string_equal(job_status_name(JOB_REVERTED), "reverted");
     for (int s = 0; s < JOB_STATUS_COUNT_; s++)
         assert_int_equal(job_status_parse(job_status_name((enum job_status)s)), s);
     assert_int_equal(job_status_parse("cancelled"), -1);
     assert_int_equal(job_status_parse(NULL), -1);
+}
+
+/* ---- sealed backups --------------------------------------------------- */
+
+static void test_seal(void **state)
+{
+    (void)state;
+    struct seal_key k, k2;
+    assert_int_equal(
+        seal_key_parse(" 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n", 66,
+                       &k),
+        0);
+    assert_int_equal(k.k[0], 0);
+    assert_int_equal(k.k[31], 0x1f);
+    assert_int_equal(seal_key_parse("not a key", 9, &k2), -1);
+    assert_int_equal(
+        seal_key_parse("zz0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", 64, &k2),
+        -1);
+    assert_int_equal(seal_key_parse("0123456789abcdef0123456789abcdef", 32, &k2), 0); /* raw */
+    const char msg[] = "/ip ipsec identity add secret=IpsecSharedSecret42\n";
+    size_t n = sizeof msg - 1, len = 0;
+    unsigned char nonce[SEAL_NONCE_LEN] = {1, 2, 3}, blob[sizeof msg + SEAL_OVERHEAD];
+    char out[sizeof msg + 1];
+    assert_int_equal(seal(&k, nonce, msg, n, blob), 0);
+    assert_memory_equal(blob, "JPS1", 4);
+    assert_null(memmem(blob, n + SEAL_OVERHEAD, "Ipsec", 5)); /* no plaintext in it */
+    assert_int_equal(seal_open(&k, blob, n + SEAL_OVERHEAD, out, &len), 0);
+    assert_int_equal(len, n);
+    assert_string_equal(out, msg);
+    assert_int_equal(seal_open(&k2, blob, n + SEAL_OVERHEAD, out, &len), -1); /* another key */
+    for (size_t i = 0; i < n + SEAL_OVERHEAD; i++) { /* any changed byte: refused */
+        blob[i] ^= 0x40;
+        assert_int_equal(seal_open(&k, blob, n + SEAL_OVERHEAD, out, &len), -1);
+        blob[i] ^= 0x40;
+    }
+    assert_int_equal(seal_open(&k, blob, SEAL_OVERHEAD - 1, out, &len), -1);
+    assert_int_equal(seal(&k, nonce, "", 0, blob), 0); /* empty */
+    assert_int_equal(seal_open(&k, blob, SEAL_OVERHEAD, out, &len), 0);
+    assert_int_equal(len, 0);
+    char d1[65], d2[65], d3[65];
+    seal_digest(&k, msg, n, d1);
+    seal_digest(&k, msg, n, d2);
+    seal_digest(&k2, msg, n, d3);
+    assert_string_equal(d1, d2);
+    assert_string_not_equal(d1, d3);
+    char plain[65];
+    sha256_hex(msg, n, plain);
+    assert_string_not_equal(d1, plain);
 }
 
 int main(void)
@@ -577,6 +633,7 @@ int main(void)
         cmocka_unit_test(test_scope_parse),
         cmocka_unit_test(test_error_table),
         cmocka_unit_test(test_job_status),
+        cmocka_unit_test(test_seal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

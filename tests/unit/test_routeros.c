@@ -296,6 +296,47 @@ static void test_wrapper(void **state)
     assert_non_null(strstr(w, "capturing the output needs RouterOS 7.13 or later"));
     free(w);
 
+    /* confirm-or-revert: a binary backup, then the revert's scheduler, then
+     * the marker, then the payload; after it the marker says =w and a
+     * payload that did not fail waits for the server (no done report) */
+    p = job_params(false, 71300);
+    p.confirm_within = 120;
+    w = ros_render_wrapper(&p);
+    const char *save = strstr(w, "/system backup save name=$jpCb dont-encrypt=yes");
+    const char *arm = strstr(w, "/system scheduler add name=\"" ROS_REVERT_NAME "\" interval=5s");
+    const char *mark = strstr(w, "/file set $jpCf contents=($jpTok . \"=r\")");
+    const char *run = strstr(w, "in={ $jpCode }");
+    assert_true(save && arm && mark && run && save < arm && arm < mark && mark < run);
+    assert_non_null(strstr(w, "comment=[:tostr ([:timestamp] + 120s)] on-event="));
+    assert_non_null(strstr(w, "/system backup load name=\\$f password=\\\"\\\""));
+    assert_true(run < strstr(w, "contents=($jpTok . \"=w\")"));
+    assert_true(strstr(w, "contents=($jpTok . \"=w\")") <
+                strstr(w, ":if ($jpOk) do={ :set jpLater true }"));
+    assert_non_null(strstr(w, "the next poll that reaches the server confirms it"));
+    free(w);
+    /* the disarm: the marker goes before the scheduler, then the done report */
+    p.delivery = 1761740000;
+    w = ros_render_disarm(&p, true);
+    const char *m1 = strstr(w, "/file remove [find where name=\"" ROS_REVERT_FILE "\"]");
+    const char *s1 =
+        strstr(w, "/system scheduler remove [find where name=\"" ROS_REVERT_NAME "\"]");
+    assert_true(m1 && s1 && m1 < s1 && s1 < strstr(w, "url=$jpDone"));
+    busy = ros_find_local(w, "jpDone");
+    assert_non_null(strstr(busy, "?status=done&delivery=1761740000&expires=1761743110&"));
+    free(busy);
+    assert_string_equal(w + strlen(w) - strlen(ROS_END_MARK), ROS_END_MARK);
+    free(w);
+    w = ros_render_disarm(&p, false); /* a failed job: disarmed, nothing reported */
+    assert_null(strstr(w, "jpDone"));
+    assert_non_null(strstr(w, "/system scheduler remove"));
+    free(w);
+    /* a sensitive backup exports what v7 hides */
+    p = job_params(true, 71300);
+    p.backup_sensitive = true;
+    w = ros_render_wrapper(&p);
+    assert_non_null(strstr(w, "/export terse show-sensitive file="));
+    free(w);
+
     p = job_params(true, 71200); /* too old for /file read */
     w = ros_render_wrapper(&p);
     assert_null(strstr(w, "/file read"));
@@ -333,8 +374,17 @@ static void test_poll_and_adoption(void **state)
     char *in = ros_find_local(poll, "jpRev");
     assert_string_equal(in, rev);
     free(in);
+    assert_non_null(strstr(poll, "\";jobplane-script=\" . $jpRev . \";jobplane-reboot=\" . $jpRb ."
+                                 " \";jobplane-armed=\" . $jpArmed . \";jobplane-reverted=\" ."
+                                 " $jpUndone)"));
+    /* armed: the marker says =w and the scheduler is there; reverted: the
+     * marker without its scheduler; the marker goes after a finished poll */
+    assert_non_null(strstr(poll, ":if ([:pick $jpRv 11 12] = \"w\") do={ :set jpArmed [:pick $jpRv"
+                                 " 0 10] }"));
+    assert_non_null(strstr(poll, ":if ([:len [/system scheduler find where name=\"" ROS_REVERT_NAME
+                                 "\"]] = 0) do={\n      :set jpUndone [:pick $jpRv 0 10]"));
     assert_non_null(
-        strstr(poll, "\";jobplane-script=\" . $jpRev . \";jobplane-reboot=\" . $jpRb)"));
+        strstr(poll, ":if ((($r->\"status\") = \"finished\") && ($jpUndone != \"\")) do={"));
     /* the word of a restart is sent until a poll got through */
     assert_true(strstr(poll, "[/file get \"flash/" ROS_REBOOT_FILE "\" contents]") <
                 strstr(poll, "jobplane-reboot="));
