@@ -3,7 +3,9 @@
 # the bootstrap line (pinning a CA), the adoption answer and the poll script
 # it installs, the poll script's replacement, the job wrapper with and
 # without a backup, as a dry run, expecting a reboot, capturing the output,
-# and with the largest payload, the idle answer, the teardown; with the code carried in strings
+# with a confirmation window and a sensitive backup (and the answer that
+# disarms its revert), and with the largest payload, the idle answer, the
+# teardown; with the code carried in strings
 # (source=, on-event=, [:parse "..."]). The checker is checked first: it must
 # find what each version lacks, also inside strings.
 . "$(dirname "$0")/lib.sh"
@@ -58,7 +60,9 @@ check "checker: an unclosed block" "1 $JP_TMP/open.rsc: does not parse: missing 
 # its CA in bootstrap lines
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$JP_TMP/ca.key" \
     -out "$JP_TMP/ca.pem" -days 2 -subj /CN=jobplane-test-ca 2>/dev/null
-jp_start --poll-interval 30 --base-url https://jp.example.net --tls-ca "$JP_TMP/ca.pem"
+openssl rand -hex 32 >"$JP_TMP/backup.key"
+jp_start --poll-interval 30 --base-url https://jp.example.net --tls-ca "$JP_TMP/ca.pem" \
+    --backup-key-file "$JP_TMP/backup.key"
 TOK=$(token t1)
 # the largest payload: 10,000 characters of 4 bytes each
 BIG=$(python3 -c 'print(":put \"" + "\U0001F600" * 9990 + "\"", end="")')
@@ -110,10 +114,21 @@ for tree in "$TREES"/*.inspect.json.gz; do
     printf '%s\n' "$WRAP" >"$d/wrapper-output.rsc"
     job "$BIG" -H 'X-Backup: true' -H 'X-Capture-Output: true'
     printf '%s\n' "$WRAP" >"$d/wrapper-largest.rsc"
+    api POST "/site/$SITE/job" -H 'Content-Type: text/plain' -H 'X-Description: trees' \
+        -H "X-Idempotency-Key: $(uuid)" -H 'X-Confirm-Within: 300' -H 'X-Backup: true' \
+        -H 'X-Backup-Sensitive: true' --data-binary '/ip address add address=10.0.0.1/24 interface=ether1'
+    check "$v: a job with a confirmation window and a sensitive backup is accepted" 201 "$STATUS"
+    JT=$(jb -r .token)
+    poll "" "$HB"
+    printf '%s\n' "$BODY" >"$d/wrapper-confirm.rsc"
+    poll "" "$HB;jobplane-armed=$JT"
+    printf '%s\n' "$BODY" >"$d/disarm.rsc"
+    req GET "$(url_path "$(ros_local jpDone "$BODY")")"
+    check "$v: the disarm answer's done report confirms it" 200 "$STATUS"
     api DELETE "/sites/$SITE"
     poll "" "$HB"
     printf '%s\n' "$BODY" >"$d/teardown.rsc"
-    files="bootstrap adoption poll update idle wrapper-backup wrapper wrapper-dry-run wrapper-reboot wrapper-output wrapper-largest teardown"
+    files="bootstrap adoption poll update idle wrapper-backup wrapper wrapper-dry-run wrapper-reboot wrapper-output wrapper-confirm disarm wrapper-largest teardown"
     for f in $files; do
         check_true "$v: $f.rsc rendered" test -s "$d/$f.rsc"
         check_true "$v: $f.rsc fits fetch's 63 KB ($(wc -c <"$d/$f.rsc") bytes)" test "$(wc -c <"$d/$f.rsc")" -lt 64512
@@ -123,6 +138,13 @@ for tree in "$TREES"/*.inspect.json.gz; do
     check_true "$v: the dry run's runs nothing" grep -q 'dry run: the payload parses; nothing ran' "$d/wrapper-dry-run.rsc"
     check_true "$v: the reboot job's leaves its token" grep -q 'contents=$jpTok' "$d/wrapper-reboot.rsc"
     check_true "$v: the update is one" grep -q '^# jobplane poll script update' "$d/update.rsc"
+    check_true "$v: the confirm wrapper arms a revert" grep -q '/system scheduler add name="jobplane-revert"' "$d/wrapper-confirm.rsc"
+    if [ "$v" = 7.12.2 ]; then # no /file read: no backup, and so no change
+        check_true "$v: ... unless its backup fails (before 7.13)" grep -q 'a backup needs RouterOS 7.13' "$d/wrapper-confirm.rsc"
+    else
+        check_true "$v: ... after a backup that shows what v7 hides" grep -q '/export terse show-sensitive' "$d/wrapper-confirm.rsc"
+    fi
+    check_true "$v: the disarm is one" grep -q 'its revert is disarmed$' "$d/disarm.rsc"
     check_true "$v: the teardown is one" grep -q '^# jobplane teardown' "$d/teardown.rsc"
     check_true "$v: the bootstrap pins the CA" grep -q "fingerprint=\"$FP\"" "$d/bootstrap.rsc"
     rcheck "$tree" "$d"/*.rsc >"$d/problems"
