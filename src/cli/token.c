@@ -21,6 +21,8 @@ static void usage(FILE *f)
             " [--audience AUD]\n"
             "                      [--subject SUB]  (the sub claim: who calls, e.g. for the\n"
             "                      two-person approval of scheduled scripts)\n"
+            "The default scope leaves out backups:read-sensitive (backups that keep secrets):\n"
+            "name it in --scope to grant it.\n"
             "The secret may also come from JOBPLANE_SECRET. Prints the token.\n",
             ALL_SCOPES);
 }

@@ -33,6 +33,14 @@ async function apiGet(p) {
   if (!r.ok) throw new Error(`GET ${p}: ${r.status}`);
   return r.json();
 }
+async function apiPostJob(site, script, headers) {
+  const r = await fetch(`${URL0}/site/${site}/job`, {
+    method: 'POST', body: script,
+    headers: { Authorization: 'Bearer ' + TOKEN, 'Content-Type': 'text/plain', 'X-Idempotency-Key': require('crypto').randomUUID(), ...headers },
+  });
+  if (r.status !== 201) throw new Error(`POST /site/${site}/job: ${r.status}`);
+  return r.json();
+}
 async function apiCount(p) { // every site of a filter, through the pages
   let n = 0, after = '';
   for (;;) {
@@ -170,6 +178,13 @@ async function shoot(browser, name, hash, ready, signedIn = true, then = null) {
     const logText = await page.locator('#log').textContent();
     ok(/fail/i.test(logText), `the failed job's page shows its log: "${logText.slice(0, 160)}"`);
     await axe(page, 'job');
+
+    // ---- a job's router-side options, and what it printed
+    const cap = await apiPostJob(SIM, ':put "printed on the router"', { 'X-Description': 'console output job', 'X-Capture-Output': 'true' });
+    await page.goto(`${URL0}/#/sites/${SIM}/jobs/${cap.id}`);
+    await page.locator('#job-output').waitFor({ timeout: 60000 });
+    eq('a job whose output is captured shows what the router printed', 'printed on the router', (await page.locator('#job-output').textContent()).trim());
+    ok((await page.locator('#job-facts').textContent()).includes('its output is captured'), 'its facts name what it asked of the router');
 
     // ---- cancel a pending job (the offline router never takes it)
     await page.goto(`${URL0}/#/sites/${OFFLINE}`);
