@@ -29,8 +29,8 @@ check "failed_at" null "$(jb .failed_at)"
 check_true "created_at is RFC 3339 UTC" grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$' <<<"$(jb .created_at)"
 check "script" "$SCRIPT" "$(jb .script)"
 check "status" pending "$(jb .status)"
-check "exactly the documented fields plus the extensions status, rollout_id, dry_run, expects_reboot and capture_output" \
-    "associated_backup capture_output completed_at created_at description dry_run expects_reboot express_execute failed_at id idempotency_key log_url needs_acknowledgement rollout_id script should_backup site_id started_at status token" \
+check "exactly the documented fields plus the extensions status, rollout_id, dry_run, expects_reboot, capture_output, backup_sensitive, confirm_within and reverted_at" \
+    "associated_backup backup_sensitive capture_output completed_at confirm_within created_at description dry_run expects_reboot express_execute failed_at id idempotency_key log_url needs_acknowledgement reverted_at rollout_id script should_backup site_id started_at status token" \
     "$(jb 'keys_unsorted | sort | join(" ")')"
 check "a job queued by hand belongs to no rollout" null "$(jb .rollout_id)"
 CREATED=$(jb .created_at)
