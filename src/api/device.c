@@ -421,7 +421,7 @@ static void poll_go(struct http_req *req, bool script_current, long wait)
 
 /* A heartbeat that names a job (expecting a reboot, or waiting for its
  * confirmation, or reverted), waiting for its commit. */
-enum job_word { WORD_REBOOTED, WORD_ARMED, WORD_REVERTED };
+enum job_word { WORD_NONE = -1, WORD_REBOOTED, WORD_ARMED, WORD_REVERTED };
 struct word_wait {
     struct api_wait w;
     struct job j;
@@ -436,8 +436,6 @@ static void word_wait_clear(void *p)
 {
     job_clear(&((struct word_wait *)p)->j);
 }
-
-static char *render_disarm(struct http_req *req, const struct job *j, const char *token);
 
 static void poll_word(struct http_req *req)
 {
@@ -484,8 +482,9 @@ static bool token_ok(const char *t)
     return true;
 }
 
-/* The first run: ?wait, the teardown, the heartbeat (and the word of a
- * restart it may carry); it then answers, or goes on with poll_go. */
+/* The first run: ?wait, the teardown, the heartbeat (and the word of a job
+ * it may carry: a restart, a revert armed or done); it then answers, or goes
+ * on with poll_go. */
 static void poll_begin(struct http_req *req)
 {
     struct app *app = req->app;
@@ -528,8 +527,8 @@ static void poll_begin(struct http_req *req)
     enum job_word word = token_ok(hb.reboot_token)     ? WORD_REBOOTED
                          : token_ok(hb.reverted_token) ? WORD_REVERTED
                          : token_ok(hb.armed_token)    ? WORD_ARMED
-                                                       : -1;
-    if ((int)word >= 0) {
+                                                       : WORD_NONE;
+    if (word != WORD_NONE) {
         struct word_wait *ww = api_wait_start(req, sizeof *ww, word_wait_clear);
         if (!ww)
             return;
