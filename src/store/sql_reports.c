@@ -237,6 +237,22 @@ enum store_result store_job_output(struct store *s, const char *team, const char
                         args, 3, fill_output, &o);
 }
 
+/* The site's job with this token (not cancelled), as the writer sees it. */
+static enum store_result job_by_token(struct store *s, const char *site_id, const char *token,
+                                      struct job *j)
+{
+    struct db_res *r = NULL;
+    if (RUN(s, eng_wdb(s),
+            "SELECT " JOB_COLS " FROM jobs WHERE site_id=?1 AND token=?2 AND cancelled_at IS NULL",
+            &r, DB_TEXT(site_id), DB_TEXT(token)) != DB_OK)
+        return STORE_UNAVAILABLE;
+    bool found = r->rows > 0;
+    if (found)
+        sql_row_to_job(r, 0, j);
+    db_res_free(r);
+    return found ? STORE_OK : STORE_NOT_FOUND;
+}
+
 struct rebooted_arg {
     const char *site_id;
     char token[JP_TOKEN_LEN + 1];
@@ -250,17 +266,9 @@ static enum store_result op_job_rebooted(struct store *s, void *p)
     struct rebooted_arg *a = p;
     struct job *j = a->out;
     job_clear(j);
-    struct db_res *r = NULL;
-    if (RUN(s, eng_wdb(s),
-            "SELECT " JOB_COLS " FROM jobs WHERE site_id=?1 AND token=?2 AND cancelled_at IS NULL",
-            &r, DB_TEXT(a->site_id), DB_TEXT(a->token)) != DB_OK)
-        return STORE_UNAVAILABLE;
-    bool found = r->rows > 0;
-    if (found)
-        sql_row_to_job(r, 0, j);
-    db_res_free(r);
-    if (!found || !j->expects_reboot || !j->delivered_at)
-        return STORE_NOT_FOUND;
+    enum store_result res = job_by_token(s, a->site_id, a->token, j);
+    if (res != STORE_OK || !j->expects_reboot || !j->delivered_at)
+        return res == STORE_UNAVAILABLE ? res : STORE_NOT_FOUND;
     enum job_status was = job_status_of(j);
     if (was == JOB_COMPLETED || was == JOB_FAILED || was == JOB_REVERTED) {
         *a->why = "the job already finished";
@@ -288,7 +296,7 @@ static enum store_result op_job_rebooted(struct store *s, void *p)
     }
     snprintf(ra.message, sizeof ra.message, "back after a restart (uptime %llds)",
              (long long)a->uptime);
-    enum store_result res = op_job_report(s, &ra);
+    res = op_job_report(s, &ra);
     return res == STORE_STALE ? STORE_CONFLICT : res;
 }
 
@@ -326,17 +334,9 @@ static enum store_result op_job_revert(struct store *s, void *p)
     struct revert_arg *a = p;
     struct job *j = a->out;
     job_clear(j);
-    struct db_res *r = NULL;
-    if (RUN(s, eng_wdb(s),
-            "SELECT " JOB_COLS " FROM jobs WHERE site_id=?1 AND token=?2 AND cancelled_at IS NULL",
-            &r, DB_TEXT(a->site_id), DB_TEXT(a->token)) != DB_OK)
-        return STORE_UNAVAILABLE;
-    bool found = r->rows > 0;
-    if (found)
-        sql_row_to_job(r, 0, j);
-    db_res_free(r);
-    if (!found || !j->confirm_within || !j->delivered_at)
-        return STORE_NOT_FOUND;
+    enum store_result res = job_by_token(s, a->site_id, a->token, j);
+    if (res != STORE_OK || !j->confirm_within || !j->delivered_at)
+        return res == STORE_UNAVAILABLE ? res : STORE_NOT_FOUND;
     enum job_status was = job_status_of(j);
     if (!a->reverted)
         return eng_job_event(s, j->site_id, j->id, a->now,

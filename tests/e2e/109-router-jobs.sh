@@ -14,19 +14,13 @@ TOK=$(token t1)
 # ---- the rules of the options ---------------------------------------------
 adopt "by-hand"
 HAND=$SITE
-opt_job() { # opt_job SCRIPT HEADER...: creates a job on $HAND
-    local s=$1
-    shift
-    api POST "/site/$HAND/job" -H 'Content-Type: text/plain' -H 'X-Description: options' \
-        -H "X-Idempotency-Key: $(uuid)" "$@" --data-binary "$s"
-}
-opt_job ':put 1' -H 'X-Dry-Run: true' -H 'X-Backup: true'
+site_job "$HAND" ':put 1' -H 'X-Dry-Run: true' -H 'X-Backup: true'
 check_error "a dry run takes no backup" 422 parameter_invalid
-opt_job ':put 1' -H 'X-Dry-Run: true' -H 'X-Expects-Reboot: true'
+site_job "$HAND" ':put 1' -H 'X-Dry-Run: true' -H 'X-Expects-Reboot: true'
 check_error "nor expects a reboot" 422 parameter_invalid
-opt_job ':put 1' -H 'X-Dry-Run: true' -H 'X-Needs-Ack: false'
+site_job "$HAND" ':put 1' -H 'X-Dry-Run: true' -H 'X-Needs-Ack: false'
 check_error "a dry run without acknowledgement" 422 parameter_invalid
-opt_job ':put 1' -H 'X-Expects-Reboot: maybe'
+site_job "$HAND" ':put 1' -H 'X-Expects-Reboot: maybe'
 check_error "X-Expects-Reboot: maybe" 422 parameter_invalid
 api POST "/api/asynchronous/$HAND" -H 'Content-Type: application/json' \
     -d '{"description":"json dry run","script":":put 1","dry_run":true}'
@@ -115,7 +109,7 @@ api POST "/site/$HAND/job" -H 'Content-Type: text/plain' -H 'X-Description: outp
     -H "X-Idempotency-Key: $(uuid)" -H 'X-Capture-Output: true' --data-binary ':put "one"'
 check "a job whose output is captured" "true true" "$(jb '"\(.capture_output) \(.needs_acknowledgement)"')"
 J5=$(jb -r .id)
-opt_job ':put 1' -H 'X-Capture-Output: true' -H 'X-Expects-Reboot: true'
+site_job "$HAND" ':put 1' -H 'X-Capture-Output: true' -H 'X-Expects-Reboot: true'
 check_error "not with a reboot" 422 parameter_invalid
 poll
 W5=$BODY
@@ -154,41 +148,34 @@ SIM=$!
 sim_online 2
 R1=$(jq -r '.[0]' <<<"$SIM_IDS")
 R2=$(jq -r '.[1]' <<<"$SIM_IDS")
-sim_job() { # sim_job SITE SCRIPT HEADER...: sets J
-    local s=$1 script=$2
-    shift 2
-    api POST "/site/$s/job" -H 'Content-Type: text/plain' -H 'X-Description: sim job' \
-        -H "X-Idempotency-Key: $(uuid)" "$@" --data-binary "$script"
-    J=$(jb -r .id)
-}
-sim_job "$R1" '/ip address add address=10.9.9.1/24 interface=ether1' -H 'X-Dry-Run: true'
+site_job "$R1" '/ip address add address=10.9.9.1/24 interface=ether1' -H 'X-Dry-Run: true'
 wait_status "$R1" "$J" completed failed
 check "a dry run that parses completes" "completed true" "$(jb -r '"\(.status) \(.dry_run)"')"
 check "the router ran nothing" 1 "$(grep -c "^dry-run $R1 $J" "$JP_TMP/rec")"
-sim_job "$R1" '/ip address add address=}{ "unbalanced' -H 'X-Dry-Run: true'
+site_job "$R1" '/ip address add address=}{ "unbalanced' -H 'X-Dry-Run: true'
 wait_status "$R1" "$J" completed failed
 check "a dry run that does not parse fails" failed "$(jb -r .status)"
 LOG=$(jb -r .log_url)
 api GET "/$LOG"
 check_true "with the parser's message in its log" grep -q "the router says: the payload does not parse" <<<"$BODY"
-sim_job "$R1" ':error "boom"'
+site_job "$R1" ':error "boom"'
 wait_status "$R1" "$J" completed failed
 LOG=$(jb -r .log_url)
 api GET "/$LOG"
 check_true "a failing payload's message is in its log" grep -q "the router says: the payload failed" <<<"$BODY"
 
-sim_job "$R1" $':put "hello"\n:put "world"' -H 'X-Capture-Output: true'
+site_job "$R1" $':put "hello"\n:put "world"' -H 'X-Capture-Output: true'
 wait_status "$R1" "$J" completed failed
 check "a captured job completes" completed "$(jb -r .status)"
 api GET "/site/$R1/job/$J/output"
 check "... and its output arrived" $'hello\nworld' "$BODY"
-sim_job "$R1" $':put "partial"\n:error "boom"' -H 'X-Capture-Output: true'
+site_job "$R1" $':put "partial"\n:error "boom"' -H 'X-Capture-Output: true'
 wait_status "$R1" "$J" completed failed
 check "a captured job that fails" failed "$(jb -r .status)"
 JP_URL=$BASE JP_TOKEN=$TOK cli job output "$R1" "$J"
 check "jobplane job output: what it printed, then why it failed" \
     $'partial\n[jobplane: the payload failed: an error (simulated)]' "$OUT"
-sim_job "$R2" '/system reboot' -H 'X-Expects-Reboot: true'
+site_job "$R2" '/system reboot' -H 'X-Expects-Reboot: true'
 check "the job expects a reboot" true "$(jb .expects_reboot)"
 RB=$J
 wait_status "$R2" "$RB" completed failed
@@ -198,7 +185,7 @@ api GET "/$LOG"
 check_true "its log says the router came back restarted" grep -q "the router says: back after a restart (uptime [0-9]*s)" <<<"$BODY"
 check "the router ran it and reported nothing itself" 1 "$(grep -c "^ran $R2 $RB" "$JP_TMP/rec")"
 check "... no done report" 0 "$(grep -c "^done $R2 $RB" "$JP_TMP/rec")"
-sim_job "$R2" ':put "no restart here"' -H 'X-Expects-Reboot: true'
+site_job "$R2" ':put "no restart here"' -H 'X-Expects-Reboot: true'
 NR=$J
 sleep 4
 api GET "/site/$R2/job/$NR"
@@ -208,7 +195,7 @@ api GET "/$LOG"
 check_true "its log says the router has not restarted" grep -q "has not restarted since its delivery" <<<"$BODY"
 wait_status "$R2" "$NR" failed completed
 check "it fails at the run timeout" failed "$(jb -r .status)"
-sim_job "$R2" ':put "after"'
+site_job "$R2" ':put "after"'
 wait_status "$R2" "$J" completed failed
 check "the router takes jobs again" completed "$(jb -r .status)"
 kill -TERM "$SIM"

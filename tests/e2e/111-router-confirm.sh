@@ -14,31 +14,25 @@ TOK=$(token t1)
 
 adopt "by-hand"
 HAND=$SITE
-opt_job() { # opt_job SCRIPT HEADER...: creates a job on $HAND
-    local s=$1
-    shift
-    api POST "/site/$HAND/job" -H 'Content-Type: text/plain' -H 'X-Description: confirm' \
-        -H "X-Idempotency-Key: $(uuid)" "$@" --data-binary "$s"
-}
 
 # ---- the rules ------------------------------------------------------------
-opt_job ':put 1' -H 'X-Confirm-Within: 29'
+site_job "$HAND" ':put 1' -H 'X-Confirm-Within: 29'
 check_error "X-Confirm-Within below 30" 422 parameter_invalid
 check "... says the range" "X-Confirm-Within must be 30 to 3600 seconds." "$(jb -r .message)"
-opt_job ':put 1' -H 'X-Confirm-Within: 3601'
+site_job "$HAND" ':put 1' -H 'X-Confirm-Within: 3601'
 check_error "X-Confirm-Within above 3600" 422 parameter_invalid
-opt_job ':put 1' -H 'X-Confirm-Within: 1m'
+site_job "$HAND" ':put 1' -H 'X-Confirm-Within: 1m'
 check_error "X-Confirm-Within: 1m" 422 parameter_invalid
-opt_job ':put 1' -H 'X-Confirm-Within: 41'
+site_job "$HAND" ':put 1' -H 'X-Confirm-Within: 41'
 check_error "a window that does not end 60 s before the run timeout (100 s)" 422 parameter_invalid
 check_true "... names the limit and --run-timeout" grep -q "at most 40 seconds on this server (serve --run-timeout 100)" <<<"$(jb -r .message)"
-opt_job ':put 1' -H 'X-Confirm-Within: 30' -H 'X-Dry-Run: true'
+site_job "$HAND" ':put 1' -H 'X-Confirm-Within: 30' -H 'X-Dry-Run: true'
 check_error "not with a dry run" 422 parameter_invalid
-opt_job ':put 1' -H 'X-Confirm-Within: 30' -H 'X-Capture-Output: true'
+site_job "$HAND" ':put 1' -H 'X-Confirm-Within: 30' -H 'X-Capture-Output: true'
 check_error "not with output capture" 422 parameter_invalid
-opt_job ':put 1' -H 'X-Confirm-Within: 30' -H 'X-Expects-Reboot: true'
+site_job "$HAND" ':put 1' -H 'X-Confirm-Within: 30' -H 'X-Expects-Reboot: true'
 check_error "not with a reboot" 422 parameter_invalid
-opt_job ':put 1' -H 'X-Confirm-Within: 30' -H 'X-Needs-Ack: false'
+site_job "$HAND" ':put 1' -H 'X-Confirm-Within: 30' -H 'X-Needs-Ack: false'
 check_error "not without acknowledgement" 422 parameter_invalid
 api POST "/api/asynchronous/$HAND" -H 'Content-Type: application/json' \
     -d '{"description":"json confirm","script":":put 1","confirm_within":"30"}'
@@ -62,7 +56,7 @@ api GET "/site/$HAND/job"
 check "a plain job has no window" "null" "$(jb '[.[] | .confirm_within] | unique | .[0]')"
 
 # ---- by hand: confirmed ----------------------------------------------------
-opt_job '/ip address add address=10.1.1.1/24 interface=ether1' -H 'X-Confirm-Within: 30'
+site_job "$HAND" '/ip address add address=10.1.1.1/24 interface=ether1' -H 'X-Confirm-Within: 30'
 check "created" 201 "$STATUS"
 JC=$(jb -r .id)
 JT=$(jb -r .token)
@@ -106,7 +100,7 @@ poll "" "name=router;version=7.16 (stable);uptime=1h;jobplane-armed=\"; /system 
 check "a malformed token is no word at all" 0 "$(grep -c 'disarmed\|reset' <<<"$BODY")"
 
 # ---- by hand: reverted ------------------------------------------------------
-opt_job '/ip route add gateway=10.255.255.1' -H 'X-Confirm-Within: 30'
+site_job "$HAND" '/ip route add gateway=10.255.255.1' -H 'X-Confirm-Within: 30'
 JR=$(jb -r .id)
 JRT=$(jb -r .token)
 poll
@@ -147,22 +141,15 @@ SIM=$!
 sim_online 2
 R1=$(jq -r '.[0]' <<<"$SIM_IDS")
 R2=$(jq -r '.[1]' <<<"$SIM_IDS")
-sim_job() { # sim_job SITE SCRIPT HEADER...: sets J
-    local s=$1 script=$2
-    shift 2
-    api POST "/site/$s/job" -H 'Content-Type: text/plain' -H 'X-Description: sim job' \
-        -H "X-Idempotency-Key: $(uuid)" "$@" --data-binary "$script"
-    J=$(jb -r .id)
-}
-sim_job "$R1" '/ip address add address=10.9.9.1/24 interface=ether1' -H 'X-Confirm-Within: 30'
+site_job "$R1" '/ip address add address=10.9.9.1/24 interface=ether1' -H 'X-Confirm-Within: 30'
 C1=$J
-sim_job "$R2" '/ip address add address=10.9.9.2/24 interface=ether1' -H 'X-Confirm-Within: 30' -H 'X-Backup: true'
+site_job "$R2" '/ip address add address=10.9.9.2/24 interface=ether1' -H 'X-Confirm-Within: 30' -H 'X-Backup: true'
 C2=$J
 wait_status "$R1" "$C1" completed failed reverted
 check "a simulated router's job is confirmed" completed "$(jb -r .status)"
 wait_status "$R2" "$C2" completed failed reverted
 check "... with a backup too" "completed true" "$(jb -r '"\(.status) \(.associated_backup != null)"')"
-sim_job "$R1" ':error "boom"' -H 'X-Confirm-Within: 30'
+site_job "$R1" ':error "boom"' -H 'X-Confirm-Within: 30'
 F1=$J
 wait_status "$R1" "$F1" completed failed reverted
 check "a failing payload fails" failed "$(jb -r .status)"
@@ -186,7 +173,7 @@ for _ in $(seq 150); do
     [ -n "$R3" ] && break
     sleep 0.2
 done
-sim_job "$R3" '/ip route add gateway=10.255.255.1' -H 'X-Confirm-Within: 30'
+site_job "$R3" '/ip route add gateway=10.255.255.1' -H 'X-Confirm-Within: 30'
 C3=$J
 wait_status "$R3" "$C3" running
 sleep 5

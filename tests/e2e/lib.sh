@@ -343,6 +343,16 @@ wait_status() {
     done
 }
 
+# site_job SITE SCRIPT HEADER...: queues SCRIPT on SITE with a new key and
+# the extra headers; the answer is in BODY, the job's id in J
+site_job() {
+    local s=$1 script=$2
+    shift 2
+    api POST "/site/$s/job" -H 'Content-Type: text/plain' -H 'X-Description: test job' \
+        -H "X-Idempotency-Key: $(uuid)" "$@" --data-binary "$script"
+    J=$(jb -r '.id // empty')
+}
+
 # backup_job FILE: a backup job of $SITE run by its router ($DTOK), which
 # uploads FILE in one chunk; sets F (the backup's name)
 backup_job() {
