@@ -28,7 +28,8 @@ int seal_key_parse(const char *text, size_t n, struct seal_key *key)
         for (size_t i = 0; i < SEAL_KEY_LEN && ok; i++) {
             int hi = hexval(text[a + 2 * i]), lo = hexval(text[a + 2 * i + 1]);
             ok = hi >= 0 && lo >= 0;
-            key->k[i] = (unsigned char)(hi << 4 | lo);
+            if (ok)
+                key->k[i] = (unsigned char)(hi << 4 | lo);
         }
         if (ok)
             return 0;
