@@ -135,12 +135,23 @@ check_true "the metrics count the disarm answers" grep -qE '^jobplane_polls_tota
 check_true "the webhooks know job.reverted" grep -q '"job.reverted"' <<<"$(curl -s "$BASE/openapi.json")"
 
 # ---- simulated routers ---------------------------------------------------------
+# One router whose job cuts it off (--cut-off-rate 1): its window runs while
+# two others confirm their jobs.
+"$JP_BIN" sim --url "$BASE" --token "$TOK" --routers 1 --interval 1 --duration 240 \
+    --cut-off-rate 1 --record "$JP_TMP/rec2" >"$JP_TMP/sim2.out" 2>&1 &
+SIM2=$!
+sim_online 1
+R3=$(jq -r '.[0]' <<<"$SIM_IDS")
+site_job "$R3" '/ip route add gateway=10.255.255.1' -H 'X-Confirm-Within: 30'
+C3=$J
+wait_status "$R3" "$C3" running reverted
+check "a job that cut its router off waits (running)" running "$(jb -r .status)"
 "$JP_BIN" sim --url "$BASE" --token "$TOK" --routers 2 --interval 1 --duration 240 \
     --record "$JP_TMP/rec" >"$JP_TMP/sim.out" 2>&1 &
 SIM=$!
-sim_online 2
-R1=$(jq -r '.[0]' <<<"$SIM_IDS")
-R2=$(jq -r '.[1]' <<<"$SIM_IDS")
+sim_online 3
+R1=$(jq -r "[.[] | select(. != \"$R3\")][0]" <<<"$SIM_IDS")
+R2=$(jq -r "[.[] | select(. != \"$R3\")][1]" <<<"$SIM_IDS")
 site_job "$R1" '/ip address add address=10.9.9.1/24 interface=ether1' -H 'X-Confirm-Within: 30'
 C1=$J
 site_job "$R2" '/ip address add address=10.9.9.2/24 interface=ether1' -H 'X-Confirm-Within: 30' -H 'X-Backup: true'
@@ -153,32 +164,20 @@ site_job "$R1" ':error "boom"' -H 'X-Confirm-Within: 30'
 F1=$J
 wait_status "$R1" "$F1" completed failed reverted
 check "a failing payload fails" failed "$(jb -r .status)"
-sleep 3
 LOG=$(jb -r .log_url)
-api GET "/$LOG"
+for _ in $(seq 50); do
+    api GET "/$LOG"
+    grep -q "its revert is disarmed (the job failed)" <<<"$BODY" && break
+    sleep 0.2
+done
 check_true "... and its revert is disarmed at the next poll" grep -q "its revert is disarmed (the job failed)" <<<"$BODY"
 api GET "/site/$R1/job/$F1"
 check "... which leaves it failed" failed "$(jb -r .status)"
 kill -TERM "$SIM"
-wait_bg "$SIM"
+wait "$SIM"
 check_true "the simulator confirmed 2 jobs and left no router armed" \
     grep -qE '^confirm-or-revert: 2 confirmed, 0 reverted \(0 cut off\), 0 still armed$' "$JP_TMP/sim.out"
 
-"$JP_BIN" sim --url "$BASE" --token "$TOK" --routers 1 --interval 1 --duration 240 \
-    --cut-off-rate 1 --record "$JP_TMP/rec2" >"$JP_TMP/sim2.out" 2>&1 &
-SIM=$!
-for _ in $(seq 150); do
-    api GET "/sites?has_pulse=true"
-    R3=$(jb -r "[.[] | select(.name | startswith(\"sim-\")) | select(.id != \"$R1\" and .id != \"$R2\") | .id][0] // empty")
-    [ -n "$R3" ] && break
-    sleep 0.2
-done
-site_job "$R3" '/ip route add gateway=10.255.255.1' -H 'X-Confirm-Within: 30'
-C3=$J
-wait_status "$R3" "$C3" running
-sleep 5
-api GET "/site/$R3/job/$C3"
-check "a job that cut its router off waits (running)" running "$(jb -r .status)"
 for _ in $(seq 60); do
     api GET "/site/$R3/job/$C3"
     [ "$(jb -r .status)" = reverted ] && break
@@ -186,8 +185,8 @@ for _ in $(seq 60); do
 done
 check "... until its router reverts it and says so" reverted "$(jb -r .status)"
 check "... after the window" true "$(jb '(.reverted_at | fromdateiso8601) - (.started_at | fromdateiso8601) >= 29')"
-kill -TERM "$SIM"
-wait_bg "$SIM"
+kill -TERM "$SIM2"
+wait "$SIM2"
 check_true "the simulator reverted it once, and nothing is still armed" \
     grep -qE '^confirm-or-revert: 0 confirmed, 1 reverted \(1 cut off\), 0 still armed$' "$JP_TMP/sim2.out"
 check "the router reported the revert once" 1 "$(grep -c "^reverted $R3 " "$JP_TMP/rec2")"
