@@ -556,6 +556,7 @@ function jobForm(siteId, done) {
   const sw = (idv, text, on) => h('label', { class: 'check', for: idv }, h('input', { type: 'checkbox', id: idv, checked: on }), text);
   const keyOut = h('code', { id: 'job-key' }, key);
   const msg = h('p', { class: 'msg', role: 'status' });
+  const confirm = h('input', { id: 'job-confirm', type: 'number', min: '30', max: '3600', step: '1', inputmode: 'numeric', placeholder: 'none' });
   const form = h('form', { class: 'panel', 'aria-label': 'Queue a job' },
     h('label', { for: 'job-script' }, 'RouterOS script'), script,
     h('label', { for: 'job-desc' }, 'Description (3 to 100 characters)'), desc,
@@ -563,6 +564,10 @@ function jobForm(siteId, done) {
       sw('job-backup', 'Back up the configuration first', false),
       sw('job-express', 'Express delivery', false),
       sw('job-ack', 'Needs acknowledgement (the router reports busy and done)', true)),
+    h('fieldset', {}, h('legend', {}, 'On the router'),
+      sw('job-dry', 'Dry run: parse the script, run nothing', false),
+      sw('job-output', 'Capture what the script prints (RouterOS 7.13+)', false),
+      h('label', { for: 'job-confirm' }, 'Revert unless confirmed within (seconds, 30 to 3600; empty: no revert)'), confirm),
     h('p', { class: 'muted' }, 'Idempotency key: ', keyOut, ' (sending again with it queues nothing twice)'),
     h('button', { type: 'submit' }, 'Queue the job'), msg);
   form.addEventListener('submit', async (ev) => {
@@ -572,7 +577,9 @@ function jobForm(siteId, done) {
       const { data, res } = await api('POST', `/site/${siteId}/job`, {
         body: script.value,
         headers: { 'Content-Type': 'text/plain; charset=utf-8', 'X-Idempotency-Key': key, 'X-Description': desc.value,
-          'X-Backup': b('job-backup'), 'X-Express-Execute': b('job-express'), 'X-Needs-Ack': b('job-ack') },
+          'X-Backup': b('job-backup'), 'X-Express-Execute': b('job-express'), 'X-Needs-Ack': b('job-ack'),
+          'X-Dry-Run': b('job-dry'), 'X-Capture-Output': b('job-output'),
+          ...(confirm.value.trim() ? { 'X-Confirm-Within': confirm.value.trim() } : {}) },
       });
       message(msg, 'ok', res.status === 201 ? `Queued "${data.description}".` : `Already queued with this key: "${data.description}".`);
       key = uuid4();

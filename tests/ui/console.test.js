@@ -186,6 +186,24 @@ async function shoot(browser, name, hash, ready, signedIn = true, then = null) {
     eq('a job whose output is captured shows what the router printed', 'printed on the router', (await page.locator('#job-output').textContent()).trim());
     ok((await page.locator('#job-facts').textContent()).includes('its output is captured'), 'its facts name what it asked of the router');
 
+    // ---- the form's router-side options: a dry run, a confirmation window
+    await page.goto(`${URL0}/#/sites/${SIM}`);
+    await page.locator('#facts dl').waitFor();
+    await page.getByLabel('Dry run: parse the script, run nothing').check();
+    await queue(page, ':put "dry"', 'console dry run');
+    await page.getByText('Queued "console dry run".').waitFor();
+    await page.getByLabel('Dry run: parse the script, run nothing').uncheck();
+    await page.getByLabel(/Revert unless confirmed within/).fill('30');
+    await queue(page, '/ip address add address=10.7.7.1/24 interface=ether1', 'console confirmed job');
+    await page.getByText('Queued "console confirmed job".').waitFor();
+    const queued = await apiGet(`/site/${SIM}/job?limit=10`);
+    const dryJob = queued.find((j) => j.description === 'console dry run'), confJob = queued.find((j) => j.description === 'console confirmed job');
+    ok(dryJob && dryJob.dry_run === true && dryJob.confirm_within === null, 'the form queues a dry run');
+    ok(confJob && confJob.confirm_within === 30 && confJob.dry_run === false, 'the form queues a job with a confirmation window');
+    const confRow = page.locator('tr', { hasText: 'console confirmed job' });
+    await confRow.locator('.badge', { hasText: 'completed' }).waitFor({ timeout: 60000 }).catch(() => {});
+    eq('the simulated router runs it and the server confirms it: completed', 'completed', (await confRow.locator('.badge').textContent()).trim());
+
     // ---- cancel a pending job (the offline router never takes it)
     await page.goto(`${URL0}/#/sites/${OFFLINE}`);
     await page.locator('#facts dl').waitFor();
